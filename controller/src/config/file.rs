@@ -1,0 +1,173 @@
+//! The shape of `cluster.yaml`: what an operator writes. Unknown fields are errors everywhere.
+//!
+//! ```yaml
+//! timing: default            # or fast, or a full profile
+//! nodes:
+//!   - name: osdb-serv
+//!   - name: osdb-back
+//! types:
+//!   - name: chat-server
+//!     base: process          # a built-in or earlier type; or exec: PATH / ocf: heartbeat:Dummy
+//!     properties:
+//!       - { name: MaxUser, type: int, min: 1, max: 10, default: 10 }
+//! groups:
+//!   - name: SOCKET_GROUP
+//!     owners: [osdb-serv, osdb-back]   # home node first, then BACKUP nodes in order
+//!     resources:
+//!       - name: chat
+//!         type: chat-server
+//!         properties: { command: ./chat-server, MaxUser: 10 }
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use nonstop_resource_types::{Properties, PropertySpec, Timings};
+
+use crate::db::model::{Failback, Limit, Load, NodeSpec, Target, TimingProfile};
+use nonstop_resource_types::Millis;
+
+/// A whole `cluster.yaml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// The timing profile: `default`, `fast`, or every field spelled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingChoice>,
+    /// Offset of local time from UTC in minutes, for fail-back windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset_minutes: Option<i32>,
+    /// How long a group waits for its home node at first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_grace: Option<Millis>,
+    /// The nodes.
+    #[serde(default)]
+    pub nodes: Vec<NodeSpec>,
+    /// Resource types beyond the built-in ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeEntry>,
+    /// The groups and their resources.
+    #[serde(default)]
+    pub groups: Vec<GroupEntry>,
+    /// Cousin sets (Tmax COUSIN).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cousins: Vec<CousinEntry>,
+    /// The service directory (Tmax SERVICE).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceEntry>,
+}
+
+/// A named timing profile or a full one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TimingChoice {
+    /// `default` or `fast`.
+    Named(String),
+    /// Every field given.
+    Custom(TimingProfile),
+}
+
+/// A resource type defined in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeEntry {
+    /// Its name.
+    pub name: String,
+    /// A type it extends (built-in or defined earlier): same handler, its properties plus these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// An `exec` plug-in: path of the executable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<String>,
+    /// An OCF agent: `provider:agent` (`heartbeat:Dummy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocf: Option<String>,
+    /// One line for `nonstop type list`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Its private properties (added to the base's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<PropertySpec>,
+    /// Default timings of its resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// A group with its resources.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    /// Its name.
+    pub name: String,
+    /// Home node first, then the BACKUP nodes in order.
+    pub owners: Vec<String>,
+    /// Fail-back policy (default immediate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<Failback>,
+    /// Fail-over limit (default 10 in 6h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_limit: Option<Limit>,
+    /// Online (default) or offline at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Its resources.
+    #[serde(default)]
+    pub resources: Vec<ResourceEntry>,
+}
+
+/// A resource inside a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceEntry {
+    /// Its name, unique in the cluster.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Private property values.
+    #[serde(default, skip_serializing_if = "Properties::is_empty")]
+    pub properties: Properties,
+    /// Resources of the same group it needs online first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Timings (default: its type's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+    /// Online (default) or offline at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+/// A cousin set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CousinEntry {
+    /// Its name.
+    pub name: String,
+    /// Member groups and their LOAD.
+    pub members: Vec<CousinMemberEntry>,
+}
+
+/// A member of a cousin set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CousinMemberEntry {
+    /// The group.
+    pub group: String,
+    /// Tmax LOAD: -1 local only, -2 local first, -3 standby, 0 least loaded, > 0 weight.
+    #[serde(default = "default_load")]
+    pub load: Load,
+}
+
+fn default_load() -> Load {
+    Load::LeastLoaded
+}
+
+/// A service directory entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceEntry {
+    /// The service (Tmax SERVICE name).
+    pub name: String,
+    /// The group that serves it (and its cousins).
+    pub group: String,
+}

@@ -1,0 +1,439 @@
+//! Applying what happens while the cluster runs: nodes coming and going, operator intent,
+//! placement decisions and agents' reports. Every check runs before anything changes.
+
+use super::ClusterDb;
+use super::command::RestartCount;
+use super::error::{Result, invalid, refused, subject, unknown};
+use super::event::EventKind;
+use super::model::*;
+use crate::time::Time;
+
+/// An agent's report on one resource (the fields of `Op::ReportResource`).
+pub(super) struct Report {
+    pub node: String,
+    pub resource: String,
+    pub epoch: u64,
+    pub state: ResourceState,
+    pub restart: Option<RestartCount>,
+    pub gave_up: bool,
+    pub message: Option<String>,
+}
+
+impl ClusterDb {
+    fn node_mut(&mut self, name: &str) -> Result<&mut Node> {
+        self.nodes
+            .get_mut(name)
+            .ok_or_else(|| unknown(subject("node", name), "node", "node", name))
+    }
+
+    fn group_ref(&self, name: &str) -> Result<&Group> {
+        self.groups
+            .get(name)
+            .ok_or_else(|| unknown(subject("group", name), "group", "group", name))
+    }
+
+    /// Sets a node's liveness and reports the change of the state operators see.
+    fn set_node(
+        &mut self,
+        at: Time,
+        name: &str,
+        f: impl FnOnce(&mut Node),
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let n = self.node_mut(name)?;
+        let (from, live) = (n.state(), n.liveness);
+        f(n);
+        if n.liveness != live {
+            n.since = at;
+        }
+        let to = n.state();
+        if from != to {
+            out.push(EventKind::NodeState {
+                node: name.to_string(),
+                from,
+                to,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn node_up(&mut self, at: Time, name: &str, out: &mut Vec<EventKind>) -> Result<()> {
+        if self.node_mut(name)?.evicted {
+            return Err(refused(
+                subject("node", name),
+                "it was evicted: resume it first",
+            ));
+        }
+        self.set_node(at, name, |n| n.liveness = Liveness::Up, out)?;
+        self.formed_at.get_or_insert(at);
+        Ok(())
+    }
+
+    pub(super) fn node_down(
+        &mut self,
+        at: Time,
+        name: &str,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        self.set_node(at, name, |n| n.liveness = Liveness::Down, out)
+    }
+
+    pub(super) fn pause_node(
+        &mut self,
+        name: &str,
+        paused: bool,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let at = self.nodes.get(name).map(|n| n.since).unwrap_or_default();
+        self.set_node(
+            at,
+            name,
+            |n| {
+                n.paused = paused;
+                if !paused {
+                    n.evicted = false;
+                }
+            },
+            out,
+        )
+    }
+
+    pub(super) fn evict_node(
+        &mut self,
+        at: Time,
+        name: &str,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        self.set_node(
+            at,
+            name,
+            |n| {
+                n.evicted = true;
+                n.paused = true;
+                n.liveness = Liveness::Down;
+            },
+            out,
+        )
+    }
+
+    pub(super) fn move_group(
+        &mut self,
+        at: Time,
+        name: &str,
+        to: Option<String>,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let g = self.group_ref(name)?;
+        let subj = subject("group", name);
+        let dest = match &to {
+            Some(n) => {
+                let node = self
+                    .nodes
+                    .get(n)
+                    .ok_or_else(|| unknown(subj.clone(), "to", "node", n))?;
+                if g.rank(n).is_none() {
+                    let owners = g.spec.owners.join(", ");
+                    return Err(invalid(
+                        subj,
+                        "to",
+                        format!("node {n:?} is not an owner (owners: {owners})"),
+                    ));
+                }
+                if !node.can_host() {
+                    let why = if node.spec.witness {
+                        "a witness".to_string()
+                    } else {
+                        node.state().to_string()
+                    };
+                    return Err(refused(
+                        subj,
+                        format!("node {n:?} cannot take it: it is {why}"),
+                    ));
+                }
+                n.clone()
+            }
+            None => self
+                .best_owner(g, at)
+                .ok_or_else(|| refused(subj.clone(), "no owner can take it now"))?
+                .to_string(),
+        };
+        let already = g.owner.as_deref() == Some(dest.as_str()) && g.moving.is_none();
+        let g = self.groups.get_mut(name).expect("checked above");
+        g.held = None;
+        g.failed_on.remove(&dest);
+        g.pinned = to.clone();
+        if already {
+            return Ok(());
+        }
+        match g.owner.clone() {
+            Some(from) => {
+                g.moving = Some(PendingMove {
+                    to: Some(dest.clone()),
+                    reason: PlaceReason::Operator,
+                });
+                out.push(EventKind::GroupMoving {
+                    group: name.into(),
+                    from,
+                    to: Some(dest),
+                    reason: PlaceReason::Operator,
+                });
+                Ok(())
+            }
+            None => self.place(at, name, Some(dest), PlaceReason::Operator, out),
+        }
+    }
+
+    pub(super) fn set_group_target(
+        &mut self,
+        at: Time,
+        name: &str,
+        target: Target,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let g = self.group_ref(name)?;
+        let retry = target == Target::Online && (g.held.is_some() || self.group_gave_up(g));
+        let g = self.groups.get_mut(name).expect("checked above");
+        if g.target != target {
+            g.target = target;
+            out.push(EventKind::TargetChanged {
+                subject: format!("group {name}"),
+                target,
+            });
+        }
+        if retry {
+            self.clear_group(at, name, out)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn set_resource_target(
+        &mut self,
+        at: Time,
+        name: &str,
+        target: Target,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let r = self
+            .resources
+            .get_mut(name)
+            .ok_or_else(|| unknown(subject("resource", name), "resource", "resource", name))?;
+        let retry = target == Target::Online && r.gave_up;
+        if r.target != target {
+            r.target = target;
+            out.push(EventKind::TargetChanged {
+                subject: format!("resource {name}"),
+                target,
+            });
+        }
+        if retry {
+            let group = r.spec.group.clone();
+            self.clear_group(at, &group, out)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets failures; a group whose resources had given up gets a fresh epoch on the same
+    /// owner, so its agent tries them again.
+    pub(super) fn clear_group(
+        &mut self,
+        _at: Time,
+        name: &str,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let g = self.group_ref(name)?;
+        let retry = g.owner.is_some() && self.group_gave_up(g);
+        let g = self.groups.get_mut(name).expect("checked above");
+        g.held = None;
+        g.failovers.clear();
+        g.failed_on.clear();
+        if retry {
+            self.epoch += 1;
+            g.epoch = self.epoch;
+        }
+        for r in self.resources.values_mut().filter(|r| r.spec.group == name) {
+            r.restarts.clear();
+            if r.gave_up {
+                r.gave_up = false;
+                r.state = ResourceState::Offline;
+            }
+        }
+        out.push(EventKind::GroupCleared {
+            group: name.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Places a group. Refused while the group still runs on a live owner: that is the rule that
+    /// keeps a group on at most one node, enforced where every placement passes.
+    pub(super) fn place(
+        &mut self,
+        at: Time,
+        name: &str,
+        node: Option<String>,
+        reason: PlaceReason,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let g = self.group_ref(name)?;
+        let subj = subject("group", name);
+        if let Some(n) = &node {
+            let nd = self
+                .nodes
+                .get(n)
+                .ok_or_else(|| unknown(subj.clone(), "node", "node", n))?;
+            if g.rank(n).is_none() {
+                return Err(invalid(subj, "node", format!("node {n:?} is not an owner")));
+            }
+            if !nd.can_host() {
+                return Err(refused(
+                    subj,
+                    format!("node {n:?} cannot take it: it is {}", nd.state()),
+                ));
+            }
+        }
+        if !self.group_stopped(g) {
+            let owner = g.owner.as_deref().unwrap_or("-");
+            return Err(refused(
+                subj,
+                format!("it still runs on {owner:?}: it must stop there first"),
+            ));
+        }
+        let g = self.groups.get_mut(name).expect("checked above");
+        let from = g.owner.clone();
+        if matches!(reason, PlaceReason::NodeDown | PlaceReason::ResourceFailed) {
+            g.failovers.push(at);
+        }
+        if reason != PlaceReason::Operator || g.pinned != node {
+            g.pinned = None;
+        }
+        self.epoch += 1;
+        g.epoch = self.epoch;
+        g.owner = node.clone();
+        g.moving = None;
+        g.started |= node.is_some();
+        for r in self.resources.values_mut().filter(|r| r.spec.group == name) {
+            r.state = ResourceState::Offline;
+            r.since = at;
+            r.restarts.clear();
+            r.gave_up = false;
+            r.message = None;
+        }
+        out.push(EventKind::GroupPlaced {
+            group: name.into(),
+            from,
+            to: node,
+            epoch: self.epoch,
+            reason,
+        });
+        Ok(())
+    }
+
+    pub(super) fn begin_move(
+        &mut self,
+        at: Time,
+        name: &str,
+        to: Option<String>,
+        reason: PlaceReason,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let g = self.group_ref(name)?;
+        let subj = subject("group", name);
+        let Some(from) = g.owner.clone() else {
+            return Err(refused(subj, "it is not placed: place it instead"));
+        };
+        if let Some(n) = &to {
+            if g.rank(n).is_none() {
+                return Err(invalid(subj, "to", format!("node {n:?} is not an owner")));
+            }
+            if Some(n) == g.owner.as_ref() {
+                return Err(invalid(subj, "to", format!("it already runs on {n:?}")));
+            }
+        }
+        let g = self.groups.get_mut(name).expect("checked above");
+        if reason == PlaceReason::ResourceFailed {
+            g.failed_on.insert(from.clone(), at);
+        }
+        g.moving = Some(PendingMove {
+            to: to.clone(),
+            reason,
+        });
+        out.push(EventKind::GroupMoving {
+            group: name.into(),
+            from,
+            to,
+            reason,
+        });
+        Ok(())
+    }
+
+    pub(super) fn hold_group(
+        &mut self,
+        name: &str,
+        reason: String,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        self.group_ref(name)?;
+        let g = self.groups.get_mut(name).expect("checked above");
+        g.held = Some(reason.clone());
+        g.moving = None;
+        out.push(EventKind::GroupHeld {
+            group: name.into(),
+            reason,
+        });
+        Ok(())
+    }
+
+    pub(super) fn report_resource(
+        &mut self,
+        at: Time,
+        rep: Report,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let subj = subject("resource", &rep.resource);
+        if !self.nodes.contains_key(&rep.node) {
+            return Err(unknown(subj, "node", "node", &rep.node));
+        }
+        let r = self
+            .resources
+            .get(&rep.resource)
+            .ok_or_else(|| unknown(subj.clone(), "resource", "resource", &rep.resource))?;
+        let g = self.group_ref(&r.spec.group)?;
+        if g.owner.as_deref() != Some(rep.node.as_str()) || g.epoch != rep.epoch {
+            return Err(super::ApplyError::Stale {
+                resource: rep.resource,
+                node: rep.node,
+                epoch: rep.epoch,
+                current: g.epoch,
+            });
+        }
+        let window = r.timings.restart.window;
+        let r = self
+            .resources
+            .get_mut(&rep.resource)
+            .expect("checked above");
+        let from = r.state;
+        let unchanged = from == rep.state && rep.restart.is_none() && r.gave_up == rep.gave_up;
+        r.state = rep.state;
+        r.since = at;
+        r.gave_up = rep.gave_up;
+        if rep.message.is_some() {
+            r.message = rep.message.clone();
+        }
+        if rep.restart.is_some() {
+            r.restarts.push(at);
+        }
+        if !unchanged {
+            out.push(EventKind::ResourceState {
+                resource: rep.resource,
+                group: r.spec.group.clone(),
+                node: rep.node,
+                from,
+                to: rep.state,
+                restart: rep.restart,
+                window,
+                gave_up: rep.gave_up,
+                message: rep.message,
+            });
+        }
+        Ok(())
+    }
+}

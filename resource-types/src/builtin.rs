@@ -1,0 +1,100 @@
+//! The built-in resource types' definitions: names, property schemas, default timings.
+//! The handlers that run them live beside this file, one file each.
+
+use crate::millis::Millis;
+use crate::schema::{PropertyKind as K, PropertySpec as P, Schema, Value};
+use crate::timing::Timings;
+use crate::typedef::{HandlerRef, TypeDef};
+
+/// Every built-in type, in the order `nonstop type list` shows them.
+pub fn builtin_types() -> Vec<TypeDef> {
+    vec![process(), ip_address(), tmax_node()]
+}
+
+fn def(name: &str, description: &str, schema: Vec<P>, timings: Timings) -> TypeDef {
+    TypeDef {
+        name: name.to_string(),
+        handler: HandlerRef::Builtin(name.to_string()),
+        schema: Schema::new(schema),
+        timings,
+        description: description.to_string(),
+    }
+}
+
+/// `process`: runs a command and watches it.
+pub fn process() -> TypeDef {
+    def(
+        "process",
+        "a program run and watched by the agent (Tmax SERVER, MSCS generic application)",
+        vec![
+            P::new("command", K::String).required().needs_restart(),
+            P::new("args", K::List).needs_restart(),
+            P::new("env", K::List)
+                .needs_restart()
+                .describe("KEY=VALUE pairs added to the environment"),
+            P::new("cwd", K::String).needs_restart(),
+            P::new("instances", K::Int)
+                .range(Some(1), Some(1024))
+                .default_value(Value::Int(1))
+                .describe("how many copies run (Tmax MIN)"),
+            P::new("stop_signal", K::Enum)
+                .choices(&["TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL"])
+                .default_value(Value::Str("TERM".into())),
+            P::new("stop_grace", K::Duration).default_value(Value::Str("5s".into())),
+            P::new("log", K::String).describe("file that receives stdout and stderr"),
+            P::new("check_tcp", K::String).describe("host:port that is_alive connects to"),
+            P::new("check_command", K::String).describe("command that is_alive runs"),
+        ],
+        Timings::default(),
+    )
+}
+
+/// `ip-address`: a virtual IP address on an interface.
+pub fn ip_address() -> TypeDef {
+    def(
+        "ip-address",
+        "a virtual IP address added to an interface (MSCS IP Address resource)",
+        vec![
+            P::new("address", K::Address).required().needs_restart(),
+            P::new("interface", K::String).required().needs_restart(),
+            P::new("netns", K::String).describe("network namespace to act in"),
+        ],
+        Timings {
+            looks_alive: Millis::secs(1),
+            is_alive: Millis::secs(5),
+            pending_timeout: Millis::secs(30),
+            ..Timings::default()
+        },
+    )
+}
+
+/// `tmax-node`: a Tmax TP-monitor node booted and downed with its own tools.
+pub fn tmax_node() -> TypeDef {
+    def(
+        "tmax-node",
+        "a Tmax TP-monitor node (tmboot / tmdown)",
+        vec![
+            P::new("node", K::String).required().needs_restart(),
+            P::new("tmaxdir", K::String).required(),
+            P::new("tportno", K::Int)
+                .range(Some(1), Some(65535))
+                .required(),
+            P::new("boot_command", K::String),
+            P::new("down_command", K::String),
+            P::new("probe_command", K::String),
+        ],
+        Timings::default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_schemas_are_well_formed() {
+        for t in builtin_types() {
+            t.check().unwrap_or_else(|e| panic!("{}: {e:?}", t.name));
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The contract between nonstop and the things it keeps running: property schemas and their
+//! validation, per-resource timings and the restart rule (shared by the controller, which
+//! validates configuration, and the agent, which restarts resources), and the built-in types.
+//!
+//! This crate stays light: the controller depends on it for schemas only.
+
+pub mod builtin;
+pub mod cleanup;
+pub mod handler;
+pub mod millis;
+pub mod schema;
+pub mod timing;
+pub mod typedef;
+
+pub use handler::{
+    FailureSink, Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance,
+};
+pub use millis::Millis;
+pub use schema::{Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value};
+pub use timing::{RestartDecision, RestartMode, RestartPolicy, Timings};
+pub use typedef::{HandlerRef, TypeDef};
