@@ -6,12 +6,16 @@
 
 pub mod builtin;
 pub mod cleanup;
+pub mod desired;
 pub mod handler;
 pub mod millis;
 pub mod schema;
 pub mod timing;
 pub mod typedef;
 
+pub use desired::{
+    DesiredGroup, DesiredNode, DesiredResource, ResourceReport, ResourceState, RestartCount,
+};
 pub use handler::{
     FailureSink, Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance,
 };

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use nonstop_resource_types::RestartCount;
 use nonstop_resource_types::TypeDef;
 
 use super::model::{
@@ -73,15 +74,6 @@ impl Command {
             op,
         }
     }
-}
-
-/// A restart in place, as an agent reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RestartCount {
-    /// 1-based restart number within the window.
-    pub attempt: u32,
-    /// The limit (`None`: unlimited).
-    pub limit: Option<u32>,
 }
 
 /// What a command does.

@@ -1,53 +1,11 @@
-//! The desired state of one node: what its agent must run, computed from the database alone.
+//! The desired state of one node (the agent contract's `DesiredNode`), computed from the
+//! database alone.
 //! The leader streams it to each agent with the epoch; the simulator follows it too.
 
-use serde::{Deserialize, Serialize};
-
-use nonstop_resource_types::{HandlerRef, Properties, Timings};
+use nonstop_resource_types::{DesiredGroup, DesiredNode, DesiredResource, HandlerRef};
 
 use super::ClusterDb;
 use super::model::{Group, Target};
-
-/// Everything a node's agent must run; anything else it runs must stop.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DesiredNode {
-    /// The node.
-    pub node: String,
-    /// The highest placement epoch among its groups (agents ignore anything older than seen).
-    pub epoch: u64,
-    /// The groups it owns.
-    pub groups: Vec<DesiredGroup>,
-}
-
-/// One group on a node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DesiredGroup {
-    /// The group.
-    pub name: String,
-    /// The epoch of its placement here.
-    pub epoch: u64,
-    /// Its resources in online order (dependencies first); offline goes in reverse.
-    pub resources: Vec<DesiredResource>,
-}
-
-/// One resource and whether it should be online.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DesiredResource {
-    /// Its name.
-    pub name: String,
-    /// Its type's name.
-    pub type_name: String,
-    /// The handler that runs it.
-    pub handler: HandlerRef,
-    /// Properties in canonical form, defaults filled in.
-    pub properties: Properties,
-    /// Timings.
-    pub timings: Timings,
-    /// Resources it needs online first.
-    pub depends_on: Vec<String>,
-    /// Whether it should be online.
-    pub online: bool,
-}
 
 impl ClusterDb {
     /// What `node` must run now.

@@ -23,10 +23,10 @@ use nonstop_resource_types::TypeDef;
 use nonstop_resource_types::builtin::builtin_types;
 
 pub use command::{Command, Op, Origin, RestartCount};
-pub use desired::{DesiredGroup, DesiredNode, DesiredResource};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};
 pub use model::*;
+pub use nonstop_resource_types::{DesiredGroup, DesiredNode, DesiredResource};
 
 use crate::time::Time;
 

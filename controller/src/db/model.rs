@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use nonstop_resource_types::ResourceState;
 use nonstop_resource_types::{Millis, Properties, Timings};
 
 use crate::time::Time;
@@ -292,35 +293,6 @@ impl Group {
     /// The priority of `node` in the owner list (0 is home), if it is an owner.
     pub fn rank(&self, node: &str) -> Option<usize> {
         self.spec.owners.iter().position(|n| n == node)
-    }
-}
-
-/// The state of a resource (MSCS's states).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ResourceState {
-    /// Not running.
-    #[default]
-    Offline,
-    /// Coming online.
-    OnlinePending,
-    /// Running.
-    Online,
-    /// Going offline.
-    OfflinePending,
-    /// Failed: stopped by its agent and not restarted.
-    Failed,
-}
-
-impl ResourceState {
-    /// Whether nothing of the resource runs (safe to start it elsewhere).
-    pub fn is_stopped(self) -> bool {
-        matches!(self, ResourceState::Offline | ResourceState::Failed)
-    }
-}
-
-impl fmt::Display for ResourceState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
     }
 }
 
