@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use nonstop_resource_types::TypeDef;
 
-use super::error::{Result, invalid, refused, subject, unknown};
+use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::model::*;
 use super::{ApplyError, ClusterDb};
@@ -54,7 +54,7 @@ impl ClusterDb {
     pub(super) fn remove_node(&mut self, name: &str, out: &mut Vec<EventKind>) -> Result<()> {
         let subj = subject("node", name);
         if !self.nodes.contains_key(name) {
-            return Err(unknown(subj, "name", "node", name));
+            return Err(not_found("node", name));
         }
         if let Some(g) = self.groups.values().find(|g| g.rank(name).is_some()) {
             let why = format!("group {:?} lists it as an owner", g.spec.name);
@@ -118,7 +118,7 @@ impl ClusterDb {
     pub(super) fn remove_type(&mut self, name: &str, out: &mut Vec<EventKind>) -> Result<()> {
         let subj = subject("type", name);
         if !self.types.contains_key(name) {
-            return Err(unknown(subj, "name", "type", name));
+            return Err(not_found("type", name));
         }
         if let Some(r) = self.resources.values().find(|r| r.spec.type_name == name) {
             return Err(refused(subj, format!("resource {:?} uses it", r.spec.name)));
@@ -182,7 +182,7 @@ impl ClusterDb {
     pub(super) fn remove_group(&mut self, name: &str, out: &mut Vec<EventKind>) -> Result<()> {
         let subj = subject("group", name);
         if !self.groups.contains_key(name) {
-            return Err(unknown(subj, "name", "group", name));
+            return Err(not_found("group", name));
         }
         if let Some(r) = self.group_resources(name).next() {
             return Err(refused(
@@ -337,7 +337,7 @@ impl ClusterDb {
         let r = self
             .resources
             .get(name)
-            .ok_or_else(|| unknown(subj.clone(), "name", "resource", name))?;
+            .ok_or_else(|| not_found("resource", name))?;
         if !r.state.is_stopped() {
             return Err(refused(
                 subj,
@@ -407,12 +407,7 @@ impl ClusterDb {
 
     pub(super) fn remove_cousin_set(&mut self, name: &str, out: &mut Vec<EventKind>) -> Result<()> {
         if self.cousin_sets.remove(name).is_none() {
-            return Err(unknown(
-                subject("cousin set", name),
-                "name",
-                "cousin set",
-                name,
-            ));
+            return Err(not_found("cousin set", name));
         }
         changed(out, '-', "cousin set", name);
         Ok(())
@@ -439,7 +434,7 @@ impl ClusterDb {
 
     pub(super) fn remove_service(&mut self, name: &str, out: &mut Vec<EventKind>) -> Result<()> {
         if self.services.remove(name).is_none() {
-            return Err(unknown(subject("service", name), "name", "service", name));
+            return Err(not_found("service", name));
         }
         changed(out, '-', "service", name);
         Ok(())

@@ -3,7 +3,7 @@
 
 use super::ClusterDb;
 use super::command::RestartCount;
-use super::error::{Result, invalid, refused, subject, unknown};
+use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::model::*;
 use crate::time::Time;
@@ -23,13 +23,13 @@ impl ClusterDb {
     fn node_mut(&mut self, name: &str) -> Result<&mut Node> {
         self.nodes
             .get_mut(name)
-            .ok_or_else(|| unknown(subject("node", name), "node", "node", name))
+            .ok_or_else(|| not_found("node", name))
     }
 
     fn group_ref(&self, name: &str) -> Result<&Group> {
         self.groups
             .get(name)
-            .ok_or_else(|| unknown(subject("group", name), "group", "group", name))
+            .ok_or_else(|| not_found("group", name))
     }
 
     /// Sets a node's liveness and reports the change of the state operators see.
@@ -98,12 +98,22 @@ impl ClusterDb {
         )
     }
 
+    /// Evicting a node that still runs a group would let the group start elsewhere while it
+    /// runs there: refused until the node is drained (paused) or down.
     pub(super) fn evict_node(
         &mut self,
         at: Time,
         name: &str,
         out: &mut Vec<EventKind>,
     ) -> Result<()> {
+        let up = self.node_mut(name)?.liveness != Liveness::Down;
+        if let Some(g) = self.groups_on(name).find(|g| up && !self.group_stopped(g)) {
+            let why = format!(
+                "it still runs group {:?}: pause it to drain it first",
+                g.spec.name
+            );
+            return Err(refused(subject("node", name), why));
+        }
         self.set_node(
             at,
             name,
@@ -216,7 +226,7 @@ impl ClusterDb {
         let r = self
             .resources
             .get_mut(name)
-            .ok_or_else(|| unknown(subject("resource", name), "resource", "resource", name))?;
+            .ok_or_else(|| not_found("resource", name))?;
         let retry = target == Target::Online && r.gave_up;
         if r.target != target {
             r.target = target;
@@ -395,7 +405,7 @@ impl ClusterDb {
         let r = self
             .resources
             .get(&rep.resource)
-            .ok_or_else(|| unknown(subj.clone(), "resource", "resource", &rep.resource))?;
+            .ok_or_else(|| not_found("resource", &rep.resource))?;
         let g = self.group_ref(&r.spec.group)?;
         if g.owner.as_deref() != Some(rep.node.as_str()) || g.epoch != rep.epoch {
             return Err(super::ApplyError::Stale {

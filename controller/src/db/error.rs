@@ -3,6 +3,14 @@
 /// A rejected command.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {
+    /// The thing a command is about does not exist.
+    #[error("unknown {kind} {name:?}")]
+    NotFound {
+        /// What kind of thing (`node`).
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
     /// A reference to something that does not exist.
     #[error("{subject}: {field} names unknown {kind} {name:?}")]
     Unknown {
@@ -96,5 +104,12 @@ pub(crate) fn refused(subject: String, reason: impl Into<String>) -> ApplyError 
     ApplyError::Refused {
         subject,
         reason: reason.into(),
+    }
+}
+
+pub(crate) fn not_found(kind: &'static str, name: &str) -> ApplyError {
+    ApplyError::NotFound {
+        kind,
+        name: name.to_string(),
     }
 }

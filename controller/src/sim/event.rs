@@ -1,0 +1,119 @@
+//! The events a simulation injects, written the way `nonstop simulate` takes them:
+//! `node:osdb-serv`, `resource:chat`, `group:SOCKET_GROUP@osdb-back`.
+
+use std::fmt;
+
+use nonstop_resource_types::Millis;
+
+use crate::db::Op;
+use crate::db::model::Target;
+
+/// One injected event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimEvent {
+    /// A node fails (crash or cut off).
+    FailNode(String),
+    /// A node comes back.
+    RecoverNode(String),
+    /// A resource fails on its owner.
+    FailResource(String),
+    /// Time passes.
+    Advance(Millis),
+    /// An operator command.
+    Operator(Op),
+}
+
+/// An event that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("--{flag} {value:?}: {reason}")]
+pub struct ParseEventError {
+    /// The flag, without dashes.
+    pub flag: String,
+    /// Its value.
+    pub value: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl SimEvent {
+    /// The flags `parse` takes, for help texts.
+    pub const FLAGS: &'static str = "--fail node:N|resource:R, --recover node:N, --pause node:N, \
+        --resume node:N, --evict node:N, --move group:G[@N], --online group:G|resource:R, \
+        --offline group:G|resource:R, --clear group:G, --advance DURATION";
+
+    /// Parses `--flag value`.
+    pub fn parse(flag: &str, value: &str) -> Result<SimEvent, ParseEventError> {
+        let err = |reason: &str| ParseEventError {
+            flag: flag.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        if flag == "advance" {
+            return value
+                .parse()
+                .map(SimEvent::Advance)
+                .map_err(|e| err(&e.to_string()));
+        }
+        let (kind, name) = value
+            .split_once(':')
+            .filter(|(_, n)| !n.is_empty())
+            .ok_or_else(|| err("write KIND:NAME, like node:osdb-serv"))?;
+        let s = name.to_string();
+        let target = |t: Target| match kind {
+            "group" => Ok(Op::SetGroupTarget {
+                group: s.clone(),
+                target: t,
+            }),
+            "resource" => Ok(Op::SetResourceTarget {
+                resource: s.clone(),
+                target: t,
+            }),
+            _ => Err(err("takes group:G or resource:R")),
+        };
+        let op = |o: Op| Ok(SimEvent::Operator(o));
+        match (flag, kind) {
+            ("fail", "node") => Ok(SimEvent::FailNode(s)),
+            ("fail", "resource") => Ok(SimEvent::FailResource(s)),
+            ("recover", "node") => Ok(SimEvent::RecoverNode(s)),
+            ("pause", "node") => op(Op::PauseNode { node: s }),
+            ("resume", "node") => op(Op::ResumeNode { node: s }),
+            ("evict", "node") => op(Op::EvictNode { node: s }),
+            ("clear", "group") => op(Op::ClearGroup { group: s }),
+            ("move", "group") => {
+                let (group, to) = match name.split_once('@') {
+                    Some((g, n)) => (g.to_string(), Some(n.to_string())),
+                    None => (s, None),
+                };
+                op(Op::MoveGroup { group, to })
+            }
+            ("online", _) => target(Target::Online).map(SimEvent::Operator),
+            ("offline", _) => target(Target::Offline).map(SimEvent::Operator),
+            ("fail" | "recover" | "pause" | "resume" | "evict" | "clear" | "move", _) => {
+                Err(err("this kind does not fit this flag"))
+            }
+            _ => Err(err(&format!(
+                "unknown event; the events are: {}",
+                Self::FLAGS
+            ))),
+        }
+    }
+
+    /// Parses `flag value` written as one string (`fail node:a`), as policy cases write them.
+    pub fn parse_line(line: &str) -> Result<SimEvent, ParseEventError> {
+        let line = line.trim();
+        let (flag, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        Self::parse(flag.trim_start_matches("--"), value.trim())
+    }
+}
+
+impl fmt::Display for SimEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimEvent::FailNode(n) => write!(f, "fail node:{n}"),
+            SimEvent::RecoverNode(n) => write!(f, "recover node:{n}"),
+            SimEvent::FailResource(r) => write!(f, "fail resource:{r}"),
+            SimEvent::Advance(d) => write!(f, "advance {d}"),
+            SimEvent::Operator(op) => write!(f, "{op}"),
+        }
+    }
+}
