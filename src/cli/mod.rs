@@ -1,7 +1,12 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
+mod load;
+mod simulate;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+use nonstop_controller::config::Diagnostic;
 
 /// nonstop: keeps applications, virtual IP addresses and TP-monitor nodes running across
 /// machine failures.
@@ -13,10 +18,30 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {}
+enum Cmd {
+    /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
+    /// on a copy.
+    Simulate(simulate::SimulateArgs),
+}
 
 /// Parses the command line and runs the command; the exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.cmd {}
+    match cli.cmd {
+        Cmd::Simulate(args) => simulate::run(args),
+    }
+}
+
+/// Prints an error and returns exit code 1.
+pub(crate) fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Prints every diagnostic, one per line, and returns exit code 1.
+pub(crate) fn fail_all(errors: &[Diagnostic]) -> ExitCode {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    ExitCode::FAILURE
 }

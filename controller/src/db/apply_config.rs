@@ -269,6 +269,14 @@ impl ClusterDb {
                     gave_up: false,
                     message: None,
                 };
+                let members = &mut self
+                    .groups
+                    .get_mut(&r.spec.group)
+                    .expect("checked above")
+                    .resources;
+                if let Err(at) = members.binary_search(&r.spec.name) {
+                    members.insert(at, r.spec.name.clone());
+                }
                 self.resources.insert(r.spec.name.clone(), r);
             }
         }
@@ -354,7 +362,11 @@ impl ClusterDb {
                 format!("resource {:?} depends on it", d.spec.name),
             ));
         }
-        self.resources.remove(name);
+        if let Some(r) = self.resources.remove(name)
+            && let Some(g) = self.groups.get_mut(&r.spec.group)
+        {
+            g.resources.retain(|n| n != name);
+        }
         changed(out, '-', "resource", name);
         Ok(())
     }

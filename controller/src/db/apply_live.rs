@@ -260,7 +260,10 @@ impl ClusterDb {
             self.epoch += 1;
             g.epoch = self.epoch;
         }
-        for r in self.resources.values_mut().filter(|r| r.spec.group == name) {
+        for m in self.groups[name].resources.clone() {
+            let Some(r) = self.resources.get_mut(&m) else {
+                continue;
+            };
             r.restarts.clear();
             if r.gave_up {
                 r.gave_up = false;
@@ -320,7 +323,10 @@ impl ClusterDb {
         g.owner = node.clone();
         g.moving = None;
         g.started |= node.is_some();
-        for r in self.resources.values_mut().filter(|r| r.spec.group == name) {
+        for m in self.groups[name].resources.clone() {
+            let Some(r) = self.resources.get_mut(&m) else {
+                continue;
+            };
             r.state = ResourceState::Offline;
             r.since = at;
             r.restarts.clear();

@@ -204,9 +204,12 @@ impl ClusterDb {
 
     /// The resources of a group, by name.
     pub fn group_resources<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Resource> {
-        self.resources
-            .values()
-            .filter(move |r| r.spec.group == group)
+        // The group's own list of members keeps this proportional to the group, not the cluster.
+        self.groups
+            .get(group)
+            .into_iter()
+            .flat_map(|g| g.resources.iter())
+            .filter_map(|name| self.resources.get(name))
     }
 
     /// Groups owned by `node`.

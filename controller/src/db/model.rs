@@ -316,6 +316,8 @@ pub struct Group {
     pub held: Option<String>,
     /// Whether it was ever placed (a group waits for its home node at first start).
     pub started: bool,
+    /// The names of its resources, sorted: an index kept by apply.
+    pub resources: Vec<String>,
 }
 
 impl Group {
@@ -332,6 +334,7 @@ impl Group {
             failed_on: BTreeMap::new(),
             held: None,
             started: false,
+            resources: Vec::new(),
         }
     }
 

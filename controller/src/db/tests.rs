@@ -1,1 +1,516 @@
+//! Unit tests of apply: every rejected command changes nothing, and the one-node rule holds at
+//! the level of single commands.
 
+use nonstop_resource_types::{
+    HandlerRef, Millis, PropertyKind, PropertySpec, Schema, Timings, TypeDef, Value,
+};
+
+use super::*;
+
+const T0: Time = Time(1_000_000);
+
+fn op(db: &mut ClusterDb, op: Op) -> Result<Vec<Event>> {
+    db.apply(Command::operator(T0, "test", op))
+}
+
+fn node(name: &str) -> Op {
+    Op::PutNode(NodeSpec {
+        name: name.into(),
+        autobackup: true,
+        ..Default::default()
+    })
+}
+
+fn group(name: &str, owners: &[&str]) -> Op {
+    Op::PutGroup(GroupSpec {
+        name: name.into(),
+        owners: owners.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    })
+}
+
+fn resource(name: &str, group: &str, ty: &str, props: &[(&str, Value)], deps: &[&str]) -> Op {
+    Op::PutResource(ResourceSpec {
+        name: name.into(),
+        group: group.into(),
+        type_name: ty.into(),
+        properties: props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        depends_on: deps.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    })
+}
+
+fn chat_type() -> Op {
+    Op::PutType(TypeDef {
+        name: "chat-server".into(),
+        handler: HandlerRef::Builtin("process".into()),
+        schema: Schema::new(vec![
+            PropertySpec::new("command", PropertyKind::String).required(),
+            PropertySpec::new("MaxUser", PropertyKind::Int)
+                .range(Some(1), Some(10))
+                .default_value(Value::Int(10)),
+        ]),
+        timings: Timings::default(),
+        description: String::new(),
+    })
+}
+
+fn cmd(c: &str) -> (&'static str, Value) {
+    ("command", Value::Str(c.into()))
+}
+
+/// The paper's cluster: two nodes, SOCKET_GROUP with disk, vip and chat.
+fn paper() -> ClusterDb {
+    let mut db = ClusterDb::new();
+    let ops = vec![
+        node("osdb-serv"),
+        node("osdb-back"),
+        chat_type(),
+        group("SOCKET_GROUP", &["osdb-serv", "osdb-back"]),
+        group("OTHER", &["osdb-back"]),
+        resource("disk", "SOCKET_GROUP", "process", &[cmd("disk")], &[]),
+        resource(
+            "chat",
+            "SOCKET_GROUP",
+            "chat-server",
+            &[cmd("chat")],
+            &["disk"],
+        ),
+        resource("other", "OTHER", "process", &[cmd("x")], &[]),
+    ];
+    op(&mut db, Op::Batch(ops)).expect("the paper's cluster is valid");
+    db
+}
+
+/// Applies `bad` and checks that it fails with a message containing `want` and that the
+/// database is exactly as before.
+fn rejected(db: &mut ClusterDb, bad: Op, want: &str) {
+    let before = db.clone();
+    let err = op(db, bad).expect_err("must be rejected").to_string();
+    assert!(
+        err.contains(want),
+        "error {err:?} does not contain {want:?}"
+    );
+    assert_eq!(*db, before, "a rejected command changed the database");
+}
+
+#[test]
+fn unknown_references_are_rejected_and_change_nothing() {
+    let mut db = paper();
+    rejected(
+        &mut db,
+        group("G", &["osdb-serv", "osdb-bak"]),
+        r#"group "G": owners names unknown node "osdb-bak""#,
+    );
+    rejected(
+        &mut db,
+        resource("r", "NOPE", "process", &[cmd("x")], &[]),
+        r#"group names unknown group "NOPE""#,
+    );
+    rejected(
+        &mut db,
+        resource("r", "OTHER", "nope", &[], &[]),
+        r#"type names unknown type "nope""#,
+    );
+    rejected(
+        &mut db,
+        resource("r", "OTHER", "process", &[cmd("x")], &["ghost"]),
+        r#"depends_on names unknown resource "ghost""#,
+    );
+    rejected(
+        &mut db,
+        Op::RemoveNode { node: "x".into() },
+        r#"unknown node "x""#,
+    );
+    rejected(
+        &mut db,
+        Op::MoveGroup {
+            group: "x".into(),
+            to: None,
+        },
+        r#"unknown group "x""#,
+    );
+    rejected(
+        &mut db,
+        Op::SetResourceTarget {
+            resource: "x".into(),
+            target: Target::Offline,
+        },
+        r#"unknown resource "x""#,
+    );
+}
+
+#[test]
+fn owner_lists_are_checked() {
+    let mut db = paper();
+    rejected(
+        &mut db,
+        group("G", &["osdb-serv", "osdb-serv"]),
+        "node \"osdb-serv\" is the home node and cannot also be a backup",
+    );
+    rejected(
+        &mut db,
+        group("G", &["osdb-serv", "osdb-back", "osdb-back"]),
+        "node \"osdb-back\" appears twice",
+    );
+    rejected(
+        &mut db,
+        group("G", &[]),
+        "a group needs at least its home node",
+    );
+}
+
+#[test]
+fn dependency_cycles_and_cross_group_dependencies_are_rejected() {
+    let mut db = paper();
+    rejected(
+        &mut db,
+        resource("disk", "SOCKET_GROUP", "process", &[cmd("d")], &["chat"]),
+        "dependency cycle: disk -> chat -> disk",
+    );
+    rejected(
+        &mut db,
+        resource("disk", "SOCKET_GROUP", "process", &[cmd("d")], &["disk"]),
+        "dependency cycle: disk -> disk",
+    );
+    rejected(
+        &mut db,
+        resource(
+            "chat",
+            "SOCKET_GROUP",
+            "chat-server",
+            &[cmd("c")],
+            &["disk", "other"],
+        ),
+        "\"other\" is in group \"OTHER\", not \"SOCKET_GROUP\"",
+    );
+}
+
+#[test]
+fn properties_are_validated_against_the_type_schema() {
+    let mut db = paper();
+    rejected(
+        &mut db,
+        resource(
+            "chat",
+            "SOCKET_GROUP",
+            "chat-server",
+            &[cmd("c"), ("MaxUser", Value::Int(11))],
+            &[],
+        ),
+        r#"resource "chat": properties.MaxUser: 11 is above the maximum 10"#,
+    );
+    rejected(
+        &mut db,
+        resource("p", "OTHER", "process", &[], &[]),
+        "properties.command: is required",
+    );
+    let chat = &db.resources["chat"];
+    assert_eq!(
+        chat.spec.properties["MaxUser"],
+        Value::Int(10),
+        "the default is filled in"
+    );
+    op(
+        &mut db,
+        resource(
+            "chat",
+            "SOCKET_GROUP",
+            "chat-server",
+            &[cmd("c"), ("MaxUser", Value::Int(7))],
+            &["disk"],
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        db.resources["chat"].spec.properties["MaxUser"],
+        Value::Int(7)
+    );
+}
+
+#[test]
+fn a_type_change_that_would_invalidate_resources_is_refused() {
+    let mut db = paper();
+    op(
+        &mut db,
+        resource(
+            "chat",
+            "SOCKET_GROUP",
+            "chat-server",
+            &[cmd("c"), ("MaxUser", Value::Int(9))],
+            &["disk"],
+        ),
+    )
+    .unwrap();
+    let mut narrower = match chat_type() {
+        Op::PutType(t) => t,
+        _ => unreachable!(),
+    };
+    narrower.schema.properties[1].max = Some(5);
+    narrower.schema.properties[1].default = Some(Value::Int(5));
+    rejected(
+        &mut db,
+        Op::PutType(narrower),
+        "resource \"chat\" would not validate: property \"MaxUser\": 9 is above the maximum 5",
+    );
+}
+
+#[test]
+fn removals_that_would_dangle_are_refused() {
+    let mut db = paper();
+    rejected(
+        &mut db,
+        Op::RemoveNode {
+            node: "osdb-back".into(),
+        },
+        "lists it as an owner",
+    );
+    rejected(
+        &mut db,
+        Op::RemoveGroup {
+            group: "OTHER".into(),
+        },
+        "it still holds resource \"other\"",
+    );
+    rejected(
+        &mut db,
+        Op::RemoveResource {
+            resource: "disk".into(),
+        },
+        "resource \"chat\" depends on it",
+    );
+    rejected(
+        &mut db,
+        Op::RemoveType {
+            name: "chat-server".into(),
+        },
+        "resource \"chat\" uses it",
+    );
+}
+
+#[test]
+fn a_batch_is_all_or_nothing() {
+    let mut db = paper();
+    let batch = Op::Batch(vec![
+        node("osdb-third"),
+        group("G", &["osdb-third", "nope"]),
+    ]);
+    rejected(
+        &mut db,
+        batch,
+        "change 2 of 2 (put group G): group \"G\": owners names unknown node \"nope\"",
+    );
+    assert!(!db.nodes.contains_key("osdb-third"));
+}
+
+fn live(db: &mut ClusterDb, o: Op) -> Result<Vec<Event>> {
+    db.apply(Command::policy(T0, o))
+}
+
+fn report(node: &str, resource: &str, epoch: u64, state: ResourceState) -> Op {
+    Op::ReportResource {
+        node: node.into(),
+        resource: resource.into(),
+        epoch,
+        state,
+        restart: None,
+        gave_up: false,
+        message: None,
+    }
+}
+
+fn place(group: &str, node: &str) -> Op {
+    Op::Place {
+        group: group.into(),
+        node: Some(node.into()),
+        reason: PlaceReason::Start,
+    }
+}
+
+#[test]
+fn a_group_is_never_placed_while_it_runs_on_a_live_owner() {
+    let mut db = paper();
+    for n in ["osdb-serv", "osdb-back"] {
+        live(&mut db, Op::NodeUp { node: n.into() }).unwrap();
+    }
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let epoch = db.groups["SOCKET_GROUP"].epoch;
+    live(
+        &mut db,
+        report("osdb-serv", "disk", epoch, ResourceState::Online),
+    )
+    .unwrap();
+    let before = db.clone();
+    let err = live(&mut db, place("SOCKET_GROUP", "osdb-back")).unwrap_err();
+    assert!(
+        err.to_string().contains("it still runs on \"osdb-serv\""),
+        "{err}"
+    );
+    assert_eq!(db, before);
+    // Once its owner is declared Down (it fenced itself), the group may be placed elsewhere.
+    live(
+        &mut db,
+        Op::NodeDown {
+            node: "osdb-serv".into(),
+            reason: "test".into(),
+        },
+    )
+    .unwrap();
+    live(&mut db, place("SOCKET_GROUP", "osdb-back")).unwrap();
+    assert!(
+        db.groups["SOCKET_GROUP"].epoch > epoch,
+        "every placement raises the epoch"
+    );
+    assert!(
+        db.group_resources("SOCKET_GROUP")
+            .all(|r| r.state == ResourceState::Offline)
+    );
+}
+
+#[test]
+fn placement_onto_a_node_that_cannot_host_is_refused() {
+    let mut db = paper();
+    live(
+        &mut db,
+        Op::NodeUp {
+            node: "osdb-back".into(),
+        },
+    )
+    .unwrap();
+    rejected(
+        &mut db,
+        place("SOCKET_GROUP", "osdb-serv"),
+        "cannot take it: it is Joining",
+    );
+    live(
+        &mut db,
+        Op::PauseNode {
+            node: "osdb-back".into(),
+        },
+    )
+    .unwrap();
+    rejected(
+        &mut db,
+        place("SOCKET_GROUP", "osdb-back"),
+        "cannot take it: it is Paused",
+    );
+    rejected(
+        &mut db,
+        place("OTHER", "osdb-serv"),
+        "node \"osdb-serv\" is not an owner",
+    );
+}
+
+#[test]
+fn stale_reports_are_rejected() {
+    let mut db = paper();
+    for n in ["osdb-serv", "osdb-back"] {
+        live(&mut db, Op::NodeUp { node: n.into() }).unwrap();
+    }
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let old = db.groups["SOCKET_GROUP"].epoch;
+    live(
+        &mut db,
+        Op::NodeDown {
+            node: "osdb-serv".into(),
+            reason: "t".into(),
+        },
+    )
+    .unwrap();
+    live(&mut db, place("SOCKET_GROUP", "osdb-back")).unwrap();
+    let before = db.clone();
+    let err = live(
+        &mut db,
+        report("osdb-serv", "disk", old, ResourceState::Online),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ApplyError::Stale { .. }), "{err}");
+    let new = db.groups["SOCKET_GROUP"].epoch;
+    let err = live(
+        &mut db,
+        report("osdb-serv", "disk", new, ResourceState::Online),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Stale { .. }),
+        "a report from a node that is not the owner"
+    );
+    assert_eq!(db, before);
+}
+
+#[test]
+fn operator_commands_are_audited_and_the_log_is_bounded() {
+    let mut db = paper();
+    op(
+        &mut db,
+        Op::PauseNode {
+            node: "osdb-back".into(),
+        },
+    )
+    .unwrap();
+    let last = db.audit.back().unwrap();
+    assert_eq!(
+        (last.user.as_str(), last.command.as_str()),
+        ("test", "pause node osdb-back")
+    );
+    live(
+        &mut db,
+        Op::ResumeNode {
+            node: "osdb-back".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(db.audit.len(), 2, "policy commands are not audited");
+    for _ in 0..AUDIT_CAPACITY + 5 {
+        op(
+            &mut db,
+            Op::ResumeNode {
+                node: "osdb-back".into(),
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(db.audit.len(), AUDIT_CAPACITY);
+}
+
+#[test]
+fn the_database_round_trips_through_bytes() {
+    let mut db = paper();
+    live(
+        &mut db,
+        Op::NodeUp {
+            node: "osdb-serv".into(),
+        },
+    )
+    .unwrap();
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let back = ClusterDb::from_bytes(&db.to_bytes()).unwrap();
+    assert_eq!(back, db);
+}
+
+#[test]
+fn settings_keep_the_safety_rule() {
+    let mut db = paper();
+    let mut s = Settings::default();
+    s.timing.node_timeout = Millis(1200);
+    rejected(
+        &mut db,
+        Op::SetSettings(s),
+        "node_timeout 1200ms must exceed lease 1s + terminate 500ms",
+    );
+    let s = Settings {
+        timing: TimingProfile::fast(),
+        ..Settings::default()
+    };
+    op(&mut db, Op::SetSettings(s)).unwrap();
+}
+
+#[test]
+fn dependency_order_is_topological() {
+    let db = paper();
+    assert_eq!(db.online_order("SOCKET_GROUP"), ["disk", "chat"]);
+    assert_eq!(db.offline_order("SOCKET_GROUP"), ["chat", "disk"]);
+}

@@ -185,3 +185,134 @@ fn node_load(db: &ClusterDb, node: &str) -> usize {
         .filter(|r| r.state == ResourceState::Online)
         .count()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterFile;
+    use crate::sim::{SimEvent, Simulator};
+
+    /// Three cousins A, B, C on n1..n3 and D on n4, with the given LOADs (Tmax 3.2.3's example).
+    fn cluster(loads: [i64; 4]) -> Simulator {
+        let yaml = format!(
+            "nodes: [{{name: n1}}, {{name: n2}}, {{name: n3}}, {{name: n4}}]
+groups:
+  - {{name: A, owners: [n1], resources: [{{name: a, type: process, properties: {{command: x}}}}]}}
+  - {{name: B, owners: [n2], resources: [{{name: b, type: process, properties: {{command: x}}}}]}}
+  - {{name: C, owners: [n3], resources: [{{name: c, type: process, properties: {{command: x}}}}]}}
+  - {{name: D, owners: [n4], resources: [{{name: d, type: process, properties: {{command: x}}}}]}}
+cousins:
+  - name: S
+    members: [{{group: A, load: {}}}, {{group: B, load: {}}}, {{group: C, load: {}}}, {{group: D, load: {}}}]
+services: [{{name: SVC, group: A}}]
+",
+            loads[0], loads[1], loads[2], loads[3]
+        );
+        let file: ClusterFile = yaml_serde::from_str(&yaml).unwrap();
+        Simulator::start(&file).unwrap()
+    }
+
+    fn nodes(sim: &Simulator, from: Option<&str>) -> (RouteMode, Vec<String>) {
+        let r = resolve(&sim.db, "SVC", from).unwrap();
+        (r.mode, r.routes.iter().map(|r| r.node.clone()).collect())
+    }
+
+    fn fail(sim: &mut Simulator, node: &str) {
+        sim.inject(&SimEvent::FailNode(node.into())).unwrap();
+    }
+
+    #[test]
+    fn local_first_prefers_the_clients_node_and_standby_waits() {
+        let mut sim = cluster([-2, -2, -2, -3]);
+        assert_eq!(
+            nodes(&sim, Some("n2")),
+            (
+                RouteMode::LocalFirst,
+                vec!["n2".into(), "n1".into(), "n3".into()]
+            )
+        );
+        fail(&mut sim, "n2");
+        assert_eq!(nodes(&sim, Some("n2")).1, ["n1", "n3"]);
+        fail(&mut sim, "n1");
+        fail(&mut sim, "n3");
+        assert_eq!(
+            nodes(&sim, Some("n2")),
+            (RouteMode::Standby, vec!["n4".into()])
+        );
+    }
+
+    #[test]
+    fn local_only_never_leaves_the_node() {
+        let mut sim = cluster([-1, -1, -1, -1]);
+        assert_eq!(
+            nodes(&sim, Some("n3")),
+            (RouteMode::LocalOnly, vec!["n3".into()])
+        );
+        fail(&mut sim, "n3");
+        assert_eq!(nodes(&sim, Some("n3")), (RouteMode::LocalOnly, vec![]));
+        assert_eq!(nodes(&sim, None).1, Vec::<String>::new());
+    }
+
+    #[test]
+    fn weights_are_returned_heaviest_first() {
+        let sim = cluster([1, 3, 2, 1]);
+        let r = resolve(&sim.db, "SVC", None).unwrap();
+        assert_eq!(r.mode, RouteMode::Weighted);
+        let w: Vec<(String, u32)> = r
+            .routes
+            .iter()
+            .map(|r| (r.node.clone(), r.weight))
+            .collect();
+        assert_eq!(
+            w,
+            [
+                ("n2".into(), 3),
+                ("n3".into(), 2),
+                ("n1".into(), 1),
+                ("n4".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn least_loaded_orders_by_online_resources() {
+        let mut sim = cluster([0, 0, 0, 0]);
+        // Every node runs one resource: equal loads, ties go by group name.
+        assert_eq!(
+            nodes(&sim, Some("n4")),
+            (
+                RouteMode::LeastLoaded,
+                vec!["n1".into(), "n2".into(), "n3".into(), "n4".into()]
+            )
+        );
+        sim.inject(&SimEvent::parse_line("offline resource:b").unwrap())
+            .unwrap();
+        let (_, order) = nodes(&sim, None);
+        assert_eq!(
+            order,
+            ["n1", "n3", "n4"],
+            "a group that is not online is not routed to"
+        );
+    }
+
+    #[test]
+    fn a_group_outside_a_cousin_set_routes_to_its_owner() {
+        let yaml = "nodes: [{name: n1}, {name: n2}]
+groups: [{name: G, owners: [n1, n2], resources: [{name: g, type: process, properties: {command: x}}]}]
+services: [{name: ONE, group: G}]
+";
+        let mut sim = Simulator::start(&yaml_serde::from_str(yaml).unwrap()).unwrap();
+        let r = resolve(&sim.db, "ONE", None).unwrap();
+        assert_eq!(
+            (r.mode, r.routes[0].node.as_str()),
+            (RouteMode::Single, "n1")
+        );
+        sim.inject(&SimEvent::FailNode("n1".into())).unwrap();
+        assert_eq!(resolve(&sim.db, "ONE", None).unwrap().routes[0].node, "n2");
+        let err = resolve(&sim.db, "NOPE", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "service resolve: service names unknown service \"NOPE\""
+        );
+    }
+}

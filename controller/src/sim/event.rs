@@ -88,9 +88,13 @@ impl SimEvent {
             }
             ("online", _) => target(Target::Online).map(SimEvent::Operator),
             ("offline", _) => target(Target::Offline).map(SimEvent::Operator),
-            ("fail" | "recover" | "pause" | "resume" | "evict" | "clear" | "move", _) => {
-                Err(err("this kind does not fit this flag"))
+            ("fail", _) => Err(err(&format!(
+                "{kind:?} does not fit: use node:N or resource:R"
+            ))),
+            ("recover" | "pause" | "resume" | "evict", _) => {
+                Err(err(&format!("{kind:?} does not fit: use node:N")))
             }
+            ("clear" | "move", _) => Err(err(&format!("{kind:?} does not fit: use group:G"))),
             _ => Err(err(&format!(
                 "unknown event; the events are: {}",
                 Self::FLAGS

@@ -1,0 +1,215 @@
+//! Property tests over random clusters and random event sequences, with the real apply and
+//! plan: the invariants that must hold whatever happens.
+
+use std::collections::BTreeMap;
+
+use nonstop_controller::config::ClusterFile;
+use nonstop_controller::db::model::{Liveness, Target};
+use nonstop_controller::sim::{SimEvent, Simulator};
+use nonstop_controller::{ClusterDb, Command, Op, Time, policy};
+use proptest::prelude::*;
+
+/// A random cluster: 2..6 nodes (some AUTOBACKUP=N), 1..6 groups with 1..4 owners and a chain
+/// of 1..4 resources each, random restart modes.
+fn cluster() -> impl Strategy<Value = String> {
+    (2usize..6, prop::collection::vec((prop::collection::vec(0usize..6, 1..4), 1usize..4, 0usize..3), 1..6), prop::collection::vec(any::<bool>(), 6))
+        .prop_map(|(n, groups, autobackup)| {
+            let mut y = String::from("nodes:\n");
+            for (i, auto) in autobackup.iter().take(n).enumerate() {
+                y += &format!("  - {{name: n{i}, autobackup: {auto}}}\n");
+            }
+            y += "groups:\n";
+            for (gi, (owners, nres, mode)) in groups.iter().enumerate() {
+                let mut o: Vec<usize> = Vec::new();
+                for x in owners {
+                    if !o.contains(&(x % n)) {
+                        o.push(x % n);
+                    }
+                }
+                let o: Vec<String> = o.iter().map(|i| format!("n{i}")).collect();
+                y += &format!("  - name: g{gi}\n    owners: [{}]\n    resources:\n", o.join(", "));
+                let mode = ["restart", "restart-then-failover", "no-restart"][*mode];
+                for r in 0..*nres {
+                    let dep = if r > 0 { format!(", depends_on: [g{gi}r{}]", r - 1) } else { String::new() };
+                    y += &format!("      - {{name: g{gi}r{r}, type: process, properties: {{command: x}}, timings: {{restart: {{mode: {mode}, limit: 2}}}}{dep}}}\n");
+                }
+            }
+            y
+        })
+}
+
+fn event(nodes: usize) -> impl Strategy<Value = String> {
+    let n = 0..nodes;
+    prop_oneof![
+        n.clone().prop_map(|i| format!("fail node:n{i}")),
+        n.clone().prop_map(|i| format!("recover node:n{i}")),
+        n.clone().prop_map(|i| format!("pause node:n{i}")),
+        n.clone().prop_map(|i| format!("resume node:n{i}")),
+        (0usize..6, 0usize..4).prop_map(|(g, r)| format!("fail resource:g{g}r{r}")),
+        (0usize..6).prop_map(|g| format!("move group:g{g}")),
+        (0usize..6, n.clone()).prop_map(|(g, i)| format!("move group:g{g}@n{i}")),
+        (0usize..6).prop_map(|g| format!("offline group:g{g}")),
+        (0usize..6).prop_map(|g| format!("online group:g{g}")),
+        (0usize..6).prop_map(|g| format!("clear group:g{g}")),
+        Just("advance 20m".to_string()),
+    ]
+}
+
+fn check(sim: &Simulator) -> Result<(), TestCaseError> {
+    let db = &sim.db;
+    // A resource runs on at most one node, and only on its group's owner.
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (node, rs) in sim.running() {
+        for r in rs {
+            prop_assert!(seen.insert(r, node).is_none(), "{r} runs on two nodes");
+            let g = &db.groups[&db.resources[r].spec.group];
+            prop_assert_eq!(
+                g.owner.as_deref(),
+                Some(node.as_str()),
+                "{} runs off its owner",
+                r
+            );
+        }
+    }
+    for g in db.groups.values() {
+        let Some(owner) = &g.owner else { continue };
+        prop_assert!(
+            g.rank(owner).is_some(),
+            "{} placed outside its owners",
+            g.spec.name
+        );
+        let n = &db.nodes[owner];
+        // A group stays on a Down node only when held; on a paused node only when no other
+        // owner could take it (a drain never takes a service down).
+        if n.liveness == Liveness::Down {
+            prop_assert!(
+                g.held.is_some(),
+                "{} left on Down node {}",
+                g.spec.name,
+                owner
+            );
+        }
+        if n.paused && n.liveness == Liveness::Up && g.held.is_none() && g.target == Target::Online
+        {
+            prop_assert!(
+                db.best_owner(g, sim.now).is_none(),
+                "{} left on paused {}",
+                g.spec.name,
+                owner
+            );
+        }
+    }
+    // Settled: plan has nothing more to say.
+    prop_assert!(policy::plan(db, sim.now).is_empty());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("NONSTOP_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    ))]
+
+    #[test]
+    fn invariants_hold_under_random_events(yaml in cluster(), events in prop::collection::vec(event(6), 0..30)) {
+        let file: ClusterFile = yaml_serde::from_str(&yaml).unwrap();
+        let mut sim = Simulator::start(&file).unwrap();
+        check(&sim)?;
+        for e in &events {
+            let ev = SimEvent::parse_line(e).unwrap();
+            // Rejected events (unknown names, moves to nodes that cannot host) are fine: they
+            // must leave the database as it was.
+            let before = sim.db.clone();
+            if sim.inject(&ev).is_err() {
+                prop_assert_eq!(&sim.db, &before);
+            }
+            check(&sim)?;
+        }
+    }
+
+    #[test]
+    fn plan_then_apply_converges(yaml in cluster(), events in prop::collection::vec(event(6), 0..10)) {
+        let file: ClusterFile = yaml_serde::from_str(&yaml).unwrap();
+        let mut sim = Simulator::start(&file).unwrap();
+        for e in &events {
+            let _ = sim.inject(&SimEvent::parse_line(e).unwrap());
+        }
+        // Without agents acting, planning after applying a plan yields nothing new.
+        let mut db = sim.db.clone();
+        let t = sim.now;
+        for cmd in policy::plan(&db, t) {
+            db.apply(cmd).unwrap();
+        }
+        prop_assert!(policy::plan(&db, t).is_empty(), "{:?}", policy::plan(&db, t));
+    }
+
+    #[test]
+    fn apply_never_panics_and_rejections_change_nothing(yaml in cluster(), ops in prop::collection::vec(any_op(), 0..40)) {
+        let file: ClusterFile = yaml_serde::from_str(&yaml).unwrap();
+        let mut db = Simulator::start(&file).unwrap().db;
+        for op in ops {
+            let before = db.clone();
+            if db.apply(Command::operator(Time(5_000_000), "fuzz", op)).is_err() {
+                prop_assert_eq!(&db, &before);
+            }
+        }
+    }
+}
+
+/// Arbitrary live commands, including nonsense (unknown names, wrong epochs, odd nodes).
+fn any_op() -> impl Strategy<Value = Op> {
+    let name = prop_oneof![
+        (0usize..7).prop_map(|i| format!("n{i}")),
+        Just("".to_string()),
+        "[a-z]{1,3}"
+    ];
+    let group = (0usize..7).prop_map(|g| format!("g{g}"));
+    let res = (0usize..7, 0usize..5).prop_map(|(g, r)| format!("g{g}r{r}"));
+    use nonstop_controller::db::model::PlaceReason;
+    use nonstop_resource_types::ResourceState;
+    let state = prop_oneof![
+        Just(ResourceState::Online),
+        Just(ResourceState::Offline),
+        Just(ResourceState::Failed),
+        Just(ResourceState::OnlinePending)
+    ];
+    prop_oneof![
+        name.clone().prop_map(|node| Op::NodeUp { node }),
+        name.clone().prop_map(|node| Op::NodeDown {
+            node,
+            reason: "fuzz".into()
+        }),
+        name.clone().prop_map(|node| Op::EvictNode { node }),
+        name.clone().prop_map(|node| Op::RemoveNode { node }),
+        (group.clone(), prop::option::of(name.clone())).prop_map(|(group, node)| Op::Place {
+            group,
+            node,
+            reason: PlaceReason::Operator
+        }),
+        (group.clone(), prop::option::of(name.clone())).prop_map(|(group, to)| Op::BeginMove {
+            group,
+            to,
+            reason: PlaceReason::Drain
+        }),
+        (group.clone(), prop::option::of(name.clone()))
+            .prop_map(|(group, to)| Op::MoveGroup { group, to }),
+        group.clone().prop_map(|group| Op::RemoveGroup { group }),
+        res.clone()
+            .prop_map(|resource| Op::RemoveResource { resource }),
+        (name, res, 0u64..20, state, any::<bool>()).prop_map(
+            |(node, resource, epoch, state, gave_up)| Op::ReportResource {
+                node,
+                resource,
+                epoch,
+                state,
+                restart: None,
+                gave_up,
+                message: None
+            }
+        ),
+    ]
+}
+
+#[test]
+fn an_empty_database_plans_nothing() {
+    assert!(policy::plan(&ClusterDb::new(), Time(0)).is_empty());
+}
