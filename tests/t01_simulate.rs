@@ -1,0 +1,75 @@
+//! `nonstop simulate` as an operator runs it: the real binary, a cluster file, events.
+
+use std::process::Command;
+
+fn simulate(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nonstop"))
+        .arg("simulate")
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8 output");
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+const CHAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chat-2node.yaml");
+
+#[test]
+fn fail_over_and_back_in_text() {
+    let (code, out, err) = simulate(&[CHAT, "--fail", "node:osdb-serv", "--recover", "node:osdb-serv"]);
+    assert_eq!(code, 0, "{err}");
+    let want = [
+        "== fail node:osdb-serv",
+        "* Move SOCKET_GROUP ( osdb-serv -> osdb-back ) node down",
+        "* Start chat ( osdb-back )",
+        "== recover node:osdb-serv",
+        "* Move SOCKET_GROUP ( osdb-back -> osdb-serv ) fail-back",
+        "== placement",
+        "SOCKET_GROUP osdb-serv Online",
+    ];
+    let mut lines = out.lines();
+    for w in want {
+        assert!(lines.any(|l| l == w), "missing {w:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn json_gives_transitions_and_placement() {
+    let (code, out, err) = simulate(&[CHAT, "--fail=node:osdb-serv", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    assert_eq!(v["placement"]["SOCKET_GROUP"], "osdb-back");
+    assert_eq!(v["states"]["SOCKET_GROUP"], "Online");
+    let summaries: Vec<&str> = v["transitions"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["summary"].as_str().expect("a summary"))
+        .collect();
+    assert!(summaries.contains(&"* Move SOCKET_GROUP ( osdb-serv -> osdb-back ) node down"));
+}
+
+#[test]
+fn a_group_with_nowhere_to_go_is_null_in_json() {
+    let (code, out, _) = simulate(&[CHAT, "--fail", "node:osdb-serv", "--fail", "node:osdb-back", "--output", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["placement"]["SOCKET_GROUP"].is_null());
+}
+
+#[test]
+fn bad_input_is_named_and_exits_1() {
+    let cases: [(&[&str], &str); 5] = [
+        (&[CHAT, "--fail", "node:nope"], "error: fail node:nope: unknown node \"nope\""),
+        (&[CHAT, "--fail", "disk:x"], "\"disk\" does not fit: use node:N or resource:R"),
+        (&[CHAT, "--explode", "node:x"], "unknown event"),
+        (&[CHAT, "--fail"], "--fail needs a value"),
+        (&["/nonexistent.yaml"], "/nonexistent.yaml:0:0: cannot read"),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = simulate(args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} printed a result: {out}");
+    }
+}
