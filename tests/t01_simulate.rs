@@ -9,14 +9,27 @@ fn simulate(args: &[&str]) -> (i32, String, String) {
         .output()
         .expect("the binary runs");
     let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8 output");
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(out.stdout),
+        text(out.stderr),
+    )
 }
 
-const CHAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chat-2node.yaml");
+const CHAT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/chat-2node.yaml"
+);
 
 #[test]
 fn fail_over_and_back_in_text() {
-    let (code, out, err) = simulate(&[CHAT, "--fail", "node:osdb-serv", "--recover", "node:osdb-serv"]);
+    let (code, out, err) = simulate(&[
+        CHAT,
+        "--fail",
+        "node:osdb-serv",
+        "--recover",
+        "node:osdb-serv",
+    ]);
     assert_eq!(code, 0, "{err}");
     let want = [
         "== fail node:osdb-serv",
@@ -51,7 +64,15 @@ fn json_gives_transitions_and_placement() {
 
 #[test]
 fn a_group_with_nowhere_to_go_is_null_in_json() {
-    let (code, out, _) = simulate(&[CHAT, "--fail", "node:osdb-serv", "--fail", "node:osdb-back", "--output", "json"]);
+    let (code, out, _) = simulate(&[
+        CHAT,
+        "--fail",
+        "node:osdb-serv",
+        "--fail",
+        "node:osdb-back",
+        "--output",
+        "json",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["placement"]["SOCKET_GROUP"].is_null());
@@ -60,8 +81,14 @@ fn a_group_with_nowhere_to_go_is_null_in_json() {
 #[test]
 fn bad_input_is_named_and_exits_1() {
     let cases: [(&[&str], &str); 5] = [
-        (&[CHAT, "--fail", "node:nope"], "error: fail node:nope: unknown node \"nope\""),
-        (&[CHAT, "--fail", "disk:x"], "\"disk\" does not fit: use node:N or resource:R"),
+        (
+            &[CHAT, "--fail", "node:nope"],
+            "error: fail node:nope: unknown node \"nope\"",
+        ),
+        (
+            &[CHAT, "--fail", "disk:x"],
+            "\"disk\" does not fit: use node:N or resource:R",
+        ),
         (&[CHAT, "--explode", "node:x"], "unknown event"),
         (&[CHAT, "--fail"], "--fail needs a value"),
         (&["/nonexistent.yaml"], "/nonexistent.yaml:0:0: cannot read"),

@@ -1,0 +1,15 @@
+//! `chat-client ADDR`: the chat client that reconnects when the server fails over.
+
+use clap::Parser;
+
+/// The chat client.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The server's address (the group's virtual address).
+    server: String,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    nonstop_chat::client::run(Args::parse().server).await
+}

@@ -1,0 +1,67 @@
+//! The chat client: sends what it reads from standard input, prints what the server sends, and
+//! when the connection drops (the server's group is failing over) reconnects with backoff to the
+//! same address, which the cluster moves with the group.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Connects to `server` and relays lines until standard input closes. Prints how long each
+/// outage lasted, which is the fail-over time a user sees.
+pub async fn run(server: String) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if tx.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut lost_at: Option<Instant> = None;
+    loop {
+        let socket = connect(&server).await;
+        if let Some(t) = lost_at.take() {
+            println!("-- reconnected after {} ms", t.elapsed().as_millis());
+        }
+        match session(socket, &mut rx).await {
+            Ok(true) => return Ok(()),
+            Ok(false) | Err(_) => {
+                println!("-- connection to {server} lost, reconnecting");
+                lost_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// Connects, retrying every 100 ms up to every 1 s.
+async fn connect(server: &str) -> TcpStream {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        if let Ok(s) = TcpStream::connect(server).await {
+            return s;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Relays until the server hangs up (false) or standard input ends (true).
+async fn session(socket: TcpStream, input: &mut mpsc::Receiver<String>) -> std::io::Result<bool> {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line? {
+                Some(text) => println!("{text}"),
+                None => return Ok(false),
+            },
+            msg = input.recv() => match msg {
+                Some(text) => write.write_all(format!("{text}\n").as_bytes()).await?,
+                None => return Ok(true),
+            },
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The chat server: every line a user sends goes to every other user. The `MaxUser`+1-th user is
+//! told the server is full and disconnected.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+
+use crate::{ChatError, MAX_USER_LIMIT};
+
+/// How a server runs.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// How many users at once (1..=10).
+    pub max_user: u32,
+    /// The node it runs on, shown to users so that a fail-over is visible.
+    pub node: String,
+}
+
+impl ServerConfig {
+    /// Checks MaxUser against the paper's limit.
+    pub fn new(listen: SocketAddr, max_user: i64, node: String) -> Result<Self, ChatError> {
+        if !(1..=MAX_USER_LIMIT as i64).contains(&max_user) {
+            return Err(ChatError::MaxUser(max_user));
+        }
+        Ok(ServerConfig {
+            listen,
+            max_user: max_user as u32,
+            node,
+        })
+    }
+}
+
+/// Binds and serves until the task is dropped.
+pub async fn run(config: ServerConfig) -> Result<(), ChatError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ChatError::Io {
+            context: format!("cannot listen on {}", config.listen),
+            source,
+        })?;
+    serve(listener, config).await
+}
+
+/// Serves on a bound listener (tests bind port 0 first).
+pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), ChatError> {
+    let (tx, _) = broadcast::channel::<(u64, String)>(256);
+    let users = Arc::new(AtomicU32::new(0));
+    let mut next_id = 0u64;
+    loop {
+        let (socket, _) = listener.accept().await.map_err(|source| ChatError::Io {
+            context: "accept".into(),
+            source,
+        })?;
+        next_id += 1;
+        let (tx, users, config) = (tx.clone(), users.clone(), config.clone());
+        tokio::spawn(async move {
+            // A user that cannot be written to is gone: nothing else to do.
+            let _ = user(socket, next_id, tx, users, &config).await;
+        });
+    }
+}
+
+async fn user(
+    mut socket: TcpStream,
+    id: u64,
+    tx: broadcast::Sender<(u64, String)>,
+    users: Arc<AtomicU32>,
+    config: &ServerConfig,
+) -> std::io::Result<()> {
+    if users.fetch_add(1, Ordering::SeqCst) >= config.max_user {
+        users.fetch_sub(1, Ordering::SeqCst);
+        let msg = format!("ERR server full: MaxUser is {}\n", config.max_user);
+        return socket.write_all(msg.as_bytes()).await;
+    }
+    let result = converse(socket, id, &tx, config).await;
+    users.fetch_sub(1, Ordering::SeqCst);
+    let _ = tx.send((id, format!("* user{id} left")));
+    result
+}
+
+async fn converse(
+    socket: TcpStream,
+    id: u64,
+    tx: &broadcast::Sender<(u64, String)>,
+    config: &ServerConfig,
+) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut rx = tx.subscribe();
+    let hello = format!(
+        "WELCOME user{id} on {} (MaxUser {})\n",
+        config.node, config.max_user
+    );
+    write.write_all(hello.as_bytes()).await?;
+    let _ = tx.send((id, format!("* user{id} joined")));
+    let mut lines = BufReader::new(read).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line? {
+                Some(text) => { let _ = tx.send((id, format!("user{id}: {text}"))); }
+                None => return Ok(()),
+            },
+            msg = rx.recv() => match msg {
+                Ok((from, text)) if from != id => write.write_all(format!("{text}\n").as_bytes()).await?,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+        }
+    }
+}
