@@ -13,8 +13,11 @@
 
 pub mod config;
 pub mod db;
+pub mod leader;
 pub mod policy;
+pub mod server;
 pub mod sim;
+pub mod store;
 pub mod time;
 
 pub use db::{ApplyError, ClusterDb, Command, Event, Op, Origin};

@@ -15,6 +15,15 @@ use nonstop_resource_types::Millis;
 pub struct Time(pub u64);
 
 impl Time {
+    /// The wall clock now. Only the member that proposes a command reads it; `apply` and
+    /// `plan` take time as an argument.
+    pub fn now() -> Time {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Time(d.as_millis() as u64)
+    }
+
     /// This time plus a span.
     pub fn plus(self, d: Millis) -> Time {
         Time(self.0.saturating_add(d.0))

@@ -1,0 +1,20 @@
+//! tonic glue: the gRPC services of a controller member over its [`crate::store::Store`].
+//!
+//! ```text
+//!  operators ──ClusterService (cluster.rs, apply.rs)──▶ Store::read / Store::propose
+//!  agents ────AgentService (agent.rs)──▶ leader's Liveness + Store::propose(reports)
+//!                                    ◀── desired state, again after every applied command
+//! ```
+//! Errors become gRPC status codes in one place (status.rs).
+
+mod agent;
+mod apply;
+mod cluster;
+mod convert;
+mod history;
+pub mod status;
+
+pub use agent::AgentApi;
+pub use cluster::{ClusterApi, USER_KEY};
+pub use convert::handler as handler_name;
+pub use history::History;

@@ -1,0 +1,69 @@
+//! A single-member store in memory: always the leader, applies at once.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, watch};
+
+use super::{AppliedEvents, Committed, LeaderInfo, Store, StoreError};
+use crate::db::{ClusterDb, Command};
+
+/// One member, in memory. Clones share it.
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    db: Arc<Mutex<ClusterDb>>,
+    applied: broadcast::Sender<AppliedEvents>,
+    leader: watch::Sender<LeaderInfo>,
+}
+
+impl LocalStore {
+    /// A store holding `db`, leading as member 1 at `address`.
+    pub fn new(db: ClusterDb, address: &str) -> Self {
+        let (applied, _) = broadcast::channel(4096);
+        let info = LeaderInfo {
+            is_leader: true,
+            leader_id: 1,
+            leader_address: Some(address.to_string()),
+            term: 1,
+        };
+        LocalStore {
+            db: Arc::new(Mutex::new(db)),
+            applied,
+            leader: watch::Sender::new(info),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClusterDb> {
+        // A panic while applying is a bug that already failed a test; the data stays usable.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Store for LocalStore {
+    async fn propose(&self, cmd: Command) -> Result<Committed, StoreError> {
+        let (revision, result) = {
+            let mut db = self.lock();
+            let result = db.apply(cmd);
+            (db.revision, result)
+        };
+        if let Ok(events) = &result {
+            let _ = self.applied.send(AppliedEvents { revision, events: events.clone() });
+        }
+        Ok(Committed { revision, result })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(f(&self.lock()))
+    }
+
+    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.applied.subscribe()
+    }
+
+    fn leadership(&self) -> watch::Receiver<LeaderInfo> {
+        self.leader.subscribe()
+    }
+}

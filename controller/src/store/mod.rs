@@ -1,0 +1,85 @@
+//! The replicated cluster database as the rest of the controller sees it: propose a command,
+//! read the database, follow what is applied, know who leads. The raft member implements it
+//! for real; [`LocalStore`] is a single member in memory, for tests and the simulator's kin.
+
+mod local;
+
+use std::future::Future;
+
+use tokio::sync::{broadcast, watch};
+
+use crate::db::{ApplyError, ClusterDb, Command, Event};
+
+pub use local::LocalStore;
+
+/// A command committed and applied on this member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The database revision after it (unchanged when it was rejected).
+    pub revision: u64,
+    /// What the database said: the events, or why it rejected the command (nothing changed).
+    pub result: Result<Vec<Event>, ApplyError>,
+}
+
+/// Events applied together, at a revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedEvents {
+    /// The revision after the command.
+    pub revision: u64,
+    /// Its events.
+    pub events: Vec<Event>,
+}
+
+/// Who leads, as this member sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaderInfo {
+    /// This member leads.
+    pub is_leader: bool,
+    /// The leader's member id (0: none known).
+    pub leader_id: u64,
+    /// The leader's address (host:port of its gRPC server), if known.
+    pub leader_address: Option<String>,
+    /// The raft term.
+    pub term: u64,
+}
+
+/// Why a store call failed. Callers may retry all but `Fatal`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// This member does not lead; the leader is there.
+    #[error("not the leader; the leader is {}", .leader.as_deref().unwrap_or("unknown"))]
+    NotLeader {
+        /// The leader's address, if known.
+        leader: Option<String>,
+    },
+    /// No leader is elected yet.
+    #[error("no leader yet: the controller members are electing one")]
+    NoLeader,
+    /// The command was dropped (leadership changed before it committed); it may be retried.
+    #[error("the proposal was dropped: {0}")]
+    Dropped(String),
+    /// No answer in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The member cannot go on (its storage failed).
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+/// The replicated database.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Proposes a command and waits until it is applied on this member.
+    fn propose(&self, cmd: Command) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+
+    /// Reads the database (linearizable: it sees every command committed before the call).
+    fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static;
+
+    /// Every command applied on this member from now on, with its events.
+    fn applied(&self) -> broadcast::Receiver<AppliedEvents>;
+
+    /// Who leads, as this member sees it.
+    fn leadership(&self) -> watch::Receiver<LeaderInfo>;
+}
