@@ -1,5 +1,7 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
+mod config_cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -13,10 +15,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {}
+enum Cmd {
+    /// Check a cluster.yaml.
+    Config(config_cmd::ConfigArgs),
+}
 
 /// Parses the command line and runs the command; the exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.cmd {}
+    match cli.cmd {
+        Cmd::Config(args) => config_cmd::run(args),
+    }
 }

@@ -57,13 +57,36 @@ pub struct ClusterFile {
 }
 
 /// A named timing profile or a full one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum TimingChoice {
     /// `default` or `fast`.
     Named(String),
     /// Every field given.
     Custom(TimingProfile),
+}
+
+/// Written by hand rather than `#[serde(untagged)]`, so that a mistake inside a full profile
+/// (an unknown field, a bad duration) is reported as itself, at its own line, instead of as
+/// "data did not match any variant".
+impl<'de> Deserialize<'de> for TimingChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Choice;
+        impl<'de> serde::de::Visitor<'de> for Choice {
+            type Value = TimingChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a profile name (default or fast) or a full timing profile")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TimingChoice, E> {
+                Ok(TimingChoice::Named(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<TimingChoice, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(m);
+                TimingProfile::deserialize(d).map(TimingChoice::Custom)
+            }
+        }
+        d.deserialize_any(Choice)
+    }
 }
 
 /// A resource type defined in the file.
