@@ -21,9 +21,13 @@ use super::file::{ClusterFile, TimingChoice};
 use super::load::load_str;
 use super::ops::{self, dependency_order};
 use super::positions::{self, Kind, Node, Pos};
-use crate::db::model::{CousinMember, CousinSet, GroupSpec, ResourceSpec, Service, Settings};
+use crate::db::model::{
+    CousinMember, CousinSet, Group, GroupSpec, Node as DbNode, NodeSpec, ResourceSpec, Service,
+    Settings,
+};
 use crate::db::{ApplyError, ClusterDb, Command, Op};
 use crate::time::Time;
+use nonstop_resource_types::Schema;
 
 /// A valid configuration: the file, the commands that build it, and the database they build.
 #[derive(Clone, Debug)]
@@ -117,7 +121,10 @@ impl<'a> Checker<'a> {
     }
 
     fn fail(&mut self, kind: &'static str, name: &str) {
-        self.failed.entry(kind).or_default().insert(name.to_string());
+        self.failed
+            .entry(kind)
+            .or_default()
+            .insert(name.to_string());
     }
 
     fn apply(&mut self, op: Op) -> Result<(), Fault> {
@@ -156,7 +163,10 @@ impl<'a> Checker<'a> {
         let mut s = Settings::default();
         match ops::settings(file) {
             Ok(ok) => s = ok,
-            Err(e) => self.report(None, &plain("timing", e.to_string())),
+            Err(e) => {
+                let message = format!("{}: {}", e.field, e.reason);
+                self.report(None, &plain("timing", message));
+            }
         }
         if let Some(TimingChoice::Custom(p)) = &file.timing
             && let Err(reason) = p.check()
@@ -215,7 +225,11 @@ impl<'a> Checker<'a> {
     }
 
     fn groups(&mut self, file: &ClusterFile) {
-        self.find_duplicates("groups", "group", file.groups.iter().map(|g| g.name.as_str()));
+        self.find_duplicates(
+            "groups",
+            "group",
+            file.groups.iter().map(|g| g.name.as_str()),
+        );
         for (i, g) in file.groups.iter().enumerate() {
             if self.skip("groups", i) {
                 continue;
@@ -236,9 +250,35 @@ impl<'a> Checker<'a> {
                 };
                 s.apply(Op::PutGroup(spec))
             });
-            if !ok {
-                self.fail("group", &g.name);
+            if !ok && !self.db.groups.contains_key(&g.name) {
+                self.keep_for_resources(spec, owners);
             }
+        }
+    }
+
+    /// A group whose owners are wrong still holds resources worth checking: it goes into the
+    /// scratch database as written (errors already reported); anything else wrong with it
+    /// makes it a failed group, whose resources are not checked.
+    fn keep_for_resources(&mut self, spec: GroupSpec, owners: Vec<String>) {
+        const PROBE: &str = "probe-node";
+        let relaxed = GroupSpec {
+            owners: vec![PROBE.to_string()],
+            ..spec.clone()
+        };
+        let mut probe = self.db.clone();
+        let node = NodeSpec {
+            name: PROBE.into(),
+            ..NodeSpec::default()
+        };
+        probe.nodes.insert(PROBE.into(), DbNode::new(node));
+        let only_owners = probe
+            .apply(Command::policy(Time(0), Op::PutGroup(relaxed)))
+            .is_ok();
+        if only_owners {
+            let spec = GroupSpec { owners, ..spec };
+            self.db.groups.insert(spec.name.clone(), Group::new(spec));
+        } else {
+            self.fail("group", &spec.name);
         }
     }
 
@@ -313,9 +353,8 @@ impl<'a> Checker<'a> {
         if self.has_failed("group", &spec.group) || self.has_failed("type", &spec.type_name) {
             return self.fail("resource", &name);
         }
-        if !self.properties_valid(item, &spec) {
-            return self.fail("resource", &name);
-        }
+        let relaxed = !self.properties_valid(item, &spec);
+        let saved = relaxed.then(|| self.relax_type(&mut spec));
         let mut deps = std::mem::take(&mut spec.depends_on);
         let ok = self.retrying(item, "depends_on", &mut deps, |s, deps| {
             let spec = ResourceSpec {
@@ -324,9 +363,27 @@ impl<'a> Checker<'a> {
             };
             s.apply(Op::PutResource(spec))
         });
+        if let Some(saved) = saved {
+            let checked = std::mem::replace(&mut self.db, saved);
+            if let Some(r) = checked.resources.get(&name) {
+                self.db.resources.insert(name.clone(), r.clone());
+            }
+        }
         if !ok {
             self.fail("resource", &name);
         }
+    }
+
+    /// For a resource whose properties were already reported: checks the rest of it (group,
+    /// type, dependencies) against a copy of the database whose copy of its type takes any
+    /// properties. Returns the real database, to put back afterwards.
+    fn relax_type(&mut self, spec: &mut ResourceSpec) -> ClusterDb {
+        let mut relaxed = self.db.clone();
+        if let Some(t) = relaxed.types.get_mut(&spec.type_name) {
+            t.schema = Schema::default();
+        }
+        spec.properties.clear();
+        std::mem::replace(&mut self.db, relaxed)
     }
 
     /// Checks every property against the type's schema, so that each bad one is reported at its
@@ -391,7 +448,13 @@ impl<'a> Checker<'a> {
         done.insert(k);
     }
 
-    fn report_cycle(&mut self, all: &[(usize, usize, ResourceSpec)], ring: &[usize], k: usize, d: usize) {
+    fn report_cycle(
+        &mut self,
+        all: &[(usize, usize, ResourceSpec)],
+        ring: &[usize],
+        k: usize,
+        d: usize,
+    ) {
         let mut path: Vec<&str> = ring.iter().map(|&i| all[i].2.name.as_str()).collect();
         path.push(&all[ring[0]].2.name);
         let (gi, ri, spec) = &all[k];
@@ -415,8 +478,11 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let item = self.item("cousins", i);
-            let loads: BTreeMap<String, _> =
-                c.members.iter().map(|m| (m.group.clone(), m.load)).collect();
+            let loads: BTreeMap<String, _> = c
+                .members
+                .iter()
+                .map(|m| (m.group.clone(), m.load))
+                .collect();
             let mut groups: Vec<String> = c.members.iter().map(|m| m.group.clone()).collect();
             self.retrying(item, "members", &mut groups, |s, groups| {
                 let members = groups
@@ -481,7 +547,7 @@ impl<'a> Checker<'a> {
                 (self.item(section, i), self.item(section, j))
             };
             let line = there.map_or(0, |n| n.deepest("name").pos.line);
-            let message = format!("{kind} {name:?}: name already used (line {line})");
+            let message = format!("{kind} {name:?}: defined twice (first at line {line})");
             self.report(here, &plain("name", message));
         }
     }
@@ -536,7 +602,11 @@ fn first_quoted(s: &str) -> Option<String> {
 
 /// The index of `name` in `list`; its second occurrence when `repeat`.
 fn find(list: &[String], name: &str, repeat: bool) -> Option<usize> {
-    let mut hits = list.iter().enumerate().filter(|(_, n)| *n == name).map(|(i, _)| i);
+    let mut hits = list
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| *n == name)
+        .map(|(i, _)| i);
     let first = hits.next();
     if repeat { hits.next().or(first) } else { first }
 }
@@ -560,6 +630,10 @@ fn locate(item: Option<&Node>, fault: &Fault) -> Pos {
     };
     let mut hits = node.items().iter().filter(matches);
     let first = hits.next();
-    let hit = if fault.repeat { hits.next().or(first) } else { first };
+    let hit = if fault.repeat {
+        hits.next().or(first)
+    } else {
+        first
+    };
     hit.map_or(node.pos, |n| n.pos)
 }

@@ -13,7 +13,12 @@ pub fn load_str(file_name: &str, text: &str) -> Result<ClusterFile, Vec<Diagnost
     if text.trim().is_empty() || only_comments(text) {
         // yaml_serde reads an empty document as "no fields", which would hide the mistake of
         // pointing the command at the wrong (empty) file behind a "no nodes" error later.
-        return Err(vec![at(file_name, 1, 1, "the file is empty: a cluster needs nodes")]);
+        return Err(vec![at(
+            file_name,
+            1,
+            1,
+            "the file is empty: a cluster needs nodes",
+        )]);
     }
     yaml_serde::from_str::<ClusterFile>(text).map_err(|e| vec![from_yaml(file_name, &e)])
 }

@@ -123,9 +123,9 @@ fn build<'a>(event: Event<'a>, span: Span, events: &mut Events<'a>, depth: usize
     let kind = match event {
         Event::Scalar(text, ..) => Kind::Scalar(text.into_owned()),
         Event::Alias(_) => Kind::Alias,
-        Event::SequenceStart(..) => {
-            Kind::Seq(children(events, depth, |e| matches!(e, Event::SequenceEnd))?)
-        }
+        Event::SequenceStart(..) => Kind::Seq(children(events, depth, |e| {
+            matches!(e, Event::SequenceEnd)
+        })?),
         Event::MappingStart(..) => {
             let flat = children(events, depth, |e| matches!(e, Event::MappingEnd))?;
             let mut pairs = Vec::with_capacity(flat.len() / 2);
@@ -164,10 +164,34 @@ mod tests {
     fn finds_values_by_key_and_index() {
         let text = "nodes:\n  - name: a\ngroups:\n  - name: G\n    owners: [a, b]\n";
         let root = parse(text).unwrap();
-        let owners = root.get("groups").unwrap().at(0).unwrap().get("owners").unwrap();
-        assert_eq!(owners.at(1).unwrap().pos, Pos { line: 5, column: 17 });
-        let name = root.get("nodes").unwrap().at(0).unwrap().get("name").unwrap();
-        assert_eq!(name.pos, Pos { line: 2, column: 11 });
+        let owners = root
+            .get("groups")
+            .unwrap()
+            .at(0)
+            .unwrap()
+            .get("owners")
+            .unwrap();
+        assert_eq!(
+            owners.at(1).unwrap().pos,
+            Pos {
+                line: 5,
+                column: 17
+            }
+        );
+        let name = root
+            .get("nodes")
+            .unwrap()
+            .at(0)
+            .unwrap()
+            .get("name")
+            .unwrap();
+        assert_eq!(
+            name.pos,
+            Pos {
+                line: 2,
+                column: 11
+            }
+        );
         assert_eq!(name.scalar(), Some("a"));
     }
 
