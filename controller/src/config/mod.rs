@@ -16,6 +16,7 @@ pub mod positions;
 
 pub use check::{Checked, check, check_file};
 pub use diagnostic::Diagnostic;
+pub use diff::{Diff, DiffError, diff};
 
 pub use file::ClusterFile;
 pub use load::{load_path, load_str, read};
