@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::diagnostic::Diagnostic;
 use super::file::ClusterFile;
+use super::positions;
 
 /// Parses `text` (the contents of `file_name`). Errors carry the line and column
 /// `yaml_serde` found them at and the path of the field (`groups[0].owners[1]: ...`).
@@ -20,8 +21,17 @@ pub fn load_str(file_name: &str, text: &str) -> Result<ClusterFile, Vec<Diagnost
             "the file is empty: a cluster needs nodes",
         )]);
     }
+    if let Some(pos) = positions::too_deep(text, MAX_DEPTH) {
+        // libyaml takes time quadratic in the nesting of flow collections (a 200 kB line of
+        // `{a: {a: ...` took a minute): refuse such input before it gets there.
+        let msg = format!("nested deeper than {MAX_DEPTH} levels (a cluster.yaml needs about 8)");
+        return Err(vec![at(file_name, pos.line, pos.column, &msg)]);
+    }
     yaml_serde::from_str::<ClusterFile>(text).map_err(|e| vec![from_yaml(file_name, &e)])
 }
+
+/// The deepest nesting accepted.
+const MAX_DEPTH: usize = 32;
 
 /// Reads and parses the file at `path`; the file name in diagnostics is `path` as given.
 pub fn load_path(path: &Path) -> Result<ClusterFile, Vec<Diagnostic>> {

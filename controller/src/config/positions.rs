@@ -109,6 +109,36 @@ pub fn parse(text: &str) -> Option<Node> {
     }
 }
 
+/// Where the nesting of collections first goes deeper than `limit`, if it does. Reads events
+/// only up to that point, so it is cheap on hostile input.
+pub fn too_deep(text: &str, limit: usize) -> Option<Pos> {
+    let mut depth = 0usize;
+    for item in Parser::new_from_str(text) {
+        let (event, span) = match item {
+            Ok(ok) => ok,
+            // saphyr stops at its own nesting limit (a few hundred levels); other syntax errors
+            // are left to the deserialiser, which reports them in its words.
+            Err(e) if e.info().contains("recursion limit") => {
+                let m = e.marker();
+                return Some(Pos {
+                    line: m.line().max(1),
+                    column: m.col() + 1,
+                });
+            }
+            Err(_) => return None,
+        };
+        match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => depth += 1,
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > limit {
+            return Some(Pos::of(&span));
+        }
+    }
+    None
+}
+
 type Events<'a> = dyn Iterator<Item = Option<(Event<'a>, Span)>> + 'a;
 
 /// Nesting deeper than this gives up rather than risk the stack (cluster.yaml needs about 8).
@@ -207,5 +237,12 @@ mod tests {
         assert!(parse("a: [1, 2").is_none());
         assert!(parse("").is_none());
         assert!(parse(&"[".repeat(10_000)).is_none());
+    }
+
+    #[test]
+    fn too_deep_finds_the_first_level_past_the_limit() {
+        assert_eq!(too_deep("a: [[1]]", 3), None);
+        assert_eq!(too_deep("a: [[[1]]]", 3), Some(Pos { line: 1, column: 6 }));
+        assert!(too_deep(&"{a: ".repeat(50_000), 32).is_some());
     }
 }

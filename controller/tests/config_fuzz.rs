@@ -1,0 +1,189 @@
+//! Fuzzing the `cluster.yaml` loader and checker with proptest: arbitrary bytes, and valid files
+//! with random mutations. Nothing may panic; every diagnostic must point inside the file; a file
+//! that checks must build a database whose diff against the file is empty.
+//!
+//! The case count defaults to a quick run; for a long run:
+//! `CONFIG_FUZZ_CASES=200000 cargo test -p nonstop-controller --test config_fuzz --release`.
+
+use nonstop_controller::config::{self, Diagnostic};
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("CONFIG_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+const SEEDS: [&str; 2] = [
+    include_str!("../../examples/cluster.yaml"),
+    include_str!("fixtures/config/good/everything.yaml"),
+];
+
+/// Checks `text` and the promises that hold whatever it contains.
+fn check_promises(text: &str) {
+    match config::check("f.yaml", text) {
+        Ok(c) => {
+            let d = config::diff(&c.db, &c.file).expect("a checked file diffs");
+            assert!(d.is_empty(), "{:?}", d.lines);
+        }
+        Err(diags) => {
+            assert!(!diags.is_empty());
+            let lines = text.lines().count().max(1) + 1;
+            for d in &diags {
+                in_file(d, lines, text);
+            }
+        }
+    }
+}
+
+fn in_file(d: &Diagnostic, lines: usize, text: &str) {
+    assert_eq!(d.file, "f.yaml");
+    assert!(
+        d.line >= 1 && d.line <= lines,
+        "{d} outside {lines} lines:\n{text}"
+    );
+    assert!(d.column >= 1, "{d}");
+    assert!(!d.message.is_empty(), "{d}");
+}
+
+/// One edit of a valid file: YAML-significant characters and names from the file, put where
+/// they break something.
+#[derive(Clone, Debug)]
+enum Edit {
+    Delete(usize, usize),
+    Insert(usize, String),
+    DuplicateLine(usize),
+    SwapLines(usize, usize),
+    Replace(usize, String),
+}
+
+fn arb_edit() -> impl Strategy<Value = Edit> {
+    let token = prop_oneof![
+        Just(":".to_string()),
+        Just("- ".to_string()),
+        Just("\n".to_string()),
+        Just("  ".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("{".to_string()),
+        Just("\"".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("!window ".to_string()),
+        Just("-1".to_string()),
+        Just("11".to_string()),
+        Just("osdb-serv".to_string()),
+        Just("SOCKET_GROUP".to_string()),
+        Just("depends_on: [chat]".to_string()),
+        Just("99999999999999999999".to_string()),
+        "[a-z_]{1,8}".prop_map(|s| s),
+        any::<char>().prop_map(|c| c.to_string()),
+    ];
+    prop_oneof![
+        (any::<usize>(), 1usize..20).prop_map(|(a, n)| Edit::Delete(a, n)),
+        (any::<usize>(), token.clone()).prop_map(|(a, t)| Edit::Insert(a, t)),
+        any::<usize>().prop_map(Edit::DuplicateLine),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
+        (any::<usize>(), token).prop_map(|(a, t)| Edit::Replace(a, t)),
+    ]
+}
+
+/// The nearest char boundary at or before `i % (len + 1)`.
+fn boundary(s: &str, i: usize) -> usize {
+    let mut i = i % (s.len() + 1);
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn apply(text: &mut String, edit: &Edit) {
+    match edit {
+        Edit::Delete(a, n) => {
+            let a = boundary(text, *a);
+            let b = boundary(text, a + n).max(a);
+            text.replace_range(a..b, "");
+        }
+        Edit::Insert(a, t) => text.insert_str(boundary(text, *a), t),
+        Edit::Replace(a, t) => {
+            let a = boundary(text, *a);
+            let end = text[a..]
+                .find([' ', '\n', ',', ']'])
+                .map_or(text.len(), |e| a + e);
+            text.replace_range(a..end, t);
+        }
+        Edit::DuplicateLine(i) | Edit::SwapLines(i, _) => {
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            if lines.is_empty() {
+                return;
+            }
+            let i = i % lines.len();
+            match edit {
+                Edit::SwapLines(_, j) => {
+                    let j = j % lines.len();
+                    lines.swap(i, j);
+                }
+                _ => lines.insert(i, lines[i].clone()),
+            }
+            *text = lines.join("\n") + "\n";
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        check_promises(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn mutated_valid_files_never_panic(
+        seed in 0..SEEDS.len(),
+        edits in proptest::collection::vec(arb_edit(), 1..5),
+    ) {
+        let mut text = SEEDS[seed].to_string();
+        for e in &edits {
+            apply(&mut text, e);
+        }
+        check_promises(&text);
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused_before_it_costs_minutes() {
+    // Found by this file's fuzzing: libyaml took a minute over 200 kB of `{a: {a: ...`.
+    let err = config::load_str("f.yaml", &"[".repeat(100_000)).unwrap_err();
+    assert!(
+        err[0].message.starts_with("nested deeper than 32 levels"),
+        "{err:?}"
+    );
+    let err = config::load_str("f.yaml", &"{a: ".repeat(50_000)).unwrap_err();
+    assert!(err[0].to_string().starts_with("f.yaml:1:"), "{err:?}");
+    assert!(
+        err[0].message.starts_with("nested deeper than 32 levels"),
+        "{err:?}"
+    );
+    let deep_block = format!("nodes:\n  {}x\n", "- ".repeat(40));
+    let err = config::load_str("f.yaml", &deep_block).unwrap_err();
+    assert!(
+        err[0].message.starts_with("nested deeper than 32 levels"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn deep_nesting_and_huge_numbers_are_errors_not_crashes() {
+    for text in [
+        "[".repeat(100_000),
+        "{a: ".repeat(50_000),
+        format!("nodes:\n{}", "  - name: a\n".repeat(10)),
+        "nodes: [{name: a}]\nutc_offset_minutes: 99999999999999999999\n".to_string(),
+        "nodes: &x [{name: a}]\ngroups: *x\n".to_string(),
+        "nodes: [{name: a}]\n---\nnodes: [{name: b}]\n".to_string(),
+    ] {
+        check_promises(&text);
+    }
+}
