@@ -123,6 +123,18 @@ fn a_value_of_the_wrong_type_is_named() {
 }
 
 #[test]
+fn a_property_value_of_the_wrong_shape_is_named_at_its_key() {
+    let text = "nodes: [{name: a}]\ngroups:\n  - name: G\n    owners: [a]\n    resources:\n      \
+                - { name: r, type: process, properties: { command: x, args: {a: 1} } }\n";
+    let err = config::check("p.yaml", text).unwrap_err();
+    assert_eq!(
+        err[0].to_string(),
+        "p.yaml:6:67: groups[0].resources[0].properties.args: invalid type: map, expected \
+         text, a whole number, true/false or a list of text"
+    );
+}
+
+#[test]
 fn owners_must_be_known_and_distinct() {
     assert_errors(
         "unknown_owner.yaml",

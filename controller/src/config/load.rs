@@ -103,7 +103,6 @@ fn reword(msg: &str) -> String {
         return msg.to_string();
     };
     let what = match msg[i + UNTAGGED.len()..].trim() {
-        "Value" => "a property value must be text, a number, true/false or a list of text",
         "Raw" => "not a duration: write a whole number with a unit, like 500ms, 5s, 15m or 24h",
         _ => return msg.to_string(),
     };
