@@ -187,62 +187,78 @@ impl Changes {
         if self.settings {
             q.push(Op::SetSettings(want.settings.clone()));
         }
-        let puts = |kind: &'static str| of(&self.put, kind);
-        let removes = |kind: &'static str| of(&self.remove, kind).into_iter().cloned();
         q.extend(
-            puts("node")
-                .into_iter()
-                .map(|n| Op::PutNode(want.nodes[n].spec.clone())),
+            self.put("node")
+                .map(|n| Op::PutNode(want.nodes[&n].spec.clone())),
         );
         q.extend(
-            puts("type")
-                .into_iter()
-                .map(|n| Op::PutType(want.types[n].clone())),
+            self.put("type")
+                .map(|n| Op::PutType(want.types[&n].clone())),
         );
         q.extend(
-            puts("group")
-                .into_iter()
-                .map(|n| Op::PutGroup(want.groups[n].spec.clone())),
+            self.put("group")
+                .map(|n| Op::PutGroup(want.groups[&n].spec.clone())),
         );
-        q.extend(removes("service").map(|name| Op::RemoveService { name }));
-        q.extend(removes("cousin set").map(|name| Op::RemoveCousinSet { name }));
-        let resources: Vec<_> = puts("resource")
-            .into_iter()
-            .map(|n| want.resources[n].spec.clone())
+        q.extend(
+            self.removed("service")
+                .map(|name| Op::RemoveService { name }),
+        );
+        q.extend(
+            self.removed("cousin set")
+                .map(|name| Op::RemoveCousinSet { name }),
+        );
+        q.extend(self.resource_puts(want));
+        q.extend(
+            self.removed("resource")
+                .map(|resource| Op::RemoveResource { resource }),
+        );
+        q.extend(self.removed("group").map(|group| Op::RemoveGroup { group }));
+        q.extend(self.removed("type").map(|name| Op::RemoveType { name }));
+        q.extend(self.removed("node").map(|node| Op::RemoveNode { node }));
+        q.extend(
+            self.put("cousin set")
+                .map(|n| Op::PutCousinSet(want.cousin_sets[&n].clone())),
+        );
+        q.extend(
+            self.put("service")
+                .map(|n| Op::PutService(want.services[&n].clone())),
+        );
+        q
+    }
+
+    /// The resources to put, each after the resources it depends on.
+    fn resource_puts(&self, want: &ClusterDb) -> Vec<Op> {
+        let specs: Vec<_> = self
+            .put("resource")
+            .map(|n| &want.resources[&n].spec)
             .collect();
-        let keys: Vec<_> = resources
+        let keys: Vec<_> = specs
             .iter()
             .map(|r| (r.name.as_str(), r.depends_on.as_slice()))
             .collect();
-        q.extend(
-            ops::dependency_order(&keys)
-                .into_iter()
-                .map(|i| Op::PutResource(resources[i].clone())),
-        );
-        q.extend(removes("resource").map(|resource| Op::RemoveResource { resource }));
-        q.extend(removes("group").map(|group| Op::RemoveGroup { group }));
-        q.extend(removes("type").map(|name| Op::RemoveType { name }));
-        q.extend(removes("node").map(|node| Op::RemoveNode { node }));
-        q.extend(
-            puts("cousin set")
-                .into_iter()
-                .map(|n| Op::PutCousinSet(want.cousin_sets[n].clone())),
-        );
-        q.extend(
-            puts("service")
-                .into_iter()
-                .map(|n| Op::PutService(want.services[n].clone())),
-        );
-        q
+        let order = ops::dependency_order(&keys);
+        order
+            .into_iter()
+            .map(|i| Op::PutResource(specs[i].clone()))
+            .collect()
+    }
+
+    /// The names of `kind` to put.
+    fn put(&self, kind: &'static str) -> impl Iterator<Item = String> + '_ {
+        of(&self.put, kind)
+    }
+
+    /// The names of `kind` to remove.
+    fn removed(&self, kind: &'static str) -> impl Iterator<Item = String> + '_ {
+        of(&self.remove, kind)
     }
 }
 
 /// The names of `kind` in a list of changes.
-fn of<'a>(list: &'a [(&'static str, String)], kind: &str) -> Vec<&'a String> {
+fn of(list: &[(&'static str, String)], kind: &'static str) -> impl Iterator<Item = String> {
     list.iter()
-        .filter(|(k, _)| *k == kind)
-        .map(|(_, n)| n)
-        .collect()
+        .filter(move |(k, _)| *k == kind)
+        .map(|(_, n)| n.clone())
 }
 
 /// Applies the queue on a copy of `live`, pass after pass, taking each op once it applies.
