@@ -91,7 +91,10 @@ fn bad_input_is_named_and_exits_1() {
         ),
         (&[CHAT, "--explode", "node:x"], "unknown event"),
         (&[CHAT, "--fail"], "--fail needs a value"),
-        (&["/nonexistent.yaml"], "/nonexistent.yaml:0:0: cannot read"),
+        (
+            &["/nonexistent.yaml"],
+            "/nonexistent.yaml:1:1: No such file or directory",
+        ),
     ];
     for (args, want) in cases {
         let (code, out, err) = simulate(args);

@@ -18,5 +18,4 @@ pub mod agent {
 
 /// The encoded file descriptors of every service, for gRPC reflection (`grpcurl` without the
 /// .proto files).
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    tonic::include_file_descriptor_set!("nonstop_descriptor");
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("nonstop_descriptor");

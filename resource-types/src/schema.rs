@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use crate::millis::Millis;
 
 /// A property value as written in configuration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     /// `true` / `false`.
@@ -21,6 +21,45 @@ pub enum Value {
     Str(String),
     /// A list of strings (command arguments, for instance).
     List(Vec<String>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, so that a bad value is reported at its own key
+/// with what was found ("invalid type: map, expected text, a whole number, ...") instead of
+/// "data did not match any variant".
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("text, a whole number, true/false or a list of text")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Value, E> {
+        i64::try_from(u)
+            .map(Value::Int)
+            .map_err(|_| E::custom(format!("{u} is too large")))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Str(s.to_string()))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(s) = seq.next_element::<String>()? {
+            items.push(s);
+        }
+        Ok(Value::List(items))
+    }
 }
 
 impl fmt::Display for Value {

@@ -1,5 +1,6 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
+mod config_cmd;
 mod load;
 mod simulate;
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Check a cluster.yaml.
+    Config(config_cmd::ConfigArgs),
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
     /// on a copy.
     Simulate(simulate::SimulateArgs),
@@ -28,6 +31,7 @@ enum Cmd {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
     }
 }

@@ -57,13 +57,39 @@ pub struct ClusterFile {
 }
 
 /// A named timing profile or a full one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum TimingChoice {
     /// `default` or `fast`.
     Named(String),
     /// Every field given.
     Custom(TimingProfile),
+}
+
+/// Written by hand rather than `#[serde(untagged)]`, so that a mistake inside a full profile
+/// (an unknown field, a bad duration) is reported as itself, at its own line, instead of as
+/// "data did not match any variant".
+impl<'de> Deserialize<'de> for TimingChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Choice;
+        impl<'de> serde::de::Visitor<'de> for Choice {
+            type Value = TimingChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a profile name (default or fast) or a full timing profile")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<TimingChoice, E> {
+                Ok(TimingChoice::Named(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<TimingChoice, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(m);
+                TimingProfile::deserialize(d).map(TimingChoice::Custom)
+            }
+        }
+        d.deserialize_any(Choice)
+    }
 }
 
 /// A resource type defined in the file.
@@ -100,8 +126,13 @@ pub struct GroupEntry {
     pub name: String,
     /// Home node first, then the BACKUP nodes in order.
     pub owners: Vec<String>,
-    /// Fail-back policy (default immediate).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Fail-back policy (default immediate): `immediate`, `never`, or
+    /// `{ window: { start: 22, end: 6 } }` (hours of local time).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "failback"
+    )]
     pub failback: Option<Failback>,
     /// Fail-over limit (default 10 in 6h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +143,51 @@ pub struct GroupEntry {
     /// Its resources.
     #[serde(default)]
     pub resources: Vec<ResourceEntry>,
+}
+
+/// Reads a fail-back policy written as a word, as a one-key map (`{ window: {...} }`), or as
+/// the YAML tag (`!window {...}`) that `yaml_serde` writes for it.
+fn failback<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Failback>, D::Error> {
+    use serde::de::value::{EnumAccessDeserializer, MapAccessDeserializer};
+    struct Policy;
+    impl<'de> serde::de::Visitor<'de> for Policy {
+        type Value = Failback;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("immediate, never, or { window: { start: HOUR, end: HOUR } }")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Failback, E> {
+            match s {
+                "immediate" => Ok(Failback::Immediate),
+                "never" => Ok(Failback::Never),
+                _ => Err(E::custom(format!(
+                    "unknown fail-back policy {s:?}: use immediate, never or \
+                     {{ window: {{ start: HOUR, end: HOUR }} }}"
+                ))),
+            }
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Failback, A::Error> {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Window {
+                window: WindowHours,
+            }
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct WindowHours {
+                start: u8,
+                end: u8,
+            }
+            let w = Window::deserialize(MapAccessDeserializer::new(m))?;
+            Ok(Failback::Window {
+                start: w.window.start,
+                end: w.window.end,
+            })
+        }
+        fn visit_enum<A: serde::de::EnumAccess<'de>>(self, e: A) -> Result<Failback, A::Error> {
+            Failback::deserialize(EnumAccessDeserializer::new(e))
+        }
+    }
+    d.deserialize_any(Policy).map(Some)
 }
 
 /// A resource inside a group.

@@ -166,22 +166,34 @@ pub fn to_ops(file: &ClusterFile) -> Result<Vec<Op>, ConfigError> {
 
 /// Orders resources so that each comes after what it depends on; what cannot be ordered (a
 /// cycle, a missing dependency) keeps its place at the end, for `apply` to name the problem.
-fn dependencies_first(mut pending: Vec<ResourceSpec>) -> Vec<ResourceSpec> {
-    let mut out: Vec<ResourceSpec> = Vec::with_capacity(pending.len());
+fn dependencies_first(resources: Vec<ResourceSpec>) -> Vec<ResourceSpec> {
+    let order = dependency_order(
+        &resources
+            .iter()
+            .map(|r| (r.name.as_str(), r.depends_on.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let mut slots: Vec<Option<ResourceSpec>> = resources.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// The indices of `(name, depends_on)` items, each after the items it depends on; items that
+/// cannot be ordered follow in their original order.
+pub(super) fn dependency_order(items: &[(&str, &[String])]) -> Vec<usize> {
+    let mut placed = std::collections::BTreeSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    let mut pending: Vec<usize> = (0..items.len()).collect();
     loop {
         let before = pending.len();
-        let mut i = 0;
-        while i < pending.len() {
-            let ready = pending[i]
-                .depends_on
-                .iter()
-                .all(|d| out.iter().any(|o| &o.name == d));
+        pending.retain(|&i| {
+            let (name, deps) = items[i];
+            let ready = deps.iter().all(|d| placed.contains(d.as_str()));
             if ready {
-                out.push(pending.remove(i));
-            } else {
-                i += 1;
+                placed.insert(name);
+                out.push(i);
             }
-        }
+            !ready
+        });
         if pending.is_empty() || pending.len() == before {
             out.extend(pending);
             return out;

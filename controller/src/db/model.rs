@@ -120,10 +120,10 @@ impl Node {
     }
 }
 
-/// When a group returns to a higher-priority owner that comes back. Written `immediate`,
-/// `never`, or `{window: "22-06"}` (hours of the day, local time, wrapping past midnight).
+/// When a group returns to a higher-priority owner that comes back. In `cluster.yaml`:
+/// `immediate`, `never`, or `{window: {start: 22, end: 6}}` (see `config::file`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "FailbackText", into = "FailbackText")]
+#[serde(rename_all = "kebab-case")]
 pub enum Failback {
     /// At once (Tmax; nonstop's default).
     #[default]
@@ -138,47 +138,6 @@ pub enum Failback {
     },
     /// Never: the group stays where it is until an operator moves it.
     Never,
-}
-
-/// How `Failback` is written in files.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(untagged)]
-enum FailbackText {
-    Word(String),
-    Window { window: String },
-}
-
-impl TryFrom<FailbackText> for Failback {
-    type Error = String;
-    fn try_from(t: FailbackText) -> Result<Self, String> {
-        match t {
-            FailbackText::Word(w) if w == "immediate" => Ok(Failback::Immediate),
-            FailbackText::Word(w) if w == "never" => Ok(Failback::Never),
-            FailbackText::Word(w) => Err(format!(
-                "{w:?} is not a fail-back policy: use immediate, never or {{window: \"22-06\"}}"
-            )),
-            FailbackText::Window { window } => {
-                let bad =
-                    || format!("window {window:?}: write two hours of the day, like \"22-06\"");
-                let (a, b) = window.split_once('-').ok_or_else(bad)?;
-                let start: u8 = a.trim().parse().map_err(|_| bad())?;
-                let end: u8 = b.trim().parse().map_err(|_| bad())?;
-                Ok(Failback::Window { start, end })
-            }
-        }
-    }
-}
-
-impl From<Failback> for FailbackText {
-    fn from(f: Failback) -> Self {
-        match f {
-            Failback::Immediate => FailbackText::Word("immediate".into()),
-            Failback::Never => FailbackText::Word("never".into()),
-            Failback::Window { start, end } => FailbackText::Window {
-                window: format!("{start:02}-{end:02}"),
-            },
-        }
-    }
 }
 
 impl Failback {

@@ -19,7 +19,11 @@ pub struct Liveness {
 impl Liveness {
     /// Tracking that starts at `now` (this member became leader).
     pub fn new(now: Instant, node_timeout: Duration) -> Self {
-        Liveness { since: now, node_timeout, last: HashMap::new() }
+        Liveness {
+            since: now,
+            node_timeout,
+            last: HashMap::new(),
+        }
     }
 
     /// A heartbeat from `node` arrived at `now`.
@@ -34,7 +38,12 @@ impl Liveness {
 
     /// How long `node` has been silent at `now`.
     pub fn silence(&self, node: &str, now: Instant) -> Duration {
-        let last = self.last.get(node).copied().unwrap_or(self.since).max(self.since);
+        let last = self
+            .last
+            .get(node)
+            .copied()
+            .unwrap_or(self.since)
+            .max(self.since);
         now.saturating_duration_since(last)
     }
 

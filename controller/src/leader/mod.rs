@@ -33,7 +33,10 @@ pub async fn run<S: Store>(store: S, liveness: SharedLiveness, mut stop: watch::
     loop {
         let info = leadership.borrow_and_update().clone();
         if info.is_leader {
-            info!(term = info.term, "leading: tracking heartbeats and running the policy");
+            info!(
+                term = info.term,
+                "leading: tracking heartbeats and running the policy"
+            );
             tokio::select! {
                 _ = lead(&store, &liveness, info) => {}
                 _ = leadership.changed() => {}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::Stream;
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_server::AgentService;
-use nonstop_resource_types::{RestartCount, ResourceState};
+use nonstop_resource_types::{ResourceState, RestartCount};
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 
@@ -52,20 +52,36 @@ impl<S: Store> AgentApi<S> {
             .read(move |db| db.nodes.get(&key).map(|n| (n.liveness, n.evicted)))
             .await
             .map_err(|e| from_store(&e))?
-            .ok_or_else(|| Status::not_found(format!("unknown node {node:?}: add it to the cluster first")))
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "unknown node {node:?}: add it to the cluster first"
+                ))
+            })
     }
 
     /// Records a heartbeat; brings the node Up in the database if it was not.
     async fn heard_from(&self, node: &str) -> Result<(), Status> {
         let (live, evicted) = self.node(node).await?;
         if evicted {
-            return Err(Status::failed_precondition(format!("node {node:?} was evicted: resume it first")));
+            return Err(Status::failed_precondition(format!(
+                "node {node:?} was evicted: resume it first"
+            )));
         }
-        if let Some(l) = self.liveness.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(l) = self
+            .liveness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
             l.beat(node, Instant::now());
         }
         if live != NodeLiveness::Up {
-            let cmd = Command::liveness(Time::now(), Op::NodeUp { node: node.to_string() });
+            let cmd = Command::liveness(
+                Time::now(),
+                Op::NodeUp {
+                    node: node.to_string(),
+                },
+            );
             let c = self.store.propose(cmd).await.map_err(|e| from_store(&e))?;
             if let Err(e) = c.result {
                 return Err(super::status::from_apply(&e));
@@ -86,25 +102,40 @@ type DesiredStream = Pin<Box<dyn Stream<Item = Result<pb::DesiredState, Status>>
 
 #[tonic::async_trait]
 impl<S: Store> AgentService for AgentApi<S> {
-    async fn register(&self, r: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterReply>, Status> {
+    async fn register(
+        &self,
+        r: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterReply>, Status> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
         self.heard_from(&node).await?;
         let (heartbeat_ms, lease_ms) = self.lease_ms().await?;
-        Ok(Response::new(pb::RegisterReply { heartbeat_ms, lease_ms }))
+        Ok(Response::new(pb::RegisterReply {
+            heartbeat_ms,
+            lease_ms,
+        }))
     }
 
-    async fn heartbeat(&self, r: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatAck>, Status> {
+    async fn heartbeat(
+        &self,
+        r: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatAck>, Status> {
         self.ensure_leader()?;
         let hb = r.into_inner();
         self.heard_from(&hb.node).await?;
         let (_, lease_ms) = self.lease_ms().await?;
-        Ok(Response::new(pb::HeartbeatAck { sent_ms: hb.sent_ms, lease_ms }))
+        Ok(Response::new(pb::HeartbeatAck {
+            sent_ms: hb.sent_ms,
+            lease_ms,
+        }))
     }
 
     type DesiredStream = DesiredStream;
 
-    async fn desired(&self, r: Request<pb::DesiredRequest>) -> Result<Response<DesiredStream>, Status> {
+    async fn desired(
+        &self,
+        r: Request<pb::DesiredRequest>,
+    ) -> Result<Response<DesiredStream>, Status> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
         self.node(&node).await?;
@@ -115,10 +146,15 @@ impl<S: Store> AgentService for AgentApi<S> {
             let mut last = String::new();
             loop {
                 let n = node.clone();
-                let Ok(d) = store.read(move |db| db.desired_for(&n)).await else { return };
+                let Ok(d) = store.read(move |db| db.desired_for(&n)).await else {
+                    return;
+                };
                 let json = serde_json::to_string(&d).unwrap_or_default();
                 if json != last {
-                    let msg = pb::DesiredState { epoch: d.epoch, json: json.clone() };
+                    let msg = pb::DesiredState {
+                        epoch: d.epoch,
+                        json: json.clone(),
+                    };
                     if tx.send(Ok(msg)).await.is_err() {
                         return;
                     }
@@ -129,20 +165,31 @@ impl<S: Store> AgentService for AgentApi<S> {
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
                 if !store.leadership().borrow().is_leader {
-                    let _ = tx.send(Err(Status::unavailable("this member no longer leads"))).await;
+                    let _ = tx
+                        .send(Err(Status::unavailable("this member no longer leads")))
+                        .await;
                     return;
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
-    async fn report(&self, r: Request<pb::ReportBatch>) -> Result<Response<pb::ReportReply>, Status> {
+    async fn report(
+        &self,
+        r: Request<pb::ReportBatch>,
+    ) -> Result<Response<pb::ReportReply>, Status> {
         self.ensure_leader()?;
         let batch = r.into_inner();
         for rep in batch.reports {
             let op = report_op(&batch.node, rep)?;
-            let c = self.store.propose(Command::agent(Time::now(), &batch.node, op)).await.map_err(|e| from_store(&e))?;
+            let c = self
+                .store
+                .propose(Command::agent(Time::now(), &batch.node, op))
+                .await
+                .map_err(|e| from_store(&e))?;
             match c.result {
                 Ok(_) => {}
                 // A report on a placement that moved on is history: nothing to record.
@@ -161,7 +208,12 @@ fn state(s: &str) -> Result<ResourceState, Status> {
         "Online" => ResourceState::Online,
         "OfflinePending" => ResourceState::OfflinePending,
         "Failed" => ResourceState::Failed,
-        _ => return Err(bad_field("reports.state", format!("{s:?} is not a resource state"))),
+        _ => {
+            return Err(bad_field(
+                "reports.state",
+                format!("{s:?} is not a resource state"),
+            ));
+        }
     })
 }
 

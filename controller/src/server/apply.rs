@@ -22,7 +22,11 @@ pub(super) async fn apply_config<S: Store>(
         .unwrap_or("anonymous")
         .to_string();
     let req = r.into_inner();
-    let name = if req.file_name.is_empty() { "cluster.yaml" } else { &req.file_name };
+    let name = if req.file_name.is_empty() {
+        "cluster.yaml"
+    } else {
+        &req.file_name
+    };
     let checked = config::check(name, &req.yaml).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         Status::invalid_argument(lines.join("\n"))
@@ -35,13 +39,24 @@ pub(super) async fn apply_config<S: Store>(
         .map_err(|e| from_store(&e))?
         .map_err(|e| Status::failed_precondition(e.to_string()))?;
     if req.dry_run || d.is_empty() {
-        let revision = store.read(|db| db.revision).await.map_err(|e| from_store(&e))?;
-        return Ok(Response::new(pb::ApplyConfigReply { changes: d.lines, applied: false, revision }));
+        let revision = store
+            .read(|db| db.revision)
+            .await
+            .map_err(|e| from_store(&e))?;
+        return Ok(Response::new(pb::ApplyConfigReply {
+            changes: d.lines,
+            applied: false,
+            revision,
+        }));
     }
     let c = store
         .propose(Command::operator(Time::now(), &user, d.op))
         .await
         .map_err(|e| from_store(&e))?;
     c.result.map_err(|e| from_apply(&e))?;
-    Ok(Response::new(pb::ApplyConfigReply { changes: d.lines, applied: true, revision: c.revision }))
+    Ok(Response::new(pb::ApplyConfigReply {
+        changes: d.lines,
+        applied: true,
+        revision: c.revision,
+    }))
 }

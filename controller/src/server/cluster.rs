@@ -30,7 +30,11 @@ pub struct ClusterApi<S> {
 impl<S: Store> ClusterApi<S> {
     /// The API of this member (`member` names it in answers).
     pub fn new(store: S, history: History, member: &str) -> Self {
-        ClusterApi { store, history, member: member.to_string() }
+        ClusterApi {
+            store,
+            history,
+            member: member.to_string(),
+        }
     }
 
     /// The store under the API.
@@ -38,12 +42,19 @@ impl<S: Store> ClusterApi<S> {
         &self.store
     }
 
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&ClusterDb) -> T + Send + 'static) -> Result<T, Status> {
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ClusterDb) -> T + Send + 'static,
+    ) -> Result<T, Status> {
         self.store.read(f).await.map_err(|e| from_store(&e))
     }
 
     /// Proposes an operator command; the reply carries the revision and the changes.
-    async fn command<R>(&self, req: &Request<R>, op: Op) -> Result<Response<pb::CommandReply>, Status> {
+    async fn command<R>(
+        &self,
+        req: &Request<R>,
+        op: Op,
+    ) -> Result<Response<pb::CommandReply>, Status> {
         let user = req
             .metadata()
             .get(USER_KEY)
@@ -57,7 +68,10 @@ impl<S: Store> ClusterApi<S> {
             .map_err(|e| from_store(&e))?;
         let events = c.result.map_err(|e| from_apply(&e))?;
         let changes = events.iter().filter_map(|e| e.summary()).collect();
-        Ok(Response::new(pb::CommandReply { revision: c.revision, changes }))
+        Ok(Response::new(pb::CommandReply {
+            revision: c.revision,
+            changes,
+        }))
     }
 }
 
@@ -77,7 +91,10 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ClusterEvent, Status>> +
 
 #[tonic::async_trait]
 impl<S: Store> ClusterService for ClusterApi<S> {
-    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusReply>, Status> {
+    async fn status(
+        &self,
+        _: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
         let info = self.store.leadership().borrow().clone();
         let (nodes, groups, revision) = self
             .read(|db| {
@@ -98,74 +115,134 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         }))
     }
 
-    async fn list_nodes(&self, _: Request<pb::ListRequest>) -> Result<Response<pb::NodeList>, Status> {
-        let nodes = self.read(|db| db.nodes.values().map(|n| convert::node(db, n)).collect()).await?;
+    async fn list_nodes(
+        &self,
+        _: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::NodeList>, Status> {
+        let nodes = self
+            .read(|db| db.nodes.values().map(|n| convert::node(db, n)).collect())
+            .await?;
         Ok(Response::new(pb::NodeList { nodes }))
     }
 
     async fn get_node(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::Node>, Status> {
         let name = r.into_inner().name;
         let key = name.clone();
-        let n = self.read(move |db| db.nodes.get(&key).map(|n| convert::node(db, n))).await?;
+        let n = self
+            .read(move |db| db.nodes.get(&key).map(|n| convert::node(db, n)))
+            .await?;
         n.map(Response::new).ok_or_else(|| missing("node", &name))
     }
 
-    async fn list_groups(&self, _: Request<pb::ListRequest>) -> Result<Response<pb::GroupList>, Status> {
-        let groups = self.read(|db| db.groups.values().map(|g| convert::group(db, g)).collect()).await?;
+    async fn list_groups(
+        &self,
+        _: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::GroupList>, Status> {
+        let groups = self
+            .read(|db| db.groups.values().map(|g| convert::group(db, g)).collect())
+            .await?;
         Ok(Response::new(pb::GroupList { groups }))
     }
 
     async fn get_group(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::Group>, Status> {
         let name = r.into_inner().name;
         let key = name.clone();
-        let g = self.read(move |db| db.groups.get(&key).map(|g| convert::group(db, g))).await?;
+        let g = self
+            .read(move |db| db.groups.get(&key).map(|g| convert::group(db, g)))
+            .await?;
         g.map(Response::new).ok_or_else(|| missing("group", &name))
     }
 
-    async fn list_resources(&self, _: Request<pb::ListRequest>) -> Result<Response<pb::ResourceList>, Status> {
+    async fn list_resources(
+        &self,
+        _: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ResourceList>, Status> {
         let now = Time::now().0;
         let resources = self
-            .read(move |db| db.resources.values().map(|r| convert::resource(db, r, now)).collect())
+            .read(move |db| {
+                db.resources
+                    .values()
+                    .map(|r| convert::resource(db, r, now))
+                    .collect()
+            })
             .await?;
         Ok(Response::new(pb::ResourceList { resources }))
     }
 
-    async fn get_resource(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::Resource>, Status> {
+    async fn get_resource(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::Resource>, Status> {
         let name = r.into_inner().name;
         let (key, now) = (name.clone(), Time::now().0);
-        let res = self.read(move |db| db.resources.get(&key).map(|r| convert::resource(db, r, now))).await?;
-        res.map(Response::new).ok_or_else(|| missing("resource", &name))
+        let res = self
+            .read(move |db| {
+                db.resources
+                    .get(&key)
+                    .map(|r| convert::resource(db, r, now))
+            })
+            .await?;
+        res.map(Response::new)
+            .ok_or_else(|| missing("resource", &name))
     }
 
-    async fn list_types(&self, _: Request<pb::ListRequest>) -> Result<Response<pb::TypeList>, Status> {
-        let types = self.read(|db| db.types.values().map(convert::resource_type).collect()).await?;
+    async fn list_types(
+        &self,
+        _: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::TypeList>, Status> {
+        let types = self
+            .read(|db| db.types.values().map(convert::resource_type).collect())
+            .await?;
         Ok(Response::new(pb::TypeList { types }))
     }
 
-    async fn get_type(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::ResourceType>, Status> {
+    async fn get_type(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::ResourceType>, Status> {
         let name = r.into_inner().name;
         let key = name.clone();
-        let t = self.read(move |db| db.types.get(&key).map(convert::resource_type)).await?;
+        let t = self
+            .read(move |db| db.types.get(&key).map(convert::resource_type))
+            .await?;
         t.map(Response::new).ok_or_else(|| missing("type", &name))
     }
 
-    async fn apply_config(&self, r: Request<pb::ApplyConfigRequest>) -> Result<Response<pb::ApplyConfigReply>, Status> {
+    async fn apply_config(
+        &self,
+        r: Request<pb::ApplyConfigRequest>,
+    ) -> Result<Response<pb::ApplyConfigReply>, Status> {
         super::apply::apply_config(self, r).await
     }
 
-    async fn move_group(&self, r: Request<pb::MoveGroupRequest>) -> Result<Response<pb::CommandReply>, Status> {
+    async fn move_group(
+        &self,
+        r: Request<pb::MoveGroupRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
         let m = r.get_ref();
         let to = (!m.to.is_empty()).then(|| m.to.clone());
-        let op = Op::MoveGroup { group: m.group.clone(), to };
+        let op = Op::MoveGroup {
+            group: m.group.clone(),
+            to,
+        };
         self.command(&r, op).await
     }
 
-    async fn set_group_target(&self, r: Request<pb::SetTargetRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::SetGroupTarget { group: r.get_ref().name.clone(), target: target("target", &r.get_ref().target)? };
+    async fn set_group_target(
+        &self,
+        r: Request<pb::SetTargetRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let op = Op::SetGroupTarget {
+            group: r.get_ref().name.clone(),
+            target: target("target", &r.get_ref().target)?,
+        };
         self.command(&r, op).await
     }
 
-    async fn set_resource_target(&self, r: Request<pb::SetTargetRequest>) -> Result<Response<pb::CommandReply>, Status> {
+    async fn set_resource_target(
+        &self,
+        r: Request<pb::SetTargetRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
         let op = Op::SetResourceTarget {
             resource: r.get_ref().name.clone(),
             target: target("target", &r.get_ref().target)?,
@@ -173,29 +250,52 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         self.command(&r, op).await
     }
 
-    async fn clear_group(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::ClearGroup { group: r.get_ref().name.clone() };
+    async fn clear_group(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let op = Op::ClearGroup {
+            group: r.get_ref().name.clone(),
+        };
         self.command(&r, op).await
     }
 
-    async fn pause_node(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::PauseNode { node: r.get_ref().name.clone() };
+    async fn pause_node(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let op = Op::PauseNode {
+            node: r.get_ref().name.clone(),
+        };
         self.command(&r, op).await
     }
 
-    async fn resume_node(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::ResumeNode { node: r.get_ref().name.clone() };
+    async fn resume_node(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let op = Op::ResumeNode {
+            node: r.get_ref().name.clone(),
+        };
         self.command(&r, op).await
     }
 
-    async fn evict_node(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::EvictNode { node: r.get_ref().name.clone() };
+    async fn evict_node(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let op = Op::EvictNode {
+            node: r.get_ref().name.clone(),
+        };
         self.command(&r, op).await
     }
 
     type WatchEventsStream = EventStream;
 
-    async fn watch_events(&self, r: Request<pb::WatchRequest>) -> Result<Response<EventStream>, Status> {
+    async fn watch_events(
+        &self,
+        r: Request<pb::WatchRequest>,
+    ) -> Result<Response<EventStream>, Status> {
         let from = r.into_inner().from_revision;
         let (past, mut live) = self.history.since(from);
         // Live events at or below the last replayed revision were replayed already.
@@ -212,7 +312,9 @@ impl<S: Store> ClusterService for ClusterApi<S> {
                     }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        let msg = format!("the watcher fell {n} events behind; watch again from revision {last}");
+                        let msg = format!(
+                            "the watcher fell {n} events behind; watch again from revision {last}"
+                        );
                         let _ = tx.send(Err(Status::data_loss(msg))).await;
                         return;
                     }
@@ -223,7 +325,10 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         Ok(Response::new(stream))
     }
 
-    async fn resolve_service(&self, r: Request<pb::ResolveRequest>) -> Result<Response<pb::Resolution>, Status> {
+    async fn resolve_service(
+        &self,
+        r: Request<pb::ResolveRequest>,
+    ) -> Result<Response<pb::Resolution>, Status> {
         let q = r.into_inner();
         let res = self
             .read(move |db| {
@@ -238,16 +343,27 @@ impl<S: Store> ClusterService for ClusterApi<S> {
             routes: res
                 .routes
                 .into_iter()
-                .map(|r| pb::Route { group: r.group, node: r.node, weight: r.weight })
+                .map(|r| pb::Route {
+                    group: r.group,
+                    node: r.node,
+                    weight: r.weight,
+                })
                 .collect(),
         }))
     }
 
-    async fn audit(&self, r: Request<pb::AuditRequest>) -> Result<Response<pb::AuditReply>, Status> {
+    async fn audit(
+        &self,
+        r: Request<pb::AuditRequest>,
+    ) -> Result<Response<pb::AuditReply>, Status> {
         let limit = r.into_inner().limit as usize;
         let entries = self
             .read(move |db| {
-                let skip = if limit == 0 { 0 } else { db.audit.len().saturating_sub(limit) };
+                let skip = if limit == 0 {
+                    0
+                } else {
+                    db.audit.len().saturating_sub(limit)
+                };
                 db.audit.iter().skip(skip).map(convert::audit).collect()
             })
             .await?;

@@ -14,7 +14,10 @@ pub(super) fn node(db: &ClusterDb, n: &Node) -> pb::Node {
         autobackup: n.spec.autobackup,
         witness: n.spec.witness,
         evicted: n.evicted,
-        groups: db.groups_on(&n.spec.name).map(|g| g.spec.name.clone()).collect(),
+        groups: db
+            .groups_on(&n.spec.name)
+            .map(|g| g.spec.name.clone())
+            .collect(),
     }
 }
 
@@ -42,7 +45,11 @@ pub(super) fn group(db: &ClusterDb, g: &Group) -> pb::Group {
         owners: g.spec.owners.clone(),
         epoch: g.epoch,
         target: target(g.target),
-        moving_to: g.moving.as_ref().and_then(|m| m.to.clone()).unwrap_or_default(),
+        moving_to: g
+            .moving
+            .as_ref()
+            .and_then(|m| m.to.clone())
+            .unwrap_or_default(),
         held: g.held.clone().unwrap_or_default(),
         failback: failback(g.spec.failback),
         resources: g.resources.clone(),
@@ -58,7 +65,12 @@ pub(super) fn resource(db: &ClusterDb, r: &Resource, now_ms: u64) -> pb::Resourc
         r#type: r.spec.type_name.clone(),
         state: r.state.to_string(),
         target: target(r.target),
-        properties: r.spec.properties.iter().map(|(k, v)| (k.clone(), v.to_plain())).collect(),
+        properties: r
+            .spec
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_plain()))
+            .collect(),
         depends_on: r.spec.depends_on.clone(),
         message: r.message.clone().unwrap_or_default(),
         restarts_in_window: RestartPolicy::recent(&times, now_ms, r.timings.restart.window) as u32,
@@ -123,5 +135,9 @@ pub(super) fn event(revision: u64, e: &Event) -> pb::ClusterEvent {
 }
 
 pub(super) fn audit(a: &AuditEntry) -> pb::AuditEntry {
-    pb::AuditEntry { at_ms: a.at.0, user: a.user.clone(), command: a.command.clone() }
+    pb::AuditEntry {
+        at_ms: a.at.0,
+        user: a.user.clone(),
+        command: a.command.clone(),
+    }
 }

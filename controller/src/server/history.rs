@@ -23,7 +23,10 @@ impl History {
     /// Follows what `store` applies, from now on, until the store closes.
     pub fn follow<S: Store>(store: &S) -> Self {
         let (live, _) = broadcast::channel(4096);
-        let h = History { ring: Arc::default(), live };
+        let h = History {
+            ring: Arc::default(),
+            live,
+        };
         let mut applied = store.applied();
         let me = h.clone();
         tokio::spawn(async move {
@@ -55,7 +58,11 @@ impl History {
     pub fn since(&self, revision: u64) -> (Vec<(u64, Event)>, broadcast::Receiver<(u64, Event)>) {
         let rx = self.live.subscribe();
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let past = ring.iter().filter(|(r, _)| *r > revision).cloned().collect();
+        let past = ring
+            .iter()
+            .filter(|(r, _)| *r > revision)
+            .cloned()
+            .collect();
         (past, rx)
     }
 }

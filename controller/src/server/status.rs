@@ -25,7 +25,9 @@ pub fn from_apply(e: &ApplyError) -> Status {
         ApplyError::Unknown { .. } | ApplyError::Invalid { .. } => Code::InvalidArgument,
         ApplyError::DependencyCycle { .. } => Code::InvalidArgument,
         ApplyError::Refused { .. } | ApplyError::Stale { .. } => Code::FailedPrecondition,
-        ApplyError::InBatch { source, .. } => return Status::new(from_apply(source).code(), e.to_string()),
+        ApplyError::InBatch { source, .. } => {
+            return Status::new(from_apply(source).code(), e.to_string());
+        }
     };
     Status::new(code, e.to_string())
 }

@@ -46,7 +46,10 @@ impl Store for LocalStore {
             (db.revision, result)
         };
         if let Ok(events) = &result {
-            let _ = self.applied.send(AppliedEvents { revision, events: events.clone() });
+            let _ = self.applied.send(AppliedEvents {
+                revision,
+                events: events.clone(),
+            });
         }
         Ok(Committed { revision, result })
     }

@@ -1,0 +1,289 @@
+//! `cluster.yaml` checking: good files load, and each kind of bad input gives the expected
+//! `FILE:LINE:COL: message` lines, all of them, nothing else.
+
+use std::path::PathBuf;
+
+use nonstop_controller::config::{self, Diagnostic};
+
+fn fixture(rel: &str) -> (String, String) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    (name, text)
+}
+
+fn errors(rel: &str) -> Vec<String> {
+    let (name, text) = fixture(rel);
+    match config::check(&name, &text) {
+        Ok(_) => panic!("{rel} was accepted"),
+        Err(diags) => diags.iter().map(Diagnostic::to_string).collect(),
+    }
+}
+
+fn assert_errors(rel: &str, expected: &[&str]) {
+    assert_eq!(errors(&format!("bad/{rel}")), expected, "{rel}");
+}
+
+#[test]
+fn the_example_and_the_good_fixtures_check() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/cluster.yaml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let c = config::check("cluster.yaml", &text).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(c.db.nodes.len(), 3);
+    assert_eq!(
+        c.db.groups["SOCKET_GROUP"].spec.owners,
+        ["osdb-serv", "osdb-back"]
+    );
+    let chat = &c.db.resources["chat"];
+    assert_eq!(chat.spec.depends_on, ["vip"]);
+    assert_eq!(
+        chat.spec.properties["MaxUser"],
+        nonstop_resource_types::Value::Int(8)
+    );
+    assert!(!c.db.nodes["osdb-third"].spec.autobackup);
+    for entry in std::fs::read_dir(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/good"),
+    )
+    .unwrap()
+    {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        config::check("good.yaml", &text).unwrap_or_else(|d| panic!("{path:?}: {d:#?}"));
+    }
+}
+
+#[test]
+fn load_path_names_the_file_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, "nodes:\n  - name: a\n    port: 1\n").unwrap();
+    let err = config::load_path(&path).unwrap_err();
+    let shown = err[0].to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{}:3:5: nodes[0]: unknown field `port`",
+            path.display()
+        )),
+        "{shown}"
+    );
+    let missing = config::load_path(&dir.path().join("none.yaml")).unwrap_err();
+    assert!(
+        missing[0]
+            .to_string()
+            .contains("none.yaml:1:1: No such file"),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn a_syntax_error_is_located() {
+    assert_errors(
+        "syntax.yaml",
+        &["syntax.yaml:6:14: did not find expected ',' or ']', while parsing a flow sequence"],
+    );
+}
+
+#[test]
+fn unknown_fields_are_errors_at_every_depth() {
+    assert_errors(
+        "unknown_field_top.yaml",
+        &[
+            "unknown_field_top.yaml:3:1: unknown field `colour`, expected one of `timing`, \
+           `utc_offset_minutes`, `startup_grace`, `nodes`, `types`, `groups`, `cousins`, \
+           `services`",
+        ],
+    );
+    assert_errors(
+        "unknown_field_node.yaml",
+        &[
+            "unknown_field_node.yaml:3:5: nodes[0]: unknown field `adress`, expected one of \
+           `name`, `address`, `autobackup`, `witness`, `fence`",
+        ],
+    );
+    assert_errors(
+        "unknown_field_timings.yaml",
+        &[
+            "unknown_field_timings.yaml:11:37: groups[0].resources[0].timings.restart: unknown \
+           field `limt`, expected one of `mode`, `limit`, `window`, `delay`",
+        ],
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_named() {
+    assert_errors(
+        "wrong_type.yaml",
+        &[
+            "wrong_type.yaml:3:17: nodes[0].autobackup: invalid type: string \"maybe\", \
+           expected a boolean",
+        ],
+    );
+}
+
+#[test]
+fn a_property_value_of_the_wrong_shape_is_named_at_its_key() {
+    let text = "nodes: [{name: a}]\ngroups:\n  - name: G\n    owners: [a]\n    resources:\n      \
+                - { name: r, type: process, properties: { command: x, args: {a: 1} } }\n";
+    let err = config::check("p.yaml", text).unwrap_err();
+    assert_eq!(
+        err[0].to_string(),
+        "p.yaml:6:67: groups[0].resources[0].properties.args: invalid type: map, expected \
+         text, a whole number, true/false or a list of text"
+    );
+}
+
+#[test]
+fn owners_must_be_known_and_distinct() {
+    assert_errors(
+        "unknown_owner.yaml",
+        &[
+            "unknown_owner.yaml:6:25: group \"SOCKET_GROUP\": owners names unknown node \"osdb-bak\"",
+        ],
+    );
+    assert_errors(
+        "home_as_backup.yaml",
+        &[
+            "home_as_backup.yaml:9:9: group \"SOCKET_GROUP\": owners: node \"osdb-serv\" is the \
+           home node and cannot also be a backup",
+        ],
+    );
+}
+
+#[test]
+fn a_name_used_twice_is_an_error_not_an_overwrite() {
+    assert_errors(
+        "duplicate_group.yaml",
+        &["duplicate_group.yaml:6:11: group \"SOCKET_GROUP\": defined twice (first at line 4)"],
+    );
+}
+
+#[test]
+fn types_and_properties_are_checked() {
+    assert_errors(
+        "unknown_type.yaml",
+        &["unknown_type.yaml:8:15: resource \"chat\": type names unknown type \"chat-sever\""],
+    );
+    assert_errors(
+        "max_user.yaml",
+        &["max_user.yaml:16:20: resource \"chat\": properties.MaxUser: 11 is above the maximum 10"],
+    );
+}
+
+#[test]
+fn dependencies_stay_acyclic_and_inside_their_group() {
+    assert_errors(
+        "cycle.yaml",
+        &["cycle.yaml:14:22: resource \"b\": depends_on: dependency cycle a -> b -> a"],
+    );
+    assert_errors(
+        "cross_group.yaml",
+        &[
+            "cross_group.yaml:16:22: resource \"b\": depends_on: \"a\" is in group \"G1\", not \
+           \"G2\": dependencies stay inside a group",
+        ],
+    );
+}
+
+#[test]
+fn durations_timing_profiles_and_loads_are_checked() {
+    assert_errors(
+        "bad_duration.yaml",
+        &[
+            "bad_duration.yaml:6:21: groups[0].failover_limit: \"5 parsecs\" is not a duration: \
+           write a whole number with a unit, like 500ms, 5s, 15m or 24h",
+        ],
+    );
+    assert_errors(
+        "bad_timing.yaml",
+        &[
+            "bad_timing.yaml:6:17: timing: node_timeout 1s must exceed lease 1s + terminate 500ms \
+           + a 5% margin (1550ms), or a node cut off from the leader could still be running its \
+           groups when they start elsewhere",
+        ],
+    );
+    assert_errors(
+        "unknown_profile.yaml",
+        &[
+            "unknown_profile.yaml:1:9: timing: unknown profile \"slow\" (use default or fast, or \
+           give every field)",
+        ],
+    );
+    assert_errors(
+        "bad_load.yaml",
+        &[
+            "bad_load.yaml:13:9: cousins[0].members[1]: LOAD -4 is out of range: use -1, -2, -3, \
+           0 or a positive weight",
+        ],
+    );
+}
+
+#[test]
+fn empty_files_and_files_without_nodes_are_errors() {
+    assert_errors(
+        "empty.yaml",
+        &["empty.yaml:1:1: the file is empty: a cluster needs nodes"],
+    );
+    assert_errors(
+        "no_nodes.yaml",
+        &["no_nodes.yaml:1:8: nodes: a cluster needs at least one node"],
+    );
+}
+
+#[test]
+fn every_error_is_reported_and_cascades_are_not() {
+    assert_errors(
+        "many.yaml",
+        &[
+            "many.yaml:4:11: node \"osdb-serv\": defined twice (first at line 2)",
+            "many.yaml:7:25: group \"SOCKET_GROUP\": owners names unknown node \"osdb-bak\"",
+            "many.yaml:7:35: group \"SOCKET_GROUP\": owners names unknown node \"osdb-gone\"",
+            "many.yaml:11:32: resource \"vip\": properties.address: \"198.18.0.300/24\" is not an \
+             IP address",
+            "many.yaml:14:27: resource \"chat\": depends_on names unknown resource \"nothing\"",
+            "many.yaml:15:51: resource \"chat\": properties.instances: 0 is below the minimum 1",
+            "many.yaml:15:67: resource \"chat\": properties.stop_signal: \"STOP\" is not one of \
+             TERM, INT, HUP, QUIT, USR1, USR2, KILL",
+            "many.yaml:17:14: group \"BROKEN\": owners names unknown node \"nowhere\"",
+            "many.yaml:20:15: resource \"lost\": type names unknown type \"no-such-type\"",
+            "many.yaml:21:9: resource \"lost2\": properties.command: is required",
+            "many.yaml:26:26: service \"SVC2\": group names unknown group \"NOGROUP\"",
+        ],
+    );
+}
+
+#[test]
+fn a_file_written_by_yaml_serde_reads_back_the_same() {
+    // The Tmax importer writes a ClusterFile with yaml_serde: what it writes must load again.
+    let (_, text) = fixture("good/everything.yaml");
+    let file = config::load_str("everything.yaml", &text).unwrap();
+    let written = yaml_serde::to_string(&file).unwrap();
+    let again =
+        config::load_str("written.yaml", &written).unwrap_or_else(|d| panic!("{written}\n{d:#?}"));
+    assert_eq!(again, file);
+    config::check("written.yaml", &written).unwrap_or_else(|d| panic!("{d:#?}"));
+}
+
+#[test]
+fn failback_takes_a_word_a_window_or_a_tag() {
+    let base = "nodes: [{name: a}]\ngroups:\n  - name: G\n    owners: [a]\n    failback: ";
+    for (policy, ok) in [
+        ("never", true),
+        ("immediate", true),
+        ("{ window: { start: 22, end: 6 } }", true),
+        ("!window { start: 22, end: 6 }", true),
+        ("sometimes", false),
+        ("{ window: { start: 22 } }", false),
+    ] {
+        let text = format!("{base}{policy}\n");
+        assert_eq!(config::check("f.yaml", &text).is_ok(), ok, "{policy}");
+    }
+    let text = format!("{base}sometimes\n");
+    let err = config::check("f.yaml", &text).unwrap_err();
+    assert_eq!(
+        err[0].to_string(),
+        "f.yaml:5:15: groups[0].failback: unknown fail-back policy \"sometimes\": use \
+         immediate, never or { window: { start: HOUR, end: HOUR } }"
+    );
+}

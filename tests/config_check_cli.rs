@@ -1,0 +1,83 @@
+//! `nonstop config check FILE`, run as a user runs it: exit codes, the summary line, every
+//! error as `FILE:LINE:COL: message`, and nothing written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nonstop(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nonstop"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("nonstop runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_example_is_valid() {
+    let out = nonstop(&["config", "check", "examples/cluster.yaml"], &root());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 3 nodes, 2 groups, 3 resources\n"
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn a_bad_file_exits_1_with_every_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "nodes:\n  - name: osdb-serv\ngroups:\n  - name: SOCKET_GROUP\n    owners: \
+               [osdb-serv, osdb-bak]\n  - name: SOCKET_GROUP\n    owners: [osdb-serv]\n";
+    std::fs::write(dir.path().join("cluster.yaml"), bad).unwrap();
+    let out = nonstop(&["config", "check", "cluster.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "cluster.yaml:5:25: group \"SOCKET_GROUP\": owners names unknown node \"osdb-bak\"\n\
+         cluster.yaml:6:11: group \"SOCKET_GROUP\": defined twice (first at line 4)\n\
+         2 errors\n"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "config check wrote a file");
+}
+
+#[test]
+fn every_bad_fixture_exits_1_and_never_panics() {
+    let fixtures = root().join("controller/tests/fixtures/config/bad");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let out = nonstop(&["config", "check", &name], &fixtures);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.starts_with(&format!("{name}:")), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn unreadable_files_are_errors_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nonstop(&["config", "check", "missing.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("missing.yaml:1:1: No such file or directory"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("bin.yaml"), b"nodes:\n  - name: \xff\xfe\n").unwrap();
+    let out = nonstop(&["config", "check", "bin.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err, "bin.yaml:2:11: the file is not UTF-8 text\n1 error\n");
+}
