@@ -1,15 +1,21 @@
 //! The contract between nonstop and the things it keeps running: property schemas and their
 //! validation, per-resource timings and the restart rule (shared by the controller, which
-//! validates configuration, and the agent, which restarts resources), and the built-in types.
+//! validates configuration, and the agent, which restarts resources), the built-in types and
+//! the registry that finds a handler for a type.
 //!
 //! This crate stays light: the controller depends on it for schemas only.
 
+pub mod action;
 pub mod builtin;
 pub mod cleanup;
+pub mod conformance;
 pub mod desired;
+pub mod extend;
 pub mod handler;
 pub mod millis;
+pub mod process;
 pub mod schema;
+mod sys;
 pub mod timing;
 pub mod typedef;
 
