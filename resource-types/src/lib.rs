@@ -10,13 +10,18 @@ pub mod builtin;
 pub mod cleanup;
 pub mod conformance;
 pub mod desired;
+pub mod exec;
 pub mod extend;
 pub mod handler;
+pub mod ip_address;
 pub mod millis;
+pub mod ocf;
 pub mod process;
+pub mod registry;
 pub mod schema;
 mod sys;
 pub mod timing;
+pub mod tmax_node;
 pub mod typedef;
 
 pub use desired::{
@@ -26,6 +31,7 @@ pub use handler::{
     FailureSink, Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance,
 };
 pub use millis::Millis;
+pub use registry::{Registry, RegistryConfig};
 pub use schema::{Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value};
 pub use timing::{RestartDecision, RestartMode, RestartPolicy, Timings};
 pub use typedef::{HandlerRef, TypeDef};
