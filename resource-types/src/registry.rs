@@ -170,13 +170,23 @@ impl Registry {
             (Err(_), HandlerRef::Builtin(base)) => builtin_def(base)?,
             (Err(e), _) => return Err(e),
         };
-        if &def.handler != handler {
+        if !self.same_handler(&def.handler, handler) {
             return Err(HandlerError::UnknownType(format!(
                 "{type_name} (configured with handler {handler:?}, but found {:?})",
                 def.handler
             )));
         }
         self.handler_for(&def)
+    }
+
+    /// Whether two handler references name the same code (a plug-in by name or by path).
+    fn same_handler(&self, a: &HandlerRef, b: &HandlerRef) -> bool {
+        match (a, b) {
+            (HandlerRef::Exec(x), HandlerRef::Exec(y)) => {
+                x == y || self.find_plugin(x).ok() == self.find_plugin(y).ok()
+            }
+            _ => a == b,
+        }
     }
 
     /// Builds the handler that runs `def`.
