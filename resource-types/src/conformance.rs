@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-use crate::handler::{FailureSink, Health, OpenContext, ResourceHandler, ResourceInstance};
+use crate::handler::{
+    Failure, FailureSink, Health, OpenContext, ResourceHandler, ResourceInstance,
+};
 use crate::schema::Properties;
 
 /// One check's result.
@@ -104,7 +106,7 @@ impl<'a> Suite<'a> {
 
     /// Runs every check and returns them all; never panics on a handler's misbehaviour.
     pub async fn test_all(mut self) -> Report {
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, mut failures) = mpsc::unbounded_channel();
         let data_dir = self.data_dir.clone();
         let ctx = |props: &Properties| OpenContext {
             resource: "conformance".into(),
@@ -122,12 +124,29 @@ impl<'a> Suite<'a> {
             }
             Err(e) => self.record("open accepts the properties", start, Err(e.to_string())),
         }
+        self.no_failure_pushed(&mut failures);
         if let Some(hang) = self.hang.take() {
             let opened = self.handler.open(ctx(&hang)).await;
             self.hung_online_check(opened.map_err(|e| e.to_string()))
                 .await;
         }
         self.report
+    }
+
+    /// A handler pushes failures only for resources that should run and stopped by themselves,
+    /// never for a deliberate offline or terminate: the run must have pushed none.
+    fn no_failure_pushed(&mut self, failures: &mut mpsc::UnboundedReceiver<Failure>) {
+        let t = Instant::now();
+        let mut pushed = Vec::new();
+        while let Ok(f) = failures.try_recv() {
+            pushed.push(f.reason);
+        }
+        let res = if pushed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("pushed: {}", pushed.join("; ")))
+        };
+        self.record("no failure pushed while it should run", t, res);
     }
 
     async fn lifecycle(&mut self, r: &mut Instance) {

@@ -68,9 +68,11 @@ pub async fn read_type(program: &Path) -> Result<TypeDef> {
     }
     let meta: MetaData = serde_json::from_str(&out.stdout)
         .map_err(|e| bad(format!("output is not the schema: {e}")))?;
+    // Absolute, so that the reference works whatever the agent's working directory.
+    let path = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
     let def = TypeDef {
         name,
-        handler: HandlerRef::Exec(program.display().to_string()),
+        handler: HandlerRef::Exec(path.display().to_string()),
         schema: meta.properties,
         timings: meta.timings.unwrap_or_default(),
         description: meta.description,

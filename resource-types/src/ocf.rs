@@ -86,16 +86,15 @@ pub fn agent_path(root: &Path, provider: &str, agent: &str) -> Result<PathBuf> {
     let name = format!("ocf:{provider}:{agent}");
     let clean = |s: &str| !s.is_empty() && !s.contains('/') && s != "." && s != "..";
     if !clean(provider) || !clean(agent) {
-        return Err(HandlerError::UnknownType(format!(
-            "{name} (bad provider or agent name)"
-        )));
+        return Err(crate::registry::not_found(
+            &name,
+            "bad provider or agent name".into(),
+        ));
     }
     let path = root.join("resource.d").join(provider).join(agent);
     if !crate::registry::is_executable(&path) {
-        return Err(HandlerError::UnknownType(format!(
-            "{name} (no executable agent at {})",
-            path.display()
-        )));
+        let why = format!("no executable agent at {}", path.display());
+        return Err(crate::registry::not_found(&name, why));
     }
     Ok(path)
 }

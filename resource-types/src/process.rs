@@ -130,9 +130,22 @@ struct Slot {
 }
 
 impl Slot {
+    /// How it ended, if it did: from its watcher, or from the kernel when it exited but the
+    /// watcher has not reaped it yet (so a check right after an exit already sees it).
     fn exit(&self) -> Option<String> {
-        self.exited.borrow().clone()
+        let seen = self.exited.borrow().clone();
+        seen.or_else(|| is_zombie(self.pid).then(|| "exited".to_string()))
     }
+}
+
+/// Whether `pid` has exited and waits to be reaped (state `Z` in /proc/PID/stat).
+fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may contain any byte.
+    stat.rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
 }
 
 /// One `process` resource.
@@ -202,7 +215,10 @@ impl ProcessInstance {
     /// Stops every copy: `signal` to each group, then SIGKILL after `grace`.
     async fn stop(&mut self, signal: Signal, grace: Duration) {
         for slot in &self.slots {
-            slot.stopping.store(true, Ordering::SeqCst);
+            // A copy that exited by itself before this stop is still a failure to report.
+            if slot.exit().is_none() {
+                slot.stopping.store(true, Ordering::SeqCst);
+            }
             kill_group(slot.pid, signal);
         }
         if !wait_all_exited(&mut self.slots, grace).await {

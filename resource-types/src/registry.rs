@@ -171,10 +171,11 @@ impl Registry {
             (Err(e), _) => return Err(e),
         };
         if !self.same_handler(&def.handler, handler) {
-            return Err(HandlerError::UnknownType(format!(
-                "{type_name} (configured with handler {handler:?}, but found {:?})",
+            let why = format!(
+                "configured with handler {handler:?}, but found {:?}",
                 def.handler
-            )));
+            );
+            return Err(not_found(type_name, why));
         }
         self.handler_for(&def)
     }
@@ -183,7 +184,8 @@ impl Registry {
     fn same_handler(&self, a: &HandlerRef, b: &HandlerRef) -> bool {
         match (a, b) {
             (HandlerRef::Exec(x), HandlerRef::Exec(y)) => {
-                x == y || self.find_plugin(x).ok() == self.find_plugin(y).ok()
+                let real = |p: &str| self.find_plugin(p).map(|p| p.canonicalize().ok());
+                x == y || matches!((real(x), real(y)), (Ok(Some(a)), Ok(Some(b))) if a == b)
             }
             _ => a == b,
         }
@@ -219,16 +221,16 @@ impl Registry {
                 return Ok(p);
             }
         }
-        let dirs: Vec<String> = self
-            .config
-            .plugin_dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
-        Err(HandlerError::UnknownType(format!(
-            "{name} (not a built-in type, nor an executable plug-in in {})",
-            dirs.join(", ")
-        )))
+        Err(HandlerError::UnknownType(name.to_string()))
+    }
+}
+
+/// A type that cannot be found, with the reason (an unknown plain name is
+/// [`HandlerError::UnknownType`]).
+pub fn not_found(name: &str, why: String) -> HandlerError {
+    HandlerError::Io {
+        context: format!("resource type {name:?}"),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, why),
     }
 }
 
@@ -242,9 +244,10 @@ fn builtin_def(name: &str) -> Result<TypeDef> {
 fn parse_ocf_name<'a>(full: &str, rest: &'a str) -> Result<(&'a str, &'a str)> {
     match rest.split_once(':') {
         Some((p, a)) if !p.is_empty() && !a.is_empty() => Ok((p, a)),
-        _ => Err(HandlerError::UnknownType(format!(
-            "{full} (an OCF type is named ocf:<provider>:<agent>)"
-        ))),
+        _ => Err(not_found(
+            full,
+            "an OCF type is named ocf:<provider>:<agent>".into(),
+        )),
     }
 }
 
