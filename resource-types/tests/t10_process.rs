@@ -189,3 +189,37 @@ async fn online_and_exit_detection_are_fast() {
     assert!(de < Duration::from_millis(100), "exit detection p99 {de:?}");
     r.terminate().await;
 }
+
+/// Whether `pid` is gone or a zombie (killed, waiting to be reaped).
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn children_die_with_the_thread_that_started_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    // An "agent" on its own thread and runtime: when it ends, PR_SET_PDEATHSIG kills the child.
+    let pid = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut p = props(&[("command", "sleep")]);
+            p.insert("args".into(), Value::List(vec!["300".into()]));
+            let mut r = handler().open(context("orphan", p, &path).0).await.unwrap();
+            r.online().await.unwrap();
+            let pid = r.footprint().process_groups[0];
+            std::mem::forget(r); // no offline, no terminate: the agent just dies
+            pid
+        })
+    })
+    .join()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dead(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} outlived the thread that started it");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
