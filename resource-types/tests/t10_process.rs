@@ -194,7 +194,9 @@ async fn online_and_exit_detection_are_fast() {
 fn dead(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
     }
 }
 
@@ -204,7 +206,10 @@ fn children_die_with_the_thread_that_started_them() {
     let path = dir.path().to_path_buf();
     // An "agent" on its own thread and runtime: when it ends, PR_SET_PDEATHSIG kills the child.
     let pid = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut p = props(&[("command", "sleep")]);
             p.insert("args".into(), Value::List(vec!["300".into()]));
@@ -219,7 +224,10 @@ fn children_die_with_the_thread_that_started_them() {
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !dead(pid) {
-        assert!(Instant::now() < deadline, "pid {pid} outlived the thread that started it");
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} outlived the thread that started it"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
