@@ -157,6 +157,59 @@ impl Registry {
         Ok(def)
     }
 
+    /// Reads the meta-data of every `exec` plug-in in the plug-in directories, so that
+    /// [`Registry::handler_now`] finds them; returns the plug-ins that could not be read.
+    pub async fn load_plugins(&self) -> Vec<HandlerError> {
+        let mut errors = Vec::new();
+        for path in self.config.plugin_dirs.iter().flat_map(|d| executables(d)) {
+            match exec::read_type(&path).await {
+                Ok(def) => {
+                    let origin = Origin::Exec(path);
+                    self.cached().insert(def.name.clone(), (def, origin));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// The names of the types known without running anything (built-in, registered, loaded).
+    pub fn type_names(&self) -> Vec<String> {
+        self.cached().keys().cloned().collect()
+    }
+
+    /// [`Registry::handler`] without reading any meta-data (for callers that cannot wait):
+    /// only built-in, registered and already loaded types.
+    pub fn handler_now(
+        &self,
+        type_name: &str,
+        handler: &HandlerRef,
+    ) -> Result<Arc<dyn ResourceHandler>> {
+        let known = self.cached().get(type_name).map(|(d, _)| d.clone());
+        let def = match (known, handler) {
+            (Some(def), _) => def,
+            (None, HandlerRef::Builtin(base)) => builtin_def(base)?,
+            (None, _) => return Err(HandlerError::UnknownType(type_name.to_string())),
+        };
+        self.checked_handler(type_name, &def, handler)
+    }
+
+    fn checked_handler(
+        &self,
+        type_name: &str,
+        def: &TypeDef,
+        handler: &HandlerRef,
+    ) -> Result<Arc<dyn ResourceHandler>> {
+        if !self.same_handler(&def.handler, handler) {
+            let why = format!(
+                "configured with handler {handler:?}, but found {:?}",
+                def.handler
+            );
+            return Err(not_found(type_name, why));
+        }
+        self.handler_for(def)
+    }
+
     /// The handler for a resource of type `type_name` run by `handler` (what the agent gets
     /// in a desired resource): the type's own definition when known (registered, or read from
     /// the plug-in), else the built-in's.
@@ -170,14 +223,7 @@ impl Registry {
             (Err(_), HandlerRef::Builtin(base)) => builtin_def(base)?,
             (Err(e), _) => return Err(e),
         };
-        if !self.same_handler(&def.handler, handler) {
-            let why = format!(
-                "configured with handler {handler:?}, but found {:?}",
-                def.handler
-            );
-            return Err(not_found(type_name, why));
-        }
-        self.handler_for(&def)
+        self.checked_handler(type_name, &def, handler)
     }
 
     /// Whether two handler references name the same code (a plug-in by name or by path).

@@ -91,3 +91,21 @@ async fn unknown_types_and_handlers_are_errors_naming_them() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn plugins_load_for_callers_that_cannot_wait() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins");
+    let reg = Registry::new(RegistryConfig {
+        plugin_dirs: vec![examples],
+        ocf_root: "/nonexistent".into(),
+    });
+    let exec = HandlerRef::Exec("sleeper".into());
+    let err = reg.handler_now("sleeper", &exec).unwrap_err().to_string();
+    assert_eq!(err, "unknown resource type \"sleeper\"");
+    assert!(reg.load_plugins().await.is_empty());
+    assert!(reg.type_names().contains(&"sleeper".to_string()));
+    assert_eq!(
+        reg.handler_now("sleeper", &exec).unwrap().def().name,
+        "sleeper"
+    );
+}
