@@ -1,16 +1,27 @@
 //! The contract between nonstop and the things it keeps running: property schemas and their
 //! validation, per-resource timings and the restart rule (shared by the controller, which
-//! validates configuration, and the agent, which restarts resources), and the built-in types.
+//! validates configuration, and the agent, which restarts resources), the built-in types and
+//! the registry that finds a handler for a type.
 //!
 //! This crate stays light: the controller depends on it for schemas only.
 
+pub mod action;
 pub mod builtin;
 pub mod cleanup;
+pub mod conformance;
 pub mod desired;
+pub mod exec;
+pub mod extend;
 pub mod handler;
+pub mod ip_address;
 pub mod millis;
+pub mod ocf;
+pub mod process;
+pub mod registry;
 pub mod schema;
+mod sys;
 pub mod timing;
+pub mod tmax_node;
 pub mod typedef;
 
 pub use desired::{
@@ -20,6 +31,7 @@ pub use handler::{
     FailureSink, Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance,
 };
 pub use millis::Millis;
+pub use registry::{Registry, RegistryConfig};
 pub use schema::{Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value};
 pub use timing::{RestartDecision, RestartMode, RestartPolicy, Timings};
 pub use typedef::{HandlerRef, TypeDef};

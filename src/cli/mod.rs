@@ -3,6 +3,7 @@
 mod config_cmd;
 mod load;
 mod simulate;
+mod type_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Cmd {
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
     /// on a copy.
     Simulate(simulate::SimulateArgs),
+    /// Resource types: list, show, and test them on this machine.
+    Type(type_cmd::TypeArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
@@ -33,6 +36,7 @@ pub fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
+        Cmd::Type(args) => type_cmd::run(args),
     }
 }
 

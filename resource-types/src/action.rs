@@ -1,0 +1,189 @@
+//! Running an external program for one entry point (an `exec` plug-in, an OCF agent, tmboot,
+//! a check command), the same way for every handler: in its own process group, killed with the
+//! agent, bounded in time, and killed whole when the caller gives up on it (its future is
+//! dropped, as the agent does when `online` runs past the pending timeout).
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use crate::handler::HandlerError;
+
+/// How an external program ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Its exit code; `None` when a signal killed it or it ran out of time.
+    pub code: Option<i32>,
+    /// Whether it ran past its time limit (and was killed, with its process group).
+    pub timed_out: bool,
+    /// What it printed on stdout.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// One line saying how it ended, with the last line it printed on stderr.
+    pub fn describe(&self) -> String {
+        let how = match (self.timed_out, self.code) {
+            (true, _) => "timed out".to_string(),
+            (false, Some(c)) => format!("exit code {c}"),
+            (false, None) => "killed by a signal".to_string(),
+        };
+        match self.stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+            Some(line) => format!("{how}: {}", line.trim()),
+            None => how,
+        }
+    }
+}
+
+/// Kills a process group when dropped, unless disarmed: the program is still running when
+/// the caller stops waiting for it.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            kill_group(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Sends `signal` to process group `pgid`; a group that is gone already is fine.
+pub fn kill_group(pgid: i32, signal: Signal) {
+    if pgid > 1 {
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
+}
+
+/// Prepares `cmd` the way every child of the agent runs: stdin closed, a process group of its
+/// own (so it is killed whole), and death with the agent.
+pub fn isolate(cmd: &mut Command) {
+    cmd.stdin(Stdio::null()).process_group(0);
+    crate::sys::die_with_parent(cmd);
+}
+
+/// Runs `cmd` to completion, at most `limit`, capturing its output. An error only when it
+/// cannot be started; everything else is in the [`Outcome`].
+pub async fn run(mut cmd: Command, limit: Duration) -> std::io::Result<Outcome> {
+    isolate(&mut cmd);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let mut guard = GroupGuard(child.id().map(|p| p as i32));
+    let out = tokio::spawn(read_all(child.stdout.take()));
+    let err = tokio::spawn(read_all(child.stderr.take()));
+    let status = tokio::time::timeout(limit, child.wait()).await;
+    let (code, timed_out) = match status {
+        Ok(status) => {
+            guard.0 = None;
+            (status?.code(), false)
+        }
+        Err(_) => (None, true),
+    };
+    drop(guard);
+    Ok(Outcome {
+        code,
+        timed_out,
+        stdout: collect(out).await,
+        stderr: collect(err).await,
+    })
+}
+
+async fn read_all<R: AsyncRead + Unpin>(stream: Option<R>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut s) = stream {
+        let _ = s.read_to_end(&mut buf).await;
+    }
+    buf
+}
+
+/// What a reader collected. A daemon the program left behind may hold the pipe open for ever:
+/// wait a moment for the end of the output, then take what there is.
+async fn collect(reader: tokio::task::JoinHandle<Vec<u8>>) -> String {
+    let abort = reader.abort_handle();
+    match tokio::time::timeout(Duration::from_millis(200), reader).await {
+        Ok(Ok(buf)) => String::from_utf8_lossy(&buf).into_owned(),
+        _ => {
+            abort.abort();
+            String::new()
+        }
+    }
+}
+
+/// `run`, with a failure to start turned into the entry point's error.
+pub async fn run_for(
+    entry: &'static str,
+    cmd: Command,
+    limit: Duration,
+) -> crate::handler::Result<Outcome> {
+    let program = format!("{:?}", cmd.as_std().get_program());
+    run(cmd, limit).await.map_err(|source| HandlerError::Io {
+        context: format!("{entry}: cannot run {program}"),
+        source,
+    })
+}
+
+/// A shell command, `sh -c TEXT`.
+pub fn shell(text: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(text);
+    cmd
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A shell command line that runs `program arg` with `env` set, for a footprint's cleanup
+/// commands (run by a later agent, after this one died).
+pub fn shell_line(env: &[(String, String)], program: &str, args: &[&str]) -> String {
+    let mut line = String::from("env");
+    for (k, v) in env {
+        line.push(' ');
+        line.push_str(&shell_quote(&format!("{k}={v}")));
+    }
+    for word in std::iter::once(program).chain(args.iter().copied()) {
+        line.push(' ');
+        line.push_str(&shell_quote(word));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn output_and_exit_code_are_captured() {
+        let out = run(
+            shell("echo hi; echo oops >&2; exit 3"),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.stdout, "hi\n");
+        assert_eq!(out.describe(), "exit code 3: oops");
+    }
+
+    #[tokio::test]
+    async fn a_program_past_its_limit_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("late");
+        let text = format!("(sleep 1; touch {}) & sleep 30", marker.display());
+        let out = run(shell(&text), Duration::from_millis(200)).await.unwrap();
+        assert!(out.timed_out);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!marker.exists(), "the background child survived the kill");
+    }
+
+    #[test]
+    fn quoting_survives_quotes() {
+        let line = shell_line(&[("A".into(), "it's".into())], "/bin/x", &["stop"]);
+        assert_eq!(line, r"env 'A=it'\''s' '/bin/x' 'stop'");
+    }
+}

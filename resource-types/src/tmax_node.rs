@@ -1,0 +1,222 @@
+//! `tmax-node`: a Tmax TP-monitor node, booted and downed with Tmax's own tools (`tmboot -n
+//! NODE`, `tmdown -n NODE -i` by default) and checked by a TCP connect to its TPORTNO on the
+//! loopback address (and optionally a `tmadmin` probe command).
+//!
+//! Tmax is proprietary: the tests use stand-in `tmboot`/`tmdown` scripts
+//! (tests/fixtures/tmax-standin/) that start and stop a loopback listener.
+//!
+//! The commands run through `sh -c` with `TMAXDIR`, `TPORTNO`, `TMAX_NODE` and
+//! `PATH=$TMAXDIR/bin:$PATH` set, plus `NONSTOP_PROP_<name>` for properties a type extending
+//! this one adds. What tmboot starts lives outside the agent's process tree, so the footprint
+//! records the down command for a later agent to run.
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+use crate::action::{self, Outcome};
+use crate::builtin;
+use crate::extend::{self, Validated};
+use crate::handler::{
+    Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
+};
+use crate::process::tcp_answers;
+use crate::typedef::TypeDef;
+
+/// How long a check's connect or probe may take.
+const CHECK_LIMIT: Duration = Duration::from_secs(5);
+/// How long terminate's down command may take.
+const TERMINATE_LIMIT: Duration = Duration::from_secs(10);
+/// How often online and offline look at the port while the node boots or goes down (no event
+/// says when a port opens or closes).
+const PORT_POLL: Duration = Duration::from_millis(20);
+
+/// The `tmax-node` handler (or a type that extends it).
+#[derive(Debug)]
+pub struct TmaxNodeHandler {
+    def: TypeDef,
+}
+
+impl TmaxNodeHandler {
+    /// A handler for `def`, whose schema is the tmax-node schema or extends it.
+    pub fn new(def: TypeDef) -> Self {
+        TmaxNodeHandler { def }
+    }
+}
+
+#[async_trait]
+impl ResourceHandler for TmaxNodeHandler {
+    fn def(&self) -> &TypeDef {
+        &self.def
+    }
+
+    async fn open(&self, ctx: OpenContext) -> Result<Box<dyn ResourceInstance>> {
+        let props = extend::validate(&self.def, &builtin::tmax_node().schema, &ctx.properties)?;
+        Ok(Box::new(TmaxNode::new(
+            &props,
+            self.def.timings.pending_timeout.as_duration(),
+        )))
+    }
+}
+
+/// One Tmax node.
+#[derive(Debug)]
+pub struct TmaxNode {
+    boot: String,
+    down: String,
+    probe: Option<String>,
+    env: Vec<(String, String)>,
+    port: String,
+    limit: Duration,
+    /// Set from the start of online until offline or terminate succeeded (for the footprint).
+    booted: bool,
+}
+
+impl TmaxNode {
+    fn new(p: &Validated, limit: Duration) -> Self {
+        let node = p.str("node").unwrap_or_default().to_string();
+        let tmaxdir = p.str("tmaxdir").unwrap_or_default().to_string();
+        let port = p.int("tportno").unwrap_or_default();
+        let quoted = action::shell_quote(&node);
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+        let mut env = vec![
+            ("TMAXDIR".to_string(), tmaxdir.clone()),
+            ("TPORTNO".to_string(), port.to_string()),
+            ("TMAX_NODE".to_string(), node.clone()),
+            ("PATH".to_string(), format!("{tmaxdir}/bin:{path}")),
+        ];
+        env.extend(p.extra_env.iter().cloned());
+        TmaxNode {
+            boot: p
+                .str("boot_command")
+                .map(String::from)
+                .unwrap_or(format!("tmboot -n {quoted}")),
+            down: p
+                .str("down_command")
+                .map(String::from)
+                .unwrap_or(format!("tmdown -n {quoted} -i")),
+            probe: p.str("probe_command").map(String::from),
+            env,
+            port: format!("127.0.0.1:{port}"),
+            limit,
+            booted: false,
+        }
+    }
+
+    async fn run(&self, entry: &'static str, text: &str, limit: Duration) -> Result<Outcome> {
+        let mut cmd = action::shell(text);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        action::run_for(entry, cmd, limit).await
+    }
+
+    async fn answers(&self) -> bool {
+        tcp_answers(&self.port, Duration::from_secs(1)).await
+    }
+
+    /// Waits until the port answers (`up`) or stops answering.
+    async fn wait_port(&self, up: bool) {
+        while self.answers().await != up {
+            tokio::time::sleep(PORT_POLL).await;
+        }
+    }
+
+    async fn wait_port_bounded(&self, entry: &'static str, up: bool) -> Result<()> {
+        tokio::time::timeout(self.limit, self.wait_port(up))
+            .await
+            .map_err(|_| {
+                let state = if up { "answer" } else { "close" };
+                failed(
+                    entry,
+                    format!(
+                        "TPORTNO {} did not {state} within {:?}",
+                        self.port, self.limit
+                    ),
+                )
+            })
+    }
+}
+
+#[async_trait]
+impl ResourceInstance for TmaxNode {
+    async fn online(&mut self) -> Result<()> {
+        if self.answers().await {
+            self.booted = true;
+            return Ok(());
+        }
+        self.booted = true;
+        let out = self.run("online", &self.boot, self.limit).await?;
+        if out.code != Some(0) {
+            return Err(failed(
+                "online",
+                format!("{:?}: {}", self.boot, out.describe()),
+            ));
+        }
+        self.wait_port_bounded("online", true).await
+    }
+
+    async fn offline(&mut self) -> Result<()> {
+        if !self.answers().await {
+            self.booted = false;
+            return Ok(());
+        }
+        let out = self.run("offline", &self.down, self.limit).await?;
+        if out.code != Some(0) && self.answers().await {
+            return Err(failed(
+                "offline",
+                format!("{:?}: {}", self.down, out.describe()),
+            ));
+        }
+        self.wait_port_bounded("offline", false).await?;
+        self.booted = false;
+        Ok(())
+    }
+
+    async fn terminate(&mut self) {
+        match self.run("terminate", &self.down, TERMINATE_LIMIT).await {
+            Ok(out) if out.code == Some(0) || !self.answers().await => self.booted = false,
+            Ok(out) => tracing::warn!("tmax-node terminate: {:?}: {}", self.down, out.describe()),
+            Err(e) => tracing::warn!("tmax-node terminate: {e}"),
+        }
+    }
+
+    async fn looks_alive(&mut self) -> Health {
+        if self.answers().await {
+            Health::Alive
+        } else {
+            Health::Dead(format!("TPORTNO {} does not answer", self.port))
+        }
+    }
+
+    async fn is_alive(&mut self) -> Health {
+        if !tcp_answers(&self.port, CHECK_LIMIT).await {
+            return Health::Dead(format!("TPORTNO {} does not answer", self.port));
+        }
+        let Some(probe) = &self.probe else {
+            return Health::Alive;
+        };
+        match self.run("is_alive", probe, CHECK_LIMIT).await {
+            Ok(out) if out.code == Some(0) => Health::Alive,
+            Ok(out) => Health::Dead(format!("probe {probe:?}: {}", out.describe())),
+            Err(e) => Health::Dead(e.to_string()),
+        }
+    }
+
+    fn footprint(&self) -> Footprint {
+        let line = || {
+            let mut env = self.env.clone();
+            env.push(("NONSTOP_DOWN".into(), self.down.clone()));
+            action::shell_line(&env, "sh", &["-c", "eval \"$NONSTOP_DOWN\""])
+        };
+        Footprint {
+            cleanup_commands: if self.booted {
+                vec![line()]
+            } else {
+                Vec::new()
+            },
+            ..Footprint::default()
+        }
+    }
+}
+
+fn failed(entry: &'static str, reason: String) -> HandlerError {
+    HandlerError::Failed { entry, reason }
+}

@@ -1,0 +1,233 @@
+//! The `process` type: conformance, exit detection pushed at once, extension properties.
+
+mod common;
+
+use common::{assert_passed, context, props};
+use nonstop_resource_types::conformance::Suite;
+use nonstop_resource_types::process::ProcessHandler;
+use nonstop_resource_types::schema::{PropertyKind, PropertySpec};
+use nonstop_resource_types::{Health, ResourceHandler, Value, builtin};
+use std::time::{Duration, Instant};
+
+fn handler() -> ProcessHandler {
+    ProcessHandler::new(builtin::process())
+}
+
+#[tokio::test]
+async fn process_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = handler();
+    let mut p = props(&[
+        ("command", "sleep"),
+        ("instances", "2"),
+        ("stop_grace", "2s"),
+    ]);
+    p.insert("args".into(), Value::List(vec!["300".into()]));
+    // Online waits for a port that nothing opens: a hung online.
+    let mut hang = p.clone();
+    hang.insert("check_tcp".into(), Value::Str("127.0.0.1:9".into()));
+    let report = Suite::new(&h, p, dir.path().into())
+        .step_limit(Duration::from_secs(10))
+        .hung_online(hang)
+        .test_all()
+        .await;
+    assert_passed(&report, 11);
+}
+
+#[tokio::test]
+async fn an_exit_is_pushed_at_once_and_looks_alive_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = props(&[("command", "sh")]);
+    p.insert(
+        "args".into(),
+        Value::List(vec!["-c".into(), "exit 3".into()]),
+    );
+    let (ctx, mut failures) = context("srv", p, dir.path());
+    let mut r = handler().open(ctx).await.unwrap();
+    let started = Instant::now();
+    r.online().await.unwrap();
+    let failure = tokio::time::timeout(Duration::from_secs(5), failures.recv())
+        .await
+        .expect("no failure pushed")
+        .unwrap();
+    println!("exit pushed after {:?}", started.elapsed());
+    assert_eq!(failure.resource, "srv");
+    assert!(
+        failure.reason.contains("exit status: 3"),
+        "{}",
+        failure.reason
+    );
+    assert!(matches!(r.looks_alive().await, Health::Dead(_)));
+}
+
+#[tokio::test]
+async fn a_deliberate_offline_is_not_reported_as_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = props(&[("command", "sleep")]);
+    p.insert("args".into(), Value::List(vec!["300".into()]));
+    let (ctx, mut failures) = context("srv", p, dir.path());
+    let mut r = handler().open(ctx).await.unwrap();
+    r.online().await.unwrap();
+    r.offline().await.unwrap();
+    r.online().await.unwrap();
+    r.terminate().await;
+    drop(r);
+    // Every watcher has reported by now (offline and terminate wait for the exits).
+    assert!(
+        failures.try_recv().is_err(),
+        "a deliberate stop was reported as a failure"
+    );
+}
+
+#[tokio::test]
+async fn a_type_extending_process_validates_and_passes_its_own_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut def = builtin::process();
+    def.name = "chat-server".into();
+    def.schema.properties.push(
+        PropertySpec::new("MaxUser", PropertyKind::Int)
+            .range(Some(1), Some(10))
+            .required(),
+    );
+    let h = ProcessHandler::new(def);
+    let out = dir.path().join("max");
+    let mut p = props(&[("command", "sh"), ("MaxUser", "11")]);
+    let script = format!("echo $NONSTOP_PROP_MaxUser > {}; sleep 300", out.display());
+    p.insert("args".into(), Value::List(vec!["-c".into(), script]));
+    let err = h
+        .open(context("chat", p.clone(), dir.path()).0)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"MaxUser\": 11 is above the maximum 10"),
+        "{err}"
+    );
+    p.insert("MaxUser".into(), Value::Int(7));
+    let mut r = h.open(context("chat", p, dir.path()).0).await.unwrap();
+    r.online().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&out).unwrap_or_default() != "7\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the program never saw NONSTOP_PROP_MaxUser=7"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.terminate().await;
+}
+
+#[tokio::test]
+async fn bad_properties_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = props(&[
+        ("command", "sleep"),
+        ("env", "NOEQUALS"),
+        ("instances", "0"),
+    ]);
+    let err = handler()
+        .open(context("x", p, dir.path()).0)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"instances\": 0 is below the minimum 1"),
+        "{err}"
+    );
+    let p = props(&[("command", "sleep"), ("env", "NOEQUALS")]);
+    let err = handler()
+        .open(context("x", p, dir.path()).0)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"env\": \"NOEQUALS\" is not KEY=VALUE"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_program_fails_online_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = props(&[("command", "/nonexistent/prog")]);
+    let mut r = handler().open(context("x", p, dir.path()).0).await.unwrap();
+    let err = r.online().await.unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/prog"), "{err}");
+    assert!(matches!(r.looks_alive().await, Health::Dead(_)));
+}
+
+/// Online time and exit-detection time over 50 rounds (printed; `--nocapture` to see them).
+#[tokio::test]
+async fn online_and_exit_detection_are_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = props(&[("command", "sleep")]);
+    p.insert("args".into(), Value::List(vec!["300".into()]));
+    let (ctx, mut failures) = context("fast", p, dir.path());
+    let mut r = handler().open(ctx).await.unwrap();
+    let (mut online, mut detect) = (Vec::new(), Vec::new());
+    for _ in 0..50 {
+        let t = Instant::now();
+        r.online().await.unwrap();
+        online.push(t.elapsed());
+        let pgid = r.footprint().process_groups[0];
+        let t = Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::SIGKILL)
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), failures.recv())
+            .await
+            .unwrap();
+        detect.push(t.elapsed());
+    }
+    let p99 = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() * 99 / 100]
+    };
+    let (on, de) = (p99(&mut online), p99(&mut detect));
+    println!("process online p99 {on:?}, exit detection p99 {de:?} (50 rounds)");
+    // Generous bounds for a loaded 2-core machine; the printed figures are the measurement.
+    assert!(on < Duration::from_millis(100), "online p99 {on:?}");
+    assert!(de < Duration::from_millis(100), "exit detection p99 {de:?}");
+    r.terminate().await;
+}
+
+/// Whether `pid` is gone or a zombie (killed, waiting to be reaped).
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn children_die_with_the_thread_that_started_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    // An "agent" on its own thread and runtime: when it ends, PR_SET_PDEATHSIG kills the child.
+    let pid = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut p = props(&[("command", "sleep")]);
+            p.insert("args".into(), Value::List(vec!["300".into()]));
+            let mut r = handler().open(context("orphan", p, &path).0).await.unwrap();
+            r.online().await.unwrap();
+            let pid = r.footprint().process_groups[0];
+            std::mem::forget(r); // no offline, no terminate: the agent just dies
+            pid
+        })
+    })
+    .join()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dead(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} outlived the thread that started it"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,148 @@
+//! `ocf`: real agents from Debian's `resource-agents` (ocf:heartbeat:Dummy), installed by
+//! scripts/test.sh from scripts/apt-packages.txt, and a small fake agent for the error paths.
+
+mod common;
+
+use common::{assert_passed, context, props};
+use nonstop_resource_types::conformance::Suite;
+use nonstop_resource_types::{Health, Registry, RegistryConfig};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Whether the OCF agents are here. Missing is a loud skip on a developer's machine and a
+/// failure under CI, where scripts/test.sh installs them.
+fn have_ocf() -> bool {
+    let present = Path::new("/usr/lib/ocf/resource.d/heartbeat/Dummy").exists();
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but /usr/lib/ocf is missing: scripts/test.sh installs resource-agents"
+        );
+        eprintln!(
+            "!!! SKIPPED: /usr/lib/ocf is absent; run scripts/test.sh (installs resource-agents)"
+        );
+    }
+    present
+}
+
+#[tokio::test]
+async fn dummy_is_listed_and_its_meta_data_is_the_schema() {
+    if !have_ocf() {
+        return;
+    }
+    let reg = Registry::new(RegistryConfig::default());
+    assert!(reg.list().iter().any(|l| l.name == "ocf:heartbeat:Dummy"));
+    let def = reg.type_def("ocf:heartbeat:Dummy").await.unwrap();
+    let state = def
+        .schema
+        .get("state")
+        .expect("Dummy has a state parameter");
+    assert_eq!(state.default, None, "the agent's own default applies");
+    assert_eq!(def.timings.pending_timeout.0, 20_000);
+}
+
+#[tokio::test]
+async fn dummy_passes_the_conformance_suite() {
+    if !have_ocf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::new(RegistryConfig::default());
+    let h = reg
+        .handler_for(&reg.type_def("ocf:heartbeat:Dummy").await.unwrap())
+        .unwrap();
+    let state = dir.path().join("dummy.state");
+    let p = props(&[("state", state.to_str().unwrap())]);
+    let report = Suite::new(h.as_ref(), p, dir.path().into())
+        .step_limit(Duration::from_secs(20))
+        .test_all()
+        .await;
+    assert_passed(&report, 10);
+}
+
+#[tokio::test]
+async fn dummy_validate_all_rejects_an_unwritable_state_file() {
+    if !have_ocf() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Registry::new(RegistryConfig::default());
+    let h = reg
+        .handler_for(&reg.type_def("ocf:heartbeat:Dummy").await.unwrap())
+        .unwrap();
+    let p = props(&[("state", "/nonexistent/dir/x.state")]);
+    let err = h
+        .open(context("d", p, dir.path()).0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("OCF_ERR_ARGS") && err.contains("not writable"),
+        "{err}"
+    );
+}
+
+/// A fake agent under a temporary OCF root: start fails, monitor says "not running".
+fn fake_root(dir: &Path) {
+    let agents = dir.join("resource.d/test");
+    std::fs::create_dir_all(&agents).unwrap();
+    let script = r#"#!/bin/sh
+case "$1" in
+meta-data) echo '<resource-agent name="broken"><parameters>
+  <parameter name="level" required="1"><content type="integer"/></parameter>
+  </parameters></resource-agent>' ;;
+validate-all) [ "$OCF_RESKEY_level" -lt 5 ] || { echo "level too high" >&2; exit 6; } ;;
+start) echo "disk on fire" >&2; exit 1 ;;
+stop) exit 0 ;;
+monitor) exit 7 ;;
+*) exit 3 ;;
+esac
+"#;
+    let path = agents.join("broken");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test]
+async fn ocf_exit_codes_become_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_root(dir.path());
+    let reg = Registry::new(RegistryConfig {
+        plugin_dirs: vec![],
+        ocf_root: dir.path().into(),
+    });
+    let def = reg.type_def("ocf:test:broken").await.unwrap();
+    let h = reg.handler_for(&def).unwrap();
+    let err = h
+        .open(context("b", props(&[]), dir.path()).0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"level\": is required"), "{err}");
+    let err = h
+        .open(context("b", props(&[("level", "9")]), dir.path()).0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("OCF_ERR_CONFIGURED"), "{err}");
+    let mut r = h
+        .open(context("b", props(&[("level", "1")]), dir.path()).0)
+        .await
+        .unwrap();
+    let err = r.online().await.unwrap_err().to_string();
+    assert!(
+        err.contains("disk on fire") && err.contains("OCF_ERR_GENERIC"),
+        "{err}"
+    );
+    assert_eq!(
+        r.looks_alive().await,
+        Health::Dead("not running (OCF_NOT_RUNNING)".into())
+    );
+    let err = reg
+        .type_def("ocf:test:missing")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no executable agent at"), "{err}");
+    let err = reg.type_def("ocf:nonsense").await.unwrap_err().to_string();
+    assert!(err.contains("ocf:<provider>:<agent>"), "{err}");
+}

@@ -1,0 +1,284 @@
+//! `nonstop type`: what plug-in authors use. `list` shows every type this machine can run
+//! (built-in, `exec` plug-ins, OCF agents), `show` one type's properties and default timings,
+//! and `test` runs the conformance suite against a type here, like resource-agents'
+//! ocf-tester but for every kind of type.
+
+use clap::{Args, Subcommand};
+use nonstop_resource_types::conformance::Suite;
+use nonstop_resource_types::registry::Origin;
+use nonstop_resource_types::{
+    HandlerError, Properties, PropertySpec, Registry, RegistryConfig, TypeDef, Value,
+};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// `nonstop type ...`
+#[derive(Debug, Args)]
+pub struct TypeArgs {
+    /// A directory of `exec` plug-ins (repeat for more; default /usr/lib/nonstop/plugins).
+    #[arg(long = "plugin-dir", global = true, env = "NONSTOP_PLUGIN_DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// The OCF root whose resource.d holds the OCF agents.
+    #[arg(long, global = true, env = "OCF_ROOT", default_value = "/usr/lib/ocf")]
+    ocf_root: PathBuf,
+    #[command(subcommand)]
+    cmd: TypeCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum TypeCmd {
+    /// Lists the resource types this machine can run.
+    List,
+    /// Shows a type's properties and default timings.
+    Show {
+        /// The type (`process`, a plug-in's name, `ocf:heartbeat:Dummy`).
+        type_name: String,
+    },
+    /// Runs the conformance suite against a type on this machine; exit 1 on any failure.
+    Test {
+        /// The type.
+        type_name: String,
+        /// A property, KEY=VALUE (repeat for more).
+        #[arg(long = "prop", value_parser = parse_prop)]
+        props: Vec<(String, String)>,
+        /// A property with which online hangs (KEY=VALUE, repeatable, added to --prop): adds
+        /// the check that terminate after a hung online stops everything.
+        #[arg(long = "hang-prop", value_parser = parse_prop)]
+        hang_props: Vec<(String, String)>,
+        /// The longest any entry point may take (seconds).
+        #[arg(long, default_value_t = 60)]
+        step_limit: u64,
+    },
+}
+
+fn parse_prop(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// Runs `nonstop type ...`.
+pub fn run(args: TypeArgs) -> ExitCode {
+    let plugin_dirs = if args.plugin_dirs.is_empty() {
+        RegistryConfig::default().plugin_dirs
+    } else {
+        args.plugin_dirs
+    };
+    let registry = Registry::new(RegistryConfig {
+        plugin_dirs,
+        ocf_root: args.ocf_root,
+    });
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(async {
+        match args.cmd {
+            TypeCmd::List => list(&registry),
+            TypeCmd::Show { type_name } => show(&registry, &type_name).await,
+            TypeCmd::Test {
+                type_name,
+                props,
+                hang_props,
+                step_limit,
+            } => {
+                let limit = Duration::from_secs(step_limit);
+                test(&registry, &type_name, &props, &hang_props, limit).await
+            }
+        }
+    })
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("nonstop type: {message}");
+    ExitCode::from(2)
+}
+
+/// Reports a type that could not be loaded, saying where plug-ins were looked for.
+fn unknown(registry: &Registry, e: HandlerError) -> ExitCode {
+    let dirs: Vec<String> = registry
+        .config()
+        .plugin_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    match e {
+        HandlerError::UnknownType(_) => fail(&format!(
+            "{e}: not a built-in type, nor an executable plug-in in {} (see `nonstop type list`)",
+            dirs.join(", ")
+        )),
+        e => fail(&e.to_string()),
+    }
+}
+
+/// Prints `text`; a closed stdout (`| head`) is not an error worth a panic.
+fn print(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn list(registry: &Registry) -> ExitCode {
+    let mut text = String::new();
+    for entry in registry.list() {
+        let origin = match &entry.origin {
+            Origin::Builtin => "built-in".to_string(),
+            Origin::Registered => "registered".to_string(),
+            Origin::Exec(p) => format!("exec {}", p.display()),
+            Origin::Ocf(p) => format!("ocf {}", p.display()),
+        };
+        text.push_str(&format!("{:<32} {origin}\n", entry.name));
+    }
+    print(&text);
+    ExitCode::SUCCESS
+}
+
+async fn show(registry: &Registry, name: &str) -> ExitCode {
+    let def = match registry.type_def(name).await {
+        Ok(def) => def,
+        Err(e) => return unknown(registry, e),
+    };
+    print(&describe(&def));
+    ExitCode::SUCCESS
+}
+
+/// The text `nonstop type show` prints.
+fn describe(def: &TypeDef) -> String {
+    let mut out = format!(
+        "type {}: {}\nhandler: {:?}\n\nproperties:\n",
+        def.name, def.description, def.handler
+    );
+    if def.schema.properties.is_empty() {
+        out.push_str("  (none)\n");
+    }
+    for p in &def.schema.properties {
+        out.push_str(&format!(
+            "  {:<16} {:<9} {}\n",
+            p.name,
+            kind(p),
+            constraints(p)
+        ));
+        if !p.description.is_empty() {
+            out.push_str(&format!("  {:<16} {}\n", "", p.description));
+        }
+    }
+    let t = &def.timings;
+    out.push_str(&format!(
+        "\ndefault timings:\n  looks_alive every {}\n  is_alive every {}\n  pending timeout {}\n  \
+         restart: {:?}, at most {} in {}, delay {}\n",
+        t.looks_alive,
+        t.is_alive,
+        t.pending_timeout,
+        t.restart.mode,
+        t.restart
+            .limit
+            .map_or("unlimited".to_string(), |n| n.to_string()),
+        t.restart.window,
+        t.restart.delay,
+    ));
+    out
+}
+
+fn kind(p: &PropertySpec) -> String {
+    serde_json::to_value(p.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn constraints(p: &PropertySpec) -> String {
+    let mut parts = Vec::new();
+    if p.required {
+        parts.push("required".to_string());
+    }
+    if let Some(d) = &p.default {
+        parts.push(format!("default {d}"));
+    }
+    match (p.min, p.max) {
+        (None, None) => {}
+        (lo, hi) => parts.push(format!(
+            "range {}..={}",
+            lo.map_or(String::new(), |v| v.to_string()),
+            hi.map_or(String::new(), |v| v.to_string())
+        )),
+    }
+    if !p.values.is_empty() {
+        parts.push(format!("one of {}", p.values.join(", ")));
+    }
+    if p.restart {
+        parts.push("change needs a restart".to_string());
+    }
+    parts.join("; ")
+}
+
+async fn test(
+    registry: &Registry,
+    name: &str,
+    props: &[(String, String)],
+    hang_props: &[(String, String)],
+    limit: Duration,
+) -> ExitCode {
+    let handler = match registry
+        .type_def(name)
+        .await
+        .and_then(|d| registry.handler_for(&d))
+    {
+        Ok(h) => h,
+        Err(e) => return unknown(registry, e),
+    };
+    let data_dir = std::env::temp_dir().join(format!("nonstop-type-test-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&data_dir) {
+        return fail(&format!("cannot create {}: {e}", data_dir.display()));
+    }
+    let to_props = |pairs: &[(String, String)]| -> Properties {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+            .collect()
+    };
+    let base = to_props(props);
+    let mut suite = Suite::new(handler.as_ref(), base.clone(), data_dir.clone()).step_limit(limit);
+    if !hang_props.is_empty() {
+        let mut hang = base;
+        hang.extend(to_props(hang_props));
+        suite = suite.hung_online(hang);
+    }
+    let report = suite.test_all().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut text: String = report.checks.iter().map(|c| format!("{c}\n")).collect();
+    let failed = report.failures().len();
+    text.push_str(&format!(
+        "{name}: {} checks, {failed} failed\n",
+        report.checks.len()
+    ));
+    print(&text);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn props_must_be_key_value() {
+        assert_eq!(parse_prop("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert!(parse_prop("=x").unwrap_err().contains("KEY=VALUE"));
+        assert!(parse_prop("novalue").is_err());
+    }
+
+    #[test]
+    fn show_prints_the_schema_and_the_default_timings() {
+        let text = describe(&nonstop_resource_types::builtin::process());
+        assert!(
+            text.contains("instances        int       default 1; range 1..=1024"),
+            "{text}"
+        );
+        assert!(text.contains("looks_alive every 1s"), "{text}");
+        assert!(text.contains("pending timeout 3m"), "{text}");
+    }
+}
