@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::schema::Properties;
 use crate::timing::Timings;
-use crate::typedef::HandlerRef;
+use crate::typedef::{HandlerRef, TypeDef};
 
 /// Everything a node's agent must run; anything else it runs must stop.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,10 @@ pub struct DesiredNode {
     pub epoch: u64,
     /// The groups it owns.
     pub groups: Vec<DesiredGroup>,
+    /// The definitions of the types its resources use (schemas of types defined in the
+    /// cluster's configuration, which the agent's registry does not know by itself).
+    #[serde(default)]
+    pub types: Vec<TypeDef>,
 }
 
 /// One group on a node.

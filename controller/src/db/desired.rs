@@ -18,10 +18,18 @@ impl ClusterDb {
                 resources: self.desired_resources(g),
             })
             .collect();
+        let mut used: Vec<&str> = groups
+            .iter()
+            .flat_map(|g| g.resources.iter().map(|r| r.type_name.as_str()))
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let types = used.iter().filter_map(|t| self.types.get(*t).cloned()).collect();
         DesiredNode {
             node: node.to_string(),
             epoch: groups.iter().map(|g| g.epoch).max().unwrap_or(0),
             groups,
+            types,
         }
     }
 
