@@ -24,7 +24,10 @@ impl ClusterDb {
             .collect();
         used.sort_unstable();
         used.dedup();
-        let types = used.iter().filter_map(|t| self.types.get(*t).cloned()).collect();
+        let types = used
+            .iter()
+            .filter_map(|t| self.types.get(*t).cloned())
+            .collect();
         DesiredNode {
             node: node.to_string(),
             epoch: groups.iter().map(|g| g.epoch).max().unwrap_or(0),

@@ -9,6 +9,9 @@ use tokio::sync::broadcast;
 use crate::db::Event;
 use crate::store::{AppliedEvents, Store};
 
+/// An event with the revision it was applied at.
+pub type Revisioned = (u64, Event);
+
 /// How many events are kept for replay.
 pub const HISTORY: usize = 10_000;
 
@@ -55,7 +58,7 @@ impl History {
     /// The kept events after `revision`, and a receiver for what comes next. The receiver is
     /// subscribed before the snapshot, so nothing falls between; a caller skips live events at
     /// or below the last replayed revision.
-    pub fn since(&self, revision: u64) -> (Vec<(u64, Event)>, broadcast::Receiver<(u64, Event)>) {
+    pub fn since(&self, revision: u64) -> (Vec<Revisioned>, broadcast::Receiver<Revisioned>) {
         let rx = self.live.subscribe();
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let past = ring

@@ -1,0 +1,327 @@
+//! The controller's gRPC services over a single in-memory member, on loopback: agents register,
+//! heartbeat and report; the leader places groups, declares silent nodes Down and fails their
+//! groups over; operators see it all through ClusterService.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nonstop_controller::config;
+use nonstop_controller::leader;
+use nonstop_controller::server::{AgentApi, ClusterApi, History};
+use nonstop_controller::store::LocalStore;
+use nonstop_controller::{ClusterDb, Command, Op, Time};
+use nonstop_proto::agent::agent_service_client::AgentServiceClient;
+use nonstop_proto::agent::agent_service_server::AgentServiceServer;
+use nonstop_proto::agent::{self as apb};
+use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
+use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
+use nonstop_proto::cluster::{self as cpb};
+use nonstop_resource_types::DesiredNode;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+const CLUSTER: &str = "
+timing: fast
+nodes: [{name: a}, {name: b}]
+groups:
+  - name: G
+    owners: [a, b]
+    resources: [{name: app, type: process, properties: {command: app}}]
+";
+
+struct Fixture {
+    agent: AgentServiceClient<Channel>,
+    cluster: ClusterServiceClient<Channel>,
+    _stop: watch::Sender<bool>,
+}
+
+async fn start() -> Fixture {
+    let checked = config::check("cluster.yaml", CLUSTER).unwrap();
+    let mut db = ClusterDb::new();
+    db.apply(Command::operator(
+        Time::now(),
+        "test",
+        Op::Batch(checked.ops),
+    ))
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = LocalStore::new(db, &addr.to_string());
+    let liveness = Arc::new(Mutex::new(None));
+    let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(leader::run(store.clone(), liveness.clone(), stop_rx));
+    let history = History::follow(&store);
+    let router = tonic::transport::Server::builder()
+        .add_service(ClusterServiceServer::new(ClusterApi::new(
+            store.clone(),
+            history,
+            "m1",
+        )))
+        .add_service(AgentServiceServer::new(AgentApi::new(store, liveness)));
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(router.serve_with_incoming(incoming));
+    let url = format!("http://{addr}");
+    Fixture {
+        agent: AgentServiceClient::connect(url.clone()).await.unwrap(),
+        cluster: ClusterServiceClient::connect(url).await.unwrap(),
+        _stop: stop,
+    }
+}
+
+/// Waits up to 10 s for `f` to hold on the group.
+async fn group_until(
+    c: &mut ClusterServiceClient<Channel>,
+    what: &str,
+    f: impl Fn(&cpb::Group) -> bool,
+) -> cpb::Group {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let g = c
+            .get_group(cpb::NameRequest { name: "G".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        if f(&g) {
+            return g;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Keeps `node` heartbeating until the returned sender is dropped.
+fn heartbeat(
+    mut agent: AgentServiceClient<Channel>,
+    node: &str,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let node = node.to_string();
+    tokio::spawn(async move {
+        for seq in 1.. {
+            let hb = apb::HeartbeatRequest {
+                node: node.clone(),
+                seq,
+                sent_ms: seq * 50,
+            };
+            let ack = agent.heartbeat(hb).await.unwrap().into_inner();
+            assert_eq!(ack.sent_ms, seq * 50, "the ack echoes the send time");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = &mut rx => return,
+            }
+        }
+    });
+    tx
+}
+
+fn report(node: &str, epoch: u64, state: &str) -> apb::ReportBatch {
+    apb::ReportBatch {
+        node: node.into(),
+        reports: vec![apb::Report {
+            resource: "app".into(),
+            group: "G".into(),
+            epoch,
+            state: state.into(),
+            at_ms: Time::now().0,
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test]
+async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
+    let mut f = start().await;
+    for n in ["a", "b"] {
+        let reply = f
+            .agent
+            .register(apb::RegisterRequest {
+                node: n.into(),
+                types: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().lease_ms, 300, "the fast profile's lease");
+    }
+    let stop_a = heartbeat(f.agent.clone(), "a");
+    let _keep_b = heartbeat(f.agent.clone(), "b");
+    let g = group_until(&mut f.cluster, "placement on a", |g| g.owner == "a").await;
+
+    // The agent on a follows its desired state and reports the resource online.
+    let mut desired = f
+        .agent
+        .desired(apb::DesiredRequest { node: "a".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let d: DesiredNode =
+        serde_json::from_str(&desired.message().await.unwrap().unwrap().json).unwrap();
+    assert_eq!(
+        (d.groups[0].name.as_str(), d.groups[0].epoch),
+        ("G", g.epoch)
+    );
+    assert!(d.groups[0].resources[0].online);
+    assert_eq!(
+        d.types[0].name, "process",
+        "the desired state brings the type's definition"
+    );
+    f.agent
+        .report(report("a", g.epoch, "Online"))
+        .await
+        .unwrap();
+    group_until(&mut f.cluster, "Online on a", |g| g.state == "Online").await;
+
+    // a goes silent: after node_timeout (600 ms) it is Down and G starts on b.
+    drop(stop_a);
+    let moved = group_until(&mut f.cluster, "fail-over to b", |g| g.owner == "b").await;
+    assert!(moved.epoch > g.epoch);
+    let a = f
+        .cluster
+        .get_node(cpb::NameRequest { name: "a".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.state, "Down");
+
+    // A late report from a, under the old epoch, changes nothing.
+    f.agent
+        .report(report("a", g.epoch, "Offline"))
+        .await
+        .unwrap();
+    let now = f
+        .cluster
+        .get_group(cpb::NameRequest { name: "G".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((now.owner.as_str(), now.epoch), ("b", moved.epoch));
+}
+
+#[tokio::test]
+async fn operator_commands_are_audited_and_bad_requests_named() {
+    let mut f = start().await;
+    f.agent
+        .register(apb::RegisterRequest {
+            node: "a".into(),
+            types: vec![],
+        })
+        .await
+        .unwrap();
+    let _keep = heartbeat(f.agent.clone(), "a");
+    let err = f
+        .cluster
+        .move_group(cpb::MoveGroupRequest {
+            group: "G".into(),
+            to: "nowhere".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("to names unknown node \"nowhere\""),
+        "{}",
+        err.message()
+    );
+    let err = f
+        .cluster
+        .get_group(cpb::NameRequest {
+            name: "NOPE".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    let err = f
+        .cluster
+        .set_group_target(cpb::SetTargetRequest {
+            name: "G".into(),
+            target: "sideways".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "target: \"sideways\": use online or offline");
+    let mut req = tonic::Request::new(cpb::NameRequest { name: "b".into() });
+    req.metadata_mut()
+        .insert("nonstop-user", "alice".parse().unwrap());
+    f.cluster.pause_node(req).await.unwrap();
+    let audit = f
+        .cluster
+        .audit(cpb::AuditRequest { limit: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(audit.entries[0].user, "alice");
+    assert_eq!(audit.entries[0].command, "pause node b");
+    let err = f
+        .agent
+        .register(apb::RegisterRequest {
+            node: "ghost".into(),
+            types: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn apply_config_shows_the_difference_and_commits_it() {
+    let mut f = start().await;
+    let changed = CLUSTER.replace(
+        "nodes: [{name: a}, {name: b}]",
+        "nodes: [{name: a}, {name: b}, {name: c}]",
+    );
+    let dry = f
+        .cluster
+        .apply_config(cpb::ApplyConfigRequest {
+            yaml: changed.clone(),
+            file_name: "c.yaml".into(),
+            dry_run: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (dry.changes.as_slice(), dry.applied),
+        (&["+ node c".to_string()][..], false)
+    );
+    assert!(
+        f.cluster
+            .get_node(cpb::NameRequest { name: "c".into() })
+            .await
+            .is_err(),
+        "a dry run changes nothing"
+    );
+    let done = f
+        .cluster
+        .apply_config(cpb::ApplyConfigRequest {
+            yaml: changed,
+            file_name: "c.yaml".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.applied);
+    f.cluster
+        .get_node(cpb::NameRequest { name: "c".into() })
+        .await
+        .unwrap();
+    let bad = CLUSTER.replace("owners: [a, b]", "owners: [a, zz]");
+    let err = f
+        .cluster
+        .apply_config(cpb::ApplyConfigRequest {
+            yaml: bad,
+            file_name: "bad.yaml".into(),
+            dry_run: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message()
+            .starts_with("bad.yaml:6:17: group \"G\": owners names unknown node \"zz\""),
+        "{}",
+        err.message()
+    );
+}
