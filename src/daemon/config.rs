@@ -1,0 +1,231 @@
+//! `node.yaml`: how one node's daemon runs: its name, data directory, listen address, and its
+//! roles (controller member, agent, witness).
+//!
+//! ```yaml
+//! node: osdb-serv
+//! data_dir: .nonstop/osdb-serv
+//! listen: 127.0.0.1:7701
+//! controller:                      # a controller member (a raft voter)
+//!   id: 1
+//!   members: {1: 127.0.0.1:7701, 2: 127.0.0.1:7702, 3: 127.0.0.1:7703}
+//!   cluster: cluster.yaml          # applied by the first leader of a new cluster
+//! agent:                           # runs resources (leave out on a witness)
+//!   plugin_dirs: [plugins]
+//! timing: default                  # raft ticks: default (100 ms / 1 s) or fast (50 / 500 ms)
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A node's daemon configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's name in the cluster.
+    pub node: String,
+    /// Where the raft log, the agent's state file and the resources' logs live.
+    pub data_dir: PathBuf,
+    /// The gRPC address (operators, agents, raft peers).
+    pub listen: SocketAddr,
+    /// Present on controller members.
+    #[serde(default)]
+    pub controller: Option<ControllerRole>,
+    /// Present on nodes that run resources.
+    #[serde(default)]
+    pub agent: Option<AgentRole>,
+    /// Raft timing profile: `default` or `fast`.
+    #[serde(default = "default_timing")]
+    pub timing: String,
+}
+
+fn default_timing() -> String {
+    "default".into()
+}
+
+/// The controller-member role.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerRole {
+    /// This member's raft id.
+    pub id: u64,
+    /// Every member's id and gRPC address (this one included).
+    pub members: BTreeMap<u64, SocketAddr>,
+    /// Whether a new cluster starts with these members (true), or this member waits to be
+    /// added (false).
+    #[serde(default = "yes")]
+    pub bootstrap: bool,
+    /// A cluster.yaml the first leader of a new cluster applies.
+    #[serde(default)]
+    pub cluster: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The agent role.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRole {
+    /// Controller addresses to find the leader through (default: the controller members).
+    #[serde(default)]
+    pub controllers: Vec<SocketAddr>,
+    /// Folders with exec plug-ins.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+/// A bad node.yaml.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    /// Unreadable or not YAML of this shape.
+    #[error("{file}: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// What is wrong (with line and column where known).
+        message: String,
+    },
+    /// A field with a bad value.
+    #[error("{file}: {field}: {reason}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl NodeConfig {
+    /// Reads and checks a node.yaml. Relative paths in it are taken from the file's folder.
+    pub fn load(path: &Path) -> Result<Self, NodeConfigError> {
+        let file = path.display().to_string();
+        let parse = |message: String| NodeConfigError::Parse { file: file.clone(), message };
+        let text = std::fs::read_to_string(path).map_err(|e| parse(e.to_string()))?;
+        let mut c: NodeConfig = yaml_serde::from_str(&text).map_err(|e| parse(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        c.data_dir = base.join(&c.data_dir);
+        if let Some(ctl) = c.controller.as_mut() {
+            ctl.cluster = ctl.cluster.as_ref().map(|p| base.join(p));
+        }
+        if let Some(a) = c.agent.as_mut() {
+            a.plugin_dirs = a.plugin_dirs.iter().map(|p| base.join(p)).collect();
+        }
+        c.check().map_err(|(field, reason)| NodeConfigError::Invalid { file, field, reason })?;
+        Ok(c)
+    }
+
+    /// Checks the fields: roles, member list, loopback-only addresses until TLS exists.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.node.is_empty() {
+            return Err(("node", "must not be empty".into()));
+        }
+        if !["default", "fast"].contains(&self.timing.as_str()) {
+            return Err(("timing", format!("{:?}: use default or fast", self.timing)));
+        }
+        if self.controller.is_none() && self.agent.is_none() {
+            return Err(("controller", "a node needs a role: controller, agent, or both".into()));
+        }
+        loopback_only("listen", self.listen)?;
+        if let Some(c) = &self.controller {
+            self.check_controller(c)?;
+        }
+        if let Some(a) = &self.agent {
+            for addr in &a.controllers {
+                loopback_only("agent.controllers", *addr)?;
+            }
+            if a.controllers.is_empty() && self.controller.is_none() {
+                return Err(("agent.controllers", "an agent-only node must list controller addresses".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_controller(&self, c: &ControllerRole) -> Result<(), (&'static str, String)> {
+        if c.id == 0 {
+            return Err(("controller.id", "must not be 0".into()));
+        }
+        match c.members.get(&c.id) {
+            Some(a) if *a == self.listen => {}
+            Some(a) => {
+                let why = format!("member {} is listed at {a}, but this node listens on {}", c.id, self.listen);
+                return Err(("controller.members", why));
+            }
+            None => return Err(("controller.members", format!("must list this member (id {})", c.id))),
+        }
+        if c.bootstrap && ![1, 3, 5].contains(&c.members.len()) {
+            let why = format!("a new cluster starts with 1, 3 or 5 members, not {}", c.members.len());
+            return Err(("controller.members", why));
+        }
+        for addr in c.members.values() {
+            loopback_only("controller.members", *addr)?;
+        }
+        Ok(())
+    }
+
+    /// Where this node's agent looks for the leader.
+    pub fn controller_addresses(&self) -> Vec<SocketAddr> {
+        match (&self.agent, &self.controller) {
+            (Some(a), _) if !a.controllers.is_empty() => a.controllers.clone(),
+            (_, Some(c)) => c.members.values().copied().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Until the daemon speaks TLS, it refuses anything but loopback: plain gRPC on a real network
+/// would let anyone move groups.
+fn loopback_only(field: &'static str, addr: SocketAddr) -> Result<(), (&'static str, String)> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    let why = format!(
+        "{addr} is not a loopback address: until TLS is configured, nonstop only listens on and \
+         talks to 127.0.0.0/8 or ::1, because plain gRPC would let anyone on the network \
+         control the cluster"
+    );
+    Err((field, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NodeConfig, String> {
+        let c: NodeConfig = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+        c.check().map_err(|(f, r)| format!("{f}: {r}"))?;
+        Ok(c)
+    }
+
+    const GOOD: &str = "node: a\ndata_dir: d\nlisten: 127.0.0.1:7701\n\
+        controller: {id: 1, members: {1: 127.0.0.1:7701, 2: 127.0.0.1:7702, 3: 127.0.0.1:7703}}\n\
+        agent: {}\n";
+
+    #[test]
+    fn a_three_member_node_is_valid() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.controller_addresses().len(), 3);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        for (bad, want) in [
+            (GOOD.replace("127.0.0.1:7701\ncontroller", "10.0.0.1:7701\ncontroller"), "listen: 10.0.0.1:7701 is not a loopback address"),
+            (GOOD.replace("id: 1", "id: 4"), "controller.members: must list this member (id 4)"),
+            (GOOD.replace(", 3: 127.0.0.1:7703", ""), "controller.members: a new cluster starts with 1, 3 or 5 members, not 2"),
+            (GOOD.replace("1: 127.0.0.1:7701,", "1: 127.0.0.1:7709,"), "member 1 is listed at 127.0.0.1:7709"),
+            (GOOD.replace("agent: {}\n", "timing: slow\n"), "timing: \"slow\": use default or fast"),
+            (GOOD.replace("agent: {}", "agent: {colour: red}"), "unknown field `colour`"),
+            ("node: a\ndata_dir: d\nlisten: 127.0.0.1:1\n".to_string(), "a node needs a role"),
+            ("node: a\ndata_dir: d\nlisten: 127.0.0.1:1\nagent: {}\n".to_string(), "an agent-only node must list controller addresses"),
+        ] {
+            let err = parse(&bad).unwrap_err();
+            assert!(err.contains(want), "{err:?} does not contain {want:?}");
+        }
+    }
+}
