@@ -1,5 +1,7 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
+mod tmax_cmd;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -13,10 +15,15 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Cmd {}
+enum Cmd {
+    /// Check or import a Tmax environment file.
+    Tmax(tmax_cmd::TmaxArgs),
+}
 
 /// Parses the command line and runs the command; the exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.cmd {}
+    match cli.cmd {
+        Cmd::Tmax(args) => tmax_cmd::run(args),
+    }
 }

@@ -1,0 +1,278 @@
+//! From tokens to sections and entries, following the rules of manual 3.1.1:
+//! a section starts with `*NAME` in upper case; an entry's name is in column 1 and nothing else
+//! is; items are `NAME = value` separated by commas, and an item not followed by a comma ends
+//! the entry; `DEFAULT:` gives items to the entries that follow it in the section (3.2.2).
+//!
+//! The manual's own examples sometimes leave out a comma before an item on the next line
+//! (`OPENINFO = "..."` then `TMSNAME = ...`, 3.2.2). Read strictly that line has no entry; we
+//! read it as the same entry and warn (NST0004), which is what the author meant.
+//!
+//! The parser reports what it cannot read and goes on at the next line that starts in column 1,
+//! so that one run shows every problem.
+
+use super::diag::{Report, code, shown};
+use super::lexer::{Kind, Token, tokenize};
+use super::model::{EnvFile, Entry, Item, Section, SectionKind, Value};
+
+/// Parses `src`, reporting problems into `report`.
+pub fn parse(src: &str, report: &mut Report) -> EnvFile {
+    let mut p = Parser {
+        toks: tokenize(src),
+        i: 0,
+        report,
+        file: EnvFile::default(),
+        defaults: Vec::new(),
+        skipping: false,
+    };
+    p.run();
+    p.file
+}
+
+struct Parser<'r> {
+    toks: Vec<Token>,
+    i: usize,
+    report: &'r mut Report,
+    file: EnvFile,
+    /// Items of the last `DEFAULT:` label of the current section.
+    defaults: Vec<Item>,
+    /// Inside a section nonstop does not know: its entries are skipped.
+    skipping: bool,
+}
+
+/// Whether a token begins a new entry or section (anything in column 1).
+fn starts_line(t: &Token) -> bool {
+    t.pos.column == 1 && matches!(t.kind, Kind::Word | Kind::Section)
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.toks.get(self.i)
+    }
+
+    fn peek_at(&self, n: usize) -> Option<&Token> {
+        self.toks.get(self.i + n)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let t = self.toks.get(self.i).cloned();
+        self.i += 1;
+        t
+    }
+
+    /// Skips to the next token in column 1 (error recovery).
+    fn recover(&mut self) {
+        while let Some(t) = self.peek() {
+            if starts_line(t) && self.i > 0 {
+                return;
+            }
+            if t.kind == Kind::Error {
+                let (pos, why) = (t.pos, t.text.clone());
+                self.report.error(pos, code::OPEN_LITERAL, why);
+            }
+            self.i += 1;
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some(t) = self.peek().cloned() {
+            match t.kind {
+                Kind::Section => {
+                    self.i += 1;
+                    self.section(&t);
+                }
+                Kind::Word if t.pos.column == 1 => self.entry(),
+                Kind::Error => {
+                    self.report.error(t.pos, code::OPEN_LITERAL, t.text);
+                    self.i += 1;
+                }
+                _ => {
+                    let msg = format!(
+                        "unexpected {}: only an entry name may start a line, in column 1 \
+                         (manual 3.1.1)",
+                        shown(&t.text)
+                    );
+                    self.report.error(t.pos, code::SYNTAX, msg);
+                    self.i += 1;
+                    self.recover();
+                }
+            }
+        }
+    }
+
+    fn section(&mut self, t: &Token) {
+        self.defaults.clear();
+        let upper = t.text.to_ascii_uppercase();
+        let Some(kind) = SectionKind::from_name(&upper) else {
+            let msg = format!(
+                "unknown section *{}: the manual defines *DOMAIN, *NODE, *SVRGROUP, *SERVER, \
+                 *SERVICE, *GATEWAY, *ROUTING, *RQ and *HMS; its entries are skipped",
+                t.text
+            );
+            self.report.error(t.pos, code::SECTION, msg);
+            self.skipping = true;
+            return;
+        };
+        if upper != t.text {
+            let msg = format!("section *{} must be written in upper case (manual 3.1.1)", t.text);
+            self.report.error(t.pos, code::SECTION, msg);
+        }
+        self.skipping = false;
+        self.file.sections.push(Section {
+            kind,
+            pos: t.pos,
+            entries: Vec::new(),
+        });
+    }
+
+    fn entry(&mut self) {
+        let name = self.next().expect("entry() is called on a word");
+        let is_default = name.text.eq_ignore_ascii_case("DEFAULT")
+            && self.peek().is_some_and(|t| t.kind == Kind::Colon);
+        if is_default {
+            self.i += 1;
+        }
+        let items = self.items();
+        if self.skipping {
+            return;
+        }
+        if self.file.sections.is_empty() {
+            let msg = format!("entry {:?} comes before any section header", name.text);
+            self.report.error(name.pos, code::SYNTAX, msg);
+            return;
+        }
+        if is_default {
+            self.defaults = items;
+            return;
+        }
+        self.push_entry(name, items);
+    }
+
+    fn push_entry(&mut self, name: Token, mut items: Vec<Item>) {
+        for d in &self.defaults {
+            if !items.iter().any(|i| i.key == d.key) {
+                items.push(Item {
+                    from_default: true,
+                    ..d.clone()
+                });
+            }
+        }
+        let entry = Entry {
+            name: name.text,
+            pos: name.pos,
+            items,
+        };
+        if let Some(s) = self.file.sections.last_mut() {
+            s.entries.push(entry);
+        }
+    }
+
+    /// The items of one entry, up to the item not followed by a comma.
+    fn items(&mut self) -> Vec<Item> {
+        let mut items = Vec::new();
+        loop {
+            match self.peek() {
+                None => return items,
+                Some(t) if starts_line(t) => return items,
+                _ => {}
+            }
+            let Some(item) = self.item() else {
+                self.recover();
+                return items;
+            };
+            let value_line = item.value.pos.line;
+            items.push(item);
+            if !self.after_item(value_line) {
+                return items;
+            }
+        }
+    }
+
+    /// After an item: whether the entry goes on.
+    fn after_item(&mut self, value_line: usize) -> bool {
+        let Some(t) = self.peek().cloned() else {
+            return false;
+        };
+        if t.kind == Kind::Comma {
+            self.i += 1;
+            return true;
+        }
+        if starts_line(&t) {
+            return false;
+        }
+        let next_is_item = t.kind == Kind::Word
+            && t.pos.line > value_line
+            && self.peek_at(1).is_some_and(|n| n.kind == Kind::Equals);
+        if next_is_item {
+            let msg = format!(
+                "no comma before {}: the entry is read as going on (manual 3.1.1: a missing \
+                 comma ends the entry)",
+                shown(&t.text)
+            );
+            self.report.warn(t.pos, code::MISSING_COMMA, msg);
+            return true;
+        }
+        let msg = format!(
+            "unexpected {}: expected ',' before another item, or the end of the entry",
+            shown(&t.text)
+        );
+        self.report.error(t.pos, code::SYNTAX, msg);
+        self.recover();
+        false
+    }
+
+    /// `NAME = value`; reports and returns `None` when it is not one.
+    fn item(&mut self) -> Option<Item> {
+        let key = self.next()?;
+        if key.kind != Kind::Word {
+            return self.expected(&key, "an item name");
+        }
+        let eq = self.on_this_entry(&key, "'='")?;
+        if eq.kind != Kind::Equals {
+            return self.expected(&eq, &format!("'=' after {}", key.text));
+        }
+        let v = self.on_this_entry(&eq, &format!("a value for {}", key.text))?;
+        if !matches!(v.kind, Kind::Word | Kind::Literal) {
+            return self.expected(&v, &format!("a value for {}", key.text));
+        }
+        Some(Item {
+            key: key.text.to_ascii_uppercase(),
+            pos: key.pos,
+            value: Value {
+                quoted: v.kind == Kind::Literal,
+                text: v.text,
+                pos: v.pos,
+            },
+            from_default: false,
+        })
+    }
+
+    /// The next token if it still belongs to this entry (not the end of the file, not a token
+    /// in column 1); otherwise reports that `what` was expected after `after`.
+    fn on_this_entry(&mut self, after: &Token, what: &str) -> Option<Token> {
+        match self.peek() {
+            Some(t) if !starts_line(t) => self.next(),
+            Some(_) => {
+                let a = shown(&after.text);
+                let msg = format!("expected {what} after {a}, but the entry ends there");
+                self.report.error(after.pos, code::SYNTAX, msg);
+                None
+            }
+            None => {
+                let a = shown(&after.text);
+                let msg = format!("expected {what} after {a}, found the end of the file");
+                self.report.error(after.pos, code::SYNTAX, msg);
+                None
+            }
+        }
+    }
+
+    fn expected(&mut self, got: &Token, what: &str) -> Option<Item> {
+        if got.kind == Kind::Error {
+            self.report.error(got.pos, code::OPEN_LITERAL, got.text.clone());
+        } else {
+            let msg = format!("expected {what}, found {}", shown(&got.text));
+            self.report.error(got.pos, code::SYNTAX, msg);
+        }
+        None
+    }
+}
