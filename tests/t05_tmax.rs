@@ -20,7 +20,9 @@ use nonstop_controller::{ClusterDb, Command, Op, Time};
 use nonstop_resource_types::{Millis, RestartMode, Value};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tmax").join(dir);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tmax")
+        .join(dir);
     let mut files: Vec<PathBuf> = fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.expect("directory entry").path())
@@ -69,7 +71,11 @@ fn every_manual_example_imports_or_reports_the_manuals_own_typos() {
             let checked = tmax::check_path(&path);
             let got = codes(&checked.findings, Severity::Error);
             assert_eq!(got, want, "{}", path.display());
-            let fixed = path.parent().unwrap().join("../corrected").join(path.file_name().unwrap());
+            let fixed = path
+                .parent()
+                .unwrap()
+                .join("../corrected")
+                .join(path.file_name().unwrap());
             import_and_apply(&fixed);
         } else {
             import_and_apply(&path);
@@ -106,7 +112,11 @@ fn bad_files_report_exactly_the_expected_errors_and_warnings() {
         assert_eq!(errors, listed("# expect "), "{}", path.display());
         let warnings = codes(&checked.findings, Severity::Warning);
         assert_eq!(warnings, listed("# warn "), "{}", path.display());
-        assert!(tmax::import_path(&path).is_err(), "{} imported", path.display());
+        assert!(
+            tmax::import_path(&path).is_err(),
+            "{} imported",
+            path.display()
+        );
     }
 }
 
@@ -130,7 +140,10 @@ fn mapping() -> ClusterFile {
 }
 
 fn group<'a>(c: &'a ClusterFile, name: &str) -> &'a nonstop_controller::config::file::GroupEntry {
-    c.groups.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no group {name}"))
+    c.groups
+        .iter()
+        .find(|g| g.name == name)
+        .unwrap_or_else(|| panic!("no group {name}"))
 }
 
 fn resource<'a>(
@@ -148,7 +161,11 @@ fn resource<'a>(
 fn backup_groups_add_their_nodes_in_order_and_are_not_groups() {
     let c = mapping();
     assert_eq!(group(&c, "svg1").owners, ["tmaxh4", "tmaxh2", "tmaxh3"]);
-    assert!(c.groups.iter().all(|g| g.name != "svg1b" && g.name != "svg1c"));
+    assert!(
+        c.groups
+            .iter()
+            .all(|g| g.name != "svg1b" && g.name != "svg1c")
+    );
     assert_eq!(group(&c, "gw1").owners, ["tmaxh4", "tmaxh1"]);
     assert!(c.groups.iter().all(|g| g.name != "gw1b"));
     let names: Vec<&str> = c.groups.iter().map(|g| g.name.as_str()).collect();
@@ -158,10 +175,19 @@ fn backup_groups_add_their_nodes_in_order_and_are_not_groups() {
 #[test]
 fn nodes_keep_autobackup() {
     let c = mapping();
-    let auto: Vec<(&str, bool)> = c.nodes.iter().map(|n| (n.name.as_str(), n.autobackup)).collect();
+    let auto: Vec<(&str, bool)> = c
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.autobackup))
+        .collect();
     assert_eq!(
         auto,
-        [("tmaxh4", true), ("tmaxh2", false), ("tmaxh3", true), ("tmaxh1", true)]
+        [
+            ("tmaxh4", true),
+            ("tmaxh2", false),
+            ("tmaxh3", true),
+            ("tmaxh1", true)
+        ]
     );
 }
 
@@ -192,15 +218,35 @@ fn servers_become_process_resources() {
     assert_eq!(svr1.type_name, "process");
     let p = &svr1.properties;
     assert_eq!(p["command"], Value::Str("/home/tmax/appbin/svr1".into()));
-    let args = ["-e", "err1", "-o", "out1", "--", "svr1", "1"].map(String::from).to_vec();
+    let args = ["-e", "err1", "-o", "out1", "--", "svr1", "1"]
+        .map(String::from)
+        .to_vec();
     assert_eq!(p["args"], Value::List(args));
-    assert_eq!(p["instances"], Value::Int(2), "MIN from the SERVER DEFAULT: label");
+    assert_eq!(
+        p["instances"],
+        Value::Int(2),
+        "MIN from the SERVER DEFAULT: label"
+    );
     let svr2 = resource(&c, "svr2");
-    assert_eq!(svr2.properties["command"], Value::Str("/home/tmax/appbin/svr1".into()));
+    assert_eq!(
+        svr2.properties["command"],
+        Value::Str("/home/tmax/appbin/svr1".into())
+    );
     let svr5 = resource(&c, "svr5");
-    assert_eq!(svr5.properties["command"], Value::Str("/opt/tmax/appbin/svr5".into()));
-    assert_eq!(resource(&c, "svr3").target, Some(Target::Offline), "MIN = 0");
-    assert_eq!(resource(&c, "svr4").target, Some(Target::Offline), "DUMMY = Y");
+    assert_eq!(
+        svr5.properties["command"],
+        Value::Str("/opt/tmax/appbin/svr5".into())
+    );
+    assert_eq!(
+        resource(&c, "svr3").target,
+        Some(Target::Offline),
+        "MIN = 0"
+    );
+    assert_eq!(
+        resource(&c, "svr4").target,
+        Some(Target::Offline),
+        "DUMMY = Y"
+    );
     assert_eq!(svr1.target, None);
 }
 
@@ -210,19 +256,39 @@ fn restart_limits_inherit_server_then_group_then_node_then_defaults() {
     let policy = |r: &str| resource(&c, r).timings.expect("timings").restart;
     let svr1 = policy("svr1");
     assert_eq!(svr1.mode, RestartMode::Restart);
-    assert_eq!((svr1.limit, svr1.window), (Some(7), Millis::secs(300)), "node / group");
+    assert_eq!(
+        (svr1.limit, svr1.window),
+        (Some(7), Millis::secs(300)),
+        "node / group"
+    );
     let svr2 = policy("svr2");
-    assert_eq!((svr2.limit, svr2.window), (None, Millis::secs(300)), "MAXRSTART -1");
+    assert_eq!(
+        (svr2.limit, svr2.window),
+        (None, Millis::secs(300)),
+        "MAXRSTART -1"
+    );
     let svr3 = policy("svr3");
-    assert_eq!((svr3.limit, svr3.window), (Some(0), Millis::secs(600)), "RESTART = N");
+    assert_eq!(
+        (svr3.limit, svr3.window),
+        (Some(0), Millis::secs(600)),
+        "RESTART = N"
+    );
     let svr5 = policy("svr5");
-    assert_eq!((svr5.limit, svr5.window), (Some(5), Millis::secs(86_400)), "defaults");
+    assert_eq!(
+        (svr5.limit, svr5.window),
+        (Some(5), Millis::secs(86_400)),
+        "defaults"
+    );
 }
 
 #[test]
 fn services_point_at_the_group_of_their_server_or_gateway() {
     let c = mapping();
-    let s: Vec<(&str, &str)> = c.services.iter().map(|s| (s.name.as_str(), s.group.as_str())).collect();
+    let s: Vec<(&str, &str)> = c
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.group.as_str()))
+        .collect();
     assert_eq!(s, [("SVC1", "svg1"), ("SVC2", "svg2"), ("GWSVC", "gw1")]);
 }
 
@@ -249,12 +315,19 @@ fn check_exits_zero_on_a_good_file_and_one_on_a_bad_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tmax");
     let good = root.join("manual/m3_2_10_basic.m");
     let out = nonstop(&["tmax", "check", good.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = root.join("bad/cousin_and_backup.m");
     let out = nonstop(&["tmax", "check", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cousin_and_backup.m:10:26: CFL0309: "), "{stderr}");
+    assert!(
+        stderr.contains("cousin_and_backup.m:10:26: CFL0309: "),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -262,20 +335,33 @@ fn import_writes_the_file_only_when_there_is_no_error() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tmax");
     let dir = tempfile::tempdir().expect("tempdir");
     let out_path = dir.path().join("cluster.yaml");
-    let out = dir.path().join("cluster.yaml").to_str().unwrap().to_string();
+    let out = dir
+        .path()
+        .join("cluster.yaml")
+        .to_str()
+        .unwrap()
+        .to_string();
     let bad = root.join("bad/limits.m");
     let run = nonstop(&["tmax", "import", bad.to_str().unwrap(), "-o", &out]);
     assert_eq!(run.status.code(), Some(1));
     assert!(!out_path.exists(), "nothing is written for a bad file");
     let good = root.join("manual/m3_2_10_basic.m");
     let run = nonstop(&["tmax", "import", good.to_str().unwrap(), "-o", &out]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let yaml = fs::read_to_string(&out_path).expect("written");
     let back: ClusterFile = yaml_serde::from_str(&yaml).expect("a cluster.yaml");
     assert_eq!(group(&back, "svg3").owners, ["tmax2"]);
     assert_eq!(back.cousins[0].name, "svg3");
     let stdout = nonstop(&["tmax", "import", good.to_str().unwrap()]);
-    assert_eq!(String::from_utf8_lossy(&stdout.stdout), yaml, "stdout without -o");
+    assert_eq!(
+        String::from_utf8_lossy(&stdout.stdout),
+        yaml,
+        "stdout without -o"
+    );
 }
 
 #[test]
@@ -283,5 +369,8 @@ fn a_missing_file_is_one_clear_error() {
     let out = nonstop(&["tmax", "check", "/nonexistent/env.m"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("/nonexistent/env.m:1:1: NST0001: "), "{stderr}");
+    assert!(
+        stderr.starts_with("/nonexistent/env.m:1:1: NST0001: "),
+        "{stderr}"
+    );
 }

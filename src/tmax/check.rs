@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use super::diag::{Report, code};
 use super::items::{self, MAX_INT, NAME_LIMIT, Spec};
 use super::lexer::Pos;
-use super::model::{EnvFile, Entry, Item, SectionKind};
+use super::model::{Entry, EnvFile, Item, SectionKind};
 use super::refs;
 
 /// The five sections every file must have (3.1.1: "반드시 정의되어야 한다").
@@ -36,7 +36,10 @@ pub fn check(file: &EnvFile, report: &mut Report) {
     }
     for s in &file.sections {
         if items::table(s.kind).is_none() {
-            let msg = format!("section {} is read but not checked or imported", s.kind.header());
+            let msg = format!(
+                "section {} is read but not checked or imported",
+                s.kind.header()
+            );
             report.warn(s.pos, code::SECTION_SKIPPED, msg);
         }
     }
@@ -60,7 +63,9 @@ fn entry(kind: SectionKind, e: &Entry, report: &mut Report) {
     }
     name(kind, e, report);
     for (i, item) in e.items.iter().enumerate() {
-        let again = e.items[..i].iter().any(|o| o.key == item.key && !item.from_default);
+        let again = e.items[..i]
+            .iter()
+            .any(|o| o.key == item.key && !item.from_default);
         if again {
             let msg = format!("{:?}: item {} is given twice", e.name, item.key);
             report.error(item.pos, code::REPEATED_ITEM, msg);
@@ -107,8 +112,7 @@ fn name(kind: SectionKind, e: &Entry, report: &mut Report) {
 /// The characters `ClusterDb` accepts in a name.
 pub fn nonstop_name(n: &str) -> bool {
     !n.is_empty()
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }
 
@@ -152,8 +156,8 @@ pub fn value(spec: Spec, text: &str) -> Result<(), (&'static str, String)> {
         Spec::Text(n) => length(text, n, code::TOO_LONG),
         Spec::Names(n) => {
             length(text, n, code::TOO_LONG)?;
-            let names = text.split(',').map(str::trim).filter(|s| !s.is_empty());
-            names.map(|s| length(s, NAME_LIMIT, code::NAME_TOO_LONG)).collect()
+            let mut names = text.split(',').map(str::trim).filter(|s| !s.is_empty());
+            names.try_for_each(|s| length(s, NAME_LIMIT, code::NAME_TOO_LONG))
         }
         Spec::Yn => choice(t, &["Y", "N"]),
         Spec::Ybn => choice(t, &["Y", "B", "N"]),
@@ -162,7 +166,13 @@ pub fn value(spec: Spec, text: &str) -> Result<(), (&'static str, String)> {
 }
 
 fn range(n: Option<i64>, min: i64, max: i64) -> Result<(), (&'static str, String)> {
-    let shown = |v: i64| if v == MAX_INT { "MAX_INT".to_string() } else { v.to_string() };
+    let shown = |v: i64| {
+        if v == MAX_INT {
+            "MAX_INT".to_string()
+        } else {
+            v.to_string()
+        }
+    };
     match n {
         Some(n) if (min..=max).contains(&n) => Ok(()),
         Some(_) => Err((

@@ -162,8 +162,7 @@ impl Report {
 
     /// The findings sorted by place (stable: same place keeps the order found).
     pub fn sorted(mut self) -> Vec<Finding> {
-        self.findings
-            .sort_by_key(|f| (f.diag.line, f.diag.column));
+        self.findings.sort_by_key(|f| (f.diag.line, f.diag.column));
         self.findings
     }
 }

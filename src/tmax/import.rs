@@ -14,15 +14,14 @@
 use std::collections::{HashMap, HashSet};
 
 use nonstop_controller::config::file::{
-    ClusterFile, CousinEntry, CousinMemberEntry, GroupEntry, ResourceEntry, ServiceEntry,
-    TypeEntry,
+    ClusterFile, CousinEntry, CousinMemberEntry, GroupEntry, ResourceEntry, ServiceEntry, TypeEntry,
 };
 use nonstop_controller::db::model::{Load, NodeSpec, Target};
 use nonstop_resource_types::{
     Millis, Properties, PropertyKind, PropertySpec, RestartMode, RestartPolicy, Timings, Value,
 };
 
-use super::model::{EnvFile, Entry, SectionKind};
+use super::model::{Entry, EnvFile, SectionKind};
 use super::refs::{Index, listed};
 
 /// The type nonstop gives Tmax gateways: a `process` with the gateway's address items.
@@ -107,7 +106,11 @@ impl<'f> Context<'_, 'f> {
 
     /// Home node, then the node of each BACKUP entry in order (3.2.3 multi-backup).
     fn owners(&self, e: &Entry, pool: &HashMap<&'f str, &'f Entry>) -> Vec<String> {
-        let mut owners: Vec<String> = e.text("NODENAME").map(|n| n.trim().to_string()).into_iter().collect();
+        let mut owners: Vec<String> = e
+            .text("NODENAME")
+            .map(|n| n.trim().to_string())
+            .into_iter()
+            .collect();
         for b in e.get("BACKUP").map(listed).unwrap_or_default() {
             let node = pool.get(b.as_str()).and_then(|be| be.text("NODENAME"));
             if let Some(n) = node.map(str::trim)
@@ -121,8 +124,14 @@ impl<'f> Context<'_, 'f> {
 
     fn group(&self, g: &'f Entry) -> GroupEntry {
         let node = self.node_of(g);
-        let appdir = g.text("APPDIR").or_else(|| node.and_then(|n| n.text("APPDIR")));
-        let servers = self.servers_of.get(g.name.as_str()).cloned().unwrap_or_default();
+        let appdir = g
+            .text("APPDIR")
+            .or_else(|| node.and_then(|n| n.text("APPDIR")));
+        let servers = self
+            .servers_of
+            .get(g.name.as_str())
+            .cloned()
+            .unwrap_or_default();
         let resources = servers
             .into_iter()
             .map(|s| server(s, &[s, g], node, appdir))
@@ -147,7 +156,8 @@ impl<'f> Context<'_, 'f> {
             r.properties.insert("gwtype".into(), Value::Str(t));
         }
         if let Some(a) = gw.text("RGWADDR") {
-            r.properties.insert("rgwaddr".into(), Value::Str(a.trim().into()));
+            r.properties
+                .insert("rgwaddr".into(), Value::Str(a.trim().into()));
         }
         for (key, prop) in [("PORTNO", "portno"), ("RGWPORTNO", "rgwportno")] {
             if let Some(v) = int(gw, key) {
@@ -168,21 +178,26 @@ impl<'f> Context<'_, 'f> {
     /// its LOAD.
     fn cousins(&self, file: &'f EnvFile) -> Vec<CousinEntry> {
         let mut sets = Vec::new();
-        let all = file.entries(SectionKind::SvrGroup).chain(file.entries(SectionKind::Gateway));
+        let all = file
+            .entries(SectionKind::SvrGroup)
+            .chain(file.entries(SectionKind::Gateway));
         for e in all {
-            let Some(item) = e.get("COUSIN") else { continue };
+            let Some(item) = e.get("COUSIN") else {
+                continue;
+            };
             let mut names = vec![e.name.clone()];
             for c in listed(item) {
                 if !names.contains(&c) {
                     names.push(c);
                 }
             }
-            let members: Vec<CousinMemberEntry> = names
-                .iter()
-                .filter_map(|n| self.member(n))
-                .collect();
+            let members: Vec<CousinMemberEntry> =
+                names.iter().filter_map(|n| self.member(n)).collect();
             if members.len() >= 2 {
-                sets.push(CousinEntry { name: e.name.clone(), members });
+                sets.push(CousinEntry {
+                    name: e.name.clone(),
+                    members,
+                });
             }
         }
         sets
@@ -194,20 +209,28 @@ impl<'f> Context<'_, 'f> {
             return None;
         }
         let load = Load::try_from(int(e, "LOAD").unwrap_or(DEFAULT_LOAD)).ok()?;
-        Some(CousinMemberEntry { group: name.to_string(), load })
+        Some(CousinMemberEntry {
+            group: name.to_string(),
+            load,
+        })
     }
 
     /// A service is served by the group of its server, or by its gateway's group.
     fn services(&self, file: &EnvFile) -> Vec<ServiceEntry> {
         let mut out = Vec::new();
         for s in file.entries(SectionKind::Service) {
-            let Some(svr) = s.text("SVRNAME").map(str::trim) else { continue };
+            let Some(svr) = s.text("SVRNAME").map(str::trim) else {
+                continue;
+            };
             let group = match self.ix.servers.get(svr) {
                 Some(server) => server.text("SVGNAME").map(str::trim),
                 None => self.ix.gateways.get_key_value(svr).map(|(k, _)| *k),
             };
             if let Some(g) = group.filter(|g| !self.backups.contains(g)) {
-                out.push(ServiceEntry { name: s.name.clone(), group: g.to_string() });
+                out.push(ServiceEntry {
+                    name: s.name.clone(),
+                    group: g.to_string(),
+                });
             }
         }
         out
@@ -216,7 +239,12 @@ impl<'f> Context<'_, 'f> {
 
 /// A SERVER (or GATEWAY) as a `process` resource. `levels` are the entries whose RESTART,
 /// MAXRSTART and GPERIOD apply, nearest first; the node comes last.
-fn server(s: &Entry, levels: &[&Entry], node: Option<&Entry>, appdir: Option<&str>) -> ResourceEntry {
+fn server(
+    s: &Entry,
+    levels: &[&Entry],
+    node: Option<&Entry>,
+    appdir: Option<&str>,
+) -> ResourceEntry {
     let mut props = Properties::new();
     let program = s.text("TARGET").unwrap_or(&s.name).trim();
     let command = match appdir {

@@ -365,7 +365,10 @@ pub fn table(kind: SectionKind) -> Option<&'static [(&'static str, Spec)]> {
 
 /// The spec of item `key` in a section, if the manual defines it there.
 pub fn spec(kind: SectionKind, key: &str) -> Option<Spec> {
-    table(kind)?.iter().find(|(k, _)| *k == key).map(|(_, s)| *s)
+    table(kind)?
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, s)| *s)
 }
 
 /// The mandatory items of a section ("필수 항목").

@@ -66,7 +66,9 @@ pub fn check_path(path: &std::path::Path) -> Checked {
         let msg = "bytes that are not UTF-8 were replaced by U+FFFD";
         report.warn(lexer::Pos { line, column }, code::UNREADABLE, msg);
         checked.findings.extend(report.findings);
-        checked.findings.sort_by_key(|f| (f.diag.line, f.diag.column));
+        checked
+            .findings
+            .sort_by_key(|f| (f.diag.line, f.diag.column));
     }
     checked
 }

@@ -12,7 +12,7 @@
 
 use super::diag::{Report, code, shown};
 use super::lexer::{Kind, Token, tokenize};
-use super::model::{EnvFile, Entry, Item, Section, SectionKind, Value};
+use super::model::{Entry, EnvFile, Item, Section, SectionKind, Value};
 
 /// Parses `src`, reporting problems into `report`.
 pub fn parse(src: &str, report: &mut Report) -> EnvFile {
@@ -113,7 +113,10 @@ impl Parser<'_> {
             return;
         };
         if upper != t.text {
-            let msg = format!("section *{} must be written in upper case (manual 3.1.1)", t.text);
+            let msg = format!(
+                "section *{} must be written in upper case (manual 3.1.1)",
+                t.text
+            );
             self.report.error(t.pos, code::SECTION, msg);
         }
         self.skipping = false;
@@ -268,7 +271,8 @@ impl Parser<'_> {
 
     fn expected(&mut self, got: &Token, what: &str) -> Option<Item> {
         if got.kind == Kind::Error {
-            self.report.error(got.pos, code::OPEN_LITERAL, got.text.clone());
+            self.report
+                .error(got.pos, code::OPEN_LITERAL, got.text.clone());
         } else {
             let msg = format!("expected {what}, found {}", shown(&got.text));
             self.report.error(got.pos, code::SYNTAX, msg);

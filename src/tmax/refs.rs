@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::diag::{Report, code};
-use super::model::{EnvFile, Entry, Item, SectionKind};
+use super::model::{Entry, EnvFile, Item, SectionKind};
 
 /// The entries of a file by name, per section.
 #[derive(Debug)]
@@ -46,13 +46,16 @@ impl<'f> Index<'f> {
     pub fn backups(&self) -> HashSet<&'f str> {
         let all = self.groups.values().chain(self.gateways.values());
         all.filter_map(|e| e.get("BACKUP"))
-            .flat_map(|i| listed(i))
+            .flat_map(listed)
             .filter_map(|n| self.canonical(&n))
             .collect()
     }
 
     fn canonical(&self, n: &str) -> Option<&'f str> {
-        let g = self.groups.get_key_value(n).or(self.gateways.get_key_value(n));
+        let g = self
+            .groups
+            .get_key_value(n)
+            .or(self.gateways.get_key_value(n));
         g.map(|(k, _)| *k)
     }
 }
@@ -105,7 +108,10 @@ fn refer(
     if let Some(i) = e.get(key)
         && !ok(i.value.text.trim())
     {
-        let msg = format!("{:?}: {key} names unknown {what} {:?}", e.name, i.value.text);
+        let msg = format!(
+            "{:?}: {key} names unknown {what} {:?}",
+            e.name, i.value.text
+        );
         report.error(i.value.pos, c, msg);
     }
 }
@@ -125,14 +131,28 @@ fn simple_refs(file: &EnvFile, ix: &Index, report: &mut Report) {
     }
     let group = |n: &str| ix.groups.contains_key(n);
     for e in file.entries(SectionKind::Server) {
-        refer(e, "SVGNAME", group, "server group", code::UNKNOWN_GROUP, report);
+        refer(
+            e,
+            "SVGNAME",
+            group,
+            "server group",
+            code::UNKNOWN_GROUP,
+            report,
+        );
     }
     let server = |n: &str| ix.servers.contains_key(n) || ix.gateways.contains_key(n);
     let routing = |n: &str| ix.routings.contains_key(n);
     for e in file.entries(SectionKind::Service) {
         let what = "server or gateway";
         refer(e, "SVRNAME", server, what, code::UNKNOWN_SERVER, report);
-        refer(e, "ROUTING", routing, "routing", code::UNKNOWN_ROUTING, report);
+        refer(
+            e,
+            "ROUTING",
+            routing,
+            "routing",
+            code::UNKNOWN_ROUTING,
+            report,
+        );
     }
 }
 
@@ -175,7 +195,10 @@ fn backup_refs(kind: SectionKind, e: &Entry, ix: &Index, report: &mut Report) {
     }
 }
 
-fn pool<'a, 'f>(kind: SectionKind, ix: &'a Index<'f>) -> (&'a HashMap<&'f str, &'f Entry>, &'static str) {
+fn pool<'a, 'f>(
+    kind: SectionKind,
+    ix: &'a Index<'f>,
+) -> (&'a HashMap<&'f str, &'f Entry>, &'static str) {
     if kind == SectionKind::Gateway {
         (&ix.gateways, "gateway")
     } else {
@@ -199,7 +222,10 @@ fn cousin_refs(kind: SectionKind, e: &Entry, ix: &Index, report: &mut Report) {
             );
             report.error(pos, code::GATEWAY_COUSIN, msg);
         } else if ix.canonical(&c).is_none() {
-            let msg = format!("{:?}: COUSIN names unknown server group or gateway {c:?}", e.name);
+            let msg = format!(
+                "{:?}: COUSIN names unknown server group or gateway {c:?}",
+                e.name
+            );
             report.error(pos, code::UNKNOWN_COUSIN, msg);
         }
     }
@@ -213,7 +239,9 @@ fn cousin_rules(file: &EnvFile, ix: &Index, report: &mut Report) {
     let mut member_of: HashMap<String, String> = HashMap::new();
     for kind in [SectionKind::SvrGroup, SectionKind::Gateway] {
         for e in file.entries(kind) {
-            let Some(item) = e.get("COUSIN") else { continue };
+            let Some(item) = e.get("COUSIN") else {
+                continue;
+            };
             let pos = item.value.pos;
             let mut members = vec![e.name.clone()];
             members.extend(listed(item).into_iter().filter(|c| *c != e.name));
