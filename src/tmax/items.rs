@@ -3,6 +3,9 @@
 //! an item not in it is an error (NST0010), because a misspelt item (the manual's own
 //! `SVRNMAE`, 3.5.1) would otherwise be dropped without a word.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use super::model::SectionKind;
 
 /// MAX_INT in the manual's ranges: a C `int`.
@@ -365,10 +368,22 @@ pub fn table(kind: SectionKind) -> Option<&'static [(&'static str, Spec)]> {
 
 /// The spec of item `key` in a section, if the manual defines it there.
 pub fn spec(kind: SectionKind, key: &str) -> Option<Spec> {
-    table(kind)?
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, s)| *s)
+    /// One map per section, built on first use: a lookup per item of a large file.
+    static INDEX: OnceLock<HashMap<SectionKind, HashMap<&'static str, Spec>>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let kinds = [
+            SectionKind::Domain,
+            SectionKind::Node,
+            SectionKind::SvrGroup,
+            SectionKind::Server,
+            SectionKind::Service,
+            SectionKind::Gateway,
+            SectionKind::Routing,
+        ];
+        let map = |k| table(k).unwrap_or_default().iter().copied().collect();
+        kinds.into_iter().map(|k| (k, map(k))).collect()
+    });
+    index.get(&kind)?.get(key).copied()
 }
 
 /// The mandatory items of a section ("필수 항목").

@@ -51,30 +51,33 @@ fn ends_word(c: char) -> bool {
 /// Splits `src` into tokens.
 pub fn tokenize(src: &str) -> Vec<Token> {
     let mut lx = Lexer {
-        chars: src.chars().collect(),
+        src,
         i: 0,
         pos: Pos { line: 1, column: 1 },
-        out: Vec::new(),
+        // About one token per five bytes in real files.
+        out: Vec::with_capacity(src.len() / 5),
     };
     lx.run();
     lx.out
 }
 
-struct Lexer {
-    chars: Vec<char>,
+/// Walks the text by byte offset (always on a character boundary), counting columns in
+/// characters.
+struct Lexer<'s> {
+    src: &'s str,
     i: usize,
     pos: Pos,
     out: Vec<Token>,
 }
 
-impl Lexer {
+impl Lexer<'_> {
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
+        self.src[self.i..].chars().next()
     }
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.i += 1;
+        self.i += c.len_utf8();
         if c == '\n' {
             self.pos.line += 1;
             self.pos.column = 1;
@@ -124,26 +127,29 @@ impl Lexer {
         }
     }
 
+    /// Characters up to the next one that ends a word (none of them is a newline).
     fn word(&mut self) -> String {
-        let mut w = String::new();
+        let from = self.i;
         while let Some(c) = self.peek() {
             if ends_word(c) {
                 break;
             }
-            w.push(c);
             self.bump();
         }
-        w
+        self.src[from..self.i].to_string()
     }
 
     /// A literal may span lines (the manual's OPENINFO and CLOPT examples do).
     fn literal(&mut self, start: Pos) {
         self.bump();
-        let mut text = String::new();
+        let from = self.i;
         loop {
             match self.bump() {
-                Some('"') => return self.push(Kind::Literal, text, start),
-                Some(c) => text.push(c),
+                Some('"') => {
+                    let text = self.src[from..self.i - 1].to_string();
+                    return self.push(Kind::Literal, text, start);
+                }
+                Some(_) => {}
                 None => {
                     let why = "literal is not closed: add the closing '\"'".to_string();
                     return self.push(Kind::Error, why, start);

@@ -53,10 +53,15 @@ impl Parser<'_> {
         self.toks.get(self.i + n)
     }
 
+    /// Moves the next token out (its text is not needed again) and steps past it.
     fn next(&mut self) -> Option<Token> {
-        let t = self.toks.get(self.i).cloned();
+        let t = self.toks.get_mut(self.i)?;
         self.i += 1;
-        t
+        Some(Token {
+            kind: t.kind.clone(),
+            text: std::mem::take(&mut t.text),
+            pos: t.pos,
+        })
     }
 
     /// Skips to the next token in column 1 (error recovery).
@@ -74,25 +79,25 @@ impl Parser<'_> {
     }
 
     fn run(&mut self) {
-        while let Some(t) = self.peek().cloned() {
+        while let Some(t) = self.peek() {
             match t.kind {
                 Kind::Section => {
-                    self.i += 1;
+                    let t = self.next().expect("peeked");
                     self.section(&t);
                 }
                 Kind::Word if t.pos.column == 1 => self.entry(),
                 Kind::Error => {
+                    let t = self.next().expect("peeked");
                     self.report.error(t.pos, code::OPEN_LITERAL, t.text);
-                    self.i += 1;
                 }
                 _ => {
+                    let t = self.next().expect("peeked");
                     let msg = format!(
                         "unexpected {}: only an entry name may start a line, in column 1 \
                          (manual 3.1.1)",
                         shown(&t.text)
                     );
                     self.report.error(t.pos, code::SYNTAX, msg);
-                    self.i += 1;
                     self.recover();
                 }
             }
@@ -192,33 +197,31 @@ impl Parser<'_> {
 
     /// After an item: whether the entry goes on.
     fn after_item(&mut self, value_line: usize) -> bool {
-        let Some(t) = self.peek().cloned() else {
+        let Some(t) = self.peek() else {
             return false;
         };
         if t.kind == Kind::Comma {
             self.i += 1;
             return true;
         }
-        if starts_line(&t) {
+        if starts_line(t) {
             return false;
         }
         let next_is_item = t.kind == Kind::Word
             && t.pos.line > value_line
             && self.peek_at(1).is_some_and(|n| n.kind == Kind::Equals);
+        let (pos, text) = (t.pos, shown(&t.text));
         if next_is_item {
             let msg = format!(
-                "no comma before {}: the entry is read as going on (manual 3.1.1: a missing \
-                 comma ends the entry)",
-                shown(&t.text)
+                "no comma before {text}: the entry is read as going on (manual 3.1.1: a missing \
+                 comma ends the entry)"
             );
-            self.report.warn(t.pos, code::MISSING_COMMA, msg);
+            self.report.warn(pos, code::MISSING_COMMA, msg);
             return true;
         }
-        let msg = format!(
-            "unexpected {}: expected ',' before another item, or the end of the entry",
-            shown(&t.text)
-        );
-        self.report.error(t.pos, code::SYNTAX, msg);
+        let msg =
+            format!("unexpected {text}: expected ',' before another item, or the end of the entry");
+        self.report.error(pos, code::SYNTAX, msg);
         self.recover();
         false
     }
