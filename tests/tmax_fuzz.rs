@@ -148,8 +148,103 @@ fn apply_edit(text: &str, e: &Edit) -> String {
     }
 }
 
+/// A random but well-formed file: the references, BACKUP and COUSIN lists, LOADs and restart
+/// items are drawn at random among a few names, so that many files pass `check` and the
+/// agreement between `check` and `ClusterDb::apply` is exercised.
+#[derive(Clone, Debug)]
+struct Shape {
+    nodes: usize,
+    groups: Vec<(usize, Vec<usize>, Vec<usize>, i64)>,
+    servers: Vec<(usize, i64, i64)>,
+    gateways: Vec<(usize, Vec<usize>)>,
+    services: Vec<usize>,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    // Mostly no list: every BACKUP or COUSIN is a chance for an error.
+    let list = || {
+        prop_oneof![
+            4 => Just(Vec::new()),
+            1 => proptest::collection::vec(0usize..8, 1..3),
+        ]
+    };
+    (
+        1usize..5,
+        proptest::collection::vec((0usize..5, list(), list(), -3i64..4), 1..7),
+        proptest::collection::vec((0usize..8, -1i64..3, 0i64..3), 0..8),
+        proptest::collection::vec((0usize..5, list()), 0..3),
+        proptest::collection::vec(0usize..10, 0..8),
+    )
+        .prop_map(|(nodes, groups, servers, gateways, services)| Shape {
+            nodes,
+            groups,
+            servers,
+            gateways,
+            services,
+        })
+}
+
+/// Names among `count` entries (indices wrap, so lists repeat and name their own entry).
+fn names(prefix: &str, ids: &[usize], count: usize) -> String {
+    let v: Vec<String> = ids
+        .iter()
+        .map(|i| format!("{prefix}{}", i % count))
+        .collect();
+    v.join(", ")
+}
+
+fn render(s: &Shape) -> String {
+    let mut out = String::from("*DOMAIN\nd SHMKEY = 77990\n*NODE\n");
+    for n in 0..s.nodes {
+        out += &format!("n{n} TMAXDIR = \"/t\", APPDIR = \"/t/appbin\"\n");
+    }
+    out += "*SVRGROUP\n";
+    for (i, (node, backup, cousin, load)) in s.groups.iter().enumerate() {
+        let (node, groups) = (node % s.nodes, s.groups.len());
+        out += &format!("g{i} NODENAME = n{node}, LOAD = {load}");
+        if !backup.is_empty() {
+            out += &format!(", BACKUP = \"{}\"", names("g", backup, groups));
+        }
+        if !cousin.is_empty() {
+            out += &format!(", COUSIN = \"{}\"", names("g", cousin, groups));
+        }
+        out += "\n";
+    }
+    out += "*SERVER\n";
+    for (i, (group, max, restart)) in s.servers.iter().enumerate() {
+        let restart = ["Y", "N", "Y"][*restart as usize];
+        let group = group % s.groups.len();
+        out += &format!("s{i} SVGNAME = g{group}, MAXRSTART = {max}, RESTART = {restart}\n");
+    }
+    out += "*SERVICE\n";
+    for (i, server) in s.services.iter().enumerate() {
+        let server = server % s.servers.len().max(1);
+        out += &format!("V{i} SVRNAME = s{server}\n");
+    }
+    if !s.gateways.is_empty() {
+        out += "*GATEWAY\n";
+    }
+    for (i, (node, backup)) in s.gateways.iter().enumerate() {
+        let (node, gateways) = (node % s.nodes, s.gateways.len());
+        out += &format!(
+            "w{i} NODENAME = n{node}, GWTYPE = TMAX, PORTNO = 7000, RGWADDR = \"h\", \
+             RGWPORTNO = 7000"
+        );
+        if !backup.is_empty() {
+            out += &format!(", BACKUP = \"{}\"", names("w", backup, gateways));
+        }
+        out += "\n";
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn generated_files_that_pass_check_apply(s in shape()) {
+        holds(&render(&s))?;
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

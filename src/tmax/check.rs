@@ -253,3 +253,35 @@ fn distance(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_follow_their_spec() {
+        assert!(value(Spec::Num(-1, MAX_INT), "-1").is_ok());
+        assert_eq!(value(Spec::Num(1, 10), "11").unwrap_err().0, code::NUMBER);
+        assert_eq!(value(Spec::Num(1, 10), "ten").unwrap_err().0, code::NUMBER);
+        assert!(value(Spec::Octal(0o600, 0o777), "0640").is_ok());
+        assert!(value(Spec::Octal(0o600, 0o777), "0800").is_err());
+        assert!(value(Spec::Yn, "y").is_ok());
+        assert_eq!(value(Spec::Ybn, "X").unwrap_err().0, code::CHOICE);
+        assert_eq!(
+            value(Spec::Name(15), "sixteen_chars_xx").unwrap_err().0,
+            code::NAME_TOO_LONG
+        );
+        assert!(value(Spec::Text(255), "").is_ok());
+        let list = "svg1, a_group_name_too_long";
+        assert_eq!(
+            value(Spec::Names(8000), list).unwrap_err().0,
+            code::NAME_TOO_LONG
+        );
+    }
+
+    #[test]
+    fn misspelt_items_get_a_suggestion() {
+        assert_eq!(suggestion(SectionKind::Service, "SVRNMAE"), Some("SVRNAME"));
+        assert_eq!(suggestion(SectionKind::Service, "COMPLETELY_ELSE"), None);
+    }
+}

@@ -283,3 +283,60 @@ impl Parser<'_> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(src: &str) -> (EnvFile, Vec<String>) {
+        let mut report = Report::new("t.m");
+        let env = parse(src, &mut report);
+        let found = report.findings.iter().map(ToString::to_string).collect();
+        (env, found)
+    }
+
+    #[test]
+    fn defaults_fill_what_an_entry_does_not_set() {
+        let src = "*NODE\nDEFAULT: MINCLH = 2, MAXCLH = 3\nn1 TMAXDIR = \"/a\", maxclh = 5\n";
+        let (env, found) = parsed(src);
+        assert!(found.is_empty(), "{found:?}");
+        let n1 = &env.sections[0].entries[0];
+        assert_eq!(n1.text("MAXCLH"), Some("5"), "the entry's own value wins");
+        assert_eq!(n1.text("MINCLH"), Some("2"));
+        assert!(n1.get("MINCLH").is_some_and(|i| i.from_default));
+    }
+
+    #[test]
+    fn a_missing_comma_ends_the_entry_unless_an_item_follows_on_the_next_line() {
+        let (env, found) = parsed("*SVRGROUP\ns1 NODENAME = a\n   DBNAME = X\ns2 NODENAME = b\n");
+        assert_eq!(env.sections[0].entries.len(), 2);
+        assert_eq!(env.sections[0].entries[0].text("DBNAME"), Some("X"));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("t.m:3:4: warning: NST0004: "),
+            "{found:?}"
+        );
+        let (_, found) = parsed("*SVRGROUP\ns1 NODENAME = a DBNAME = X\n");
+        assert!(found[0].starts_with("t.m:2:17: NST0003: "), "{found:?}");
+    }
+
+    #[test]
+    fn a_trailing_comma_before_the_next_entry_is_fine() {
+        let (env, found) = parsed("*NODE\nn1 TMAXDIR = \"/a\",\nn2 TMAXDIR = \"/b\",\n*SVRGROUP\n");
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(env.sections[0].entries.len(), 2);
+        assert_eq!(env.sections.len(), 2);
+    }
+
+    #[test]
+    fn repeated_sections_stay_apart_and_recovery_resumes_at_column_one() {
+        let src = "*SERVER\na SVGNAME = g, = x\nb SVGNAME = g\n*SERVER\nc SVGNAME = g\n";
+        let (env, found) = parsed(src);
+        let names: Vec<&str> = env
+            .entries(SectionKind::Server)
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+}
