@@ -374,3 +374,30 @@ fn a_missing_file_is_one_clear_error() {
         "{stderr}"
     );
 }
+
+const TWO_NODES: &str = "*DOMAIN\nd SHMKEY = 77990\n*NODE\nn1 TMAXDIR = \"/t\", APPDIR = \"/a\"\n\
+                         n2 TMAXDIR = \"/t\", APPDIR = \"/a\"\nn3 TMAXDIR = \"/t\", APPDIR = \"/a\"\n";
+
+fn with_groups(groups: &str) -> String {
+    format!("{TWO_NODES}*SVRGROUP\n{groups}*SERVER\ns1 SVGNAME = g1\n*SERVICE\nV1 SVRNAME = s1\n")
+}
+
+#[test]
+fn one_group_may_give_cousin_and_backup_when_they_name_different_groups() {
+    // Manual 3.2.3 COUSIN: "COUSIN과 BACKUP을 함께 지정할 수 있는데 이 경우 COUSIN, BACKUP
+    // 각각 다른 서버 그룹이어야 한다."
+    let ok = with_groups(
+        "g1 NODENAME = n1, COUSIN = \"g2\", BACKUP = \"g3\"\ng2 NODENAME = n2\ng3 NODENAME = n3\n",
+    );
+    let (cluster, warnings) = tmax::import_source("ok.m", &ok).expect("imports");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(group(&cluster, "g1").owners, ["n1", "n3"]);
+    assert_eq!(cluster.cousins[0].members.len(), 2);
+    let ops = to_ops(&cluster).expect("ops");
+    ClusterDb::new()
+        .apply(Command::operator(Time(0), "test", Op::Batch(ops)))
+        .expect("applies");
+    let bad = with_groups("g1 NODENAME = n1, COUSIN = \"g2\", BACKUP = \"g2\"\ng2 NODENAME = n2\n");
+    let errors = tmax::import_source("bad.m", &bad).expect_err("CFL0309");
+    assert_eq!(codes(&errors, Severity::Error), ["8:28 CFL0309"]);
+}
