@@ -103,3 +103,34 @@ fn bad_input_is_named_and_exits_1() {
         assert!(out.is_empty(), "{args:?} printed a result: {out}");
     }
 }
+
+#[test]
+fn a_tmax_environment_file_simulates_with_its_backup_rules() {
+    let env = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tmax/good/mapping.m"
+    );
+    let (code, out, err) = simulate(&[env, "--fail", "node:tmaxh4"]);
+    assert_eq!(code, 0, "{err}");
+    let after: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "== fail node:tmaxh4")
+        .collect();
+    // svg1's BACKUP list is svg1b (tmaxh2, AUTOBACKUP=N: skipped), then svg1c (tmaxh3).
+    assert!(
+        after.contains(&"* Move svg1 ( tmaxh4 -> tmaxh3 ) node down"),
+        "{out}"
+    );
+    // svg2 is a cousin with no BACKUP of its own: it does not fail over.
+    assert!(
+        after.contains(&"* Unplace svg2 ( tmaxh4 ) no owner"),
+        "{out}"
+    );
+    // The gateway moves to its BACKUP gateway's node.
+    assert!(
+        after.contains(&"* Move gw1 ( tmaxh4 -> tmaxh1 ) node down"),
+        "{out}"
+    );
+    // BACKUP groups are not groups of their own (Tmax 3.8.1).
+    assert!(!out.contains("svg1b") && !out.contains("svg1c"), "{out}");
+}

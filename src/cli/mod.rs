@@ -3,6 +3,7 @@
 mod config_cmd;
 mod load;
 mod simulate;
+mod tmax_cmd;
 mod type_cmd;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Cmd {
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
     /// on a copy.
     Simulate(simulate::SimulateArgs),
+    /// Check or import a Tmax environment file.
+    Tmax(tmax_cmd::TmaxArgs),
     /// Resource types: list, show, and test them on this machine.
     Type(type_cmd::TypeArgs),
 }
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
+        Cmd::Tmax(args) => tmax_cmd::run(args),
         Cmd::Type(args) => type_cmd::run(args),
     }
 }

@@ -1,0 +1,3 @@
+//! The library side of the `nonstop` binary: the parts that tests and benchmarks use directly.
+
+pub mod tmax;
