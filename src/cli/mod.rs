@@ -1,6 +1,7 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
 mod config_cmd;
+mod example;
 mod load;
 mod simulate;
 mod tmax_cmd;
@@ -24,6 +25,8 @@ struct Cli {
 enum Cmd {
     /// Check a cluster.yaml.
     Config(config_cmd::ConfigArgs),
+    /// The paper's chat server and client (used by the local cluster).
+    Example(example::ExampleArgs),
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
     /// on a copy.
     Simulate(simulate::SimulateArgs),
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Config(args) => config_cmd::run(args),
+        Cmd::Example(args) => example::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Tmax(args) => tmax_cmd::run(args),
         Cmd::Type(args) => type_cmd::run(args),
