@@ -1,11 +1,14 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
 mod config_cmd;
+mod down;
 mod example;
 mod load;
+mod local;
 mod simulate;
 mod tmax_cmd;
 mod type_cmd;
+mod up;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,6 +28,8 @@ struct Cli {
 enum Cmd {
     /// Check a cluster.yaml.
     Config(config_cmd::ConfigArgs),
+    /// Stop the local cluster that `nonstop up` started.
+    Down(down::DownArgs),
     /// The paper's chat server and client (used by the local cluster).
     Example(example::ExampleArgs),
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
@@ -34,6 +39,8 @@ enum Cmd {
     Tmax(tmax_cmd::TmaxArgs),
     /// Resource types: list, show, and test them on this machine.
     Type(type_cmd::TypeArgs),
+    /// Start a local cluster on loopback (default: three nodes running the chat example).
+    Up(up::UpArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
@@ -41,10 +48,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Config(args) => config_cmd::run(args),
+        Cmd::Down(args) => down::run(args),
         Cmd::Example(args) => example::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Tmax(args) => tmax_cmd::run(args),
         Cmd::Type(args) => type_cmd::run(args),
+        Cmd::Up(args) => up::run(args),
     }
 }
 

@@ -1,0 +1,185 @@
+//! The local cluster's layout on disk and on loopback, shared by `up` and `down`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nonstop_proto::cluster::StatusRequest;
+use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
+
+/// Node names, ports and controller members of a local cluster.
+#[derive(Debug)]
+pub struct Layout {
+    names: Vec<String>,
+    base_port: u16,
+}
+
+impl Layout {
+    /// Nodes on consecutive ports from `base_port`.
+    pub fn new(names: &[String], base_port: u16) -> Self {
+        Layout {
+            names: names.to_vec(),
+            base_port,
+        }
+    }
+
+    /// The gRPC address of node `i`.
+    pub fn address(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.base_port as usize + i)
+    }
+
+    /// How many nodes are controller members: 1, 3 or 5 (the first ones).
+    pub fn members(&self) -> usize {
+        match self.names.len() {
+            0..=2 => 1,
+            3..=4 => 3,
+            _ => 5,
+        }
+    }
+
+    /// The members' URLs, one per line (what the CLI reads from `.nonstop/endpoints`).
+    pub fn endpoints(&self) -> String {
+        (0..self.members())
+            .map(|i| format!("http://{}\n", self.address(i)))
+            .collect()
+    }
+
+    /// node.yaml of node `i`.
+    pub fn node_yaml(&self, i: usize, cluster: &Path, timing: &str) -> String {
+        let mut y = format!(
+            "node: {}\ndata_dir: .\nlisten: {}\ntiming: {timing}\nagent: {{}}\n",
+            self.names[i],
+            self.address(i)
+        );
+        let members: Vec<String> = (0..self.members())
+            .map(|m| format!("{}: {}", m + 1, self.address(m)))
+            .collect();
+        if i < self.members() {
+            let _ = write!(
+                y,
+                "controller:\n  id: {}\n  members: {{{}}}\n  cluster: {}\n",
+                i + 1,
+                members.join(", "),
+                cluster.display()
+            );
+        } else {
+            let addrs: Vec<String> = (0..self.members()).map(|m| self.address(m)).collect();
+            y = y.replace(
+                "agent: {}",
+                &format!("agent: {{controllers: [{}]}}", addrs.join(", ")),
+            );
+        }
+        y
+    }
+
+    /// Waits until a member answers with a leader and every group is Online; returns a summary
+    /// of what runs where.
+    pub fn wait(&self, timeout: Duration, start: Instant) -> Result<String, String> {
+        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        rt.block_on(self.poll(timeout, start))
+    }
+
+    async fn poll(&self, timeout: Duration, start: Instant) -> Result<String, String> {
+        let mut last = String::from("no member answered");
+        while start.elapsed() < timeout {
+            for i in 0..self.members() {
+                match self.status(i).await {
+                    Ok(Some(summary)) => return Ok(summary),
+                    Ok(None) => last = "waiting for the groups to come online".into(),
+                    Err(e) => last = e,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!(
+            "the cluster did not come up within {} s: {last} (see the daemon.log files)",
+            timeout.as_secs()
+        ))
+    }
+
+    async fn status(&self, i: usize) -> Result<Option<String>, String> {
+        let url = format!("http://{}", self.address(i));
+        let mut c = ClusterServiceClient::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let s = c
+            .status(StatusRequest {})
+            .await
+            .map_err(|e| e.message().to_string())?
+            .into_inner();
+        if s.leader.is_empty() || s.groups.iter().any(|g| g.state != "Online") {
+            return Ok(None);
+        }
+        let mut out = format!("leader: {}\n", s.leader);
+        for g in &s.groups {
+            let _ = writeln!(out, "group {:<16} {:<8} on {}", g.name, g.state, g.owner);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Waits for the local cluster to be up (see [`Layout::wait`]).
+pub fn wait_until_online(
+    layout: &Layout,
+    timeout: Duration,
+    start: Instant,
+) -> Result<String, String> {
+    layout.wait(timeout, start)
+}
+
+/// The pid in `node_dir/daemon.pid`, if that process is alive.
+pub fn running_pid(node_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(node_dir.join("daemon.pid")).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    alive(pid).then_some(pid)
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_nodes_are_three_members() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let l = Layout::new(&names, 7701);
+        assert_eq!(
+            l.endpoints(),
+            "http://127.0.0.1:7701\nhttp://127.0.0.1:7702\nhttp://127.0.0.1:7703\n"
+        );
+        let y = l.node_yaml(1, Path::new("/x/cluster.yaml"), "fast");
+        assert!(
+            y.contains("node: b\n")
+                && y.contains("id: 2\n")
+                && y.contains("listen: 127.0.0.1:7702")
+        );
+        assert!(y.contains("members: {1: 127.0.0.1:7701, 2: 127.0.0.1:7702, 3: 127.0.0.1:7703}"));
+    }
+
+    #[test]
+    fn nodes_past_the_members_are_agents_only() {
+        let names: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
+        let l = Layout::new(&names, 9000);
+        let y = l.node_yaml(3, Path::new("c.yaml"), "default");
+        assert!(!y.contains("controller:"));
+        assert!(
+            y.contains("agent: {controllers: [127.0.0.1:9000, 127.0.0.1:9001, 127.0.0.1:9002]}")
+        );
+    }
+
+    #[test]
+    fn a_missing_pid_is_not_running() {
+        assert!(!alive(i32::MAX));
+        assert!(alive(std::process::id() as i32));
+    }
+}
