@@ -19,6 +19,9 @@ use crate::runtime::{Bounded, bounded, limited};
 use crate::slot::Check;
 use crate::state_file::Started;
 
+/// The least wait before retrying an online that failed (see `fail`).
+const FAILED_ONLINE_RETRY_MS: u64 = 100;
+
 impl Group {
     /// Reports slot `i` entering `t.state` and sets it.
     fn transition(&mut self, i: usize, t: Transition) {
@@ -80,8 +83,8 @@ impl Group {
     pub(crate) async fn bring_online(&mut self, i: usize) -> Result<(), Fenced> {
         if let Err(e) = self.open(i).await {
             // Properties that do not open will not open on a retry either.
-            self.enter(i, ResourceState::Failed, None);
-            return self.give_up(i, format!("open failed: {e}")).await;
+            self.mark_failed(i, true, format!("open failed: {e}"));
+            return Ok(());
         }
         let restart = self.slots[i].pending_restart.take();
         self.transition(
@@ -100,8 +103,11 @@ impl Group {
             Bounded::Done(Ok(())) => {
                 self.slots[i].restart_at = None;
                 self.slots[i].schedule_checks(self.shared.clock.now_ms());
-                self.enter(i, ResourceState::Online, None);
+                // Durable before announced: once the leader hears Online, a crash of this agent
+                // can no longer lose track of what it started.
+                self.slots[i].state = ResourceState::Online;
                 self.record(i).await;
+                self.enter(i, ResourceState::Online, None);
                 Ok(())
             }
             Bounded::Done(Err(e)) => self.fail(i, format!("online failed: {e}")).await,
@@ -146,10 +152,10 @@ impl Group {
     /// that breaks the contract).
     async fn terminate(&mut self, i: usize) {
         let limit = self.slots[i].spec.timings.pending_timeout.as_duration();
-        if let Some(instance) = self.slots[i].instance.as_mut() {
-            if let Bounded::TimedOut = limited(limit, instance.terminate()).await {
-                tracing::error!(resource = %self.slots[i].spec.name, "terminate hung");
-            }
+        if let Some(instance) = self.slots[i].instance.as_mut()
+            && let Bounded::TimedOut = limited(limit, instance.terminate()).await
+        {
+            tracing::error!(resource = %self.slots[i].spec.name, "terminate hung");
         }
     }
 
@@ -157,41 +163,47 @@ impl Group {
     pub(crate) async fn fail(&mut self, i: usize, reason: String) -> Result<(), Fenced> {
         let now = self.shared.clock.now_ms();
         let policy = self.slots[i].spec.timings.restart;
-        let decision = policy.decide(&self.slots[i].restarts, now);
-        self.enter(i, ResourceState::Failed, Some(reason.clone()));
+        let never_came_up = self.slots[i].state == ResourceState::OnlinePending;
+        let mut decision = policy.decide(&self.slots[i].restarts, now);
+        if let RestartDecision::Restart { delay, .. } = &mut decision
+            && never_came_up
+        {
+            // An online that fails at once, restarted with no delay under an unlimited policy,
+            // would spin the agent; a short floor keeps that a slow retry.
+            delay.0 = delay.0.max(FAILED_ONLINE_RETRY_MS);
+        }
+        let gave_up = matches!(decision, RestartDecision::GiveUp { .. });
+        self.mark_failed(i, gave_up, reason);
         self.offline_pass().await?;
         self.terminate(i).await;
         self.record(i).await;
-        match decision {
-            RestartDecision::Restart {
-                attempt,
-                limit,
-                delay,
-            } => {
-                let slot = &mut self.slots[i];
-                slot.restarts.push(now);
-                slot.restart_at = Some(now + delay.0);
-                slot.pending_restart = Some(RestartCount { attempt, limit });
-                Ok(())
-            }
-            RestartDecision::GiveUp { .. } => self.give_up(i, reason).await,
+        if let RestartDecision::Restart {
+            attempt,
+            limit,
+            delay,
+        } = decision
+        {
+            let slot = &mut self.slots[i];
+            slot.restarts.push(now);
+            slot.restart_at = Some(now + delay.0);
+            slot.pending_restart = Some(RestartCount { attempt, limit });
         }
+        Ok(())
     }
 
-    /// The restart rule gave up on slot `i` (already Failed and stopped): say so.
-    async fn give_up(&mut self, i: usize, reason: String) -> Result<(), Fenced> {
-        self.slots[i].gave_up = true;
+    /// Marks slot `i` Failed and reports it; `gave_up`: no restart until a new epoch.
+    fn mark_failed(&mut self, i: usize, gave_up: bool, reason: String) {
+        self.slots[i].gave_up = gave_up;
         self.slots[i].restart_at = None;
         self.transition(
             i,
             Transition {
                 state: ResourceState::Failed,
-                gave_up: true,
+                gave_up,
                 message: Some(reason),
                 restart: None,
             },
         );
-        Ok(())
     }
 
     /// A handler pushed a failure: handled at once if the resource is online.
