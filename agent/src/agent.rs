@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use nonstop_resource_types::DesiredNode;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
@@ -22,10 +21,11 @@ use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use crate::clock::Clock;
 use crate::config::AgentConfig;
 use crate::event::AgentEvent;
+use crate::feeds::{Tagged, follow_desired, heartbeats};
 use crate::group::{Group, GroupCmd};
 use crate::handlers::HandlerSource;
 use crate::lease::{Lease, LeaseChange};
-use crate::link::{ControllerLink, Heartbeat, HeartbeatAck, Registration};
+use crate::link::{ControllerLink, HeartbeatAck, Registration};
 use crate::report::{self, Reporter};
 use crate::runtime::Shared;
 use crate::shutdown::{self, Shutdown, ShutdownSender};
@@ -129,9 +129,6 @@ struct MainLoop {
     heartbeat_task: Option<AbortHandle>,
 }
 
-/// A desired-state item, tagged with the subscription it came from.
-type Tagged = (u64, DesiredNode);
-
 impl MainLoop {
     async fn run(
         mut self,
@@ -208,8 +205,11 @@ impl MainLoop {
                 r = self.link.register(registration.clone()) => match r {
                     Ok(reply) => {
                         self.shared.event(AgentEvent::Registered);
-                        let ms = reply.heartbeat.0.max(1);
-                        return Some(Duration::from_millis(ms));
+                        // A leader that names no pace leaves the configured one.
+                        return Some(match reply.heartbeat.0 {
+                            0 => self.shared.config.heartbeat,
+                            ms => Duration::from_millis(ms),
+                        });
                     }
                     Err(e) => tracing::warn!("registration failed, retrying: {e}"),
                 },
@@ -311,72 +311,6 @@ impl MainLoop {
         {
             tracing::warn!("reports not all delivered before shutdown");
         }
-    }
-}
-
-/// Sends a heartbeat every `every`, each in its own task so that one that hangs never delays the
-/// next; acknowledgements go to the main loop.
-async fn heartbeats(
-    shared: Arc<Shared>,
-    link: Arc<dyn ControllerLink>,
-    every: Duration,
-    acks: mpsc::UnboundedSender<HeartbeatAck>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut in_flight = JoinSet::new();
-    for seq in 1u64.. {
-        tokio::select! {
-            _ = tick.tick() => {
-                let hb = Heartbeat {
-                    node: shared.config.node.clone(),
-                    seq,
-                    sent_ms: shared.clock.now_ms(),
-                };
-                let (link, acks) = (link.clone(), acks.clone());
-                // An acknowledgement later than this is worth nothing to any usual lease.
-                let limit = every * 10;
-                in_flight.spawn(async move {
-                    match tokio::time::timeout(limit, link.heartbeat(hb)).await {
-                        Ok(Ok(ack)) => { let _ = acks.send(ack); }
-                        Ok(Err(e)) => tracing::debug!("heartbeat failed: {e}"),
-                        Err(_) => tracing::debug!("heartbeat unanswered"),
-                    }
-                });
-            }
-            Some(_) = in_flight.join_next() => {}
-        }
-    }
-}
-
-/// Subscribes to the desired state and forwards every item tagged with `generation`;
-/// subscribes again after an error or the end of the stream.
-async fn follow_desired(
-    link: Arc<dyn ControllerLink>,
-    shared: Arc<Shared>,
-    generation: u64,
-    tx: mpsc::UnboundedSender<Tagged>,
-) {
-    loop {
-        match link.desired(&shared.config.node).await {
-            Ok(mut stream) => {
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(d) => {
-                            if tx.send((generation, d)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("desired-state stream failed: {e}");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!("desired-state subscription failed: {e}"),
-        }
-        tokio::time::sleep(shared.config.retry).await;
     }
 }
 

@@ -19,7 +19,8 @@ pub enum AgentEvent {
         /// How many resources it terminated.
         terminated: usize,
     },
-    /// A group's desired state was older than one already seen, and ignored.
+    /// A group's desired state was ignored: older than the epoch already seen (or, for a group
+    /// that left, not newer), or it arrived while the lease was out.
     DesiredIgnored {
         /// The group.
         group: String,

@@ -56,6 +56,9 @@ pub struct Group {
     pub lease: watch::Receiver<bool>,
     /// Where handlers push failures (cloned into each instance's sink).
     pub failures_tx: mpsc::UnboundedSender<Failure>,
+    /// Resources of unknown type already reported at this epoch (reported once, not on every
+    /// desired state).
+    pub unknown: HashSet<String>,
 }
 
 impl Group {
@@ -76,6 +79,7 @@ impl Group {
             shared,
             lease,
             failures_tx,
+            unknown: HashSet::new(),
         };
         loop {
             if g.reconcile().await.is_err() {
@@ -138,6 +142,7 @@ impl Group {
         if d.epoch > self.epoch {
             // A new placement here starts afresh: failures and give-ups are forgotten.
             self.slots.iter_mut().for_each(Slot::forget_failures);
+            self.unknown.clear();
         }
         self.epoch = d.epoch;
         self.removed = false;
@@ -182,7 +187,10 @@ impl Group {
                 Some(i) => self.slots.push(kept.swap_remove(i)),
                 None => match self.shared.handler_for(&spec) {
                     Some(h) => self.slots.push(Slot::new(spec, h)),
-                    None => self.report_unknown_type(&spec),
+                    None if self.unknown.insert(spec.name.clone()) => {
+                        self.report_unknown_type(&spec)
+                    }
+                    None => {}
                 },
             }
         }

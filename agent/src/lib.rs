@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod event;
+mod feeds;
 mod group;
 pub mod handlers;
 pub mod lease;

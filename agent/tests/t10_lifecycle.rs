@@ -174,6 +174,21 @@ async fn an_unknown_type_is_reported_failed_and_the_rest_runs() {
             .contains("no handler for type \"no-such-type\"")
     );
     h.wait_state("fine", S::Online).await;
+    // The same desired state again, with one more resource: "odd" is not reported again.
+    let again = vec![
+        desired_resource("odd", "no-such-type", &[], t),
+        desired_resource("fine", "scripted", &[], t),
+        desired_resource("more", "scripted", &[], t),
+    ];
+    h.desire(vec![desired_group("g", 1, again)]);
+    h.wait_state("more", S::Online).await;
+    let odd = h
+        .leader
+        .reports()
+        .into_iter()
+        .filter(|r| r.resource == "odd")
+        .count();
+    assert_eq!(odd, 1, "reported once per epoch");
 }
 
 #[tokio::test(start_paused = true)]
