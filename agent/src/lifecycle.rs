@@ -184,6 +184,9 @@ impl Group {
         } = decision
         {
             let slot = &mut self.slots[i];
+            // Restarts that left the window no longer count: keep the history bounded.
+            let window = policy.window.0;
+            slot.restarts.retain(|&t| now.saturating_sub(t) < window);
             slot.restarts.push(now);
             slot.restart_at = Some(now + delay.0);
             slot.pending_restart = Some(RestartCount { attempt, limit });
