@@ -208,3 +208,24 @@ async fn shutdown_takes_everything_offline_top_down_and_delivers_the_reports() {
     assert_eq!(last.state, S::Offline, "the leader got the final reports");
     assert!(until(DEADLINE, || !h.scripted.is_running("ip")).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn looks_alive_and_is_alive_run_on_their_own_intervals() {
+    let mut h = Harness::start(200, 1000);
+    // looks_alive every 100 ms, is_alive every 1000 ms.
+    let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
+    h.desire(vec![desired_group(
+        "g",
+        1,
+        vec![desired_resource("r", "scripted", &[], t)],
+    )]);
+    h.wait_state("r", S::Online).await;
+    tokio::time::sleep(Duration::from_millis(5050)).await; // the window the checks are counted in
+    let (looks, is) = (
+        h.scripted.count("r", "looks_alive"),
+        h.scripted.count("r", "is_alive"),
+    );
+    assert_eq!(is, 5, "is_alive once a second");
+    // Ten ticks a second, minus the ones where is_alive ran instead.
+    assert!((44..=46).contains(&looks), "looks_alive {looks} times");
+}
