@@ -8,14 +8,6 @@ pub enum AgentError {
     /// The link to the controller failed (the agent retries; see `ControllerLink`).
     #[error("controller link: {0}")]
     Link(String),
-    /// No handler for a resource's type.
-    #[error("resource {resource:?}: no handler for type {type_name:?}")]
-    UnknownType {
-        /// The resource.
-        resource: String,
-        /// The type it names.
-        type_name: String,
-    },
     /// The state file could not be read or written.
     #[error("state file {}: {reason}", .path.display())]
     StateFile {

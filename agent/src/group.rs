@@ -70,17 +70,7 @@ impl Group {
         mut cmds: mpsc::UnboundedReceiver<GroupCmd>,
     ) {
         let (failures_tx, mut failures) = mpsc::unbounded_channel();
-        let mut g = Group {
-            name,
-            epoch: 0,
-            removed: false,
-            slots: Vec::new(),
-            fenced: false,
-            shared,
-            lease,
-            failures_tx,
-            unknown: HashSet::new(),
-        };
+        let mut g = Group::new(shared, name, lease, failures_tx);
         loop {
             if g.reconcile().await.is_err() {
                 g.fence().await;
@@ -105,6 +95,25 @@ impl Group {
                 Some(f) = failures.recv() => g.on_pushed_failure(f).await,
                 _ = tokio::time::sleep_until(wake) => g.run_due_checks().await,
             }
+        }
+    }
+
+    fn new(
+        shared: Arc<Shared>,
+        name: String,
+        lease: watch::Receiver<bool>,
+        failures_tx: mpsc::UnboundedSender<Failure>,
+    ) -> Self {
+        Group {
+            name,
+            epoch: 0,
+            removed: false,
+            slots: Vec::new(),
+            fenced: false,
+            shared,
+            lease,
+            failures_tx,
+            unknown: HashSet::new(),
         }
     }
 
