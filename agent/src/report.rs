@@ -72,8 +72,15 @@ pub async fn forward(
 ) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut tries = 0u32;
         while let Err(e) = link.report(batch.clone()).await {
-            tracing::warn!("reports not delivered, retrying: {e}");
+            // Once per batch at warn level: a leader away for a while must not flood the log.
+            if tries == 0 {
+                tracing::warn!("{} reports not delivered, retrying: {e}", batch.len());
+            } else {
+                tracing::debug!("reports still not delivered: {e}");
+            }
+            tries = tries.saturating_add(1);
             tokio::time::sleep(retry).await;
         }
         batch.clear();
