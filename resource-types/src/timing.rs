@@ -104,8 +104,13 @@ impl RestartPolicy {
 
     /// How many of `times` fall within the window that ends at `now`.
     pub fn recent(times: &[u64], now: u64, window: Millis) -> usize {
-        let since = now.saturating_sub(window.0);
-        times.iter().filter(|&&t| t > since && t <= now).count()
+        // `None` while the window reaches back past the clock's zero: then every time counts,
+        // a restart at time 0 included.
+        let since = now.checked_sub(window.0);
+        times
+            .iter()
+            .filter(|&&t| since.is_none_or(|s| t > s) && t <= now)
+            .count()
     }
 }
 
@@ -187,6 +192,18 @@ mod tests {
             d(&[1000, 2000, 3000], later),
             RestartDecision::Restart { attempt: 3, .. }
         ));
+    }
+
+    #[test]
+    fn a_restart_at_the_clocks_zero_counts() {
+        let p = policy(RestartMode::Restart, Some(1));
+        // A clock that starts at 0 (the agent's does) restarts at 0 when the failure is at once.
+        assert_eq!(
+            p.decide(&[0], 0),
+            RestartDecision::GiveUp { failover: false }
+        );
+        assert_eq!(RestartPolicy::recent(&[0, 5], 10, Millis(100)), 2);
+        assert_eq!(RestartPolicy::recent(&[0, 5], 200, Millis(100)), 0);
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! Benchmark (issue 4 "Speed"): process exit -> restarted process running, with real processes.
+//!
+//! One `sleep` resource under an unlimited restart policy with no delay; the benchmark kills
+//! its process group with SIGKILL N times and measures, each time, from the kill to the agent's
+//! Online report for the new process (and, apart, to the new process's spawn).
+//!
+//! Run: `cargo run --release -p nonstop-agent --example bench_restart [-- N]` (default N = 200).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use nonstop_agent::local::LocalLeader;
+use nonstop_agent::testing::{SleepHandler, desired_group, desired_resource, next_matching};
+use nonstop_agent::{Agent, AgentConfig, HandlerMap};
+use nonstop_resource_types::{
+    DesiredNode, Millis, ResourceState, RestartMode, RestartPolicy, Timings,
+};
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), String> {
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(Ok(200), |a| a.parse())
+        .map_err(|e| format!("N: {e}"))?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let leader = LocalLeader::new(Millis(200), Millis(1000));
+    let sleep = SleepHandler::new();
+    let handlers = HandlerMap::new().with(Arc::new(sleep.clone()));
+    let agent = Agent::start(
+        AgentConfig::new("n1", dir.path()),
+        leader.link(),
+        Arc::new(handlers),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut reports = agent.reports();
+    let timings = Timings {
+        restart: RestartPolicy {
+            mode: RestartMode::Restart,
+            limit: None,
+            window: Millis::secs(900),
+            delay: Millis(0),
+        },
+        ..Timings::default()
+    };
+    leader.send_desired(DesiredNode {
+        node: "n1".into(),
+        epoch: 1,
+        groups: vec![desired_group(
+            "g",
+            1,
+            vec![desired_resource("r", "sleep", &[], timings)],
+        )],
+        types: Vec::new(),
+    });
+    let online = |r: &nonstop_resource_types::ResourceReport| r.state == ResourceState::Online;
+    next_matching(&mut reports, WAIT, online)
+        .await
+        .ok_or("never came online")?;
+
+    let (mut to_online, mut to_spawn) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let old = sleep.running("r").ok_or("no process running")?;
+        let killed = Instant::now();
+        killpg(Pid::from_raw(old.pid), Signal::SIGKILL).map_err(|e| e.to_string())?;
+        next_matching(&mut reports, WAIT, online)
+            .await
+            .ok_or("not restarted")?;
+        to_online.push(killed.elapsed());
+        let new = sleep.running("r").ok_or("no new process")?;
+        to_spawn.push(new.started.duration_since(killed));
+    }
+    agent.shutdown().await.map_err(|e| e.to_string())?;
+    print_stats("kill -> Online reported", &mut to_online);
+    print_stats("kill -> new process spawned", &mut to_spawn);
+    let p99 = percentile(&to_online, 99.0);
+    println!(
+        "target: p99 <= 100 ms: {}",
+        if p99 <= Duration::from_millis(100) {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn print_stats(what: &str, v: &mut [Duration]) {
+    v.sort();
+    println!(
+        "{what} (n = {}): p50 {:?}  p90 {:?}  p99 {:?}  max {:?}",
+        v.len(),
+        percentile(v, 50.0),
+        percentile(v, 90.0),
+        percentile(v, 99.0),
+        v[v.len() - 1]
+    );
+}

@@ -1,0 +1,324 @@
+//! The agent's main loop: it cleans up what a previous run left, registers, heartbeats, holds
+//! the lease, and hands each group's desired state to that group's task.
+//!
+//! ```text
+//!  start ─▶ clean leftovers (state file) ─▶ register ─▶ loop:
+//!     heartbeat acks ──▶ Lease (pure) ──▶ lease watch (true/false) ──▶ every group task
+//!     lease expiry timer ─▶ false: groups terminate everything; desired stream dropped
+//!     regained ─▶ subscribe again: act only on desired state received after that
+//!     desired item ─▶ GroupCmd::Desired to each group; groups not named ─▶ GroupCmd::Remove
+//!     shutdown ─▶ GroupCmd::Stop to every group (graceful offline), then end
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nonstop_resource_types::DesiredNode;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+
+use crate::clock::Clock;
+use crate::config::AgentConfig;
+use crate::event::AgentEvent;
+use crate::feeds::{Tagged, follow_desired, heartbeats};
+use crate::group::{Group, GroupCmd};
+use crate::handlers::HandlerSource;
+use crate::lease::{Lease, LeaseChange};
+use crate::link::{ControllerLink, HeartbeatAck, Registration};
+use crate::report::{self, Reporter};
+use crate::runtime::Shared;
+use crate::shutdown::{self, Shutdown, ShutdownSender};
+use crate::state_file::StateFile;
+use crate::{AgentError, Result};
+
+/// Starts agents.
+#[derive(Debug)]
+pub struct Agent;
+
+impl Agent {
+    /// Starts an agent on the current tokio runtime: it cleans up leftovers of an earlier run,
+    /// registers through `link`, and follows the desired state with the handlers of `handlers`.
+    /// Fails only on an unusable configuration.
+    pub fn start(
+        config: AgentConfig,
+        link: Arc<dyn ControllerLink>,
+        handlers: Arc<dyn HandlerSource>,
+    ) -> Result<AgentHandle> {
+        config.check()?;
+        let (reporter, reports_rx) = Reporter::new();
+        let (events, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            state: StateFile::new(config.state_file()),
+            config,
+            clock: Clock::new(),
+            reporter: reporter.clone(),
+            handlers,
+            events: events.clone(),
+        });
+        let (stop_tx, stop_rx) = shutdown::channel();
+        let (lease_tx, _) = watch::channel(false);
+        let main = MainLoop {
+            shared,
+            link,
+            lease: Lease::new(),
+            lease_tx,
+            groups: HashMap::new(),
+            tasks: JoinSet::new(),
+            generation: 0,
+            desired_task: None,
+            heartbeat_task: None,
+        };
+        let task = tokio::spawn(main.run(stop_rx, reports_rx));
+        Ok(AgentHandle {
+            stop: stop_tx,
+            task,
+            events,
+            reports: reporter.local(),
+        })
+    }
+}
+
+/// A running agent: watch it, stop it.
+#[derive(Debug)]
+pub struct AgentHandle {
+    stop: ShutdownSender,
+    task: JoinHandle<()>,
+    events: broadcast::Sender<AgentEvent>,
+    reports: broadcast::Sender<nonstop_resource_types::ResourceReport>,
+}
+
+impl AgentHandle {
+    /// The agent's events from now on.
+    pub fn events(&self) -> broadcast::Receiver<AgentEvent> {
+        self.events.subscribe()
+    }
+
+    /// Every resource report from now on (the same ones the leader gets).
+    pub fn reports(&self) -> broadcast::Receiver<nonstop_resource_types::ResourceReport> {
+        self.reports.subscribe()
+    }
+
+    /// Stops gracefully: every group takes its resources offline (dependents first), reports
+    /// are flushed (for at most a few seconds), then the agent ends.
+    pub async fn shutdown(self) -> Result<()> {
+        self.stop.send();
+        self.task.await.map_err(|_| AgentError::Stopped)
+    }
+
+    /// Ends the agent at once without stopping anything, as if its process were killed: what
+    /// it started keeps running and stays in the state file for the next start to clean up.
+    pub async fn abandon(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// The main loop's state (one task owns it).
+struct MainLoop {
+    shared: Arc<Shared>,
+    link: Arc<dyn ControllerLink>,
+    lease: Lease,
+    lease_tx: watch::Sender<bool>,
+    groups: HashMap<String, mpsc::UnboundedSender<GroupCmd>>,
+    /// Every task the loop spawned; dropping it (abandon) aborts them all.
+    tasks: JoinSet<()>,
+    /// Counts desired-state subscriptions, so items of an abandoned one are told apart.
+    generation: u64,
+    desired_task: Option<AbortHandle>,
+    heartbeat_task: Option<AbortHandle>,
+}
+
+impl MainLoop {
+    async fn run(
+        mut self,
+        mut stop: Shutdown,
+        reports: mpsc::UnboundedReceiver<nonstop_resource_types::ResourceReport>,
+    ) {
+        let retry = self.shared.config.retry;
+        self.tasks
+            .spawn(report::forward(self.link.clone(), reports, retry));
+        self.clean_leftovers().await;
+        let Some(heartbeat) = self.register(&mut stop).await else {
+            return;
+        };
+        let (ack_tx, mut acks) = mpsc::unbounded_channel();
+        let beat = heartbeats(self.shared.clone(), self.link.clone(), heartbeat, ack_tx);
+        self.heartbeat_task = Some(self.tasks.spawn(beat));
+        let (desired_tx, mut desired) = mpsc::unbounded_channel::<Tagged>();
+        loop {
+            let expiry = self
+                .lease
+                .expires_ms()
+                .map(|ms| self.shared.clock.instant(ms));
+            let valid = *self.lease_tx.borrow();
+            tokio::select! {
+                biased;
+                _ = stop.recv() => break,
+                _ = sleep_until_opt(expiry), if valid => self.lease_lost(),
+                Some(ack) = acks.recv() => self.acknowledged(ack, &desired_tx),
+                Some((generation, d)) = desired.recv() => {
+                    if valid && generation == self.generation {
+                        self.dispatch(d);
+                    }
+                }
+            }
+        }
+        self.stop_groups().await;
+    }
+
+    /// Terminates what an earlier run left, then clears the state file.
+    async fn clean_leftovers(&mut self) {
+        let path = self.shared.config.state_file();
+        let leftovers = StateFile::load(&path).unwrap_or_else(|e| {
+            tracing::error!("{e}; starting with no leftovers");
+            Default::default()
+        });
+        let handlers = &self.shared.handlers;
+        let cleanups = leftovers.iter().map(|(name, started)| async move {
+            match handlers.handler(&started.type_name, &started.handler) {
+                Some(h) => h.clean_up(&started.footprint).await,
+                None => {
+                    tracing::warn!(resource = %name, "no handler for type {:?}: default clean-up",
+                        started.type_name);
+                    nonstop_resource_types::cleanup::default_clean_up(&started.footprint).await
+                }
+            }
+        });
+        futures::future::join_all(cleanups).await;
+        if let Err(e) = self.shared.state.clear() {
+            tracing::error!("{e}");
+        }
+        let names: Vec<String> = leftovers.into_keys().collect();
+        self.shared.event(AgentEvent::LeftoversCleaned(names));
+    }
+
+    /// Registers, retrying until it works; `None` when told to stop first.
+    async fn register(&mut self, stop: &mut Shutdown) -> Option<Duration> {
+        let registration = Registration {
+            node: self.shared.config.node.clone(),
+            types: self.shared.handlers.type_names(),
+        };
+        loop {
+            tokio::select! {
+                _ = stop.recv() => return None,
+                r = self.link.register(registration.clone()) => match r {
+                    Ok(reply) => {
+                        self.shared.event(AgentEvent::Registered);
+                        // A leader that names no pace leaves the configured one.
+                        return Some(match reply.heartbeat.0 {
+                            0 => self.shared.config.heartbeat,
+                            ms => Duration::from_millis(ms),
+                        });
+                    }
+                    Err(e) => tracing::warn!("registration failed, retrying: {e}"),
+                },
+            }
+            tokio::time::sleep(self.shared.config.retry).await;
+        }
+    }
+
+    fn acknowledged(&mut self, ack: HeartbeatAck, desired_tx: &mpsc::UnboundedSender<Tagged>) {
+        let now = self.shared.clock.now_ms();
+        if self.lease.acknowledged(ack.sent_ms, ack.lease, now) == LeaseChange::Regained {
+            self.lease_tx.send_replace(true);
+            self.shared.event(AgentEvent::LeaseRegained);
+            self.subscribe(desired_tx.clone());
+        }
+    }
+
+    /// The lease ran out: every group terminates its resources; the desired stream is dropped,
+    /// so nothing received before the lease is regained is acted on.
+    fn lease_lost(&mut self) {
+        tracing::error!("lease expired: terminating every resource");
+        self.lease_tx.send_replace(false);
+        if let Some(t) = self.desired_task.take() {
+            t.abort();
+        }
+        self.generation += 1;
+        self.shared.event(AgentEvent::LeaseLost);
+    }
+
+    /// Starts a fresh subscription to the desired state.
+    fn subscribe(&mut self, tx: mpsc::UnboundedSender<Tagged>) {
+        if let Some(t) = self.desired_task.take() {
+            t.abort();
+        }
+        self.generation += 1;
+        let (link, shared, generation) = (self.link.clone(), self.shared.clone(), self.generation);
+        let handle = self
+            .tasks
+            .spawn(follow_desired(link, shared, generation, tx));
+        self.desired_task = Some(handle);
+    }
+
+    /// Hands each group its desired state; groups no longer named are removed.
+    fn dispatch(&mut self, d: DesiredNode) {
+        if d.node != self.shared.config.node {
+            self.shared.event(AgentEvent::WrongNode(d.node));
+            return;
+        }
+        self.shared.handlers.learn(&d.types);
+        let named: BTreeMap<String, _> =
+            d.groups.into_iter().map(|g| (g.name.clone(), g)).collect();
+        for (name, tx) in &self.groups {
+            if !named.contains_key(name) {
+                let _ = tx.send(GroupCmd::Remove);
+            }
+        }
+        for (name, group) in named {
+            let tx = self.group(&name);
+            let _ = tx.send(GroupCmd::Desired(group));
+        }
+    }
+
+    /// The command channel of group `name`, starting its task if needed.
+    fn group(&mut self, name: &str) -> mpsc::UnboundedSender<GroupCmd> {
+        if let Some(tx) = self.groups.get(name) {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let lease = self.lease_tx.subscribe();
+        self.tasks
+            .spawn(Group::run(self.shared.clone(), name.to_string(), lease, rx));
+        self.groups.insert(name.to_string(), tx.clone());
+        tx
+    }
+
+    /// Graceful stop: every group takes its resources offline (concurrently), then reports are
+    /// flushed for at most a few seconds.
+    async fn stop_groups(mut self) {
+        let mut waits = Vec::new();
+        for tx in self.groups.values() {
+            let (done, wait) = oneshot::channel();
+            if tx.send(GroupCmd::Stop(done)).is_ok() {
+                waits.push(wait);
+            }
+        }
+        futures::future::join_all(waits).await;
+        self.groups.clear();
+        for t in [self.desired_task.take(), self.heartbeat_task.take()]
+            .into_iter()
+            .flatten()
+        {
+            t.abort();
+        }
+        // The report forwarder ends once every reporter (held through `shared`) is gone.
+        drop(self.shared);
+        let flush = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(3), flush)
+            .await
+            .is_err()
+        {
+            tracing::warn!("reports not all delivered before shutdown");
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}

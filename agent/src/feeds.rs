@@ -1,0 +1,82 @@
+//! The two tasks that talk to the leader for the main loop, so that a slow or broken link never
+//! blocks it (the lease timer lives there): heartbeats, and the desired-state subscription.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use nonstop_resource_types::DesiredNode;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::link::{ControllerLink, Heartbeat, HeartbeatAck};
+use crate::runtime::Shared;
+
+/// A desired-state item, tagged with the subscription it came from.
+pub type Tagged = (u64, DesiredNode);
+
+/// Sends a heartbeat every `every`, each in its own task so that one that hangs never delays the
+/// next; acknowledgements go to the main loop.
+pub async fn heartbeats(
+    shared: Arc<Shared>,
+    link: Arc<dyn ControllerLink>,
+    every: Duration,
+    acks: mpsc::UnboundedSender<HeartbeatAck>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_flight = JoinSet::new();
+    for seq in 1u64.. {
+        tokio::select! {
+            _ = tick.tick() => {
+                let hb = Heartbeat {
+                    node: shared.config.node.clone(),
+                    seq,
+                    sent_ms: shared.clock.now_ms(),
+                };
+                let (link, acks) = (link.clone(), acks.clone());
+                // An acknowledgement later than this is worth nothing to any usual lease.
+                let limit = every * 10;
+                in_flight.spawn(async move {
+                    match tokio::time::timeout(limit, link.heartbeat(hb)).await {
+                        Ok(Ok(ack)) => { let _ = acks.send(ack); }
+                        Ok(Err(e)) => tracing::debug!("heartbeat failed: {e}"),
+                        Err(_) => tracing::debug!("heartbeat unanswered"),
+                    }
+                });
+            }
+            Some(_) = in_flight.join_next() => {}
+        }
+    }
+}
+
+/// Subscribes to the desired state and forwards every item tagged with `generation`;
+/// subscribes again after an error or the end of the stream.
+pub async fn follow_desired(
+    link: Arc<dyn ControllerLink>,
+    shared: Arc<Shared>,
+    generation: u64,
+    tx: mpsc::UnboundedSender<Tagged>,
+) {
+    loop {
+        match link.desired(&shared.config.node).await {
+            Ok(mut stream) => {
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok(d) => {
+                            if tx.send((generation, d)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("desired-state stream failed: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("desired-state subscription failed: {e}"),
+        }
+        tokio::time::sleep(shared.config.retry).await;
+    }
+}

@@ -1,0 +1,79 @@
+//! The agent's side of the link to the controller leader, as a trait: the gRPC client (issue 5)
+//! and the in-process [`crate::local`] leader both implement it.
+//!
+//! ```text
+//!  agent ── register ──────────▶ leader      once, after leftovers are cleaned
+//!        ── heartbeat(sent_ms) ▶             every heartbeat interval
+//!        ◀── ack(sent_ms, lease)             the lease runs from the echoed send time
+//!        ◀── desired-state stream            starts with the full current state
+//!        ── report(transitions) ▶            every resource transition, in order
+//! ```
+//!
+//! Every call may fail; the agent retries after its `retry` pause, so an implementation does
+//! not need to reconnect inside a call, only on the next one.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// What the agent tells the leader when it (re)starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The node.
+    pub node: String,
+    /// The resource types this agent can run.
+    pub types: Vec<String>,
+}
+
+/// The leader's answer to a registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// How often to heartbeat (the timing profile's `heartbeat`).
+    pub heartbeat: Millis,
+}
+
+/// One heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The node.
+    pub node: String,
+    /// Counts up from 1 for each heartbeat of this agent run.
+    pub seq: u64,
+    /// When it was sent, in milliseconds on the agent's monotonic clock.
+    pub sent_ms: u64,
+}
+
+/// The leader's acknowledgement of a heartbeat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatAck {
+    /// The acknowledged heartbeat's `sent_ms`, echoed.
+    pub sent_ms: u64,
+    /// The lease granted from that send time (the timing profile's `lease`).
+    pub lease: Millis,
+}
+
+/// The desired state as the leader streams it: every item is the node's full desired state.
+pub type DesiredStream = BoxStream<'static, Result<DesiredNode>>;
+
+/// The link to the controller leader.
+#[async_trait]
+pub trait ControllerLink: Send + Sync + 'static {
+    /// Registers this agent. Called once per agent start, after leftovers are cleaned, and
+    /// retried until it succeeds.
+    async fn register(&self, registration: Registration) -> Result<Registered>;
+
+    /// Sends one heartbeat and waits for its acknowledgement. The agent bounds the wait; an
+    /// acknowledgement that never comes simply does not extend the lease.
+    async fn heartbeat(&self, heartbeat: Heartbeat) -> Result<HeartbeatAck>;
+
+    /// Subscribes to this node's desired state. The stream's first item is the full current
+    /// state; the agent subscribes again after an error, after the stream ends, and after it
+    /// regains an expired lease.
+    async fn desired(&self, node: &str) -> Result<DesiredStream>;
+
+    /// Delivers reports, in order. On error the agent sends the same batch again.
+    async fn report(&self, reports: Vec<ResourceReport>) -> Result<()>;
+}

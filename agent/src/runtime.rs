@@ -1,0 +1,103 @@
+//! What the agent's tasks share (clock, reporter, state file, handlers, events), and
+//! [`bounded`], the one way the agent runs a handler entry point: within a time limit, and
+//! abandoned at once when the lease runs out.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nonstop_resource_types::{DesiredResource, ResourceHandler};
+use tokio::sync::{broadcast, watch};
+
+use crate::clock::Clock;
+use crate::config::AgentConfig;
+use crate::event::AgentEvent;
+use crate::handlers::HandlerSource;
+use crate::report::Reporter;
+use crate::state_file::{Started, StateFile};
+
+/// Shared by the agent loop and every group task.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: AgentConfig,
+    /// The monotonic clock.
+    pub clock: Clock,
+    /// Where transitions go.
+    pub reporter: Reporter,
+    /// What the agent has started.
+    pub state: StateFile,
+    /// Handlers by type.
+    pub handlers: Arc<dyn HandlerSource>,
+    /// Local events.
+    pub events: broadcast::Sender<AgentEvent>,
+}
+
+impl std::fmt::Debug for dyn HandlerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HandlerSource({:?})", self.type_names())
+    }
+}
+
+impl Shared {
+    /// Publishes a local event (nobody listening is fine).
+    pub fn event(&self, e: AgentEvent) {
+        let _ = self.events.send(e);
+    }
+
+    /// The handler for a resource's type.
+    pub fn handler_for(&self, spec: &DesiredResource) -> Option<Arc<dyn ResourceHandler>> {
+        self.handlers.handler(&spec.type_name, &spec.handler)
+    }
+
+    /// Records what `resource` leaves on the machine (an empty footprint forgets it).
+    pub async fn record(&self, resource: &str, started: Started) {
+        if let Err(e) = self.state.set(resource, Some(started)).await {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Forgets `resource` in the state file.
+    pub async fn forget(&self, resource: &str) {
+        if let Err(e) = self.state.set(resource, None).await {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+/// How a bounded entry point ended.
+#[derive(Debug)]
+pub enum Bounded<T> {
+    /// It returned.
+    Done(T),
+    /// It ran past its limit and was abandoned.
+    TimedOut,
+    /// The lease ran out first and it was abandoned.
+    Fenced,
+}
+
+/// Runs `fut` for at most `limit`, abandoning it as soon as the lease (`lease`, true while valid)
+/// runs out. Dropping the future is how the agent abandons an entry point; the handler contract
+/// requires that `terminate` can clean up after that.
+pub async fn bounded<T>(
+    lease: &mut watch::Receiver<bool>,
+    limit: Duration,
+    fut: impl Future<Output = T>,
+) -> Bounded<T> {
+    tokio::select! {
+        biased;
+        _ = lease.wait_for(|valid| !*valid) => Bounded::Fenced,
+        r = tokio::time::timeout(limit, fut) => match r {
+            Ok(v) => Bounded::Done(v),
+            Err(_) => Bounded::TimedOut,
+        },
+    }
+}
+
+/// Runs `fut` for at most `limit`, lease or not (for stopping things, which is always safe).
+pub async fn limited<T>(limit: Duration, fut: impl Future<Output = T>) -> Bounded<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => Bounded::Done(v),
+        Err(_) => Bounded::TimedOut,
+    }
+}

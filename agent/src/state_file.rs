@@ -1,0 +1,168 @@
+//! The agent's state file: what it has started, so that an agent that died and restarted can
+//! terminate the leftovers before it registers (DESIGN.md "Safety").
+//!
+//! One JSON object, resource name -> type and [`Footprint`], rewritten whole on every change:
+//! written to a temporary file, fsynced, renamed over the old one, and the directory fsynced, so
+//! a crash at any moment leaves either the old or the new file, never a torn one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use nonstop_resource_types::{Footprint, HandlerRef};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::error::{AgentError, Result};
+
+/// One started resource.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    /// Its type's name.
+    pub type_name: String,
+    /// The handler that runs the type (to find it again for `clean_up`).
+    pub handler: HandlerRef,
+    /// What it leaves on the machine.
+    pub footprint: Footprint,
+}
+
+/// The file's content: started resources by name.
+pub type StartedMap = BTreeMap<String, Started>;
+
+/// The state file, shared by the agent's group tasks. Writes are serialized by a lock, so the
+/// file always holds the latest map.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    map: Mutex<StartedMap>,
+}
+
+impl StateFile {
+    /// A state file at `path` that starts empty (call after the leftovers are cleaned).
+    pub fn new(path: PathBuf) -> Self {
+        StateFile {
+            path,
+            map: Mutex::new(StartedMap::new()),
+        }
+    }
+
+    /// Reads what a previous agent left in `path`; a missing file is an empty map.
+    pub fn load(path: &Path) -> Result<StartedMap> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| AgentError::StateFile {
+                path: path.to_path_buf(),
+                reason: format!("not a valid state file: {e}"),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StartedMap::new()),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
+    /// Records `resource` as started with `started`, or forgets it (`None`), and rewrites the
+    /// file when that changed anything.
+    pub async fn set(&self, resource: &str, started: Option<Started>) -> Result<()> {
+        let mut map = self.map.lock().await;
+        let changed = match started {
+            Some(s) if !s.footprint.is_empty() => map
+                .insert(resource.to_string(), s.clone())
+                .is_none_or(|old| old != s),
+            _ => map.remove(resource).is_some(),
+        };
+        if !changed {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec_pretty(&*map).map_err(|e| AgentError::StateFile {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let path = self.path.clone();
+        // Hold the lock across the write: two writers must not reorder their renames.
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| AgentError::StateFile {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?
+    }
+
+    /// Writes an empty map (after the leftovers are cleaned).
+    pub fn clear(&self) -> Result<()> {
+        write_atomically(&self.path, b"{}")
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
+    file.sync_all().map_err(|e| io_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    // The rename is durable only once the directory is.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> AgentError {
+    AgentError::StateFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(pgid: i32) -> Started {
+        Started {
+            type_name: "process".into(),
+            handler: HandlerRef::Builtin("process".into()),
+            footprint: Footprint {
+                process_groups: vec![pgid],
+                ..Footprint::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn records_and_forgets_and_survives_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let file = StateFile::new(path.clone());
+        file.set("a", Some(started(10))).await.unwrap();
+        file.set("b", Some(started(20))).await.unwrap();
+        file.set("a", None).await.unwrap();
+        let back = StateFile::load(&path).unwrap();
+        assert_eq!(back.keys().collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!(back["b"].footprint.process_groups, vec![20]);
+        assert!(!path.with_extension("tmp").exists());
+    }
+
+    #[tokio::test]
+    async fn an_empty_footprint_is_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let file = StateFile::new(path.clone());
+        let mut s = started(1);
+        s.footprint = Footprint::default();
+        file.set("a", Some(s)).await.unwrap();
+        assert!(StateFile::load(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_is_empty_and_a_garbled_one_is_a_named_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert!(StateFile::load(&path).unwrap().is_empty());
+        std::fs::write(&path, "{not json").unwrap();
+        let err = StateFile::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("state.json") && err.contains("not a valid state file"),
+            "{err}"
+        );
+    }
+}

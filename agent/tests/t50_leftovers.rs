@@ -1,0 +1,74 @@
+//! Leftovers: an agent that dies leaves its processes running and recorded in its state file;
+//! the next agent on that data directory kills them before it registers.
+
+mod common;
+
+use common::{DEADLINE, Harness, process_alive, timings};
+use nonstop_agent::AgentEvent;
+use nonstop_agent::state_file::StateFile;
+use nonstop_agent::testing::{desired_group, desired_resource, until};
+use nonstop_resource_types::{ResourceState as S, RestartMode};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_kills_what_the_dead_one_left_before_registering() {
+    let mut h = Harness::start(50, 300);
+    let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
+    h.desire(vec![desired_group(
+        "g",
+        1,
+        vec![desired_resource("r", "sleep", &[], t)],
+    )]);
+    h.wait_state("r", S::Online).await;
+    let pid = h.sleep.running("r").expect("started").pid;
+    let state = StateFile::load(&h.dir.path().join("agent-state.json")).unwrap();
+    assert_eq!(state["r"].footprint.process_groups, vec![pid], "recorded");
+
+    // The agent dies: nothing stops the process.
+    h.agent.take().unwrap().abandon().await;
+    assert!(process_alive(pid), "a leftover");
+    assert_eq!(h.leader.registrations(), 1);
+
+    h.restart_agent();
+    let mut events = h.agent.as_ref().unwrap().events();
+    h.wait_event("leftovers cleaned", |e| {
+        *e == AgentEvent::LeftoversCleaned(vec!["r".into()])
+    })
+    .await;
+    assert!(
+        until(DEADLINE, || !process_alive(pid)).await,
+        "leftover {pid} killed"
+    );
+    let registered = nonstop_agent::testing::next_matching(&mut events, DEADLINE, |e| {
+        *e == AgentEvent::Registered
+    });
+    assert!(registered.await.is_some());
+    assert_eq!(h.leader.registrations(), 2);
+    // The new agent follows the desired state again with a new process.
+    assert!(
+        until(DEADLINE, || h
+            .sleep
+            .running("r")
+            .is_some_and(|r| r.pid != pid))
+        .await
+    );
+    h.agent.take().unwrap().shutdown().await.unwrap();
+    assert!(
+        StateFile::load(&h.dir.path().join("agent-state.json"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_garbled_state_file_does_not_stop_the_agent() {
+    let mut h = Harness::start(50, 300);
+    h.agent.take().unwrap().abandon().await;
+    std::fs::write(h.dir.path().join("agent-state.json"), "{garbage").unwrap();
+    h.restart_agent();
+    h.wait_event("cleaned (nothing)", |e| {
+        *e == AgentEvent::LeftoversCleaned(vec![])
+    })
+    .await;
+    h.wait_event("registered", |e| *e == AgentEvent::Registered)
+        .await;
+}
