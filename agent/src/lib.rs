@@ -19,6 +19,7 @@ pub mod error;
 pub mod event;
 mod feeds;
 mod group;
+pub mod grpc;
 pub mod handlers;
 pub mod lease;
 mod lifecycle;

@@ -1,0 +1,184 @@
+//! The agent's link to the controller over gRPC (`AgentService`, proto/proto/agent.proto).
+//!
+//! The agent knows the controller members' addresses; only the leader serves agents. A call
+//! to a member that does not lead comes back FAILED_PRECONDITION with the leader's address in
+//! `nonstop-leader`: the link remembers it and the agent's retry goes there. A member that does
+//! not answer makes the link try the next address. Calls are bounded by `timeout`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use nonstop_proto::agent as pb;
+use nonstop_proto::agent::agent_service_client::AgentServiceClient;
+use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{AgentError, Result};
+use crate::link::{
+    ControllerLink, DesiredStream, Heartbeat, HeartbeatAck, Registered, Registration,
+};
+
+/// The metadata key naming the leader on FAILED_PRECONDITION (see the controller's status.rs).
+const LEADER_KEY: &str = "nonstop-leader";
+
+/// A link to whichever controller member leads.
+#[derive(Debug)]
+pub struct GrpcLink {
+    node: String,
+    addresses: Vec<String>,
+    timeout: Duration,
+    state: Mutex<LinkState>,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    /// The address to try next (the leader, when one named itself or was named).
+    next: usize,
+    leader_hint: Option<String>,
+    client: Option<(String, AgentServiceClient<Channel>)>,
+}
+
+impl GrpcLink {
+    /// The link of `node`'s agent over `addresses` (`host:port` of the controller members).
+    pub fn new(node: &str, addresses: Vec<String>, timeout: Duration) -> Self {
+        let state = Mutex::new(LinkState::default());
+        GrpcLink {
+            node: node.to_string(),
+            addresses,
+            timeout,
+            state,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A client for the member most likely to lead. Connecting is lazy: a dead member shows up
+    /// as an error on the first call.
+    fn client(&self) -> Result<(String, AgentServiceClient<Channel>)> {
+        let mut s = self.lock();
+        if let Some(c) = &s.client {
+            return Ok(c.clone());
+        }
+        let addr = match s.leader_hint.take() {
+            Some(a) => a,
+            None if self.addresses.is_empty() => {
+                return Err(AgentError::Link("no controller addresses".into()));
+            }
+            None => {
+                let a = self.addresses[s.next % self.addresses.len()].clone();
+                s.next += 1;
+                a
+            }
+        };
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| AgentError::Link(format!("{addr}: {e}")))?
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout);
+        let client = AgentServiceClient::new(endpoint.connect_lazy());
+        s.client = Some((addr.clone(), client.clone()));
+        Ok((addr, client))
+    }
+
+    /// Turns a failed call into the agent's error, and decides where the next call goes.
+    fn failed(&self, addr: &str, status: tonic::Status) -> AgentError {
+        let mut s = self.lock();
+        s.client = None;
+        if status.code() == tonic::Code::FailedPrecondition
+            && let Some(leader) = status
+                .metadata()
+                .get(LEADER_KEY)
+                .and_then(|v| v.to_str().ok())
+        {
+            s.leader_hint = Some(leader.to_string());
+        }
+        AgentError::Link(format!("{addr}: {}: {}", status.code(), status.message()))
+    }
+}
+
+#[async_trait]
+impl ControllerLink for GrpcLink {
+    async fn register(&self, r: Registration) -> Result<Registered> {
+        let (addr, mut c) = self.client()?;
+        let req = pb::RegisterRequest {
+            node: r.node,
+            types: r.types,
+        };
+        let reply = c
+            .register(req)
+            .await
+            .map_err(|s| self.failed(&addr, s))?
+            .into_inner();
+        Ok(Registered {
+            heartbeat: Millis(reply.heartbeat_ms),
+        })
+    }
+
+    async fn heartbeat(&self, h: Heartbeat) -> Result<HeartbeatAck> {
+        let (addr, mut c) = self.client()?;
+        let req = pb::HeartbeatRequest {
+            node: h.node,
+            seq: h.seq,
+            sent_ms: h.sent_ms,
+        };
+        let ack = c
+            .heartbeat(req)
+            .await
+            .map_err(|s| self.failed(&addr, s))?
+            .into_inner();
+        Ok(HeartbeatAck {
+            sent_ms: ack.sent_ms,
+            lease: Millis(ack.lease_ms),
+        })
+    }
+
+    async fn desired(&self, node: &str) -> Result<DesiredStream> {
+        let (addr, mut c) = self.client()?;
+        let req = pb::DesiredRequest {
+            node: node.to_string(),
+        };
+        let stream = c
+            .desired(req)
+            .await
+            .map_err(|s| self.failed(&addr, s))?
+            .into_inner();
+        let items = stream.map(move |item| {
+            let msg = item.map_err(|s| AgentError::Link(format!("desired state: {s}")))?;
+            serde_json::from_str::<DesiredNode>(&msg.json)
+                .map_err(|e| AgentError::Link(format!("desired state does not parse: {e}")))
+        });
+        Ok(items.boxed())
+    }
+
+    async fn report(&self, reports: Vec<ResourceReport>) -> Result<()> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let node = self.node.clone();
+        let (addr, mut c) = self.client()?;
+        let batch = pb::ReportBatch {
+            node,
+            reports: reports.into_iter().map(to_pb).collect(),
+        };
+        c.report(batch).await.map_err(|s| self.failed(&addr, s))?;
+        Ok(())
+    }
+}
+
+fn to_pb(r: ResourceReport) -> pb::Report {
+    pb::Report {
+        resource: r.resource,
+        group: r.group,
+        epoch: r.epoch,
+        state: r.state.to_string(),
+        restarted: r.restart.is_some(),
+        restart_attempt: r.restart.map(|c| c.attempt).unwrap_or(0),
+        restart_limit: r.restart.and_then(|c| c.limit).unwrap_or(0),
+        gave_up: r.gave_up,
+        message: r.message.unwrap_or_default(),
+        at_ms: r.at_ms,
+    }
+}
