@@ -14,6 +14,7 @@
 pub mod config;
 pub mod db;
 pub mod policy;
+pub mod raft;
 pub mod sim;
 pub mod time;
 
