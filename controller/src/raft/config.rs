@@ -62,7 +62,10 @@ impl RaftConfig {
             return Err(RaftError::invalid("raft.id", "must not be 0"));
         }
         if self.peers.contains_key(&0) {
-            return Err(RaftError::invalid("raft.peers", "member id 0 is not allowed"));
+            return Err(RaftError::invalid(
+                "raft.peers",
+                "member id 0 is not allowed",
+            ));
         }
         if self.bootstrap && !self.peers.contains_key(&self.id) {
             let why = format!("a bootstrapping member must list itself (id {})", self.id);
@@ -80,17 +83,29 @@ impl RaftConfig {
             return Err(RaftError::invalid("raft.tick", "must be more than 0"));
         }
         if self.heartbeat_ticks == 0 {
-            return Err(RaftError::invalid("raft.heartbeat_ticks", "must be at least 1"));
+            return Err(RaftError::invalid(
+                "raft.heartbeat_ticks",
+                "must be at least 1",
+            ));
         }
         if self.election_ticks <= self.heartbeat_ticks {
-            let why = format!("must be more than heartbeat_ticks ({})", self.heartbeat_ticks);
+            let why = format!(
+                "must be more than heartbeat_ticks ({})",
+                self.heartbeat_ticks
+            );
             return Err(RaftError::invalid("raft.election_ticks", why));
         }
         if self.snapshot_every == 0 {
-            return Err(RaftError::invalid("raft.snapshot_every", "must be at least 1"));
+            return Err(RaftError::invalid(
+                "raft.snapshot_every",
+                "must be at least 1",
+            ));
         }
         if self.request_timeout.is_zero() {
-            return Err(RaftError::invalid("raft.request_timeout", "must be more than 0"));
+            return Err(RaftError::invalid(
+                "raft.request_timeout",
+                "must be more than 0",
+            ));
         }
         Ok(())
     }
@@ -116,13 +131,18 @@ mod tests {
     use super::*;
 
     fn three() -> Members {
-        (1..=3).map(|i| (i, format!("127.0.0.1:{}", 7000 + i))).collect()
+        (1..=3)
+            .map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))
+            .collect()
     }
 
     #[test]
     fn defaults_are_etcd_timing_and_valid() {
         let c = RaftConfig::new(1, three());
-        assert_eq!(c.tick * c.heartbeat_ticks as u32, Duration::from_millis(100));
+        assert_eq!(
+            c.tick * c.heartbeat_ticks as u32,
+            Duration::from_millis(100)
+        );
         assert_eq!(c.election_timeout(), Duration::from_secs(1));
         c.validate().unwrap();
         let r = c.to_raft(0);
@@ -136,9 +156,19 @@ mod tests {
         c.bootstrap = false;
         c.validate().unwrap();
         c.election_ticks = 1;
-        assert!(c.validate().unwrap_err().to_string().contains("raft.election_ticks"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("raft.election_ticks")
+        );
         let mut two = RaftConfig::new(1, three());
         two.peers.remove(&3);
-        assert!(two.validate().unwrap_err().to_string().contains("1, 3 or 5"));
+        assert!(
+            two.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("1, 3 or 5")
+        );
     }
 }

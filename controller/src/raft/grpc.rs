@@ -81,7 +81,9 @@ pub struct GrpcTransport {
 
 impl std::fmt::Debug for GrpcTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GrpcTransport").field("id", &self.id).finish()
+        f.debug_struct("GrpcTransport")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -128,7 +130,9 @@ impl Transport for GrpcTransport {
     }
 
     fn set_members(&self, members: &Members) {
-        let Ok(mut peers) = self.peers.lock() else { return };
+        let Ok(mut peers) = self.peers.lock() else {
+            return;
+        };
         peers.retain(|id, p| {
             let keep = members.get(id) == Some(&p.address);
             if !keep {
@@ -247,7 +251,11 @@ impl RaftTransport for RaftService {
         let mut accepted = 0;
         while let Some(batch) = stream.message().await? {
             if batch.to != self.node.id() {
-                let why = format!("batch for member {} reached member {}", batch.to, self.node.id());
+                let why = format!(
+                    "batch for member {} reached member {}",
+                    batch.to,
+                    self.node.id()
+                );
                 return Err(Status::invalid_argument(why));
             }
             let msgs = (batch.messages.iter())
@@ -255,7 +263,13 @@ impl RaftTransport for RaftService {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Status::invalid_argument(format!("messages: {e}")))?;
             accepted += msgs.len() as u64;
-            self.node.step(msgs);
+            if !self.node.step(msgs) {
+                // End the stream so the sender reconnects to whatever serves this address next.
+                return Err(Status::unavailable(format!(
+                    "member {} stopped",
+                    self.node.id()
+                )));
+            }
         }
         Ok(Response::new(SendSummary { accepted }))
     }

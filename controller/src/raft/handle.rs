@@ -168,9 +168,12 @@ impl RaftNode {
     }
 
     /// Hands raft messages received from peers to the member (drops them if it is
-    /// overwhelmed: raft resends what matters).
-    pub fn step(&self, msgs: Vec<Message>) {
-        let _ = self.tx.try_send(Request::Step(msgs));
+    /// overwhelmed: raft resends what matters). False when the member has stopped.
+    pub fn step(&self, msgs: Vec<Message>) -> bool {
+        match self.tx.try_send(Request::Step(msgs)) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     /// Stops the member gracefully: answers every waiting caller with `Stopped`, closes its

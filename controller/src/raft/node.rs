@@ -23,10 +23,7 @@ pub(crate) enum Request {
     /// Messages from peers.
     Step(Vec<Message>),
     /// A command to commit and apply.
-    Propose {
-        cmd: Command,
-        reply: ProposalReply,
-    },
+    Propose { cmd: Command, reply: ProposalReply },
     /// Add (with an address) or remove (without) a member.
     ChangeMember {
         change: (u64, Option<String>),
@@ -219,7 +216,10 @@ impl<S: LogStore, T: Transport> Member<S, T> {
     }
 
     fn change_member(&mut self, (id, address): (u64, Option<String>), reply: ProposalReply) {
-        if let Err(e) = self.can_propose().and_then(|_| self.check_change(id, &address)) {
+        if let Err(e) = self
+            .can_propose()
+            .and_then(|_| self.check_change(id, &address))
+        {
             let _ = reply.send(Err(e));
             return;
         }
@@ -241,12 +241,14 @@ impl<S: LogStore, T: Transport> Member<S, T> {
     fn check_change(&self, id: u64, address: &Option<String>) -> Result<()> {
         let voters = &self.conf_state.voters;
         match address {
-            Some(_) if voters.contains(&id) => {
-                Err(RaftError::invalid("member id", format!("{id} is already a voter")))
-            }
-            None if !voters.contains(&id) => {
-                Err(RaftError::invalid("member id", format!("{id} is not a voter")))
-            }
+            Some(_) if voters.contains(&id) => Err(RaftError::invalid(
+                "member id",
+                format!("{id} is already a voter"),
+            )),
+            None if !voters.contains(&id) => Err(RaftError::invalid(
+                "member id",
+                format!("{id} is not a voter"),
+            )),
             None if voters.len() == 1 => Err(RaftError::invalid(
                 "member id",
                 format!("{id} is the last voter; a cluster needs one"),

@@ -107,7 +107,11 @@ impl<S: LogStore, T: Transport> Member<S, T> {
     /// Replaces the database with a snapshot received from the leader.
     fn restore(&mut self, snap: Snapshot, members: super::Members, db: crate::db::ClusterDb) {
         let meta = snap.get_metadata();
-        tracing::info!(member = self.cfg.id, index = meta.index, "restored a snapshot");
+        tracing::info!(
+            member = self.cfg.id,
+            index = meta.index,
+            "restored a snapshot"
+        );
         self.db = db;
         self.members = members;
         self.conf_state = meta.get_conf_state().clone();
@@ -143,7 +147,8 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             self.applied = e.index;
             let mine = ctx.filter(|c| c.proposer == self.cfg.id).map(|c| c.seq);
             let index = e.index;
-            self.waiters.applied(index, mine, || Applied { index, result });
+            self.waiters
+                .applied(index, mine, || Applied { index, result });
         }
         self.waiters.serve_reads(self.applied, &self.db);
     }
@@ -192,7 +197,10 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                     }
                 }
                 ConfChangeType::RemoveNode => {
-                    tracing::warn!(member = self.cfg.id, "this member was removed from the cluster");
+                    tracing::warn!(
+                        member = self.cfg.id,
+                        "this member was removed from the cluster"
+                    );
                 }
             }
         }

@@ -156,7 +156,9 @@ impl LogStore for RedbStore {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<(), StoreError> {
-        let mut hs = hard_state.cloned().unwrap_or_else(|| self.hard_state.clone());
+        let mut hs = hard_state
+            .cloned()
+            .unwrap_or_else(|| self.hard_state.clone());
         if let Some(s) = snapshot {
             let meta = s.get_metadata();
             hs.term = hs.term.max(meta.term);
@@ -175,7 +177,10 @@ impl LogStore for RedbStore {
             for e in entries {
                 ents.insert(e.index, e.write_to_bytes().unwrap_or_default().as_slice())?;
             }
-            meta.insert(HARD_STATE, hs.write_to_bytes().unwrap_or_default().as_slice())?;
+            meta.insert(
+                HARD_STATE,
+                hs.write_to_bytes().unwrap_or_default().as_slice(),
+            )?;
             Ok(())
         })?;
         self.mirror(snapshot, entries, Some(&hs));
@@ -258,7 +263,9 @@ impl raft::Storage for RedbStore {
 
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         if self.snap_index() < request_index || self.snap_index() == 0 {
-            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
         }
         Ok(self.snapshot.clone())
     }

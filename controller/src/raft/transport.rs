@@ -62,7 +62,7 @@ impl Transport for LocalTransport {
         let Ok(nodes) = self.nodes.lock() else { return };
         for m in msgs {
             if let Some(n) = nodes.get(&m.to) {
-                n.step(vec![m]);
+                let _ = n.step(vec![m]);
             }
         }
     }
