@@ -52,6 +52,8 @@ pub struct Cluster {
     _tmp: tempfile::TempDir,
     pub members: BTreeMap<u64, Member>,
     pub snapshot_every: u64,
+    /// Use the default timing (100 ms ticks) instead of the fast test timing.
+    pub default_timing: bool,
 }
 
 async fn free_addr() -> String {
@@ -72,11 +74,28 @@ impl Cluster {
         c
     }
 
+    /// `n` members with the default timing (for benchmarks).
+    pub async fn start_default_timing(n: u64, snapshot_every: u64) -> Cluster {
+        let mut c = Cluster::empty(snapshot_every);
+        c.default_timing = true;
+        for id in 1..=n {
+            c.add_dir(id).await;
+        }
+        for id in 1..=n {
+            c.run(id, true).await;
+        }
+        c
+    }
+
     pub fn empty(snapshot_every: u64) -> Cluster {
         Cluster {
-            _tmp: tempfile::tempdir().unwrap(),
+            _tmp: match std::env::var("RAFT_BENCH_DIR") {
+                Ok(d) => tempfile::tempdir_in(d).unwrap(),
+                Err(_) => tempfile::tempdir().unwrap(),
+            },
             members: BTreeMap::new(),
             snapshot_every,
+            default_timing: false,
         }
     }
 
@@ -103,7 +122,10 @@ impl Cluster {
 
     /// Starts (or restarts) member `id` from its directory.
     pub async fn run(&mut self, id: u64, bootstrap: bool) -> RaftNode {
-        let mut cfg = fast(RaftConfig::new(id, self.peers()));
+        let mut cfg = RaftConfig::new(id, self.peers());
+        if !self.default_timing {
+            cfg = fast(cfg);
+        }
         cfg.bootstrap = bootstrap;
         cfg.snapshot_every = self.snapshot_every;
         let m = self.members.get_mut(&id).unwrap();
