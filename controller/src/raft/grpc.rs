@@ -40,6 +40,8 @@ const PEER_QUEUE: usize = 4096;
 const MAX_BATCH: usize = 512;
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often an idle peer connection is pinged, and how long a ping may go unanswered.
+const KEEPALIVE: Duration = Duration::from_millis(500);
 
 /// A future that opens a channel.
 pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Channel, String>> + Send>>;
@@ -57,13 +59,22 @@ pub struct TcpConnect;
 
 impl Connect for TcpConnect {
     fn connect(&self, address: &str) -> ConnectFuture {
-        let uri = format!("http://{address}");
-        Box::pin(async move {
-            let ep = Endpoint::from_shared(uri).map_err(|e| e.to_string())?;
-            let ep = ep.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true);
-            ep.connect().await.map_err(|e| e.to_string())
-        })
+        let ep = endpoint(address);
+        Box::pin(async move { ep?.connect().await.map_err(|e| e.to_string()) })
     }
+}
+
+/// The endpoint for a peer at `address` (`host:port`). HTTP/2 keep-alive pings find a
+/// connection that died silently (a partition, a crashed host): the stream on it fails and
+/// the link reconnects.
+pub fn endpoint(address: &str) -> Result<Endpoint, String> {
+    let ep = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
+    Ok(ep
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE)
+        .keep_alive_while_idle(true))
 }
 
 struct Peer {
