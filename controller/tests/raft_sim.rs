@@ -15,14 +15,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use nonstop_controller::raft::grpc::{Connect, ConnectFuture, GrpcTransport, endpoint, raft_service};
+use nonstop_controller::raft::grpc::{
+    Connect, ConnectFuture, GrpcTransport, endpoint, raft_service,
+};
 use nonstop_controller::raft::{RaftConfig, RaftError, RaftNode, RedbStore};
 use raft_support::{assert_exactly_once, put_node};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::Connected;
 use tonic::transport::Uri;
+use tonic::transport::server::Connected;
 
 const PORT: u16 = 7000;
 const HOSTS: [&str; 3] = ["m1", "m2", "m3"];
