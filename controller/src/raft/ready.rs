@@ -215,8 +215,10 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         let Ok(term) = self.raw.raft.raft_log.term(self.applied) else {
             return Ok(());
         };
-        let mut snap = Snapshot::default();
-        snap.data = codec::encode_snapshot(&self.members, &self.db).into();
+        let mut snap = Snapshot {
+            data: codec::encode_snapshot(&self.members, &self.db).into(),
+            ..Default::default()
+        };
         let meta = snap.mut_metadata();
         meta.index = self.applied;
         meta.term = term;

@@ -50,15 +50,19 @@ pub trait LogStore: raft::Storage + Send + 'static {
     /// Makes a fresh store the first state of a new cluster: a snapshot at index 1, term 1 of
     /// an empty database with `members` as the voters.
     fn bootstrap(&mut self, members: &Members) -> Result<(), StoreError> {
-        let mut snap = Snapshot::default();
-        snap.data = codec::encode_snapshot(members, &ClusterDb::new()).into();
+        let mut snap = Snapshot {
+            data: codec::encode_snapshot(members, &ClusterDb::new()).into(),
+            ..Default::default()
+        };
         let meta = snap.mut_metadata();
         meta.index = 1;
         meta.term = 1;
         meta.set_conf_state(ConfState::from((members.keys().copied(), [])));
-        let mut hs = HardState::default();
-        hs.term = 1;
-        hs.commit = 1;
+        let hs = HardState {
+            term: 1,
+            commit: 1,
+            ..Default::default()
+        };
         self.persist(Some(&snap), &[], Some(&hs))?;
         // A bootstrap snapshot is also the latest one a lagging member can be sent.
         self.save_snapshot(snap)
