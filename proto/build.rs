@@ -1,7 +1,11 @@
 //! Compiles proto/*.proto with protox (pure Rust), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/cluster.proto", "proto/agent.proto"];
+    let protos = [
+        "proto/cluster.proto",
+        "proto/agent.proto",
+        "proto/raft.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

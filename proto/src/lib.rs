@@ -10,10 +10,16 @@ pub mod cluster {
     tonic::include_proto!("nonstop.cluster.v1");
 }
 
-/// The agent <-> leader session (`proto/agent.proto`).
+/// The agent <-> leader contract (`proto/agent.proto`).
 pub mod agent {
     #![allow(missing_docs, missing_debug_implementations, clippy::all)]
     tonic::include_proto!("nonstop.agent.v1");
+}
+
+/// Member <-> member raft traffic (`proto/raft.proto`).
+pub mod raft {
+    #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+    tonic::include_proto!("nonstop.raft.v1");
 }
 
 /// The encoded file descriptors of every service, for gRPC reflection (`grpcurl` without the

@@ -1,0 +1,300 @@
+//! The `RaftTransport` gRPC service: a [`Transport`] that keeps one client stream open per
+//! peer and pushes batches of raft messages down it, and the server side that hands received
+//! messages to the local member.
+//!
+//! ```text
+//!  member ─send()─▶ per-peer queue ─▶ peer task: connect (backoff) ─▶ Send(stream RaftBatch)
+//!                                                                          │
+//!  peer member ◀── RaftNode::step ◀── RaftService::send ◀──────────────────┘
+//! ```
+//!
+//! Messages are raft-rs's own protobuf encoding, carried as `bytes`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nonstop_proto::raft::raft_transport_client::RaftTransportClient;
+use nonstop_proto::raft::raft_transport_server::{RaftTransport, RaftTransportServer};
+use nonstop_proto::raft::{RaftBatch, SendSummary};
+use protobuf::Message as _;
+use raft::prelude::Message;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::config::Members;
+use super::handle::RaftNode;
+use super::transport::Transport;
+
+/// Largest gRPC message either side accepts (a snapshot travels in one).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// Messages queued per peer before new ones are dropped.
+const PEER_QUEUE: usize = 4096;
+/// Raft messages per batch.
+const MAX_BATCH: usize = 512;
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often an idle peer connection is pinged, and how long a ping may go unanswered.
+const KEEPALIVE: Duration = Duration::from_millis(500);
+
+/// A future that opens a channel.
+pub type ConnectFuture = Pin<Box<dyn Future<Output = Result<Channel, String>> + Send>>;
+
+/// Opens a gRPC channel to a member's address (TCP in production; a simulated network in
+/// tests). Called again after every failure, with backoff.
+pub trait Connect: Send + Sync + 'static {
+    /// Connects to `address`; the error says why not.
+    fn connect(&self, address: &str) -> ConnectFuture;
+}
+
+/// Plain TCP (`host:port`), no TLS.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpConnect;
+
+impl Connect for TcpConnect {
+    fn connect(&self, address: &str) -> ConnectFuture {
+        let ep = endpoint(address);
+        Box::pin(async move { ep?.connect().await.map_err(|e| e.to_string()) })
+    }
+}
+
+/// The endpoint for a peer at `address` (`host:port`). HTTP/2 keep-alive pings find a
+/// connection that died silently (a partition, a crashed host): the stream on it fails and
+/// the link reconnects.
+pub fn endpoint(address: &str) -> Result<Endpoint, String> {
+    let ep = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
+    Ok(ep
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE)
+        .keep_alive_while_idle(true))
+}
+
+struct Peer {
+    address: String,
+    queue: mpsc::Sender<Message>,
+    task: JoinHandle<()>,
+}
+
+/// A [`Transport`] over gRPC client streams, one per peer.
+pub struct GrpcTransport {
+    id: u64,
+    connect: std::sync::Arc<dyn Connect>,
+    peers: Mutex<HashMap<u64, Peer>>,
+}
+
+impl std::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcTransport")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl GrpcTransport {
+    /// The transport of member `id`, opening channels with `connect`.
+    pub fn new(id: u64, connect: impl Connect) -> Self {
+        GrpcTransport {
+            id,
+            connect: std::sync::Arc::new(connect),
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Over plain TCP.
+    pub fn tcp(id: u64) -> Self {
+        Self::new(id, TcpConnect)
+    }
+
+    fn spawn_peer(&self, to: u64, address: &str) -> Peer {
+        let (queue, rx) = mpsc::channel(PEER_QUEUE);
+        let link = Link {
+            from: self.id,
+            to,
+            address: address.to_string(),
+            connect: self.connect.clone(),
+        };
+        Peer {
+            address: address.to_string(),
+            queue,
+            task: tokio::spawn(link.run(rx)),
+        }
+    }
+}
+
+impl Transport for GrpcTransport {
+    fn send(&self, msgs: Vec<Message>) {
+        let Ok(peers) = self.peers.lock() else { return };
+        for m in msgs {
+            if let Some(p) = peers.get(&m.to) {
+                // A full queue means the peer is slow or gone: raft resends what matters.
+                let _ = p.queue.try_send(m);
+            }
+        }
+    }
+
+    fn set_members(&self, members: &Members) {
+        let Ok(mut peers) = self.peers.lock() else {
+            return;
+        };
+        peers.retain(|id, p| {
+            let keep = members.get(id) == Some(&p.address);
+            if !keep {
+                p.task.abort();
+            }
+            keep
+        });
+        for (id, address) in members {
+            if *id != self.id && !peers.contains_key(id) {
+                let peer = self.spawn_peer(*id, address);
+                peers.insert(*id, peer);
+            }
+        }
+    }
+}
+
+impl Drop for GrpcTransport {
+    fn drop(&mut self) {
+        if let Ok(peers) = self.peers.lock() {
+            peers.values().for_each(|p| p.task.abort());
+        }
+    }
+}
+
+/// The sending side towards one peer.
+struct Link {
+    from: u64,
+    to: u64,
+    address: String,
+    connect: std::sync::Arc<dyn Connect>,
+}
+
+impl Link {
+    async fn run(self, mut rx: mpsc::Receiver<Message>) {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            match self.connect.connect(&self.address).await {
+                Ok(channel) => {
+                    backoff = MIN_BACKOFF;
+                    if self.stream(channel, &mut rx).await.is_break() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::debug!(to = self.to, address = %self.address, error = %e,
+                    "raft peer unreachable"),
+            }
+            // What queued up while the link was down is stale: raft resends what matters.
+            while rx.try_recv().is_ok() {}
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Streams batches until the stream fails (`Continue`: reconnect) or the transport is
+    /// dropped (`Break`).
+    async fn stream(&self, channel: Channel, rx: &mut mpsc::Receiver<Message>) -> ControlFlow<()> {
+        let (tx, batches) = mpsc::channel(64);
+        let mut client = RaftTransportClient::new(channel)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let call = client.send(ReceiverStream::new(batches));
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                res = &mut call => {
+                    tracing::debug!(to = self.to, result = ?res.map(|r| r.into_inner()),
+                        "raft stream ended");
+                    return ControlFlow::Continue(());
+                }
+                m = rx.recv() => {
+                    let Some(m) = m else { return ControlFlow::Break(()) };
+                    let batch = self.batch(m, rx);
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(batch) {
+                        return ControlFlow::Continue(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// `first` and whatever else is queued, encoded.
+    fn batch(&self, first: Message, rx: &mut mpsc::Receiver<Message>) -> RaftBatch {
+        let mut messages = vec![first.write_to_bytes().unwrap_or_default()];
+        while messages.len() < MAX_BATCH {
+            let Ok(m) = rx.try_recv() else { break };
+            messages.push(m.write_to_bytes().unwrap_or_default());
+        }
+        RaftBatch {
+            from: self.from,
+            to: self.to,
+            messages,
+        }
+    }
+}
+
+/// The receiving side: hands raft messages to the local member.
+#[derive(Debug)]
+pub struct RaftService {
+    node: RaftNode,
+}
+
+/// The `RaftTransport` service for `node`, ready to add to a tonic server.
+pub fn raft_service(node: RaftNode) -> RaftTransportServer<RaftService> {
+    RaftTransportServer::new(RaftService { node })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftService {
+    async fn send(
+        &self,
+        request: Request<Streaming<RaftBatch>>,
+    ) -> Result<Response<SendSummary>, Status> {
+        let mut stream = request.into_inner();
+        let mut accepted = 0;
+        while let Some(batch) = stream.message().await? {
+            if batch.to != self.node.id() {
+                let why = format!(
+                    "batch for member {} reached member {}",
+                    batch.to,
+                    self.node.id()
+                );
+                return Err(Status::invalid_argument(why));
+            }
+            let msgs = (batch.messages.iter())
+                .map(|b| Message::parse_from_bytes(b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Status::invalid_argument(format!("messages: {e}")))?;
+            accepted += msgs.len() as u64;
+            if !self.node.step(msgs) {
+                // End the stream so the sender reconnects to whatever serves this address next.
+                return Err(Status::unavailable(format!(
+                    "member {} stopped",
+                    self.node.id()
+                )));
+            }
+        }
+        Ok(Response::new(SendSummary { accepted }))
+    }
+}
+
+/// Serves `node`'s `RaftTransport` on `listener` until `shutdown` resolves.
+pub async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    node: RaftNode,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(raft_service(node))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}

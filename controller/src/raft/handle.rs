@@ -1,0 +1,223 @@
+//! [`RaftNode`]: the cheap-to-clone handle callers use. Every call is a message to the one
+//! task that owns the member (see `node.rs`); answers come back on a oneshot channel.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raft::prelude::Message;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::config::{Members, RaftConfig};
+use super::error::{RaftError, Result};
+use super::node::{Request, spawn_member};
+use super::storage::LogStore;
+use super::transport::Transport;
+use crate::db::{ApplyError, ClusterDb, Command, Event};
+
+/// A command applied on this member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The raft log index it was committed at.
+    pub index: u64,
+    /// What the database said: the events, or why it rejected the command (a rejected command
+    /// is still committed, and changed nothing).
+    pub result: std::result::Result<Vec<Event>, ApplyError>,
+}
+
+/// Who leads, as this member sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leadership {
+    /// This member is the leader.
+    pub is_leader: bool,
+    /// The leader's raft id (0 when none is known).
+    pub leader: u64,
+    /// The current term.
+    pub term: u64,
+}
+
+/// A member's raft role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Checks whether it could win an election (pre-vote).
+    PreCandidate,
+    /// Runs for leader.
+    Candidate,
+    /// Leads.
+    Leader,
+}
+
+/// A snapshot of a member's raft state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This member's raft id.
+    pub id: u64,
+    /// The current term.
+    pub term: u64,
+    /// The leader's raft id (0 when none is known).
+    pub leader: u64,
+    /// This member's role.
+    pub role: Role,
+    /// The highest index known committed.
+    pub commit: u64,
+    /// The highest index applied to this member's database.
+    pub applied: u64,
+    /// The voters.
+    pub voters: Vec<u64>,
+    /// Members and their addresses.
+    pub members: Members,
+}
+
+/// A handle on a running controller member. Clones share the member.
+#[derive(Clone)]
+pub struct RaftNode {
+    id: u64,
+    timeout: Duration,
+    tx: mpsc::Sender<Request>,
+    leadership: watch::Receiver<Leadership>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for RaftNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftNode").field("id", &self.id).finish()
+    }
+}
+
+impl RaftNode {
+    /// Starts a member on `storage` (bootstrapping it if it is new and `config.bootstrap`),
+    /// sending through `transport`. Must be called inside a tokio runtime.
+    pub fn start<S: LogStore, T: Transport>(
+        config: RaftConfig,
+        storage: S,
+        transport: T,
+    ) -> Result<RaftNode> {
+        config.validate()?;
+        let (id, timeout) = (config.id, config.request_timeout);
+        let (tx, rx) = mpsc::channel(4096);
+        let (lead_tx, leadership) = watch::channel(Leadership::default());
+        let task = spawn_member(config, storage, transport, rx, lead_tx)?;
+        Ok(RaftNode {
+            id,
+            timeout,
+            tx,
+            leadership,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
+    }
+
+    /// This member's raft id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Proposes a command; resolves when it is applied on this member (a follower forwards it
+    /// to the leader). Errors: `NoLeader`, `NotLeader` (forwarding off), `Dropped`, `Timeout`
+    /// (may still be applied), `Stopped`, `Fatal`.
+    pub async fn propose(&self, cmd: Command) -> Result<Applied> {
+        self.ask(|reply| Request::Propose { cmd, reply }).await?
+    }
+
+    /// Runs `f` on the database once it reflects every command committed before this call
+    /// (linearizable, with raft's ReadIndex).
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let read = Box::new(move |db: Result<&ClusterDb>| {
+            let _ = tx.send(db.map(f));
+        });
+        self.send(Request::Read(read)).await?;
+        self.wait(rx).await?
+    }
+
+    /// The member's raft state now.
+    pub async fn status(&self) -> Result<RaftStatus> {
+        self.ask(Request::Status).await
+    }
+
+    /// Who leads; changes as elections happen (for the policy loop, which runs on the leader).
+    pub fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.leadership.clone()
+    }
+
+    /// Adds a voting member reachable at `address` (on the leader, or forwarded to it).
+    pub async fn add_member(&self, id: u64, address: &str) -> Result<()> {
+        if id == 0 {
+            return Err(RaftError::invalid("member id", "must not be 0"));
+        }
+        if address.is_empty() {
+            return Err(RaftError::invalid("member address", "must not be empty"));
+        }
+        let change = (id, Some(address.to_string()));
+        self.ask(|reply| Request::ChangeMember { change, reply })
+            .await?
+            .map(|_| ())
+    }
+
+    /// Removes a member (on the leader, or forwarded to it).
+    pub async fn remove_member(&self, id: u64) -> Result<()> {
+        let change = (id, None);
+        self.ask(|reply| Request::ChangeMember { change, reply })
+            .await?
+            .map(|_| ())
+    }
+
+    /// Hands raft messages received from peers to the member (drops them if it is
+    /// overwhelmed: raft resends what matters). False when the member has stopped.
+    pub fn step(&self, msgs: Vec<Message>) -> bool {
+        match self.tx.try_send(Request::Step(msgs)) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Stops the member gracefully: answers every waiting caller with `Stopped`, closes its
+    /// store, and returns when it is closed.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Request::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops the member at once, as a crash would (nothing more is written). For tests.
+    pub fn abort(&self) {
+        if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
+            task.abort();
+        }
+    }
+
+    /// True while the member's task runs.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    async fn send(&self, req: Request) -> Result<()> {
+        self.tx.send(req).await.map_err(|_| RaftError::Stopped)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx)).await?;
+        self.wait(rx).await
+    }
+
+    /// Waits for the member's answer; the member answers timeouts itself, this bound only
+    /// covers a member that stopped ticking.
+    async fn wait<T>(&self, rx: oneshot::Receiver<T>) -> Result<T> {
+        match tokio::time::timeout(self.timeout * 2, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(RaftError::Stopped),
+            Err(_) => Err(RaftError::Timeout(self.timeout * 2)),
+        }
+    }
+}

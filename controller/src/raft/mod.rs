@@ -1,0 +1,40 @@
+//! The cluster database replicated with raft (tikv's raft-rs), on disk with redb, between
+//! controller members over gRPC.
+//!
+//! ```text
+//!  RaftNode (handle, clone) ──Request──▶ member task (node.rs): owns RawNode + ClusterDb
+//!        ▲  answers (oneshot)                 │ tick / step / propose / read_index
+//!        │                                    ▼
+//!        └───────── waiters.rs ◀── Ready loop (ready.rs) ──▶ LogStore (storage.rs, redb_store.rs)
+//!                                             │ messages
+//!                                             ▼
+//!                     Transport (transport.rs; grpc.rs: RaftTransport client streams)
+//!                                             │
+//!            peer's RaftService (grpc.rs) ──▶ peer's RaftNode::step
+//! ```
+//!
+//! A command is applied by every member in log order (`ClusterDb::apply`, deterministic); the
+//! member that proposed it answers its caller with the result. A committed command the
+//! database rejects is still committed: it changed nothing, and the caller gets the
+//! `ApplyError`.
+
+mod codec;
+mod config;
+mod error;
+pub mod grpc;
+mod handle;
+mod log;
+mod node;
+mod ready;
+mod redb_store;
+mod storage;
+mod transport;
+mod waiters;
+
+pub use codec::EntryContext;
+pub use config::{Members, RaftConfig};
+pub use error::{RaftError, Result, StoreError};
+pub use handle::{Applied, Leadership, RaftNode, RaftStatus, Role};
+pub use redb_store::RedbStore;
+pub use storage::LogStore;
+pub use transport::{LocalTransport, Transport};

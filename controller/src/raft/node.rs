@@ -1,0 +1,291 @@
+//! The task that owns a member's raft-rs `RawNode` and its `ClusterDb`. It ticks, steps
+//! messages from peers, takes proposals and reads from handles, and after each event runs the
+//! Ready loop (`ready.rs`). Nothing else touches the RawNode.
+
+use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Message};
+use raft::{RawNode, StateRole};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::codec::{self, EntryContext};
+use super::config::{Members, RaftConfig};
+use super::error::{RaftError, Result};
+use super::handle::{Leadership, RaftStatus, Role};
+use super::log;
+use super::storage::LogStore;
+use super::transport::Transport;
+use super::waiters::{ProposalReply, ReadFn, Waiters};
+use crate::db::{ClusterDb, Command};
+
+/// What a handle asks of the member task.
+pub(crate) enum Request {
+    /// Messages from peers.
+    Step(Vec<Message>),
+    /// A command to commit and apply.
+    Propose { cmd: Command, reply: ProposalReply },
+    /// Add (with an address) or remove (without) a member.
+    ChangeMember {
+        change: (u64, Option<String>),
+        reply: ProposalReply,
+    },
+    /// A linearizable read.
+    Read(ReadFn),
+    /// The raft state.
+    Status(oneshot::Sender<RaftStatus>),
+    /// Stop gracefully; answered once the store is closed.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A running member: the RawNode and everything the Ready loop updates.
+pub(crate) struct Member<S: LogStore, T: Transport> {
+    pub(super) cfg: RaftConfig,
+    pub(super) raw: RawNode<S>,
+    pub(super) db: ClusterDb,
+    pub(super) members: Members,
+    pub(super) conf_state: ConfState,
+    pub(super) transport: T,
+    pub(super) waiters: Waiters,
+    pub(super) leadership: watch::Sender<Leadership>,
+    pub(super) applied: u64,
+    pub(super) snapshot_index: u64,
+    /// Members sent a snapshot in the last Ready (reported to raft after `advance`).
+    pub(super) sent_snapshots: Vec<u64>,
+    seq: u64,
+}
+
+/// Opens the member on `store` and spawns its task.
+pub(crate) fn spawn_member<S: LogStore, T: Transport>(
+    cfg: RaftConfig,
+    mut store: S,
+    transport: T,
+    rx: mpsc::Receiver<Request>,
+    leadership: watch::Sender<Leadership>,
+) -> Result<JoinHandle<()>> {
+    if store.is_new() && cfg.bootstrap {
+        store.bootstrap(&cfg.peers)?;
+    }
+    let snap = store.latest_snapshot().clone();
+    let meta = snap.get_metadata();
+    let (mut members, db) = match meta.index {
+        0 => (Members::new(), ClusterDb::new()),
+        index => codec::decode_snapshot(index, &snap.data)?,
+    };
+    for (id, addr) in &cfg.peers {
+        members.entry(*id).or_insert_with(|| addr.clone());
+    }
+    transport.set_members(&members);
+    let raw = RawNode::new(&cfg.to_raft(meta.index), store, &log::logger(cfg.id))
+        .map_err(|e| RaftError::invalid("raft", e.to_string()))?;
+    let member = Member {
+        raw,
+        db,
+        members,
+        conf_state: meta.get_conf_state().clone(),
+        transport,
+        waiters: Waiters::default(),
+        leadership,
+        applied: meta.index,
+        snapshot_index: meta.index,
+        sent_snapshots: Vec::new(),
+        seq: 0,
+        cfg,
+    };
+    Ok(tokio::spawn(member.run(rx)))
+}
+
+impl<S: LogStore, T: Transport> Member<S, T> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut ticker = tokio::time::interval(self.cfg.tick);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let done = tokio::select! {
+                _ = ticker.tick() => { self.tick(); None }
+                req = rx.recv() => match req {
+                    // Every handle is gone: nobody can ask anything any more.
+                    None => Some(None),
+                    // Take everything already queued, so one Ready (one fsync) covers a burst.
+                    Some(req) => self.handle(req).or_else(|| self.drain(&mut rx)),
+                },
+            };
+            if let Some(done) = done {
+                return self.stop(done);
+            }
+            if let Err(e) = self.on_ready() {
+                tracing::error!(member = self.cfg.id, error = %e, "raft member stops");
+                return self.stop(None);
+            }
+        }
+    }
+
+    fn drain(&mut self, rx: &mut mpsc::Receiver<Request>) -> Option<Option<oneshot::Sender<()>>> {
+        for _ in 0..1024 {
+            let Ok(req) = rx.try_recv() else { break };
+            if let Some(done) = self.handle(req) {
+                return Some(done);
+            }
+        }
+        None
+    }
+
+    fn stop(mut self, done: Option<oneshot::Sender<()>>) {
+        self.waiters.stop();
+        // Close the store before saying so: a restart may open the same directory at once.
+        drop(self);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    fn tick(&mut self) {
+        self.raw.tick();
+        let timeout = self.cfg.request_timeout;
+        self.waiters.expire(Instant::now(), timeout);
+    }
+
+    /// Handles one request; `Some` when it asks the member to stop.
+    fn handle(&mut self, req: Request) -> Option<Option<oneshot::Sender<()>>> {
+        match req {
+            Request::Step(msgs) => self.step(msgs),
+            Request::Propose { cmd, reply } => self.propose(cmd, reply),
+            Request::ChangeMember { change, reply } => self.change_member(change, reply),
+            Request::Read(f) => self.read(f),
+            Request::Status(reply) => drop(reply.send(self.status())),
+            Request::Shutdown(done) => return Some(Some(done)),
+        }
+        None
+    }
+
+    fn step(&mut self, msgs: Vec<Message>) {
+        for m in msgs {
+            // Messages from members raft does not know (removed, or not yet added) are refused
+            // by raft-rs; they are harmless.
+            if let Err(e) = self.raw.step(m) {
+                tracing::trace!(member = self.cfg.id, error = %e, "raft message ignored");
+            }
+        }
+    }
+
+    /// Checks that a proposal can go somewhere; `Err` tells the caller where to go instead.
+    fn can_propose(&self) -> Result<()> {
+        let leader = self.raw.raft.leader_id;
+        if leader == 0 {
+            return Err(RaftError::NoLeader);
+        }
+        if leader != self.cfg.id && !self.cfg.forward_proposals {
+            let address = self.members.get(&leader).cloned();
+            return Err(RaftError::NotLeader { leader, address });
+        }
+        Ok(())
+    }
+
+    fn next_context(&mut self, address: Option<String>) -> (u64, Vec<u8>) {
+        self.seq += 1;
+        let ctx = EntryContext {
+            proposer: self.cfg.id,
+            seq: self.seq,
+            address,
+        };
+        (self.seq, ctx.encode())
+    }
+
+    fn propose(&mut self, cmd: Command, reply: ProposalReply) {
+        if let Err(e) = self.can_propose() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let (seq, ctx) = self.next_context(None);
+        self.waiters.add_proposal(seq, reply, self.deadline());
+        let result = self.raw.propose(ctx, codec::encode_command(&cmd));
+        self.proposed(seq, result);
+    }
+
+    /// Records where a proposal went, or fails it if raft refused it.
+    fn proposed(&mut self, seq: u64, result: raft::Result<()>) {
+        match result {
+            Ok(()) if self.raw.raft.state == StateRole::Leader => {
+                let index = self.raw.raft.raft_log.last_index();
+                self.waiters.appended_at(seq, index);
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::debug!(member = self.cfg.id, error = %e, "proposal refused by raft");
+                self.waiters.fail_proposal(seq, RaftError::Dropped);
+            }
+        }
+    }
+
+    fn change_member(&mut self, (id, address): (u64, Option<String>), reply: ProposalReply) {
+        if let Err(e) = self
+            .can_propose()
+            .and_then(|_| self.check_change(id, &address))
+        {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let ty = match address {
+            Some(_) => ConfChangeType::AddNode,
+            None => ConfChangeType::RemoveNode,
+        };
+        let mut single = ConfChangeSingle::default();
+        single.set_change_type(ty);
+        single.node_id = id;
+        let mut cc = ConfChangeV2::default();
+        cc.set_changes(vec![single].into());
+        let (seq, ctx) = self.next_context(address);
+        self.waiters.add_proposal(seq, reply, self.deadline());
+        let result = self.raw.propose_conf_change(ctx, cc);
+        self.proposed(seq, result);
+    }
+
+    fn check_change(&self, id: u64, address: &Option<String>) -> Result<()> {
+        let voters = &self.conf_state.voters;
+        match address {
+            Some(_) if voters.contains(&id) => Err(RaftError::invalid(
+                "member id",
+                format!("{id} is already a voter"),
+            )),
+            None if !voters.contains(&id) => Err(RaftError::invalid(
+                "member id",
+                format!("{id} is not a voter"),
+            )),
+            None if voters.len() == 1 => Err(RaftError::invalid(
+                "member id",
+                format!("{id} is the last voter; a cluster needs one"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn read(&mut self, f: ReadFn) {
+        if let Err(e) = self.can_propose() {
+            return f(Err(e));
+        }
+        let (seq, ctx) = self.next_context(None);
+        self.waiters.add_read(seq, f, self.deadline());
+        self.raw.read_index(ctx);
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.cfg.request_timeout
+    }
+
+    fn status(&self) -> RaftStatus {
+        let r = &self.raw.raft;
+        RaftStatus {
+            id: self.cfg.id,
+            term: r.term,
+            leader: r.leader_id,
+            role: match r.state {
+                StateRole::Leader => Role::Leader,
+                StateRole::Candidate => Role::Candidate,
+                StateRole::PreCandidate => Role::PreCandidate,
+                StateRole::Follower => Role::Follower,
+            },
+            commit: r.raft_log.committed,
+            applied: self.applied,
+            voters: self.conf_state.voters.clone(),
+            members: self.members.clone(),
+        }
+    }
+}

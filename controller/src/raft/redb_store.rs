@@ -1,0 +1,387 @@
+//! [`LogStore`] on disk with redb: one file per member, every write fsynced
+//! (`Durability::Immediate`) before raft is told it is persisted.
+//!
+//! The log after the latest snapshot is also kept in memory (it is bounded by
+//! `snapshot_every`), so raft-rs's reads never touch the disk.
+
+use std::path::Path;
+
+use protobuf::Message as _;
+use raft::prelude::{Entry, HardState, Snapshot};
+use raft::{GetEntriesContext, RaftState, StorageError};
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use super::error::StoreError;
+use super::storage::LogStore;
+
+const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const HARD_STATE: &str = "hard_state";
+const SNAPSHOT: &str = "snapshot";
+/// The applied index the stored snapshot covers (kept apart for operators reading the file).
+const APPLIED: &str = "applied";
+
+/// A member's raft state in `<dir>/raft.redb`.
+pub struct RedbStore {
+    db: Database,
+    path: String,
+    hard_state: HardState,
+    snapshot: Snapshot,
+    /// Entries after the snapshot's index, in order, as on disk.
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .field("snapshot_index", &self.snapshot.get_metadata().index)
+            .field("last_index", &self.last())
+            .finish()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store in `dir`, loading what it holds.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let file = dir.join("raft.redb");
+        let path = file.display().to_string();
+        let err = |e: redb::Error| StoreError::Redb {
+            path: path.clone(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(e.into()))?;
+        let db = Database::create(&file).map_err(|e| err(e.into()))?;
+        let mut store = RedbStore {
+            db,
+            path: path.clone(),
+            hard_state: HardState::default(),
+            snapshot: Snapshot::default(),
+            entries: Vec::new(),
+        };
+        store.load()?;
+        Ok(store)
+    }
+
+    fn load(&mut self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.redb_err(e))?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(self.redb_err(e)),
+        };
+        if let Some(v) = meta.get(HARD_STATE).map_err(|e| self.redb_err(e))? {
+            self.hard_state = self.decode(HARD_STATE, v.value())?;
+        }
+        if let Some(v) = meta.get(SNAPSHOT).map_err(|e| self.redb_err(e))? {
+            self.snapshot = self.decode(SNAPSHOT, v.value())?;
+        }
+        let table = txn.open_table(ENTRIES).map_err(|e| self.redb_err(e))?;
+        let rows = table
+            .range(self.snap_index() + 1..)
+            .map_err(|e| self.redb_err(e))?;
+        for row in rows {
+            let (k, v) = row.map_err(|e| self.redb_err(e))?;
+            let entry = self.decode(&format!("entry {}", k.value()), v.value())?;
+            self.entries.push(entry);
+        }
+        Ok(())
+    }
+
+    fn decode<M: protobuf::Message>(&self, record: &str, bytes: &[u8]) -> Result<M, StoreError> {
+        M::parse_from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            record: record.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn redb_err(&self, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Redb {
+            path: self.path.clone(),
+            source: e.into(),
+        }
+    }
+
+    fn snap_index(&self) -> u64 {
+        self.snapshot.get_metadata().index
+    }
+
+    fn first(&self) -> u64 {
+        self.snap_index() + 1
+    }
+
+    fn last(&self) -> u64 {
+        self.entries.last().map_or(self.snap_index(), |e| e.index)
+    }
+
+    /// Writes in one durable transaction (redb's default durability is Immediate: fsync).
+    fn write(
+        &self,
+        f: impl FnOnce(&mut redb::Table<u64, &[u8]>, &mut redb::Table<&str, &[u8]>) -> redb::Result,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.redb_err(e))?;
+        {
+            let mut entries = txn.open_table(ENTRIES).map_err(|e| self.redb_err(e))?;
+            let mut meta = txn.open_table(META).map_err(|e| self.redb_err(e))?;
+            f(&mut entries, &mut meta).map_err(|e| self.redb_err(e))?;
+        }
+        txn.commit().map_err(|e| self.redb_err(e))
+    }
+
+    /// Applies a received snapshot and new entries to the in-memory mirror (after the disk).
+    fn mirror(&mut self, snapshot: Option<&Snapshot>, entries: &[Entry], hs: Option<&HardState>) {
+        if let Some(s) = snapshot {
+            self.snapshot = s.clone();
+            self.entries.clear();
+            let meta = s.get_metadata();
+            self.hard_state.term = self.hard_state.term.max(meta.term);
+            self.hard_state.commit = meta.index;
+        }
+        if let Some(first) = entries.first() {
+            let keep = self.entries.partition_point(|e| e.index < first.index);
+            self.entries.truncate(keep);
+            self.entries.extend_from_slice(entries);
+        }
+        if let Some(hs) = hs {
+            self.hard_state = hs.clone();
+        }
+    }
+}
+
+impl LogStore for RedbStore {
+    fn persist(
+        &mut self,
+        snapshot: Option<&Snapshot>,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> Result<(), StoreError> {
+        let mut hs = hard_state
+            .cloned()
+            .unwrap_or_else(|| self.hard_state.clone());
+        if let Some(s) = snapshot {
+            let meta = s.get_metadata();
+            hs.term = hs.term.max(meta.term);
+            hs.commit = hs.commit.max(meta.index);
+        }
+        let first_new = entries.first().map(|e| e.index);
+        self.write(|ents, meta| {
+            if let Some(s) = snapshot {
+                ents.retain(|_, _| false)?;
+                meta.insert(SNAPSHOT, s.write_to_bytes().unwrap_or_default().as_slice())?;
+                meta.insert(APPLIED, s.get_metadata().index.to_be_bytes().as_slice())?;
+            }
+            if let Some(first) = first_new {
+                ents.retain_in(first.., |_, _| false)?;
+            }
+            for e in entries {
+                ents.insert(e.index, e.write_to_bytes().unwrap_or_default().as_slice())?;
+            }
+            meta.insert(
+                HARD_STATE,
+                hs.write_to_bytes().unwrap_or_default().as_slice(),
+            )?;
+            Ok(())
+        })?;
+        self.mirror(snapshot, entries, Some(&hs));
+        Ok(())
+    }
+
+    fn set_commit(&mut self, commit: u64) {
+        self.hard_state.commit = self.hard_state.commit.max(commit);
+    }
+
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let index = snapshot.get_metadata().index;
+        let bytes = snapshot.write_to_bytes().unwrap_or_default();
+        self.write(|ents, meta| {
+            ents.retain_in(..=index, |_, _| false)?;
+            meta.insert(SNAPSHOT, bytes.as_slice())?;
+            meta.insert(APPLIED, index.to_be_bytes().as_slice())?;
+            Ok(())
+        })?;
+        self.entries.retain(|e| e.index > index);
+        self.snapshot = snapshot;
+        Ok(())
+    }
+
+    fn latest_snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    fn is_new(&self) -> bool {
+        self.snap_index() == 0 && self.entries.is_empty() && self.hard_state == HardState::default()
+    }
+}
+
+impl raft::Storage for RedbStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        let conf_state = self.snapshot.get_metadata().get_conf_state().clone();
+        Ok(RaftState::new(self.hard_state.clone(), conf_state))
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        if low < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > self.last() + 1 || low > high {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let lo = (low - self.first()) as usize;
+        let hi = (high - self.first()) as usize;
+        let mut ents = self.entries[lo..hi].to_vec();
+        raft::util::limit_size(&mut ents, max_size.into());
+        Ok(ents)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        if idx == self.snap_index() {
+            return Ok(self.snapshot.get_metadata().term);
+        }
+        if idx < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > self.last() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        Ok(self.entries[(idx - self.first()) as usize].term)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.first())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.last())
+    }
+
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        if self.snap_index() < request_index || self.snap_index() == 0 {
+            return Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        Ok(self.snapshot.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft::Storage as _;
+    use raft::prelude::ConfState;
+
+    use super::*;
+    use crate::raft::config::Members;
+
+    fn entry(index: u64, term: u64) -> Entry {
+        Entry {
+            index,
+            term,
+            data: format!("e{index}t{term}").into_bytes().into(),
+            ..Default::default()
+        }
+    }
+
+    fn ctx() -> GetEntriesContext {
+        GetEntriesContext::empty(false)
+    }
+
+    fn members() -> Members {
+        [(1, "a:1".to_string()), (2, "b:1".to_string())].into()
+    }
+
+    #[test]
+    fn bootstrap_then_reopen_restores_log_hard_state_and_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = RedbStore::open(dir.path()).unwrap();
+        assert!(s.is_new());
+        s.bootstrap(&members()).unwrap();
+        let ents: Vec<Entry> = (2..=5).map(|i| entry(i, 2)).collect();
+        let hs = HardState {
+            term: 2,
+            vote: 1,
+            commit: 4,
+            ..Default::default()
+        };
+        s.persist(None, &ents, Some(&hs)).unwrap();
+        drop(s);
+        let s = RedbStore::open(dir.path()).unwrap();
+        assert!(!s.is_new());
+        let state = s.initial_state().unwrap();
+        assert_eq!(state.hard_state, hs);
+        assert_eq!(state.conf_state, ConfState::from(([1, 2], [])));
+        assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (2, 5));
+        assert_eq!(s.entries(2, 6, None, ctx()).unwrap(), ents);
+        assert_eq!(s.term(1).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_conflicting_append_replaces_the_suffix_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = RedbStore::open(dir.path()).unwrap();
+        s.bootstrap(&members()).unwrap();
+        let old: Vec<Entry> = (2..=6).map(|i| entry(i, 2)).collect();
+        s.persist(None, &old, None).unwrap();
+        s.persist(None, &[entry(4, 3)], None).unwrap();
+        drop(s);
+        let s = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(s.last_index().unwrap(), 4);
+        assert_eq!(s.term(4).unwrap(), 3);
+        assert_eq!(s.term(3).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_snapshot_compacts_the_log_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = RedbStore::open(dir.path()).unwrap();
+        s.bootstrap(&members()).unwrap();
+        s.persist(
+            None,
+            &(2..=10).map(|i| entry(i, 2)).collect::<Vec<_>>(),
+            None,
+        )
+        .unwrap();
+        let mut snap = Snapshot {
+            data: b"db".to_vec().into(),
+            ..Default::default()
+        };
+        snap.mut_metadata().index = 7;
+        snap.mut_metadata().term = 2;
+        s.save_snapshot(snap.clone()).unwrap();
+        drop(s);
+        let s = RedbStore::open(dir.path()).unwrap();
+        assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (8, 10));
+        assert!(matches!(
+            s.entries(5, 9, None, ctx()),
+            Err(raft::Error::Store(StorageError::Compacted))
+        ));
+        assert_eq!(s.term(7).unwrap(), 2);
+        assert_eq!(s.snapshot(0, 2).unwrap(), snap);
+        assert!(s.snapshot(9, 2).is_err(), "older than requested");
+    }
+
+    #[test]
+    fn a_received_snapshot_replaces_the_whole_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = RedbStore::open(dir.path()).unwrap();
+        s.persist(None, &[entry(1, 1), entry(2, 1)], None).unwrap();
+        let mut snap = Snapshot::default();
+        snap.mut_metadata().index = 20;
+        snap.mut_metadata().term = 4;
+        s.persist(Some(&snap), &[], None).unwrap();
+        drop(s);
+        let s = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(
+            (s.first_index().unwrap(), s.last_index().unwrap()),
+            (21, 20)
+        );
+        let hs = s.initial_state().unwrap().hard_state;
+        assert_eq!((hs.term, hs.commit), (4, 20));
+    }
+}
