@@ -33,6 +33,9 @@ pub struct RaftConfig {
     pub request_timeout: Duration,
     /// A follower forwards proposals to the leader (true) or answers `NotLeader` (false).
     pub forward_proposals: bool,
+    /// Where to publish the events of every command this member applies (the services' watch
+    /// streams and the leader's policy loop follow it); `None`: nowhere.
+    pub applied_events: Option<tokio::sync::broadcast::Sender<crate::store::AppliedEvents>>,
 }
 
 impl RaftConfig {
@@ -48,6 +51,7 @@ impl RaftConfig {
             snapshot_every: 1000,
             request_timeout: Duration::from_secs(5),
             forward_proposals: true,
+            applied_events: None,
         }
     }
 

@@ -145,6 +145,12 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                 }
             };
             self.applied = e.index;
+            if let (Some(tx), Ok(events)) = (&self.cfg.applied_events, &result)
+                && !events.is_empty()
+            {
+                // Watchers that lag or left lose events; the log itself is not affected.
+                let _ = tx.send(crate::store::AppliedEvents { revision: e.index, events: events.clone() });
+            }
             let mine = ctx.filter(|c| c.proposer == self.cfg.id).map(|c| c.seq);
             let index = e.index;
             self.waiters

@@ -3,6 +3,7 @@
 //! for real; [`LocalStore`] is a single member in memory, for tests and the simulator's kin.
 
 mod local;
+mod raft;
 
 use std::future::Future;
 
@@ -11,6 +12,7 @@ use tokio::sync::{broadcast, watch};
 use crate::db::{ApplyError, ClusterDb, Command, Event};
 
 pub use local::LocalStore;
+pub use raft::RaftStore;
 
 /// A command committed and applied on this member.
 #[derive(Clone, Debug, PartialEq, Eq)]
