@@ -65,6 +65,7 @@ pub fn check_file(
     c.finish(file)
 }
 
+/// One check in progress: a scratch database fed item by item, and what went wrong so far.
 struct Checker<'a> {
     file_name: String,
     root: Option<&'a Node>,
