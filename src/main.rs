@@ -2,6 +2,7 @@
 //! configuration and Tmax import, simulation).
 
 mod cli;
+mod daemon;
 
 use std::process::ExitCode;
 

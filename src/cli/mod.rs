@@ -5,6 +5,7 @@ mod down;
 mod example;
 mod load;
 mod local;
+mod run;
 mod simulate;
 mod tmax_cmd;
 mod type_cmd;
@@ -32,6 +33,8 @@ enum Cmd {
     Down(down::DownArgs),
     /// The paper's chat server and client (used by the local cluster).
     Example(example::ExampleArgs),
+    /// Run this node's daemon (controller member, agent, or both) from its node.yaml.
+    Run(run::RunArgs),
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
     /// on a copy.
     Simulate(simulate::SimulateArgs),
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Down(args) => down::run(args),
         Cmd::Example(args) => example::run(args),
+        Cmd::Run(args) => run::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Tmax(args) => tmax_cmd::run(args),
         Cmd::Type(args) => type_cmd::run(args),

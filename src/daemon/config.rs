@@ -105,7 +105,10 @@ impl NodeConfig {
     /// Reads and checks a node.yaml. Relative paths in it are taken from the file's folder.
     pub fn load(path: &Path) -> Result<Self, NodeConfigError> {
         let file = path.display().to_string();
-        let parse = |message: String| NodeConfigError::Parse { file: file.clone(), message };
+        let parse = |message: String| NodeConfigError::Parse {
+            file: file.clone(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| parse(e.to_string()))?;
         let mut c: NodeConfig = yaml_serde::from_str(&text).map_err(|e| parse(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -116,7 +119,12 @@ impl NodeConfig {
         if let Some(a) = c.agent.as_mut() {
             a.plugin_dirs = a.plugin_dirs.iter().map(|p| base.join(p)).collect();
         }
-        c.check().map_err(|(field, reason)| NodeConfigError::Invalid { file, field, reason })?;
+        c.check()
+            .map_err(|(field, reason)| NodeConfigError::Invalid {
+                file,
+                field,
+                reason,
+            })?;
         Ok(c)
     }
 
@@ -129,7 +137,10 @@ impl NodeConfig {
             return Err(("timing", format!("{:?}: use default or fast", self.timing)));
         }
         if self.controller.is_none() && self.agent.is_none() {
-            return Err(("controller", "a node needs a role: controller, agent, or both".into()));
+            return Err((
+                "controller",
+                "a node needs a role: controller, agent, or both".into(),
+            ));
         }
         loopback_only("listen", self.listen)?;
         if let Some(c) = &self.controller {
@@ -140,7 +151,10 @@ impl NodeConfig {
                 loopback_only("agent.controllers", *addr)?;
             }
             if a.controllers.is_empty() && self.controller.is_none() {
-                return Err(("agent.controllers", "an agent-only node must list controller addresses".into()));
+                return Err((
+                    "agent.controllers",
+                    "an agent-only node must list controller addresses".into(),
+                ));
             }
         }
         Ok(())
@@ -153,13 +167,24 @@ impl NodeConfig {
         match c.members.get(&c.id) {
             Some(a) if *a == self.listen => {}
             Some(a) => {
-                let why = format!("member {} is listed at {a}, but this node listens on {}", c.id, self.listen);
+                let why = format!(
+                    "member {} is listed at {a}, but this node listens on {}",
+                    c.id, self.listen
+                );
                 return Err(("controller.members", why));
             }
-            None => return Err(("controller.members", format!("must list this member (id {})", c.id))),
+            None => {
+                return Err((
+                    "controller.members",
+                    format!("must list this member (id {})", c.id),
+                ));
+            }
         }
         if c.bootstrap && ![1, 3, 5].contains(&c.members.len()) {
-            let why = format!("a new cluster starts with 1, 3 or 5 members, not {}", c.members.len());
+            let why = format!(
+                "a new cluster starts with 1, 3 or 5 members, not {}",
+                c.members.len()
+            );
             return Err(("controller.members", why));
         }
         for addr in c.members.values() {
@@ -215,14 +240,38 @@ mod tests {
     #[test]
     fn bad_fields_are_named() {
         for (bad, want) in [
-            (GOOD.replace("127.0.0.1:7701\ncontroller", "10.0.0.1:7701\ncontroller"), "listen: 10.0.0.1:7701 is not a loopback address"),
-            (GOOD.replace("id: 1", "id: 4"), "controller.members: must list this member (id 4)"),
-            (GOOD.replace(", 3: 127.0.0.1:7703", ""), "controller.members: a new cluster starts with 1, 3 or 5 members, not 2"),
-            (GOOD.replace("1: 127.0.0.1:7701,", "1: 127.0.0.1:7709,"), "member 1 is listed at 127.0.0.1:7709"),
-            (GOOD.replace("agent: {}\n", "timing: slow\n"), "timing: \"slow\": use default or fast"),
-            (GOOD.replace("agent: {}", "agent: {colour: red}"), "unknown field `colour`"),
-            ("node: a\ndata_dir: d\nlisten: 127.0.0.1:1\n".to_string(), "a node needs a role"),
-            ("node: a\ndata_dir: d\nlisten: 127.0.0.1:1\nagent: {}\n".to_string(), "an agent-only node must list controller addresses"),
+            (
+                GOOD.replace("127.0.0.1:7701\ncontroller", "10.0.0.1:7701\ncontroller"),
+                "listen: 10.0.0.1:7701 is not a loopback address",
+            ),
+            (
+                GOOD.replace("id: 1", "id: 4"),
+                "controller.members: must list this member (id 4)",
+            ),
+            (
+                GOOD.replace(", 3: 127.0.0.1:7703", ""),
+                "controller.members: a new cluster starts with 1, 3 or 5 members, not 2",
+            ),
+            (
+                GOOD.replace("1: 127.0.0.1:7701,", "1: 127.0.0.1:7709,"),
+                "member 1 is listed at 127.0.0.1:7709",
+            ),
+            (
+                GOOD.replace("agent: {}\n", "timing: slow\n"),
+                "timing: \"slow\": use default or fast",
+            ),
+            (
+                GOOD.replace("agent: {}", "agent: {colour: red}"),
+                "unknown field `colour`",
+            ),
+            (
+                "node: a\ndata_dir: d\nlisten: 127.0.0.1:1\n".to_string(),
+                "a node needs a role",
+            ),
+            (
+                "node: a\ndata_dir: d\nlisten: 127.0.0.1:1\nagent: {}\n".to_string(),
+                "an agent-only node must list controller addresses",
+            ),
         ] {
             let err = parse(&bad).unwrap_err();
             assert!(err.contains(want), "{err:?} does not contain {want:?}");

@@ -149,7 +149,10 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                 && !events.is_empty()
             {
                 // Watchers that lag or left lose events; the log itself is not affected.
-                let _ = tx.send(crate::store::AppliedEvents { revision: e.index, events: events.clone() });
+                let _ = tx.send(crate::store::AppliedEvents {
+                    revision: e.index,
+                    events: events.clone(),
+                });
             }
             let mine = ctx.filter(|c| c.proposer == self.cfg.id).map(|c| c.seq);
             let index = e.index;

@@ -19,7 +19,11 @@ pub struct RaftStore {
 impl RaftStore {
     /// Wraps a started member. `applied` must be the sender given in its `RaftConfig`;
     /// `members` gives the addresses that leadership reports.
-    pub fn new(node: RaftNode, applied: broadcast::Sender<AppliedEvents>, members: Members) -> Self {
+    pub fn new(
+        node: RaftNode,
+        applied: broadcast::Sender<AppliedEvents>,
+        members: Members,
+    ) -> Self {
         let mut raft = node.leadership();
         let info = move |l: &crate::raft::Leadership| LeaderInfo {
             is_leader: l.is_leader,
@@ -36,7 +40,11 @@ impl RaftStore {
                 }
             }
         });
-        RaftStore { node, applied, leader: rx }
+        RaftStore {
+            node,
+            applied,
+            leader: rx,
+        }
     }
 
     /// The member under the store.
@@ -50,7 +58,9 @@ fn store_error(e: RaftError) -> StoreError {
         RaftError::NoLeader => StoreError::NoLeader,
         RaftError::NotLeader { address, .. } => StoreError::NotLeader { leader: address },
         RaftError::Dropped => StoreError::Dropped("leadership changed before it committed".into()),
-        RaftError::Timeout(d) => StoreError::Timeout(format!("no answer within {d:?}; it may still apply")),
+        RaftError::Timeout(d) => {
+            StoreError::Timeout(format!("no answer within {d:?}; it may still apply"))
+        }
         e => StoreError::Fatal(e.to_string()),
     }
 }
@@ -58,7 +68,10 @@ fn store_error(e: RaftError) -> StoreError {
 impl Store for RaftStore {
     async fn propose(&self, cmd: Command) -> Result<Committed, StoreError> {
         let a = self.node.propose(cmd).await.map_err(store_error)?;
-        Ok(Committed { revision: a.index, result: a.result })
+        Ok(Committed {
+            revision: a.index,
+            result: a.result,
+        })
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>

@@ -1,0 +1,255 @@
+//! Starting, serving and stopping a node's roles.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nonstop_agent::grpc::GrpcLink;
+use nonstop_agent::{Agent, AgentConfig, AgentHandle};
+use nonstop_controller::config as cluster_config;
+use nonstop_controller::db::{Command, Op};
+use nonstop_controller::leader;
+use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
+use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbStore};
+use nonstop_controller::server::{AgentApi, ClusterApi, History};
+use nonstop_controller::store::{RaftStore, Store};
+use nonstop_controller::time::Time;
+use nonstop_proto::agent::agent_service_server::AgentServiceServer;
+use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
+use nonstop_resource_types::{Registry, RegistryConfig};
+use tokio::sync::{broadcast, watch};
+use tracing::{info, warn};
+
+use super::config::{ControllerRole, NodeConfig};
+
+/// What a running controller member holds on to.
+struct Controller {
+    node: RaftNode,
+    store: RaftStore,
+}
+
+/// Runs the node until SIGTERM or SIGINT; with `drain`, its groups move away first.
+pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    warn!(
+        "no TLS: listening on {} (loopback only) without authentication",
+        config.listen
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(nonstop_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| e.to_string())?;
+    let mut routes = tonic::service::Routes::new(health_service).add_service(reflection);
+    let controller = match &config.controller {
+        Some(role) => {
+            let (c, r) = start_controller(&config, role, stop_rx.clone(), routes)?;
+            health
+                .set_serving::<ClusterServiceServer<ClusterApi<RaftStore>>>()
+                .await;
+            routes = r;
+            Some(c)
+        }
+        None => None,
+    };
+    let server = serve(listener, routes, stop_rx.clone());
+    let agent = match &config.agent {
+        Some(_) => Some(start_agent(&config)?),
+        None => None,
+    };
+    info!(node = %config.node, "running");
+    wait_for_signal().await;
+    if drain {
+        drain_node(&config).await;
+    }
+    info!("stopping");
+    if let Some(a) = agent {
+        let _ = a.shutdown().await;
+    }
+    let _ = stop_tx.send(true);
+    if let Some(c) = controller {
+        c.node.shutdown().await;
+        drop(c.store);
+    }
+    let _ = server.await;
+    Ok(())
+}
+
+fn raft_config(config: &NodeConfig, role: &ControllerRole, members: Members) -> RaftConfig {
+    let mut rc = RaftConfig::new(role.id, members);
+    rc.bootstrap = role.bootstrap;
+    if config.timing == "fast" {
+        rc.tick = Duration::from_millis(50);
+    }
+    rc
+}
+
+fn start_controller(
+    config: &NodeConfig,
+    role: &ControllerRole,
+    stop: watch::Receiver<bool>,
+    routes: tonic::service::Routes,
+) -> Result<(Controller, tonic::service::Routes), String> {
+    let members: Members = role
+        .members
+        .iter()
+        .map(|(id, a)| (*id, a.to_string()))
+        .collect();
+    let (applied_tx, _) = broadcast::channel(4096);
+    let mut rc = raft_config(config, role, members.clone());
+    rc.applied_events = Some(applied_tx.clone());
+    let log = RedbStore::open(&config.data_dir.join("raft")).map_err(|e| e.to_string())?;
+    let node = RaftNode::start(rc, log, GrpcTransport::tcp(role.id)).map_err(|e| e.to_string())?;
+    let store = RaftStore::new(node.clone(), applied_tx, members);
+    let liveness = Arc::new(Mutex::new(None));
+    tokio::spawn(leader::run(store.clone(), liveness.clone(), stop));
+    if let Some(path) = &role.cluster {
+        tokio::spawn(bootstrap(store.clone(), path.clone()));
+    }
+    let history = History::follow(&store);
+    let routes = routes
+        .add_service(ClusterServiceServer::new(ClusterApi::new(
+            store.clone(),
+            history,
+            &config.node,
+        )))
+        .add_service(AgentServiceServer::new(AgentApi::new(
+            store.clone(),
+            liveness,
+        )))
+        .add_service(raft_service(node.clone()));
+    Ok((Controller { node, store }, routes))
+}
+
+/// The first leader of a new cluster applies the configured cluster.yaml, once: when the
+/// database has no node yet.
+async fn bootstrap(store: RaftStore, path: std::path::PathBuf) {
+    let mut leadership = store.leadership();
+    loop {
+        if leadership.borrow_and_update().is_leader {
+            match store.read(|db| db.nodes.is_empty()).await {
+                Ok(false) => return,
+                Ok(true) => {
+                    apply_file(&store, &path).await;
+                    return;
+                }
+                Err(e) => warn!(%e, "bootstrap: cannot read the database yet"),
+            }
+        } else if let Ok(false) = store.read(|db| db.nodes.is_empty()).await {
+            return;
+        }
+        tokio::select! {
+            r = leadership.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+async fn apply_file(store: &RaftStore, path: &std::path::Path) {
+    let checked = cluster_config::read(path)
+        .and_then(|text| cluster_config::check(&path.display().to_string(), &text));
+    match checked {
+        Ok(c) => {
+            let cmd = Command::operator(Time::now(), "bootstrap", Op::Batch(c.ops));
+            match store.propose(cmd).await {
+                Ok(c) if c.result.is_ok() => {
+                    info!(file = %path.display(), "applied the initial configuration")
+                }
+                Ok(c) => {
+                    warn!(file = %path.display(), "initial configuration rejected: {:?}", c.result.err())
+                }
+                Err(e) => warn!(%e, "initial configuration not applied"),
+            }
+        }
+        Err(errors) => {
+            for e in errors {
+                warn!("{e}");
+            }
+        }
+    }
+}
+
+fn start_agent(config: &NodeConfig) -> Result<AgentHandle, String> {
+    let role = config.agent.clone().unwrap_or_default();
+    let registry = Registry::new(RegistryConfig {
+        plugin_dirs: role.plugin_dirs,
+        ..RegistryConfig::default()
+    });
+    let addresses: Vec<String> = config
+        .controller_addresses()
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect();
+    let link = GrpcLink::new(&config.node, addresses, Duration::from_secs(1));
+    let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
+    Agent::start(agent_config, Arc::new(link), Arc::new(registry)).map_err(|e| e.to_string())
+}
+
+fn serve(
+    listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let r = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        if let Err(e) = r {
+            warn!(%e, "gRPC server stopped");
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Pauses this node through any controller member and waits (up to a minute) until it owns no
+/// group.
+async fn drain_node(config: &NodeConfig) {
+    use nonstop_proto::cluster::NameRequest;
+    use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
+    let name = config.node.clone();
+    for addr in config.controller_addresses() {
+        let Ok(mut c) = ClusterServiceClient::connect(format!("http://{addr}")).await else {
+            continue;
+        };
+        if c.pause_node(NameRequest { name: name.clone() })
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        info!("draining: waiting for this node's groups to move away");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            match c.get_node(NameRequest { name: name.clone() }).await {
+                Ok(n) if n.get_ref().groups.is_empty() => return,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        warn!("drain: groups still here after 60 s; stopping anyway");
+        return;
+    }
+    warn!("drain: no controller member answered; stopping without draining");
+}
