@@ -1,11 +1,24 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
+mod apply;
+mod audit;
+mod client;
+mod completions;
 mod config_cmd;
+mod events;
+mod group;
 mod load;
+mod node;
+mod output;
+mod resource;
+mod service;
 mod simulate;
+mod status;
 mod type_cmd;
+mod views;
+mod wait;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 use nonstop_controller::config::Diagnostic;
@@ -13,14 +26,42 @@ use nonstop_controller::config::Diagnostic;
 /// nonstop: keeps applications, virtual IP addresses and TP-monitor nodes running across
 /// machine failures.
 #[derive(Debug, Parser)]
-#[command(name = "nonstop", version, about, propagate_version = true)]
+#[command(
+    name = "nonstop",
+    version,
+    about,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// The exit codes of every command (docs/cli.md).
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 bad input or refused by the cluster (its message \
+names the field); 2 cannot reach any endpoint, or no leader; 3 timed out waiting.";
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// The leader, every node and every group at a glance.
+    Status(status::StatusArgs),
+    /// Nodes: list, show, pause (drain), resume, evict.
+    Node(node::NodeArgs),
+    /// Groups: list, show, move, online, offline, clear.
+    Group(group::GroupArgs),
+    /// Resources: list, show, online, offline.
+    Resource(resource::ResourceArgs),
+    /// The cluster's state transitions, with timestamps; --follow to keep watching.
+    Events(events::EventsArgs),
+    /// Make the cluster's configuration match a cluster.yaml; prints the difference.
+    Apply(apply::ApplyArgs),
+    /// Services: where one is served now (cousin sets and their LOAD rules).
+    Service(service::ServiceArgs),
+    /// The operator commands the cluster applied: when, who, what.
+    Audit(audit::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
     /// Check a cluster.yaml.
     Config(config_cmd::ConfigArgs),
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
@@ -32,11 +73,34 @@ enum Cmd {
 
 /// Parses the command line and runs the command; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     match cli.cmd {
+        Cmd::Status(args) => status::run(args),
+        Cmd::Node(args) => node::run(args),
+        Cmd::Group(args) => group::run(args),
+        Cmd::Resource(args) => resource::run(args),
+        Cmd::Events(args) => events::run(args),
+        Cmd::Apply(args) => apply::run(args),
+        Cmd::Service(args) => service::run(args),
+        Cmd::Audit(args) => audit::run(args),
+        Cmd::Completions(args) => completions::run(args, Cli::command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Type(args) => type_cmd::run(args),
+    }
+}
+
+/// Prints clap's help or usage error; a usage error is bad input (exit 1, not clap's 2, which
+/// means "cannot reach the cluster" here).
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
