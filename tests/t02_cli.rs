@@ -253,6 +253,46 @@ async fn events_from_zero_print_the_kept_history_and_end() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_follow_prints_what_happens_next() {
+    use tokio::io::AsyncBufReadExt;
+    let m = running().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nonstop"))
+        .args([
+            "events",
+            "--follow",
+            "--output",
+            "json",
+            "--endpoint",
+            &m.url,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> serde_json::Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line());
+        let line = line
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("a line");
+        serde_json::from_str(&line).unwrap()
+    };
+    // The kept history comes first: the nodes came up before G was placed.
+    assert_eq!(next().await["event"]["event"], "node-state");
+    assert_eq!(m.nonstop(&["group", "offline", "G"]).await.code, 0);
+    loop {
+        let e = next().await;
+        if e["event"]["event"] == "resource-state" && e["event"]["to"] == "Offline" {
+            assert_eq!(e["event"]["resource"], "app");
+            break;
+        }
+    }
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_resolve_and_audit() {
     let m = running().await;
     let r = m

@@ -59,6 +59,10 @@ pub enum CliError {
     /// A wait ran out of time (exit 3).
     #[error("{0}")]
     TimedOut(String),
+    /// Whoever read the standard output went away (`nonstop events --follow | head`): not an
+    /// error, nothing more to print (exit 0).
+    #[error("standard output closed")]
+    StdoutClosed,
 }
 
 impl CliError {
@@ -68,6 +72,7 @@ impl CliError {
             CliError::Refused(_) => 1,
             CliError::Unreachable(_) => 2,
             CliError::TimedOut(_) => 3,
+            CliError::StdoutClosed => 0,
         })
     }
 
@@ -93,7 +98,7 @@ pub fn run_async<F: Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
         Err(e) => return super::fail(&format!("cannot start the async runtime: {e}")),
     };
     match rt.block_on(f) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()
@@ -122,7 +127,8 @@ pub type Api = ClusterServiceClient<InterceptedService<Channel, User>>;
 pub struct Client {
     endpoints: Vec<String>,
     user: User,
-    api: Option<Api>,
+    /// The member that answered last, and its URL.
+    api: Option<(String, Api)>,
     /// How answers are printed.
     pub format: Format,
 }
@@ -157,13 +163,17 @@ impl Client {
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let mut last = String::new();
-        let mut candidates: Vec<Candidate> =
-            self.api.clone().map(Candidate::Open).into_iter().collect();
-        candidates.extend(self.endpoints.iter().cloned().map(Candidate::Url));
-        for c in candidates {
-            let api = match c {
-                Candidate::Open(api) => api,
-                Candidate::Url(url) => match self.connect(&url).await {
+        let mut candidates: Vec<(String, Option<Api>)> = self
+            .api
+            .take()
+            .map(|(url, api)| (url, Some(api)))
+            .into_iter()
+            .collect();
+        candidates.extend(self.endpoints.iter().map(|url| (url.clone(), None)));
+        for (url, open) in candidates {
+            let api = match open {
+                Some(api) => api,
+                None => match self.connect(&url).await {
                     Ok(api) => api,
                     Err(e) => {
                         last = e;
@@ -173,12 +183,12 @@ impl Client {
             };
             match f(api.clone()).await {
                 Ok(r) => {
-                    self.api = Some(api);
+                    self.api = Some((url, api));
                     return Ok(r.into_inner());
                 }
                 Err(s) => match self.redirect(&s).await {
                     Some(leader) => return self.on_leader(leader, f).await,
-                    None if is_unreachable(&s) => last = s.message().to_string(),
+                    None if is_unreachable(&s) => last = format!("{url}: {}", s.message()),
                     None => return Err(CliError::from_status(&s)),
                 },
             }
@@ -190,13 +200,17 @@ impl Client {
     }
 
     /// Retries a refused write on the leader.
-    async fn on_leader<T, F, Fut>(&mut self, api: Api, mut f: F) -> Result<T, CliError>
+    async fn on_leader<T, F, Fut>(
+        &mut self,
+        (url, api): (String, Api),
+        mut f: F,
+    ) -> Result<T, CliError>
     where
         F: FnMut(Api) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let reply = f(api.clone()).await;
-        self.api = Some(api);
+        self.api = Some((url, api));
         reply
             .map(Response::into_inner)
             .map_err(|s| CliError::from_status(&s))
@@ -204,7 +218,7 @@ impl Client {
 
     /// The leader's client, when `s` is a member's "not the leader" naming a leader that
     /// answers.
-    async fn redirect(&self, s: &Status) -> Option<Api> {
+    async fn redirect(&self, s: &Status) -> Option<(String, Api)> {
         if s.code() != Code::FailedPrecondition {
             return None;
         }
@@ -214,7 +228,8 @@ impl Client {
         } else {
             format!("http://{leader}")
         };
-        self.connect(&url).await.ok()
+        let api = self.connect(&url).await.ok()?;
+        Some((url, api))
     }
 
     async fn connect(&self, url: &str) -> Result<Api, String> {
@@ -245,12 +260,6 @@ macro_rules! call {
     }};
 }
 pub(crate) use call;
-
-/// A member to try: the one that answered last, or an endpoint not yet connected.
-enum Candidate {
-    Open(Api),
-    Url(String),
-}
 
 /// Whether another endpoint may do better: the transport failed or this member has no leader.
 fn is_unreachable(s: &Status) -> bool {

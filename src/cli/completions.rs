@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::{Args, Command};
 use clap_complete::Shell;
 
+use super::client::CliError;
+use super::output::print_line;
+
 /// The options of `nonstop completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -14,6 +17,10 @@ pub struct CompletionsArgs {
 
 /// Prints the completion script of `cmd` for the shell.
 pub fn run(args: CompletionsArgs, mut cmd: Command) -> ExitCode {
-    clap_complete::generate(args.shell, &mut cmd, "nonstop", &mut std::io::stdout());
-    ExitCode::SUCCESS
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "nonstop", &mut script);
+    match print_line(String::from_utf8_lossy(&script).trim_end()) {
+        Ok(()) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
+        Err(e) => super::fail(&e.to_string()),
+    }
 }

@@ -8,7 +8,7 @@ use nonstop_proto::cluster as pb;
 use serde::Serialize;
 
 use super::client::{CliError, Client, ConnArgs, call, run_async};
-use super::output::{Format, emit, timestamp};
+use super::output::{Format, emit, print_line, timestamp};
 
 /// The options of `nonstop events`.
 #[derive(Debug, Args)]
@@ -77,18 +77,17 @@ pub fn run(args: EventsArgs) -> ExitCode {
 /// One followed event: a line, a JSON line, or a YAML document.
 fn print_one(format: Format, e: &EventView) -> Result<(), CliError> {
     match format {
-        Format::Table => println!("{}", line(e)),
+        Format::Table => print_line(&line(e)),
         Format::Json => {
             let text = serde_json::to_string(e)
                 .map_err(|err| CliError::Refused(format!("cannot write JSON: {err}")))?;
-            println!("{text}");
+            print_line(&text)
         }
         Format::Yaml => {
-            println!("---");
-            emit(format, e, line)?;
+            print_line("---")?;
+            emit(format, e, line)
         }
     }
-    Ok(())
 }
 
 /// `   42 2026-11-21 11:02:03.120 * Move G ( a -> b ) operator`.

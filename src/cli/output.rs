@@ -31,8 +31,21 @@ pub fn emit<T: Serialize>(
         Format::Yaml => yaml_serde::to_string(value)
             .map_err(|e| CliError::Refused(format!("cannot write YAML: {e}")))?,
     };
-    println!("{}", text.trim_end());
-    Ok(())
+    print_line(text.trim_end())
+}
+
+/// Writes a line to stdout; a reader that went away ends the command quietly instead of the
+/// panic `println!` would raise.
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::StdoutClosed),
+        Err(e) => Err(CliError::Refused(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
 }
 
 /// A table with a header row and one row per item.
