@@ -9,7 +9,6 @@
 //! ```
 
 use std::future::Future;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,12 +20,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
+use super::endpoints;
 use super::output::Format;
 
-/// Where the local cluster (`nonstop up`) writes its members' addresses.
-const ENDPOINTS_FILE: &str = ".nonstop/endpoints";
-/// The default member address of a local node.
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7701";
 /// The gRPC metadata key naming the operator (the audit log's user).
 const USER_KEY: &str = "nonstop-user";
 /// The metadata key that carries the leader's address when a member refuses a write.
@@ -148,7 +144,7 @@ impl Client {
             None => None,
         };
         Ok(Client {
-            endpoints: endpoints(&args.endpoint),
+            endpoints: endpoints::resolve(&args.endpoint)?,
             user: User(user),
             api: None,
             format: args.output,
@@ -278,43 +274,9 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// The endpoints to try: the options', else the environment's, else the local cluster's file,
-/// else the default.
-fn endpoints(given: &[String]) -> Vec<String> {
-    let clean = |v: Vec<String>| -> Vec<String> {
-        v.into_iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty() && !s.starts_with('#'))
-            .collect()
-    };
-    let given = clean(given.to_vec());
-    if !given.is_empty() {
-        return given;
-    }
-    if let Ok(env) = std::env::var("NONSTOP_ENDPOINT") {
-        let env = clean(env.split(',').map(String::from).collect());
-        if !env.is_empty() {
-            return env;
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string(Path::new(ENDPOINTS_FILE)) {
-        let file = clean(text.lines().map(String::from).collect());
-        if !file.is_empty() {
-            return file;
-        }
-    }
-    vec![DEFAULT_ENDPOINT.to_string()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn given_endpoints_are_trimmed_and_blank_ones_dropped() {
-        let e = endpoints(&[" http://a:1 ".into(), "".into(), "http://b:2".into()]);
-        assert_eq!(e, vec!["http://a:1", "http://b:2"]);
-    }
 
     #[test]
     fn server_codes_map_to_exit_codes() {

@@ -5,6 +5,7 @@ mod audit;
 mod client;
 mod completions;
 mod config_cmd;
+mod endpoints;
 mod events;
 mod group;
 mod load;
@@ -45,20 +46,28 @@ names the field); 2 cannot reach any endpoint, or no leader; 3 timed out waiting
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// The leader, every node and every group at a glance.
+    #[command(after_help = EXIT_CODES)]
     Status(status::StatusArgs),
     /// Nodes: list, show, pause (drain), resume, evict.
+    #[command(after_help = EXIT_CODES)]
     Node(node::NodeArgs),
     /// Groups: list, show, move, online, offline, clear.
+    #[command(after_help = EXIT_CODES)]
     Group(group::GroupArgs),
     /// Resources: list, show, online, offline.
+    #[command(after_help = EXIT_CODES)]
     Resource(resource::ResourceArgs),
     /// The cluster's state transitions, with timestamps; --follow to keep watching.
+    #[command(after_help = EXIT_CODES)]
     Events(events::EventsArgs),
     /// Make the cluster's configuration match a cluster.yaml; prints the difference.
+    #[command(after_help = EXIT_CODES)]
     Apply(apply::ApplyArgs),
     /// Services: where one is served now (cousin sets and their LOAD rules).
+    #[command(after_help = EXIT_CODES)]
     Service(service::ServiceArgs),
     /// The operator commands the cluster applied: when, who, what.
+    #[command(after_help = EXIT_CODES)]
     Audit(audit::AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
