@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{CLUSTER, Member, nonstop, start};
+use support::{CLUSTER, Member, nonstop, nonstop_in, start};
 
 /// A member whose group G is Online on a, with agents on a and b.
 async fn running() -> Member {
@@ -392,6 +392,30 @@ async fn a_member_without_a_leader_is_skipped_and_alone_exits_2() {
     let both = format!("{electing},{}", m.url);
     let out = nonstop(&["group", "online", "G", "--endpoint", &both]).await;
     assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_come_from_the_environment_then_the_local_cluster_file() {
+    let m = running().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host_port = m.url.trim_start_matches("http://");
+    let env = [("NONSTOP_ENDPOINT", host_port)];
+    let out = nonstop_in(dir.path(), &env, &["group", "list", "--output", "json"]).await;
+    assert_eq!(out.json()[0]["name"], "G", "{out:?}");
+
+    // `nonstop up` writes .nonstop/endpoints: a dead member first, then the live one.
+    std::fs::create_dir(dir.path().join(".nonstop")).unwrap();
+    let lines = format!("# members\nhttp://127.0.0.1:1\n{}\n", m.url);
+    std::fs::write(dir.path().join(".nonstop/endpoints"), lines).unwrap();
+    let out = nonstop_in(dir.path(), &[], &["node", "list", "--output", "json"]).await;
+    assert_eq!(out.json()[0]["name"], "a", "{out:?}");
+
+    let out = nonstop_in(dir.path(), &[], &["status", "--endpoint", "ftp://x"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr.trim(),
+        "error: --endpoint: \"ftp://x\" is not an http:// or https:// URL"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

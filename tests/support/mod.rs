@@ -185,13 +185,21 @@ impl Member {
     }
 }
 
-/// Runs the `nonstop` binary with `args`, with no endpoint from the environment or files.
+/// Runs the `nonstop` binary with `args`, in an empty directory, with no endpoint from the
+/// environment.
 pub async fn nonstop(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    nonstop_in(dir.path(), &[], args).await
+}
+
+/// Runs the `nonstop` binary with `args` in `dir`, with the environment variables `env`.
+pub async fn nonstop_in(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_nonstop"))
         .args(args)
         .env_remove("NONSTOP_ENDPOINT")
         .env("NONSTOP_USER", "tester")
-        .current_dir(std::env::temp_dir())
+        .envs(env.iter().copied())
+        .current_dir(dir)
         .output()
         .await
         .expect("the binary runs");
