@@ -108,6 +108,30 @@ async fn move_with_wait_reports_the_time_it_took() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_lasts_as_long_as_the_resources_take() {
+    let mut m = start(CLUSTER).await;
+    m.agent("a").await;
+    m.group_until("G", |g| g.state == "Online").await;
+    m.slow_agent("b", std::time::Duration::from_millis(400))
+        .await;
+    let out = m
+        .nonstop(&["group", "move", "G", "--to", "b", "--wait"])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let secs: f64 = out.stdout.trim()["G online on b after ".len()..]
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap();
+    assert!(
+        secs >= 0.4,
+        "the report came 400 ms after the placement: {out:?}"
+    );
+    let progress: Vec<&str> = out.stderr.lines().collect();
+    assert!(progress.len() >= 2, "the states on the way: {out:?}");
+    assert_eq!(progress.last(), Some(&"G: Online on b"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_that_runs_out_exits_3() {
     let mut m = start(CLUSTER).await;
     m.agent("a").await;

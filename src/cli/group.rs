@@ -104,6 +104,7 @@ async fn move_group(c: &mut Client, m: MoveArgs) -> Result<(), super::client::Cl
         group: m.name,
         to: m.to,
         timeout: m.timeout.as_duration(),
+        revision: reply.revision,
     };
     let done = wait::online(c, &goal, started).await?;
     emit(c.format, &wait::Moved::new(reply, done), wait::Moved::text)

@@ -1,5 +1,6 @@
-//! `group move --wait`: polls the group until it is Online on its destination, showing progress
-//! (a spinner on a terminal, one line per change otherwise), and measures how long it took.
+//! `group move --wait`: reads the group after every cluster event until it is Online on its
+//! destination, showing progress (a spinner on a terminal, one line per change otherwise), and
+//! measures how long it took. Without an event stream it polls.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -7,15 +8,18 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use nonstop_proto::cluster as pb;
 use serde::Serialize;
+use tonic::Streaming;
 
 use super::client::{CliError, Client, call};
 use super::node::named;
 use super::output::cell;
 use super::views::GroupView;
 
-/// How often the group is read while waiting: fine enough for the duration to be within
-/// this of the truth.
+/// How often the group is read when no event stream is open: fine enough for the duration to
+/// be within this of the truth.
 const POLL: Duration = Duration::from_millis(25);
+/// How often it is read anyway while events are followed (a missed event costs at most this).
+const POLL_WITH_EVENTS: Duration = Duration::from_millis(500);
 
 /// What a wait waits for.
 #[derive(Debug)]
@@ -26,6 +30,8 @@ pub struct Goal {
     pub to: Option<String>,
     /// How long to wait.
     pub timeout: Duration,
+    /// The revision the move was applied at: events after it are followed.
+    pub revision: u64,
 }
 
 /// A group that arrived, and how long after the command was sent.
@@ -69,6 +75,12 @@ pub async fn online(
     let deadline = started + goal.timeout;
     let mut dest = goal.to.clone();
     let mut progress = Progress::new(&goal.group);
+    let req = pb::WatchRequest {
+        from_revision: goal.revision,
+        history_only: false,
+    };
+    // Polling alone still works when the member cannot stream events.
+    let mut events = call!(c, watch_events, req).ok();
     loop {
         let g = GroupView::from(call!(c, get_group, named(goal.group.clone()))?);
         if dest.is_none() {
@@ -88,7 +100,23 @@ pub async fn online(
             progress.finish();
             return Err(timed_out(goal, &g, dest.as_deref()));
         }
-        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+        next_change(&mut events, deadline).await;
+    }
+}
+
+/// Waits for the next cluster event, a poll interval, or the deadline, whichever comes first.
+async fn next_change(events: &mut Option<Streaming<pb::ClusterEvent>>, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match events {
+        Some(stream) => tokio::select! {
+            m = stream.message() => {
+                if !matches!(m, Ok(Some(_))) {
+                    *events = None; // the stream ended or broke: poll from now on
+                }
+            }
+            _ = tokio::time::sleep(POLL_WITH_EVENTS.min(left)) => {}
+        },
+        None => tokio::time::sleep(POLL.min(left)).await,
     }
 }
 

@@ -144,6 +144,11 @@ impl Member {
     /// Starts a fake agent on `node`: it heartbeats, and reports every resource in the state
     /// its desired state asks for.
     pub async fn agent(&mut self, node: &str) {
+        self.slow_agent(node, Duration::ZERO).await;
+    }
+
+    /// A fake agent whose resources take `delay` to come online or go offline.
+    pub async fn slow_agent(&mut self, node: &str, delay: Duration) {
         let mut client = AgentServiceClient::connect(self.url.clone()).await.unwrap();
         let reg = apb::RegisterRequest {
             node: node.into(),
@@ -153,7 +158,7 @@ impl Member {
         self.agents
             .push(tokio::spawn(heartbeat(client.clone(), node.to_string())));
         self.agents
-            .push(tokio::spawn(follow(client, node.to_string())));
+            .push(tokio::spawn(follow(client, node.to_string(), delay)));
     }
 
     /// Starts an agent on `node` that heartbeats and never reports: whatever lands there
@@ -225,7 +230,7 @@ async fn heartbeat(mut agent: AgentServiceClient<Channel>, node: String) {
 }
 
 /// Reports what each desired state asks for; a group that leaves the node is reported Offline.
-async fn follow(mut agent: AgentServiceClient<Channel>, node: String) {
+async fn follow(mut agent: AgentServiceClient<Channel>, node: String, delay: Duration) {
     let req = apb::DesiredRequest { node: node.clone() };
     let Ok(stream) = agent.desired(req).await else {
         return;
@@ -259,6 +264,9 @@ async fn follow(mut agent: AgentServiceClient<Channel>, node: String) {
                     .collect();
                 report(&mut agent, &node, group, *epoch, &off, None).await;
             }
+        }
+        if next != held {
+            tokio::time::sleep(delay).await; // the resources take that long
         }
         for (group, (epoch, states)) in &next {
             let before = held.get(group).filter(|(e, _)| e == epoch).map(|(_, s)| s);
