@@ -190,6 +190,25 @@ async fn online_offline_pause_resume() {
     assert_eq!(m.nonstop(&["node", "resume", "a"]).await.code, 0);
     m.group_until("G", |g| g.state == "Online" && g.owner == "a")
         .await;
+
+    let clear = m
+        .nonstop(&["group", "clear", "G", "--output", "json"])
+        .await;
+    assert_eq!(clear.code, 0, "{clear:?}");
+    let out = m.nonstop(&["node", "evict", "b"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let b = m
+        .nonstop(&["node", "show", "b", "--output", "json"])
+        .await
+        .json();
+    assert_eq!(b["evicted"], true, "{b}");
+    let out = m.nonstop(&["group", "move", "G", "--to", "b"]).await;
+    assert_eq!(out.code, 1, "an evicted node takes nothing: {out:?}");
+    assert!(
+        out.stderr
+            .starts_with("error: group \"G\": node \"b\" cannot take it"),
+        "{out:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

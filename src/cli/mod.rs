@@ -19,7 +19,7 @@ mod type_cmd;
 mod views;
 mod wait;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 use nonstop_controller::config::Diagnostic;
@@ -27,13 +27,7 @@ use nonstop_controller::config::Diagnostic;
 /// nonstop: keeps applications, virtual IP addresses and TP-monitor nodes running across
 /// machine failures.
 #[derive(Debug, Parser)]
-#[command(
-    name = "nonstop",
-    version,
-    about,
-    propagate_version = true,
-    after_help = EXIT_CODES
-)]
+#[command(name = "nonstop", version, about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -46,28 +40,20 @@ names the field); 2 cannot reach any endpoint, or no leader; 3 timed out waiting
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// The leader, every node and every group at a glance.
-    #[command(after_help = EXIT_CODES)]
     Status(status::StatusArgs),
     /// Nodes: list, show, pause (drain), resume, evict.
-    #[command(after_help = EXIT_CODES)]
     Node(node::NodeArgs),
     /// Groups: list, show, move, online, offline, clear.
-    #[command(after_help = EXIT_CODES)]
     Group(group::GroupArgs),
     /// Resources: list, show, online, offline.
-    #[command(after_help = EXIT_CODES)]
     Resource(resource::ResourceArgs),
     /// The cluster's state transitions, with timestamps; --follow to keep watching.
-    #[command(after_help = EXIT_CODES)]
     Events(events::EventsArgs),
     /// Make the cluster's configuration match a cluster.yaml; prints the difference.
-    #[command(after_help = EXIT_CODES)]
     Apply(apply::ApplyArgs),
     /// Services: where one is served now (cousin sets and their LOAD rules).
-    #[command(after_help = EXIT_CODES)]
     Service(service::ServiceArgs),
     /// The operator commands the cluster applied: when, who, what.
-    #[command(after_help = EXIT_CODES)]
     Audit(audit::AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
@@ -82,7 +68,10 @@ enum Cmd {
 
 /// Parses the command line and runs the command; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
@@ -95,11 +84,27 @@ pub fn main() -> ExitCode {
         Cmd::Apply(args) => apply::run(args),
         Cmd::Service(args) => service::run(args),
         Cmd::Audit(args) => audit::run(args),
-        Cmd::Completions(args) => completions::run(args, Cli::command()),
+        Cmd::Completions(args) => completions::run(args, command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Type(args) => type_cmd::run(args),
     }
+}
+
+/// The command line's definition, with the exit codes under every command's help.
+fn command() -> clap::Command {
+    with_exit_codes(Cli::command())
+}
+
+fn with_exit_codes(mut cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for n in names {
+        cmd = cmd.mut_subcommand(n, with_exit_codes);
+    }
+    cmd.after_help(EXIT_CODES)
 }
 
 /// Prints clap's help or usage error; a usage error is bad input (exit 1, not clap's 2, which
