@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use nonstop_proto::cluster as pb;
 use nonstop_resource_types::Millis;
 
-use super::client::{Client, ConnArgs, call, run_async};
+use super::client::{CliError, Client, ConnArgs, call, run_async};
 use super::node::named;
 use super::output::emit;
 use super::views::{GroupView, group_fields, group_table, print_command};
@@ -89,7 +89,7 @@ pub(super) fn target(name: String, target: &str) -> pb::SetTargetRequest {
     }
 }
 
-async fn move_group(c: &mut Client, m: MoveArgs) -> Result<(), super::client::CliError> {
+async fn move_group(c: &mut Client, m: MoveArgs) -> Result<(), CliError> {
     let req = pb::MoveGroupRequest {
         group: m.name.clone(),
         to: m.to.clone().unwrap_or_default(),

@@ -190,6 +190,16 @@ impl Member {
     }
 }
 
+/// A member whose group G is Online on a, with agents on a and b.
+pub async fn running() -> Member {
+    let mut m = start(CLUSTER).await;
+    m.agent("a").await;
+    m.agent("b").await;
+    m.group_until("G", |g| g.state == "Online" && g.owner == "a")
+        .await;
+    m
+}
+
 /// Runs the `nonstop` binary with `args`, in an empty directory, with no endpoint from the
 /// environment.
 pub async fn nonstop(args: &[&str]) -> Run {
