@@ -43,7 +43,7 @@ async fn errors_name_the_thing_and_pick_the_exit_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_to_a_follower_goes_to_the_leader() {
     let m = running().await;
-    let follower = m.follower(true).await;
+    let follower = m.follower(Some(m.addr())).await;
     let out = nonstop(&[
         "group",
         "offline",
@@ -68,9 +68,30 @@ async fn a_write_to_a_follower_goes_to_the_leader() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_does_not_answer_exits_2() {
+    let m = running().await;
+    // Nothing listens on port 1 of loopback.
+    let follower = m.follower(Some("127.0.0.1:1".into())).await;
+    let out = nonstop(&["node", "pause", "a", "--endpoint", &follower]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("not the leader; the leader is 127.0.0.1:1"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("http://127.0.0.1:1: transport error"),
+        "{out:?}"
+    );
+    // Reads are served by the follower itself.
+    let out = nonstop(&["node", "show", "a", "--endpoint", &follower]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_without_a_leader_is_skipped_and_alone_exits_2() {
     let m = running().await;
-    let electing = m.follower(false).await;
+    let electing = m.follower(None).await;
     let out = nonstop(&["status", "--endpoint", &electing]).await;
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("no leader yet"), "{out:?}");

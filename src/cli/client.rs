@@ -183,9 +183,11 @@ impl Client {
                     return Ok(r.into_inner());
                 }
                 Err(s) => match self.redirect(&s).await {
-                    Some(leader) => return self.on_leader(leader, f).await,
-                    None if is_unreachable(&s) => last = format!("{url}: {}", s.message()),
-                    None => return Err(CliError::from_status(&s)),
+                    Ok(Some(leader)) => return self.on_leader(leader, f).await,
+                    Ok(None) if is_unreachable(&s) => last = format!("{url}: {}", s.message()),
+                    Ok(None) => return Err(CliError::from_status(&s)),
+                    // The leader it names does not answer: another member may know better.
+                    Err(e) => last = format!("{url}: {}; {e}", s.message()),
                 },
             }
         }
@@ -212,20 +214,20 @@ impl Client {
             .map_err(|s| CliError::from_status(&s))
     }
 
-    /// The leader's client, when `s` is a member's "not the leader" naming a leader that
-    /// answers.
-    async fn redirect(&self, s: &Status) -> Option<(String, Api)> {
-        if s.code() != Code::FailedPrecondition {
-            return None;
-        }
-        let leader = s.metadata().get(LEADER_KEY)?.to_str().ok()?;
+    /// The leader's client when `s` is a member's "not the leader" naming the leader (`None`
+    /// for any other status); an error when that leader cannot be reached.
+    async fn redirect(&self, s: &Status) -> Result<Option<(String, Api)>, String> {
+        let leader = s.metadata().get(LEADER_KEY).and_then(|v| v.to_str().ok());
+        let Some(leader) = leader.filter(|_| s.code() == Code::FailedPrecondition) else {
+            return Ok(None);
+        };
         let url = if leader.contains("://") {
             leader.to_string()
         } else {
             format!("http://{leader}")
         };
-        let api = self.connect(&url).await.ok()?;
-        Some((url, api))
+        let api = self.connect(&url).await?;
+        Ok(Some((url, api)))
     }
 
     async fn connect(&self, url: &str) -> Result<Api, String> {

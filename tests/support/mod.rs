@@ -123,12 +123,17 @@ impl Member {
         nonstop(&all).await
     }
 
-    /// Starts a second member that does not lead, on 127.0.0.1:0, and returns its URL: it
-    /// names this member as the leader (`knows_leader`) or knows no leader at all.
-    pub async fn follower(&self, knows_leader: bool) -> String {
+    /// This member's host:port, as a follower names its leader.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Starts a second member that does not lead, on 127.0.0.1:0, and returns its URL: it reads
+    /// this member's database and names `leader` as the leader (`None`: no leader elected).
+    pub async fn follower(&self, leader: Option<String>) -> String {
         let store = follower::Follower {
             inner: self.store.clone(),
-            leader: knows_leader.then(|| self.addr.to_string()),
+            leader,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
