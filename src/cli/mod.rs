@@ -1,17 +1,31 @@
 //! The command line: one file per command, as mini-redis has one file per command.
 
+mod apply;
+mod audit;
+mod client;
+mod completions;
 mod config_cmd;
 mod down;
+mod endpoints;
+mod events;
 mod example;
+mod group;
 mod load;
 mod local;
+mod node;
+mod output;
+mod resource;
 mod run;
+mod service;
 mod simulate;
+mod status;
 mod tmax_cmd;
 mod type_cmd;
 mod up;
+mod views;
+mod wait;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 use nonstop_controller::config::Diagnostic;
@@ -25,16 +39,32 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The exit codes of every command (docs/cli.md).
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 bad input or refused by the cluster (its message \
+names the field); 2 cannot reach any endpoint, or no leader; 3 timed out waiting.";
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// The leader, every node and every group at a glance.
+    Status(status::StatusArgs),
+    /// Nodes: list, show, pause (drain), resume, evict.
+    Node(node::NodeArgs),
+    /// Groups: list, show, move, online, offline, clear.
+    Group(group::GroupArgs),
+    /// Resources: list, show, online, offline.
+    Resource(resource::ResourceArgs),
+    /// The cluster's state transitions, with timestamps; --follow to keep watching.
+    Events(events::EventsArgs),
+    /// Make the cluster's configuration match a cluster.yaml; prints the difference.
+    Apply(apply::ApplyArgs),
+    /// Services: where one is served now (cousin sets and their LOAD rules).
+    Service(service::ServiceArgs),
+    /// The operator commands the cluster applied: when, who, what.
+    Audit(audit::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
     /// Check a cluster.yaml.
     Config(config_cmd::ConfigArgs),
-    /// Stop the local cluster that `nonstop up` started.
-    Down(down::DownArgs),
-    /// The paper's chat server and client (used by the local cluster).
-    Example(example::ExampleArgs),
-    /// Run this node's daemon (controller member, agent, or both) from its node.yaml.
-    Run(run::RunArgs),
     /// Show what the cluster would do when nodes and resources fail: the leader's own plan, run
     /// on a copy.
     Simulate(simulate::SimulateArgs),
@@ -42,22 +72,75 @@ enum Cmd {
     Tmax(tmax_cmd::TmaxArgs),
     /// Resource types: list, show, and test them on this machine.
     Type(type_cmd::TypeArgs),
+    /// Run this node's daemon (controller member, agent, or both) from its node.yaml.
+    Run(run::RunArgs),
     /// Start a local cluster on loopback (default: three nodes running the chat example).
     Up(up::UpArgs),
+    /// Stop the local cluster that `nonstop up` started.
+    Down(down::DownArgs),
+    /// The paper's chat server and client (used by the local cluster).
+    Example(example::ExampleArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     match cli.cmd {
+        Cmd::Status(args) => status::run(args),
+        Cmd::Node(args) => node::run(args),
+        Cmd::Group(args) => group::run(args),
+        Cmd::Resource(args) => resource::run(args),
+        Cmd::Events(args) => events::run(args),
+        Cmd::Apply(args) => apply::run(args),
+        Cmd::Service(args) => service::run(args),
+        Cmd::Audit(args) => audit::run(args),
+        Cmd::Completions(args) => completions::run(args, command()),
         Cmd::Config(args) => config_cmd::run(args),
-        Cmd::Down(args) => down::run(args),
-        Cmd::Example(args) => example::run(args),
-        Cmd::Run(args) => run::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Tmax(args) => tmax_cmd::run(args),
         Cmd::Type(args) => type_cmd::run(args),
+        Cmd::Run(args) => run::run(args),
         Cmd::Up(args) => up::run(args),
+        Cmd::Down(args) => down::run(args),
+        Cmd::Example(args) => example::run(args),
+    }
+}
+
+/// The command line's definition, with the exit codes under every command's help.
+fn command() -> clap::Command {
+    with_exit_codes(Cli::command())
+}
+
+fn with_exit_codes(mut cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for n in names {
+        cmd = cmd.mut_subcommand(n, with_exit_codes);
+    }
+    // Keep a command's own notes (simulate's list of events) above the exit codes.
+    let help = match cmd.get_after_help() {
+        Some(own) => format!("{own}\n\n{EXIT_CODES}"),
+        None => EXIT_CODES.to_string(),
+    };
+    cmd.after_help(help)
+}
+
+/// Prints clap's help or usage error; a usage error is bad input (exit 1, not clap's 2, which
+/// means "cannot reach the cluster" here).
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

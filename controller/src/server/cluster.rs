@@ -296,8 +296,12 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         &self,
         r: Request<pb::WatchRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let from = r.into_inner().from_revision;
+        let req = r.into_inner();
+        let from = req.from_revision;
         let (past, mut live) = self.history.since(from);
+        if req.history_only {
+            return Ok(Response::new(async_stream(past, |_| async {})));
+        }
         // Live events at or below the last replayed revision were replayed already.
         let replayed = past.last().map(|(r, _)| *r).unwrap_or(from);
         let stream = async_stream(past, move |tx| async move {

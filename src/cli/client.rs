@@ -1,0 +1,290 @@
+//! The operators' connection to the cluster: which endpoints to try, who is asking, how an
+//! answer is printed, and how gRPC failures become exit codes.
+//!
+//! ```text
+//!  --endpoint / NONSTOP_ENDPOINT / ./.nonstop/endpoints / http://127.0.0.1:7701
+//!        │ tried in order until one answers
+//!        ▼
+//!  member ──FAILED_PRECONDITION + nonstop-leader──▶ retried once on the leader
+//! ```
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+
+use super::endpoints;
+use super::output::Format;
+
+/// The gRPC metadata key naming the operator (the audit log's user).
+const USER_KEY: &str = "nonstop-user";
+/// The metadata key that carries the leader's address when a member refuses a write.
+const LEADER_KEY: &str = "nonstop-leader";
+
+/// The options every operator command takes.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// A controller member's URL; repeat or separate with commas to try several in order
+    /// [default: $NONSTOP_ENDPOINT, else ./.nonstop/endpoints, else http://127.0.0.1:7701].
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub endpoint: Vec<String>,
+    /// How to print the answer.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// The operator's name, written to the audit log [default: $NONSTOP_USER, else $USER].
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+}
+
+/// Why an operator command failed; each kind has its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input, or the cluster refused the request (exit 1).
+    #[error("{0}")]
+    Refused(String),
+    /// No endpoint answered, or the cluster has no leader (exit 2).
+    #[error("{0}")]
+    Unreachable(String),
+    /// A wait ran out of time (exit 3).
+    #[error("{0}")]
+    TimedOut(String),
+    /// Whoever read the standard output went away (`nonstop events --follow | head`): not an
+    /// error, nothing more to print (exit 0).
+    #[error("standard output closed")]
+    StdoutClosed,
+}
+
+impl CliError {
+    /// The process exit code of this failure (see docs/cli.md).
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            CliError::Refused(_) => 1,
+            CliError::Unreachable(_) => 2,
+            CliError::TimedOut(_) => 3,
+            CliError::StdoutClosed => 0,
+        })
+    }
+
+    /// The error for a status the server answered with (its message printed as is).
+    fn from_status(s: &Status) -> CliError {
+        let message = s.message().to_string();
+        match s.code() {
+            Code::Unavailable => CliError::Unreachable(message),
+            Code::DeadlineExceeded => CliError::TimedOut(message),
+            _ => CliError::Refused(message),
+        }
+    }
+}
+
+/// Runs an operator command on a fresh runtime and turns its result into an exit code,
+/// printing any error as `error: <message>` on stderr.
+pub fn run_async<F: Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return super::fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match rt.block_on(f) {
+        Ok(()) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Adds the operator's name to every request.
+#[derive(Debug, Clone)]
+pub struct User(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Interceptor for User {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert(USER_KEY, v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The generated client, with the operator's name on every request.
+pub type Api = ClusterServiceClient<InterceptedService<Channel, User>>;
+
+/// A connection to the cluster that tries its endpoints in order and follows the leader.
+#[derive(Debug)]
+pub struct Client {
+    endpoints: Vec<String>,
+    user: User,
+    /// The member that answered last, and its URL.
+    api: Option<(String, Api)>,
+    /// How answers are printed.
+    pub format: Format,
+}
+
+impl Client {
+    /// A client for the endpoints and user the options name (or their defaults).
+    pub fn new(args: &ConnArgs) -> Result<Client, CliError> {
+        let name = args
+            .user
+            .clone()
+            .or_else(|| std::env::var("NONSTOP_USER").ok())
+            .or_else(|| std::env::var("USER").ok());
+        let user = match name.filter(|n| !n.is_empty()) {
+            Some(n) => Some(n.parse().map_err(|_| {
+                CliError::Refused(format!("--user: {n:?} must be printable ASCII"))
+            })?),
+            None => None,
+        };
+        Ok(Client {
+            endpoints: endpoints::resolve(&args.endpoint)?,
+            user: User(user),
+            api: None,
+            format: args.output,
+        })
+    }
+
+    /// Calls the cluster: on the current member, else each endpoint in order, and once more on
+    /// the leader when a member names it.
+    pub async fn call<T, F, Fut>(&mut self, mut f: F) -> Result<T, CliError>
+    where
+        F: FnMut(Api) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let mut last = String::new();
+        let mut candidates: Vec<(String, Option<Api>)> = self
+            .api
+            .take()
+            .map(|(url, api)| (url, Some(api)))
+            .into_iter()
+            .collect();
+        candidates.extend(self.endpoints.iter().map(|url| (url.clone(), None)));
+        for (url, open) in candidates {
+            let api = match open {
+                Some(api) => api,
+                None => match self.connect(&url).await {
+                    Ok(api) => api,
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                },
+            };
+            match f(api.clone()).await {
+                Ok(r) => {
+                    self.api = Some((url, api));
+                    return Ok(r.into_inner());
+                }
+                Err(s) => match self.redirect(&s).await {
+                    Ok(Some(leader)) => return self.on_leader(leader, f).await,
+                    Ok(None) if is_unreachable(&s) => last = format!("{url}: {}", s.message()),
+                    Ok(None) => return Err(CliError::from_status(&s)),
+                    // The leader it names does not answer: another member may know better.
+                    Err(e) => last = format!("{url}: {}; {e}", s.message()),
+                },
+            }
+        }
+        Err(CliError::Unreachable(format!(
+            "cannot reach any endpoint ({}): {last}",
+            self.endpoints.join(", ")
+        )))
+    }
+
+    /// Retries a refused write on the leader.
+    async fn on_leader<T, F, Fut>(
+        &mut self,
+        (url, api): (String, Api),
+        mut f: F,
+    ) -> Result<T, CliError>
+    where
+        F: FnMut(Api) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let reply = f(api.clone()).await;
+        self.api = Some((url, api));
+        reply
+            .map(Response::into_inner)
+            .map_err(|s| CliError::from_status(&s))
+    }
+
+    /// The leader's client when `s` is a member's "not the leader" naming the leader (`None`
+    /// for any other status); an error when that leader cannot be reached.
+    async fn redirect(&self, s: &Status) -> Result<Option<(String, Api)>, String> {
+        let leader = s.metadata().get(LEADER_KEY).and_then(|v| v.to_str().ok());
+        let Some(leader) = leader.filter(|_| s.code() == Code::FailedPrecondition) else {
+            return Ok(None);
+        };
+        let url = if leader.contains("://") {
+            leader.to_string()
+        } else {
+            format!("http://{leader}")
+        };
+        let api = self.connect(&url).await?;
+        Ok(Some((url, api)))
+    }
+
+    async fn connect(&self, url: &str) -> Result<Api, String> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| format!("--endpoint {url:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(2));
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("{url}: {}", source_chain(&e)))?;
+        Ok(ClusterServiceClient::with_interceptor(
+            channel,
+            self.user.clone(),
+        ))
+    }
+}
+
+/// Calls `$method` with `$req` (cloned for each try) through [`Client::call`].
+macro_rules! call {
+    ($client:expr, $method:ident, $req:expr) => {{
+        let req = $req;
+        $client
+            .call(move |mut api| {
+                let r = req.clone();
+                async move { api.$method(r).await }
+            })
+            .await
+    }};
+}
+pub(crate) use call;
+
+/// Whether another endpoint may do better: the transport failed or this member has no leader.
+fn is_unreachable(s: &Status) -> bool {
+    s.code() == Code::Unavailable
+}
+
+/// An error with its causes, on one line ("transport error: Connection refused").
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_codes_map_to_exit_codes() {
+        let code = |s: Status| CliError::from_status(&s).exit_code();
+        assert_eq!(code(Status::not_found("x")), ExitCode::from(1));
+        assert_eq!(code(Status::unavailable("x")), ExitCode::from(2));
+        assert_eq!(code(Status::deadline_exceeded("x")), ExitCode::from(3));
+    }
+}

@@ -1,0 +1,109 @@
+//! `nonstop events`: the cluster's state transitions with their timestamps; the kept history,
+//! then, with `--follow`, as they happen.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use nonstop_proto::cluster as pb;
+use serde::Serialize;
+
+use super::client::{CliError, Client, ConnArgs, call, run_async};
+use super::output::{Format, emit, print_line, timestamp};
+
+/// The options of `nonstop events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing events as they happen, until interrupted.
+    #[arg(long, short)]
+    follow: bool,
+    /// Only events applied after this revision [default: every event the member keeps].
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+/// One event.
+#[derive(Debug, Serialize)]
+struct EventView {
+    revision: u64,
+    /// Cluster time, milliseconds since the Unix epoch.
+    at_ms: u64,
+    summary: String,
+    /// The event itself (its kind and fields), as the controller records it.
+    event: serde_json::Value,
+}
+
+impl From<pb::ClusterEvent> for EventView {
+    fn from(e: pb::ClusterEvent) -> Self {
+        EventView {
+            event: serde_json::from_str(&e.json).unwrap_or(serde_json::Value::String(e.json)),
+            revision: e.revision,
+            at_ms: e.at_ms,
+            summary: e.summary,
+        }
+    }
+}
+
+/// Runs `nonstop events`.
+pub fn run(args: EventsArgs) -> ExitCode {
+    run_async(async move {
+        let mut c = Client::new(&args.conn)?;
+        let req = pb::WatchRequest {
+            from_revision: args.from,
+            history_only: !args.follow,
+        };
+        let mut stream = call!(c, watch_events, req)?;
+        let mut kept = Vec::new();
+        while let Some(e) = stream.message().await.map_err(|s| stream_error(&s))? {
+            let e = EventView::from(e);
+            if args.follow {
+                print_one(c.format, &e)?;
+            } else {
+                kept.push(e);
+            }
+        }
+        if args.follow {
+            return Err(CliError::Unreachable(
+                "the member ended the event stream".into(),
+            ));
+        }
+        emit(c.format, &kept, |k| {
+            k.iter().map(line).collect::<Vec<_>>().join("\n")
+        })
+    })
+}
+
+/// One followed event: a line, a JSON line, or a YAML document.
+fn print_one(format: Format, e: &EventView) -> Result<(), CliError> {
+    match format {
+        Format::Table => print_line(&line(e)),
+        Format::Json => {
+            let text = serde_json::to_string(e)
+                .map_err(|err| CliError::Refused(format!("cannot write JSON: {err}")))?;
+            print_line(&text)
+        }
+        Format::Yaml => {
+            print_line("---")?;
+            emit(format, e, line)
+        }
+    }
+}
+
+/// `   42 2026-11-21 11:02:03.120 * Move G ( a -> b ) operator`.
+fn line(e: &EventView) -> String {
+    let what = if e.summary.is_empty() {
+        e.event.to_string()
+    } else {
+        e.summary.clone()
+    };
+    format!("{:>6} {} {what}", e.revision, timestamp(e.at_ms))
+}
+
+/// A stream that broke: the member went away, or the watcher fell behind.
+fn stream_error(s: &tonic::Status) -> CliError {
+    match s.code() {
+        tonic::Code::DataLoss => CliError::Refused(s.message().to_string()),
+        _ => CliError::Unreachable(format!("the event stream broke: {}", s.message())),
+    }
+}

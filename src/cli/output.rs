@@ -1,0 +1,130 @@
+//! How answers are printed: a table for people, JSON or YAML (the same shape) for scripts.
+
+use clap::ValueEnum;
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+
+use super::client::CliError;
+
+/// The output formats of `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// JSON, one document.
+    Json,
+    /// YAML, one document, the same shape as the JSON.
+    Yaml,
+}
+
+/// Prints `value` as JSON or YAML, or as the text `table` makes of it.
+pub fn emit<T: Serialize>(
+    format: Format,
+    value: &T,
+    table: impl FnOnce(&T) -> String,
+) -> Result<(), CliError> {
+    let text = match format {
+        Format::Table => table(value),
+        Format::Json => serde_json::to_string_pretty(value)
+            .map_err(|e| CliError::Refused(format!("cannot write JSON: {e}")))?,
+        Format::Yaml => yaml_serde::to_string(value)
+            .map_err(|e| CliError::Refused(format!("cannot write YAML: {e}")))?,
+    };
+    print_line(text.trim_end())
+}
+
+/// Writes a line to stdout; a reader that went away ends the command quietly instead of the
+/// panic `println!` would raise.
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::StdoutClosed),
+        Err(e) => Err(CliError::Refused(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
+}
+
+/// A table with a header row and one row per item.
+pub fn rows<I, R>(header: &[&str], items: I) -> String
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = String>,
+{
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    for r in items {
+        t.add_row(r);
+    }
+    t.to_string()
+}
+
+/// A two-column table of fields and values, for `show` commands.
+pub fn fields(pairs: &[(&str, String)]) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    for (k, v) in pairs {
+        t.add_row(vec![k.to_string(), v.clone()]);
+    }
+    t.to_string()
+}
+
+/// An optional value as a table cell ("-" when absent).
+pub fn cell(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+/// A list as a table cell.
+pub fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS.mmm` UTC.
+pub fn timestamp(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// The Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp(0), "1970-01-01 00:00:00.000");
+        assert_eq!(timestamp(951_782_400_123), "2000-02-29 00:00:00.123");
+        assert_eq!(timestamp(1_795_000_000_000), "2026-11-18 11:06:40.000");
+    }
+}

@@ -1,0 +1,288 @@
+//! The API's records as the CLI prints them: the JSON and YAML shape scripts rely on (an absent
+//! owner is `null`, not `""`), and the tables people read.
+
+use std::collections::BTreeMap;
+
+use nonstop_proto::cluster as pb;
+use serde::Serialize;
+
+use super::client::CliError;
+use super::output::{Format, cell, emit, fields, list, rows};
+
+/// `Some(s)` unless `s` is empty.
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// A node.
+#[derive(Debug, Serialize)]
+pub struct NodeView {
+    pub name: String,
+    /// Joining, Up, Paused, Down.
+    pub state: String,
+    pub address: Option<String>,
+    pub autobackup: bool,
+    pub witness: bool,
+    pub evicted: bool,
+    /// The groups it owns.
+    pub groups: Vec<String>,
+}
+
+impl From<pb::Node> for NodeView {
+    fn from(n: pb::Node) -> Self {
+        NodeView {
+            address: some(&n.address),
+            name: n.name,
+            state: n.state,
+            autobackup: n.autobackup,
+            witness: n.witness,
+            evicted: n.evicted,
+            groups: n.groups,
+        }
+    }
+}
+
+/// A group.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub name: String,
+    /// Online, Offline, OnlinePending, OfflinePending, Failed, PartialOnline.
+    pub state: String,
+    /// The node it is placed on, or null.
+    pub owner: Option<String>,
+    /// Home first, then the BACKUP nodes.
+    pub owners: Vec<String>,
+    pub epoch: u64,
+    /// The operator's intent: online or offline.
+    pub target: String,
+    pub moving_to: Option<String>,
+    /// Why it is held Failed.
+    pub held: Option<String>,
+    pub failback: String,
+    pub resources: Vec<String>,
+}
+
+impl From<pb::Group> for GroupView {
+    fn from(g: pb::Group) -> Self {
+        GroupView {
+            owner: g.has_owner.then(|| g.owner.clone()),
+            moving_to: some(&g.moving_to),
+            held: some(&g.held),
+            name: g.name,
+            state: g.state,
+            owners: g.owners,
+            epoch: g.epoch,
+            target: g.target,
+            failback: g.failback,
+            resources: g.resources,
+        }
+    }
+}
+
+/// A resource.
+#[derive(Debug, Serialize)]
+pub struct ResourceView {
+    pub name: String,
+    pub group: String,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub state: String,
+    pub target: String,
+    /// Where it runs (its group's owner), or null.
+    pub node: Option<String>,
+    pub properties: BTreeMap<String, String>,
+    pub depends_on: Vec<String>,
+    pub message: Option<String>,
+    pub restarts_in_window: u32,
+    pub gave_up: bool,
+}
+
+impl From<pb::Resource> for ResourceView {
+    fn from(r: pb::Resource) -> Self {
+        ResourceView {
+            node: some(&r.node),
+            message: some(&r.message),
+            name: r.name,
+            group: r.group,
+            type_name: r.r#type,
+            state: r.state,
+            target: r.target,
+            properties: r.properties.into_iter().collect(),
+            depends_on: r.depends_on,
+            restarts_in_window: r.restarts_in_window,
+            gave_up: r.gave_up,
+        }
+    }
+}
+
+/// The cluster at a glance.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    /// The leader's address, or null when there is none.
+    pub leader: Option<String>,
+    pub leader_id: u64,
+    pub term: u64,
+    /// Commands applied on the member that answered.
+    pub revision: u64,
+    pub answered_by: String,
+    pub nodes: Vec<NodeView>,
+    pub groups: Vec<GroupView>,
+}
+
+impl From<pb::StatusReply> for StatusView {
+    fn from(s: pb::StatusReply) -> Self {
+        StatusView {
+            leader: some(&s.leader),
+            leader_id: s.leader_id,
+            term: s.term,
+            revision: s.revision,
+            answered_by: s.answered_by,
+            nodes: s.nodes.into_iter().map(NodeView::from).collect(),
+            groups: s.groups.into_iter().map(GroupView::from).collect(),
+        }
+    }
+}
+
+/// What an operator command changed.
+#[derive(Debug, Serialize)]
+pub struct CommandView {
+    /// The revision it was applied at.
+    pub revision: u64,
+    pub changes: Vec<String>,
+}
+
+impl From<pb::CommandReply> for CommandView {
+    fn from(c: pb::CommandReply) -> Self {
+        CommandView {
+            revision: c.revision,
+            changes: c.changes,
+        }
+    }
+}
+
+/// The nodes as a table.
+pub fn node_table(nodes: &[NodeView]) -> String {
+    let header = ["NODE", "STATE", "ADDRESS", "GROUPS"];
+    rows(
+        &header,
+        nodes.iter().map(|n| {
+            let state = if n.witness {
+                format!("{} (witness)", n.state)
+            } else {
+                n.state.clone()
+            };
+            [n.name.clone(), state, cell(&n.address), list(&n.groups)]
+        }),
+    )
+}
+
+/// One node, field by field.
+pub fn node_fields(n: &NodeView) -> String {
+    fields(&[
+        ("name", n.name.clone()),
+        ("state", n.state.clone()),
+        ("address", cell(&n.address)),
+        ("autobackup", n.autobackup.to_string()),
+        ("witness", n.witness.to_string()),
+        ("evicted", n.evicted.to_string()),
+        ("groups", list(&n.groups)),
+    ])
+}
+
+/// The groups as a table.
+pub fn group_table(groups: &[GroupView]) -> String {
+    let header = ["GROUP", "STATE", "OWNER", "TARGET", "OWNERS"];
+    rows(
+        &header,
+        groups.iter().map(|g| {
+            let owner = match (&g.owner, &g.moving_to) {
+                (o, Some(to)) => format!("{} -> {to}", cell(o)),
+                (o, None) => cell(o),
+            };
+            let state = match &g.held {
+                Some(why) => format!("{} ({why})", g.state),
+                None => g.state.clone(),
+            };
+            [
+                g.name.clone(),
+                state,
+                owner,
+                g.target.clone(),
+                list(&g.owners),
+            ]
+        }),
+    )
+}
+
+/// One group, field by field.
+pub fn group_fields(g: &GroupView) -> String {
+    fields(&[
+        ("name", g.name.clone()),
+        ("state", g.state.clone()),
+        ("owner", cell(&g.owner)),
+        ("owners", list(&g.owners)),
+        ("epoch", g.epoch.to_string()),
+        ("target", g.target.clone()),
+        ("moving to", cell(&g.moving_to)),
+        ("held", cell(&g.held)),
+        ("failback", g.failback.clone()),
+        ("resources", list(&g.resources)),
+    ])
+}
+
+/// The resources as a table.
+pub fn resource_table(resources: &[ResourceView]) -> String {
+    let header = ["RESOURCE", "GROUP", "TYPE", "STATE", "TARGET", "NODE"];
+    rows(
+        &header,
+        resources.iter().map(|r| {
+            [
+                r.name.clone(),
+                r.group.clone(),
+                r.type_name.clone(),
+                r.state.clone(),
+                r.target.clone(),
+                cell(&r.node),
+            ]
+        }),
+    )
+}
+
+/// One resource, field by field.
+pub fn resource_fields(r: &ResourceView) -> String {
+    let props: Vec<String> = r
+        .properties
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    fields(&[
+        ("name", r.name.clone()),
+        ("group", r.group.clone()),
+        ("type", r.type_name.clone()),
+        ("state", r.state.clone()),
+        ("target", r.target.clone()),
+        ("node", cell(&r.node)),
+        ("properties", list(&props)),
+        ("depends on", list(&r.depends_on)),
+        ("message", cell(&r.message)),
+        ("restarts in window", r.restarts_in_window.to_string()),
+        ("gave up", r.gave_up.to_string()),
+    ])
+}
+
+/// Prints what an operator command changed.
+pub fn print_command(
+    format: Format,
+    reply: Result<pb::CommandReply, CliError>,
+) -> Result<(), CliError> {
+    emit(format, &CommandView::from(reply?), command_text)
+}
+
+/// What a command changed, one line each.
+pub fn command_text(c: &CommandView) -> String {
+    if c.changes.is_empty() {
+        format!("no change (revision {})", c.revision)
+    } else {
+        c.changes.join("\n")
+    }
+}

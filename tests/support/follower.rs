@@ -1,0 +1,54 @@
+//! A member that does not lead: it reads the leader's database (as a caught-up follower does)
+//! and refuses every write with the leader's address, or, with no leader known, refuses
+//! everything as a member in an election does.
+
+use nonstop_controller::ClusterDb;
+use nonstop_controller::store::{
+    AppliedEvents, Committed, LeaderInfo, LocalStore, Store, StoreError,
+};
+use tokio::sync::{broadcast, watch};
+
+/// The follower's view over the leader's store.
+#[derive(Clone, Debug)]
+pub struct Follower {
+    pub inner: LocalStore,
+    /// The leader's address (host:port); `None`: no leader elected.
+    pub leader: Option<String>,
+}
+
+impl Store for Follower {
+    async fn propose(&self, _: nonstop_controller::Command) -> Result<Committed, StoreError> {
+        Err(match &self.leader {
+            Some(l) => StoreError::NotLeader {
+                leader: Some(l.clone()),
+            },
+            None => StoreError::NoLeader,
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.leader {
+            Some(_) => self.inner.read(f).await,
+            None => Err(StoreError::NoLeader),
+        }
+    }
+
+    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.inner.applied()
+    }
+
+    fn leadership(&self) -> watch::Receiver<LeaderInfo> {
+        let info = LeaderInfo {
+            is_leader: false,
+            leader_id: 1,
+            leader_address: self.leader.clone(),
+            term: 1,
+        };
+        // The receiver keeps the value after the sender is gone.
+        watch::channel(info).1
+    }
+}
