@@ -163,3 +163,28 @@ async fn add_a_fourth_and_remove_one_while_commands_flow() {
     let err = c.node(leader).remove_member(gone).await.unwrap_err();
     assert!(matches!(err, RaftError::Invalid { .. }), "{err}");
 }
+
+/// raft-rs drops a ReadIndex that reaches a leader before it committed in its own term; the
+/// member asks again, so a read made the instant a leader is elected still answers promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_right_after_election_answers_promptly() {
+    let c = Cluster::start(3, 1000).await;
+    let nodes = c.running();
+    let mut watches: Vec<_> = nodes.iter().map(|n| n.leadership()).collect();
+    let leader = loop {
+        if let Some(i) = watches.iter().position(|w| w.borrow().is_leader) {
+            break nodes[i].clone();
+        }
+        let futs = watches.iter_mut().map(|w| Box::pin(w.changed()));
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), futures::future::select_all(futs)).await;
+    };
+    let started = std::time::Instant::now();
+    let r = leader.read(|db| db.revision).await;
+    assert!(r.is_ok(), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "read took {:?}",
+        started.elapsed()
+    );
+}

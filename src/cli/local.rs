@@ -107,7 +107,8 @@ impl Layout {
             .await
             .map_err(|e| e.message().to_string())?
             .into_inner();
-        if s.leader.is_empty() || s.groups.iter().any(|g| g.state != "Online") {
+        let placed = !s.groups.is_empty() && s.groups.iter().all(|g| g.state == "Online");
+        if s.leader.is_empty() || !placed {
             return Ok(None);
         }
         let mut out = format!("leader: {}\n", s.leader);

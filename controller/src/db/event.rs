@@ -154,6 +154,8 @@ impl Event {
                 )
             }
             (_, S::Online, None) => format!("* Start {resource} ( {node} )"),
+            (_, S::OnlinePending, None) => format!("* Starting {resource} ( {node} )"),
+            (_, S::OfflinePending, _) => format!("* Stopping {resource} ( {node} )"),
             (_, S::Offline, None) => format!("* Stop {resource} ( {node} )"),
             (_, S::Failed, _) if *gave_up => format!("* Fail {resource} ( {node} ) gave up{why}"),
             (_, S::Failed, _) => format!("* Fail {resource} ( {node} ){why}"),

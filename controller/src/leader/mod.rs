@@ -61,11 +61,15 @@ fn lock(l: &SharedLiveness) -> std::sync::MutexGuard<'_, Option<Liveness>> {
 
 /// One term of leadership: never returns on its own.
 async fn lead<S: Store>(store: &S, liveness: &SharedLiveness, info: LeaderInfo) {
-    let timeout = match store.read(|db| db.settings.timing.node_timeout).await {
-        Ok(t) => t.as_duration(),
-        Err(e) => {
-            warn!(%e, "cannot read the timing profile");
-            return std::future::pending().await;
+    // A read can fail right after an election (the new leader has not committed in its term
+    // yet): try again until it works; leadership changes end this function from outside.
+    let timeout = loop {
+        match store.read(|db| db.settings.timing.node_timeout).await {
+            Ok(t) => break t.as_duration(),
+            Err(e) => {
+                warn!(%e, "cannot read the timing profile yet");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     };
     *lock(liveness) = Some(Liveness::new(Instant::now(), timeout));
@@ -74,14 +78,17 @@ async fn lead<S: Store>(store: &S, liveness: &SharedLiveness, info: LeaderInfo) 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_plan = Instant::now();
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            r = applied.recv() => if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
-                return std::future::pending().await;
+        let changed = tokio::select! {
+            _ = tick.tick() => false,
+            r = applied.recv() => match r {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return std::future::pending().await;
+                }
+                _ => true,
             },
-        }
+        };
         declare_silent_nodes(store, liveness).await;
-        if Instant::now() >= next_plan || !applied.is_empty() {
+        if changed || Instant::now() >= next_plan {
             next_plan = run_policy(store).await;
         }
         debug!(term = info.term, "leader pass done");

@@ -140,7 +140,13 @@ impl<S: LogStore, T: Transport> Member<S, T> {
     fn tick(&mut self) {
         self.raw.tick();
         let timeout = self.cfg.request_timeout;
-        self.waiters.expire(Instant::now(), timeout);
+        let now = Instant::now();
+        self.waiters.expire(now, timeout);
+        // Ask again for reads raft dropped (see Waiters::reads_to_resend).
+        let every = self.cfg.tick * (self.cfg.heartbeat_ticks as u32 * 2).max(2);
+        for ctx in self.waiters.reads_to_resend(now, every) {
+            self.raw.read_index(ctx);
+        }
     }
 
     /// Handles one request; `Some` when it asks the member to stop.
@@ -262,7 +268,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             return f(Err(e));
         }
         let (seq, ctx) = self.next_context(None);
-        self.waiters.add_read(seq, f, self.deadline());
+        self.waiters.add_read(seq, f, self.deadline(), ctx.clone());
         self.raw.read_index(ctx);
     }
 

@@ -20,6 +20,16 @@ struct Pending<T> {
     deadline: Instant,
 }
 
+/// A read waiting for raft to confirm its index, with what to send again if it stays silent.
+struct PendingRead {
+    reply: ReadFn,
+    deadline: Instant,
+    /// The read's request context, to ask again.
+    ctx: Vec<u8>,
+    /// When it was last asked.
+    sent: Instant,
+}
+
 /// Everything the member owes an answer to.
 #[derive(Default)]
 pub(crate) struct Waiters {
@@ -28,7 +38,7 @@ pub(crate) struct Waiters {
     /// there, leadership changed and the proposal was dropped.
     at_index: BTreeMap<u64, u64>,
     /// Reads waiting for raft to confirm a read index, by request number.
-    reads: HashMap<u64, Pending<ReadFn>>,
+    reads: HashMap<u64, PendingRead>,
     /// Reads with a confirmed index, waiting for this member to apply up to it.
     ready_reads: Vec<(u64, ReadFn)>,
 }
@@ -63,8 +73,32 @@ impl Waiters {
         }
     }
 
-    pub fn add_read(&mut self, seq: u64, f: ReadFn, deadline: Instant) {
-        self.reads.insert(seq, Pending { reply: f, deadline });
+    pub fn add_read(&mut self, seq: u64, f: ReadFn, deadline: Instant, ctx: Vec<u8>) {
+        let sent = Instant::now();
+        self.reads.insert(
+            seq,
+            PendingRead {
+                reply: f,
+                deadline,
+                ctx,
+                sent,
+            },
+        );
+    }
+
+    /// The contexts of reads not confirmed within `every`, to ask again. raft-rs drops a
+    /// ReadIndex that reaches a leader before it has committed an entry of its own term (and
+    /// one sent while there is no leader), without an answer: asking again is how such a read
+    /// still completes once the leader is ready.
+    pub fn reads_to_resend(&mut self, now: Instant, every: std::time::Duration) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for r in self.reads.values_mut() {
+            if now.duration_since(r.sent) >= every {
+                r.sent = now;
+                out.push(r.ctx.clone());
+            }
+        }
+        out
     }
 
     /// Raft confirmed that read `seq` may be served once `index` is applied.
@@ -119,5 +153,30 @@ impl Waiters {
         for (_, f) in self.ready_reads.drain(..) {
             f(Err(RaftError::Stopped));
         }
+    }
+}
+
+#[cfg(test)]
+mod resend_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn unconfirmed_reads_are_asked_again_once_per_period() {
+        let mut w = Waiters::default();
+        let t0 = Instant::now();
+        w.add_read(1, Box::new(|_| {}), t0 + Duration::from_secs(5), vec![7]);
+        let every = Duration::from_millis(200);
+        assert!(w.reads_to_resend(t0, every).is_empty(), "not yet");
+        assert_eq!(w.reads_to_resend(t0 + every * 2, every), vec![vec![7]]);
+        assert!(
+            w.reads_to_resend(t0 + every * 2, every).is_empty(),
+            "once per period"
+        );
+        w.read_index(1, 10);
+        assert!(
+            w.reads_to_resend(t0 + every * 10, every).is_empty(),
+            "a confirmed read is done"
+        );
     }
 }
