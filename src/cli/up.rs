@@ -61,10 +61,19 @@ fn up(args: &UpArgs) -> Result<(), String> {
             ));
         }
     }
+    let layout = local::Layout::new(&names, args.base_port);
+    for i in 0..names.len() {
+        let addr = layout.address(i);
+        if std::net::TcpListener::bind(&addr).is_err() {
+            return Err(format!(
+                "{addr} is in use (another local cluster? stop it with `nonstop down --dir DIR`, \
+                 or pick other ports with --base-port)"
+            ));
+        }
+    }
     let cluster_path = dir.join("cluster.yaml");
     let text = yaml_serde::to_string(&file).map_err(|e| e.to_string())?;
     write(&cluster_path, &text)?;
-    let layout = local::Layout::new(&names, args.base_port);
     write(&dir.join("endpoints"), &layout.endpoints())?;
     for (i, n) in names.iter().enumerate() {
         let node_dir = dir.join(n);

@@ -1,0 +1,276 @@
+//! A local cluster of real `nonstop` daemons for end-to-end tests: started with `nonstop up`
+//! in a temporary folder, on free loopback ports, with the chat server on a port of its own so
+//! that tests can run side by side. What the tests check is what the resources themselves show:
+//! is the chat process running, does its port answer.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
+
+/// A running local cluster; stopped (and every process it started killed) when dropped.
+pub struct LocalCluster {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub base_port: u16,
+    pub chat_port: u16,
+}
+
+/// A loopback port nothing listens on now, and the `n - 1` after it free too.
+pub fn free_ports(n: u16) -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = l.local_addr().unwrap().port();
+        drop(l);
+        if base < 60000
+            && (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+}
+
+impl LocalCluster {
+    /// Three nodes (osdb-serv, osdb-back, osdb-third) running the chat server in SOCKET_GROUP,
+    /// with the given cluster timing profile (`default` or `fast`).
+    pub fn start(timing: &str) -> LocalCluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let base_port = free_ports(3);
+        let chat_port = free_ports(1);
+        let cluster = tmp.path().join("cluster.yaml");
+        std::fs::write(&cluster, cluster_yaml(timing, chat_port)).unwrap();
+        let dir = tmp.path().join(".nonstop");
+        let out = Command::new(BIN)
+            .args([
+                "up",
+                cluster.to_str().unwrap(),
+                "--dir",
+                dir.to_str().unwrap(),
+            ])
+            .args([
+                "--base-port",
+                &base_port.to_string(),
+                "--timing",
+                timing,
+                "--wait-secs",
+                "60",
+            ])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let c = LocalCluster {
+            tmp,
+            dir,
+            base_port,
+            chat_port,
+        };
+        assert!(
+            out.status.success(),
+            "nonstop up failed:\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        c
+    }
+
+    /// Runs a `nonstop` command against this cluster.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.tmp.path())
+            .output()
+            .unwrap()
+    }
+
+    /// A group as `nonstop group show -o json` gives it.
+    pub fn group(&self, name: &str) -> Option<serde_json::Value> {
+        let out = self.cli(&["group", "show", name, "--output", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    /// Waits until `group` is Online on `node`; returns how long it took.
+    pub fn wait_online(&self, group: &str, node: &str, within: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if let Some(g) = self.group(group)
+                && g["state"] == "Online"
+                && g["owner"] == node
+            {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "{group} not Online on {node} within {within:?}: {:?}\n{}",
+                self.group(group),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The pid of a node's daemon.
+    pub fn pid(&self, node: &str) -> i32 {
+        let t = std::fs::read_to_string(self.dir.join(node).join("daemon.pid")).unwrap();
+        t.trim().parse().unwrap()
+    }
+
+    /// Kills a node's daemon with SIGKILL.
+    pub fn kill(&self, node: &str) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.pid(node).to_string()])
+            .status();
+    }
+
+    /// Starts a node's daemon again from its folder (as `nonstop up` did).
+    pub fn restart(&self, node: &str) {
+        use std::os::unix::process::CommandExt;
+        let d = self.dir.join(node);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(d.join("daemon.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
+            .current_dir(&d)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::fs::write(d.join("daemon.pid"), format!("{}\n", child.id())).unwrap();
+    }
+
+    /// Whether the chat server answers on its port with its greeting.
+    pub fn chat_answers(&self) -> bool {
+        let Ok(s) = TcpStream::connect_timeout(
+            &([127, 0, 0, 1], self.chat_port).into(),
+            Duration::from_millis(500),
+        ) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("WELCOME")
+    }
+
+    /// How many chat server processes of this cluster run now (their command line names the
+    /// cluster's chat port).
+    pub fn chat_processes(&self) -> usize {
+        count_processes(&format!("127.0.0.1:{}", self.chat_port))
+    }
+
+    /// Samples `chat_processes` every 10 ms in the background; the maximum seen is kept.
+    pub fn watch_chat(&self) -> ChatWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max = Arc::new(AtomicUsize::new(0));
+        let needle = format!("127.0.0.1:{}", self.chat_port);
+        let (s, m) = (stop.clone(), max.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                m.fetch_max(count_processes(&needle), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        ChatWatch { stop, max }
+    }
+
+    /// The tail of every daemon's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for n in ["osdb-serv", "osdb-back", "osdb-third"] {
+            let log =
+                std::fs::read_to_string(self.dir.join(n).join("daemon.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().filter(|l| !l.contains("slog")).collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            out += &format!("--- {n}\n{tail}\n");
+        }
+        out
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN)
+            .args(["down", "--dir", self.dir.to_str().unwrap()])
+            .output();
+        // Whatever a daemon started dies with it; make sure of it for a test that failed midway.
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", &format!("127.0.0.1:{}", self.chat_port)])
+            .status();
+    }
+}
+
+/// The maximum number of chat processes seen at once, while the watch runs.
+pub struct ChatWatch {
+    stop: Arc<AtomicBool>,
+    max: Arc<AtomicUsize>,
+}
+
+impl ChatWatch {
+    /// Stops watching; the maximum seen.
+    pub fn stop(self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+fn count_processes(needle: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("chat-server") && c.contains(needle))
+        .count()
+}
+
+fn cluster_yaml(timing: &str, chat_port: u16) -> String {
+    format!(
+        "timing: {timing}
+nodes: [{{name: osdb-serv}}, {{name: osdb-back}}, {{name: osdb-third}}]
+types:
+  - name: chat-server
+    base: process
+    properties: [{{name: MaxUser, type: int, min: 1, max: 10, default: 10}}]
+groups:
+  - name: SOCKET_GROUP
+    owners: [osdb-serv, osdb-back, osdb-third]
+    resources:
+      - name: chat
+        type: chat-server
+        properties:
+          command: {BIN}
+          args: [example, chat-server, --listen, \"127.0.0.1:{chat_port}\"]
+          check_tcp: \"127.0.0.1:{chat_port}\"
+          MaxUser: 10
+"
+    )
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+/// Whether a path exists (for readability in tests).
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
