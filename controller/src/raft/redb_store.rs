@@ -313,117 +313,28 @@ fn decode_pair(bytes: &[u8]) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use raft::Storage as _;
-    use raft::prelude::ConfState;
-
     use super::*;
-    use crate::raft::config::Members;
 
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            index,
-            term,
-            data: format!("e{index}t{term}").into_bytes().into(),
-            ..Default::default()
-        }
-    }
-
-    fn ctx() -> GetEntriesContext {
-        GetEntriesContext::empty(false)
-    }
-
-    fn members() -> Members {
-        [(1, "a:1".to_string()), (2, "b:1".to_string())].into()
+    #[test]
+    fn redb_store_passes_the_log_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        super::super::store_suite::run_all(dir.path(), |d| RedbStore::open(d).unwrap());
     }
 
     #[test]
-    fn bootstrap_then_reopen_restores_log_hard_state_and_snapshot() {
+    fn a_corrupt_record_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        assert!(s.is_new());
-        s.bootstrap(&members()).unwrap();
-        let ents: Vec<Entry> = (2..=5).map(|i| entry(i, 2)).collect();
-        let hs = HardState {
-            term: 2,
-            vote: 1,
-            commit: 4,
-            ..Default::default()
-        };
-        s.persist(None, &ents, Some(&hs)).unwrap();
-        drop(s);
         let s = RedbStore::open(dir.path()).unwrap();
-        assert!(!s.is_new());
-        let state = s.initial_state().unwrap();
-        assert_eq!(state.hard_state, hs);
-        assert_eq!(state.conf_state, ConfState::from(([1, 2], [])));
-        assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (2, 5));
-        assert_eq!(s.entries(2, 6, None, ctx()).unwrap(), ents);
-        assert_eq!(s.term(1).unwrap(), 1);
-    }
-
-    #[test]
-    fn a_conflicting_append_replaces_the_suffix_durably() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        s.bootstrap(&members()).unwrap();
-        let old: Vec<Entry> = (2..=6).map(|i| entry(i, 2)).collect();
-        s.persist(None, &old, None).unwrap();
-        s.persist(None, &[entry(4, 3)], None).unwrap();
-        drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!(s.last_index().unwrap(), 4);
-        assert_eq!(s.term(4).unwrap(), 3);
-        assert_eq!(s.term(3).unwrap(), 2);
-    }
-
-    #[test]
-    fn a_snapshot_compacts_the_log_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        s.bootstrap(&members()).unwrap();
-        s.persist(
-            None,
-            &(2..=10).map(|i| entry(i, 2)).collect::<Vec<_>>(),
-            None,
-        )
+        s.write(|_, meta| {
+            meta.insert(COMPACTED, [1u8, 2, 3].as_slice())?;
+            Ok(())
+        })
         .unwrap();
-        let mut snap = Snapshot {
-            data: b"db".to_vec().into(),
-            ..Default::default()
-        };
-        snap.mut_metadata().index = 7;
-        snap.mut_metadata().term = 2;
-        // Keep 2 entries behind the snapshot: the log starts at 6.
-        s.save_snapshot(snap.clone(), 2).unwrap();
         drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (6, 10));
-        assert!(matches!(
-            s.entries(4, 9, None, ctx()),
-            Err(raft::Error::Store(StorageError::Compacted))
-        ));
-        assert_eq!(s.entries(6, 8, None, ctx()).unwrap().len(), 2);
-        assert_eq!(s.term(5).unwrap(), 2);
-        assert_eq!(s.snapshot(0, 2).unwrap(), snap);
-        assert!(s.snapshot(9, 2).is_err(), "older than requested");
-    }
-
-    #[test]
-    fn a_received_snapshot_replaces_the_whole_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        s.persist(None, &[entry(1, 1), entry(2, 1)], None).unwrap();
-        let mut snap = Snapshot::default();
-        snap.mut_metadata().index = 20;
-        snap.mut_metadata().term = 4;
-        s.persist(Some(&snap), &[], None).unwrap();
-        drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!(
-            (s.first_index().unwrap(), s.last_index().unwrap()),
-            (21, 20)
+        let err = RedbStore::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("record compacted") && err.contains("raft.redb"),
+            "{err}"
         );
-        let hs = s.initial_state().unwrap().hard_state;
-        assert_eq!((hs.term, hs.commit), (4, 20));
     }
 }
