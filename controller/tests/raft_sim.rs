@@ -120,20 +120,16 @@ async fn driver(registry: Registry, healed: Arc<AtomicBool>) -> turmoil::Result 
     let mut acked = Vec::new();
     let mut i = 0u64;
     while !healed.load(Ordering::SeqCst) {
-        let node = registry.lock().unwrap().get(&(1 + i % 3)).cloned();
-        if let Some(node) = node {
-            match node.propose(put_node(i)).await {
-                Ok(a) => {
-                    a.result.map_err(|e| format!("n{i}: {e}"))?;
-                    acked.push(i);
-                }
-                Err(e) if e.is_retryable() || matches!(e, RaftError::Stopped) => {}
-                Err(e) => return Err(format!("propose n{i}: {e}").into()),
-            }
+        match try_propose(&registry, i).await {
+            Some(Ok(())) => acked.push(i),
+            Some(Err(e)) if e.is_retryable() || matches!(e, RaftError::Stopped) => {}
+            Some(Err(e)) => return Err(format!("propose n{i}: {e}").into()),
+            None => {}
         }
         i += 1;
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
+    progress_after_healing(&registry, &mut i, &mut acked).await?;
     let dbs = converge(&registry).await?;
     for db in &dbs[1..] {
         if db != &dbs[0] {
@@ -141,8 +137,37 @@ async fn driver(registry: Registry, healed: Arc<AtomicBool>) -> turmoil::Result 
         }
     }
     assert_exactly_once(&dbs[0], &acked);
-    if acked.is_empty() {
-        return Err("nothing was acknowledged".into());
+    Ok(())
+}
+
+/// Proposes command `i` through member `1 + i % 3` if it runs. A command the database
+/// rejects is a test failure (the workload only adds new nodes).
+async fn try_propose(registry: &Registry, i: u64) -> Option<Result<(), RaftError>> {
+    let node = registry.lock().unwrap().get(&(1 + i % 3)).cloned()?;
+    Some(node.propose(put_node(i)).await.map(|a| {
+        a.result.unwrap_or_else(|e| panic!("n{i} rejected: {e}"));
+    }))
+}
+
+/// Once healed the cluster must make progress again: a few more commands must be
+/// acknowledged (a timed-out one may still be applied, so each try uses a new name).
+async fn progress_after_healing(
+    registry: &Registry,
+    i: &mut u64,
+    acked: &mut Vec<u64>,
+) -> turmoil::Result {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut after = 0;
+    while after < 3 {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("only {after} commands acknowledged after healing").into());
+        }
+        if let Some(Ok(())) = try_propose(registry, *i).await {
+            acked.push(*i);
+            after += 1;
+        }
+        *i += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }

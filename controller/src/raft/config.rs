@@ -27,7 +27,8 @@ pub struct RaftConfig {
     pub heartbeat_ticks: usize,
     /// Ticks without a leader before a follower campaigns (randomised up to twice this).
     pub election_ticks: usize,
-    /// Take a snapshot of the database and compact the log every this many applied entries.
+    /// Take a snapshot of the database every this many applied entries, and compact the log
+    /// up to this many entries behind it (a member further behind gets the snapshot).
     pub snapshot_every: u64,
     /// How long `propose`, `read` and membership changes wait for an answer.
     pub request_timeout: Duration,

@@ -260,7 +260,14 @@ impl RaftTransport for RaftService {
     ) -> Result<Response<SendSummary>, Status> {
         let mut stream = request.into_inner();
         let mut accepted = 0;
-        while let Some(batch) = stream.message().await? {
+        loop {
+            // A stopped member ends its streams at once: senders reconnect to whatever serves
+            // the address next, and a graceful server shutdown does not wait on them.
+            let batch = tokio::select! {
+                b = stream.message() => b?,
+                _ = self.node.stopped() => None,
+            };
+            let Some(batch) = batch else { break };
             if batch.to != self.node.id() {
                 let why = format!(
                     "batch for member {} reached member {}",

@@ -196,6 +196,11 @@ impl RaftNode {
         }
     }
 
+    /// Resolves when the member's task has stopped.
+    pub async fn stopped(&self) {
+        self.tx.closed().await
+    }
+
     /// True while the member's task runs.
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()

@@ -28,6 +28,7 @@ mod node;
 mod ready;
 mod redb_store;
 mod storage;
+pub mod store_suite;
 mod transport;
 mod waiters;
 

@@ -233,7 +233,9 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         meta.term = term;
         meta.set_conf_state(self.conf_state.clone());
         let store = self.raw.mut_store();
-        blocking(|| store.save_snapshot(snap))?;
+        // Keep as many entries again behind the snapshot for members slightly behind.
+        let keep = self.cfg.snapshot_every;
+        blocking(|| store.save_snapshot(snap, keep))?;
         self.snapshot_index = self.applied;
         Ok(())
     }

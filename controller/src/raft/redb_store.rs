@@ -20,6 +20,8 @@ const HARD_STATE: &str = "hard_state";
 const SNAPSHOT: &str = "snapshot";
 /// The applied index the stored snapshot covers (kept apart for operators reading the file).
 const APPLIED: &str = "applied";
+/// Index and term of the last entry dropped from the log (16 bytes).
+const COMPACTED: &str = "compacted";
 
 /// A member's raft state in `<dir>/raft.redb`.
 pub struct RedbStore {
@@ -27,7 +29,11 @@ pub struct RedbStore {
     path: String,
     hard_state: HardState,
     snapshot: Snapshot,
-    /// Entries after the snapshot's index, in order, as on disk.
+    /// Index and term of the entry just before `entries` (dropped by compaction, or covered
+    /// by a snapshot received from the leader).
+    compacted: (u64, u64),
+    /// The log after `compacted`, in order, as on disk. It may start before the snapshot's
+    /// index: a few entries are kept so a member slightly behind catches up from the log.
     entries: Vec<Entry>,
 }
 
@@ -57,6 +63,7 @@ impl RedbStore {
             path: path.clone(),
             hard_state: HardState::default(),
             snapshot: Snapshot::default(),
+            compacted: (0, 0),
             entries: Vec::new(),
         };
         store.load()?;
@@ -76,9 +83,16 @@ impl RedbStore {
         if let Some(v) = meta.get(SNAPSHOT).map_err(|e| self.redb_err(e))? {
             self.snapshot = self.decode(SNAPSHOT, v.value())?;
         }
+        if let Some(v) = meta.get(COMPACTED).map_err(|e| self.redb_err(e))? {
+            self.compacted = decode_pair(v.value()).ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                record: COMPACTED.into(),
+                reason: format!("{} bytes, not 16", v.value().len()),
+            })?;
+        }
         let table = txn.open_table(ENTRIES).map_err(|e| self.redb_err(e))?;
         let rows = table
-            .range(self.snap_index() + 1..)
+            .range(self.compacted.0 + 1..)
             .map_err(|e| self.redb_err(e))?;
         for row in rows {
             let (k, v) = row.map_err(|e| self.redb_err(e))?;
@@ -108,11 +122,11 @@ impl RedbStore {
     }
 
     fn first(&self) -> u64 {
-        self.snap_index() + 1
+        self.compacted.0 + 1
     }
 
     fn last(&self) -> u64 {
-        self.entries.last().map_or(self.snap_index(), |e| e.index)
+        self.entries.last().map_or(self.compacted.0, |e| e.index)
     }
 
     /// Writes in one durable transaction (redb's default durability is Immediate: fsync).
@@ -135,6 +149,7 @@ impl RedbStore {
             self.snapshot = s.clone();
             self.entries.clear();
             let meta = s.get_metadata();
+            self.compacted = (meta.index, meta.term);
             self.hard_state.term = self.hard_state.term.max(meta.term);
             self.hard_state.commit = meta.index;
         }
@@ -167,9 +182,11 @@ impl LogStore for RedbStore {
         let first_new = entries.first().map(|e| e.index);
         self.write(|ents, meta| {
             if let Some(s) = snapshot {
+                let m = s.get_metadata();
                 ents.retain(|_, _| false)?;
                 meta.insert(SNAPSHOT, s.write_to_bytes().unwrap_or_default().as_slice())?;
-                meta.insert(APPLIED, s.get_metadata().index.to_be_bytes().as_slice())?;
+                meta.insert(APPLIED, m.index.to_be_bytes().as_slice())?;
+                meta.insert(COMPACTED, encode_pair(m.index, m.term).as_slice())?;
             }
             if let Some(first) = first_new {
                 ents.retain_in(first.., |_, _| false)?;
@@ -191,16 +208,26 @@ impl LogStore for RedbStore {
         self.hard_state.commit = self.hard_state.commit.max(commit);
     }
 
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StoreError> {
+    fn save_snapshot(&mut self, snapshot: Snapshot, keep: u64) -> Result<(), StoreError> {
         let index = snapshot.get_metadata().index;
+        let to = index
+            .saturating_sub(keep)
+            .max(self.compacted.0)
+            .min(self.last());
+        let compacted = match raft::Storage::term(self, to) {
+            Ok(term) => (to, term),
+            Err(_) => self.compacted,
+        };
         let bytes = snapshot.write_to_bytes().unwrap_or_default();
         self.write(|ents, meta| {
-            ents.retain_in(..=index, |_, _| false)?;
+            ents.retain_in(..=compacted.0, |_, _| false)?;
             meta.insert(SNAPSHOT, bytes.as_slice())?;
             meta.insert(APPLIED, index.to_be_bytes().as_slice())?;
+            meta.insert(COMPACTED, encode_pair(compacted.0, compacted.1).as_slice())?;
             Ok(())
         })?;
-        self.entries.retain(|e| e.index > index);
+        self.entries.retain(|e| e.index > compacted.0);
+        self.compacted = compacted;
         self.snapshot = snapshot;
         Ok(())
     }
@@ -241,8 +268,8 @@ impl raft::Storage for RedbStore {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        if idx == self.snap_index() {
-            return Ok(self.snapshot.get_metadata().term);
+        if idx == self.compacted.0 {
+            return Ok(self.compacted.1);
         }
         if idx < self.first() {
             return Err(raft::Error::Store(StorageError::Compacted));
@@ -271,117 +298,43 @@ impl raft::Storage for RedbStore {
     }
 }
 
+fn encode_pair(a: u64, b: u64) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&a.to_be_bytes());
+    out[8..].copy_from_slice(&b.to_be_bytes());
+    out
+}
+
+fn decode_pair(bytes: &[u8]) -> Option<(u64, u64)> {
+    let a = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let b = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+    Some((a, b))
+}
+
 #[cfg(test)]
 mod tests {
-    use raft::Storage as _;
-    use raft::prelude::ConfState;
-
     use super::*;
-    use crate::raft::config::Members;
 
-    fn entry(index: u64, term: u64) -> Entry {
-        Entry {
-            index,
-            term,
-            data: format!("e{index}t{term}").into_bytes().into(),
-            ..Default::default()
-        }
-    }
-
-    fn ctx() -> GetEntriesContext {
-        GetEntriesContext::empty(false)
-    }
-
-    fn members() -> Members {
-        [(1, "a:1".to_string()), (2, "b:1".to_string())].into()
+    #[test]
+    fn redb_store_passes_the_log_store_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        super::super::store_suite::run_all(dir.path(), |d| RedbStore::open(d).unwrap());
     }
 
     #[test]
-    fn bootstrap_then_reopen_restores_log_hard_state_and_snapshot() {
+    fn a_corrupt_record_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        assert!(s.is_new());
-        s.bootstrap(&members()).unwrap();
-        let ents: Vec<Entry> = (2..=5).map(|i| entry(i, 2)).collect();
-        let hs = HardState {
-            term: 2,
-            vote: 1,
-            commit: 4,
-            ..Default::default()
-        };
-        s.persist(None, &ents, Some(&hs)).unwrap();
-        drop(s);
         let s = RedbStore::open(dir.path()).unwrap();
-        assert!(!s.is_new());
-        let state = s.initial_state().unwrap();
-        assert_eq!(state.hard_state, hs);
-        assert_eq!(state.conf_state, ConfState::from(([1, 2], [])));
-        assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (2, 5));
-        assert_eq!(s.entries(2, 6, None, ctx()).unwrap(), ents);
-        assert_eq!(s.term(1).unwrap(), 1);
-    }
-
-    #[test]
-    fn a_conflicting_append_replaces_the_suffix_durably() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        s.bootstrap(&members()).unwrap();
-        let old: Vec<Entry> = (2..=6).map(|i| entry(i, 2)).collect();
-        s.persist(None, &old, None).unwrap();
-        s.persist(None, &[entry(4, 3)], None).unwrap();
-        drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!(s.last_index().unwrap(), 4);
-        assert_eq!(s.term(4).unwrap(), 3);
-        assert_eq!(s.term(3).unwrap(), 2);
-    }
-
-    #[test]
-    fn a_snapshot_compacts_the_log_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        s.bootstrap(&members()).unwrap();
-        s.persist(
-            None,
-            &(2..=10).map(|i| entry(i, 2)).collect::<Vec<_>>(),
-            None,
-        )
+        s.write(|_, meta| {
+            meta.insert(COMPACTED, [1u8, 2, 3].as_slice())?;
+            Ok(())
+        })
         .unwrap();
-        let mut snap = Snapshot {
-            data: b"db".to_vec().into(),
-            ..Default::default()
-        };
-        snap.mut_metadata().index = 7;
-        snap.mut_metadata().term = 2;
-        s.save_snapshot(snap.clone()).unwrap();
         drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (8, 10));
-        assert!(matches!(
-            s.entries(5, 9, None, ctx()),
-            Err(raft::Error::Store(StorageError::Compacted))
-        ));
-        assert_eq!(s.term(7).unwrap(), 2);
-        assert_eq!(s.snapshot(0, 2).unwrap(), snap);
-        assert!(s.snapshot(9, 2).is_err(), "older than requested");
-    }
-
-    #[test]
-    fn a_received_snapshot_replaces_the_whole_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = RedbStore::open(dir.path()).unwrap();
-        s.persist(None, &[entry(1, 1), entry(2, 1)], None).unwrap();
-        let mut snap = Snapshot::default();
-        snap.mut_metadata().index = 20;
-        snap.mut_metadata().term = 4;
-        s.persist(Some(&snap), &[], None).unwrap();
-        drop(s);
-        let s = RedbStore::open(dir.path()).unwrap();
-        assert_eq!(
-            (s.first_index().unwrap(), s.last_index().unwrap()),
-            (21, 20)
+        let err = RedbStore::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("record compacted") && err.contains("raft.redb"),
+            "{err}"
         );
-        let hs = s.initial_state().unwrap().hard_state;
-        assert_eq!((hs.term, hs.commit), (4, 20));
     }
 }

@@ -38,8 +38,9 @@ pub trait LogStore: raft::Storage + Send + 'static {
     fn set_commit(&mut self, commit: u64);
 
     /// Saves a snapshot of the database at its index (which must be applied) and drops the log
-    /// entries it covers, durably and in one transaction.
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StoreError>;
+    /// entries it covers but the last `keep` (a member slightly behind then catches up from
+    /// the log instead of receiving the whole database), durably and in one transaction.
+    fn save_snapshot(&mut self, snapshot: Snapshot, keep: u64) -> Result<(), StoreError>;
 
     /// The latest snapshot (index 0 and empty data when there is none).
     fn latest_snapshot(&self) -> &Snapshot;
@@ -65,6 +66,6 @@ pub trait LogStore: raft::Storage + Send + 'static {
         };
         self.persist(Some(&snap), &[], Some(&hs))?;
         // A bootstrap snapshot is also the latest one a lagging member can be sent.
-        self.save_snapshot(snap)
+        self.save_snapshot(snap, 0)
     }
 }
