@@ -22,3 +22,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace --all-targets
+echo "== cargo test (raft crash-safety failpoints)"
+cargo test -p nonstop-controller --features failpoints --test raft_failpoints

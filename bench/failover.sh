@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Fail-over time on a local 3-node cluster of real daemons: kill -9 the home node's daemon
+# N times and measure "kill -> group Online on the backup" from the cluster's own event
+# timestamps (the chat resource's Online report on osdb-back), for the default and the fast
+# timing profiles. Between rounds the home node is restarted and the group fails back.
+#
+#   bash bench/failover.sh            # 20 rounds per profile
+#   ROUNDS=5 PROFILES=fast bash bench/failover.sh
+#
+# Builds the release binary first. Uses ports 7801-7803 and 7090 on 127.0.0.1.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-20}
+PROFILES=${PROFILES:-"default fast"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin nonstop
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/nonstop
+WORK=$(mktemp -d /tmp/nonstop-failover-bench.XXXXXX)
+trap '"$BIN" down --dir "$WORK/.nonstop" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+cd "$WORK"
+export NONSTOP_ENDPOINT=http://127.0.0.1:7801,http://127.0.0.1:7802,http://127.0.0.1:7803
+
+now_ms() { date +%s%3N; }
+
+# Waits until SOCKET_GROUP is Online on $1.
+wait_online() {
+    for _ in $(seq 1 600); do
+        if "$BIN" group show SOCKET_GROUP --output json 2>/dev/null |
+            python3 -c "import json,sys; g=json.load(sys.stdin); sys.exit(0 if (g['state'],g['owner'])==('Online','$1') else 1)"; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "SOCKET_GROUP not Online on $1" >&2
+    return 1
+}
+
+# The at_ms of the newest event "* Start chat ( $1 )".
+started_at() {
+    "$BIN" events --from 0 --output json | python3 -c "
+import json,sys
+last=None
+for e in json.load(sys.stdin):
+    if e.get('summary')=='* Start chat ( $1 )': last=e['at_ms']
+print(last)"
+}
+
+for profile in $PROFILES; do
+    cat > cluster.yaml <<YAML
+timing: $profile
+nodes: [{name: osdb-serv}, {name: osdb-back}, {name: osdb-third}]
+groups:
+  - name: SOCKET_GROUP
+    owners: [osdb-serv, osdb-back, osdb-third]
+    resources:
+      - name: chat
+        type: process
+        properties: {command: $BIN, args: [example, chat-server, --listen, "127.0.0.1:7090"]}
+YAML
+    "$BIN" up cluster.yaml --dir .nonstop --base-port 7801 --timing "$profile" >/dev/null
+    wait_online osdb-serv
+    : > "times-$profile"
+    for r in $(seq 1 "$ROUNDS"); do
+        pid=$(cat .nonstop/osdb-serv/daemon.pid)
+        t0=$(now_ms)
+        kill -9 "$pid"
+        wait_online osdb-back
+        t1=$(started_at osdb-back)
+        echo $((t1 - t0)) >> "times-$profile"
+        # Bring the home node back and let the group fail back before the next round.
+        (cd .nonstop/osdb-serv && setsid "$BIN" run --config node.yaml >>daemon.log 2>&1 < /dev/null & echo $! > daemon.pid)
+        wait_online osdb-serv
+        sleep 1
+    done
+    "$BIN" down --dir .nonstop >/dev/null
+    rm -rf .nonstop
+done
+
+for profile in $PROFILES; do
+    python3 - "$profile" "times-$profile" <<'PY'
+import sys
+name, path = sys.argv[1], sys.argv[2]
+t = sorted(int(x) for x in open(path))
+q = lambda p: t[min(len(t) - 1, int(round(p * (len(t) - 1))))]
+print(f"{name:8} kill -> Online on backup: n={len(t)} p50={q(0.5)} ms p99={q(0.99)} ms min={t[0]} max={t[-1]} ms")
+PY
+done
