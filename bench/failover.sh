@@ -68,7 +68,9 @@ YAML
         t1=$(started_at osdb-back)
         echo $((t1 - t0)) >> "times-$profile"
         # Bring the home node back and let the group fail back before the next round.
-        (cd .nonstop/osdb-serv && setsid "$BIN" run --config node.yaml >>daemon.log 2>&1 < /dev/null & echo $! > daemon.pid)
+        d="$WORK/.nonstop/osdb-serv"
+        setsid "$BIN" run --config "$d/node.yaml" >>"$d/daemon.log" 2>&1 </dev/null &
+        echo $! > "$d/daemon.pid"
         wait_online osdb-serv
         sleep 1
     done
