@@ -32,6 +32,11 @@ wait_online() {
         sleep 0.05
     done
     echo "SOCKET_GROUP not Online on $1" >&2
+    "$BIN" status >&2 || true
+    for n in osdb-serv osdb-back osdb-third; do
+        echo "--- $n" >&2
+        grep -v slog "$WORK/.nonstop/$n/daemon.log" | tail -n 15 >&2 || true
+    done
     return 1
 }
 
@@ -52,6 +57,7 @@ nodes: [{name: osdb-serv}, {name: osdb-back}, {name: osdb-third}]
 groups:
   - name: SOCKET_GROUP
     owners: [osdb-serv, osdb-back, osdb-third]
+    failover_limit: {count: 1000, window: 1h}   # the bench fails over on purpose, often
     resources:
       - name: chat
         type: process

@@ -9,6 +9,7 @@ pub async fn default_clean_up(footprint: &Footprint) {
             // Negative pid: the whole process group. An error means it is gone already.
             let _ = tokio::process::Command::new("kill")
                 .args(["-KILL", "--", &format!("-{pgid}")])
+                .stderr(std::process::Stdio::null())
                 .status()
                 .await;
         }
