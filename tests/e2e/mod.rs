@@ -131,7 +131,9 @@ impl LocalCluster {
             .status();
     }
 
-    /// Starts a node's daemon again from its folder (as `nonstop up` did).
+    /// Starts a node's daemon again from its folder (as `nonstop up` did). It is left running
+    /// on its own, in its own process group, like the others; `nonstop down` stops it.
+    #[allow(clippy::zombie_processes)]
     pub fn restart(&self, node: &str) {
         use std::os::unix::process::CommandExt;
         let d = self.dir.join(node);
