@@ -213,6 +213,21 @@ pub struct ResourceEntry {
     pub target: Option<Target>,
 }
 
+impl ResourceEntry {
+    /// The database's spec of this resource, in group `group`.
+    pub fn spec(&self, group: &str) -> crate::db::model::ResourceSpec {
+        crate::db::model::ResourceSpec {
+            name: self.name.clone(),
+            group: group.to_string(),
+            type_name: self.type_name.clone(),
+            properties: self.properties.clone(),
+            depends_on: self.depends_on.clone(),
+            timings: self.timings,
+            target: self.target.unwrap_or_default(),
+        }
+    }
+}
+
 /// A cousin set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

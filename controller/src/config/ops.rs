@@ -124,17 +124,7 @@ pub fn to_ops(file: &ClusterFile) -> Result<Vec<Op>, ConfigError> {
     let resources: Vec<ResourceSpec> = file
         .groups
         .iter()
-        .flat_map(|g| {
-            g.resources.iter().map(|r| ResourceSpec {
-                name: r.name.clone(),
-                group: g.name.clone(),
-                type_name: r.type_name.clone(),
-                properties: r.properties.clone(),
-                depends_on: r.depends_on.clone(),
-                timings: r.timings,
-                target: r.target.unwrap_or_default(),
-            })
-        })
+        .flat_map(|g| g.resources.iter().map(|r| r.spec(&g.name)))
         .collect();
     ops.extend(
         dependencies_first(resources)

@@ -20,18 +20,10 @@ impl<'a> Checker<'a> {
             .iter()
             .enumerate()
             .flat_map(|(gi, g)| {
-                g.resources.iter().enumerate().map(move |(ri, r)| {
-                    let spec = ResourceSpec {
-                        name: r.name.clone(),
-                        group: g.name.clone(),
-                        type_name: r.type_name.clone(),
-                        properties: r.properties.clone(),
-                        depends_on: r.depends_on.clone(),
-                        timings: r.timings,
-                        target: r.target.unwrap_or_default(),
-                    };
-                    (gi, ri, spec)
-                })
+                g.resources
+                    .iter()
+                    .enumerate()
+                    .map(move |(ri, r)| (gi, ri, r.spec(&g.name)))
             })
             .collect();
         let names = all.iter().map(|(_, _, r)| r.name.as_str());
