@@ -44,6 +44,13 @@ fn up_status_down_with_the_built_in_example() {
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["groups"][0]["name"], "SOCKET_GROUP");
     assert_eq!(v["nodes"].as_array().map(|n| n.len()), Some(3));
+    let members = v["members"].as_array().expect("members");
+    assert_eq!(members.len(), 3, "three controller members");
+    assert_eq!(
+        members.iter().filter(|m| m["role"] == "leader").count(),
+        1,
+        "{members:?}"
+    );
     let again = run(&["up"]);
     assert_eq!(again.status.code(), Some(1), "a second up refuses");
     assert!(

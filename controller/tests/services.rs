@@ -325,3 +325,17 @@ async fn apply_config_shows_the_difference_and_commits_it() {
         err.message()
     );
 }
+
+#[tokio::test]
+async fn status_lists_the_members_and_the_leader() {
+    let mut f = start().await;
+    let s = f
+        .cluster
+        .status(cpb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.members.len(), 1);
+    assert_eq!((s.members[0].id, s.members[0].role.as_str()), (1, "leader"));
+    assert_eq!(s.members[0].address, s.leader);
+}

@@ -125,8 +125,18 @@ pub struct StatusView {
     /// Commands applied on the member that answered.
     pub revision: u64,
     pub answered_by: String,
+    /// The controller members: id, address, role (leader, voter, learner).
+    pub members: Vec<MemberView>,
     pub nodes: Vec<NodeView>,
     pub groups: Vec<GroupView>,
+}
+
+/// A controller member as the CLI shows it.
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub id: u64,
+    pub address: String,
+    pub role: String,
 }
 
 impl From<pb::StatusReply> for StatusView {
@@ -137,6 +147,15 @@ impl From<pb::StatusReply> for StatusView {
             term: s.term,
             revision: s.revision,
             answered_by: s.answered_by,
+            members: s
+                .members
+                .into_iter()
+                .map(|m| MemberView {
+                    id: m.id,
+                    address: m.address,
+                    role: m.role,
+                })
+                .collect(),
             nodes: s.nodes.into_iter().map(NodeView::from).collect(),
             groups: s.groups.into_iter().map(GroupView::from).collect(),
         }

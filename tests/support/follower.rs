@@ -4,7 +4,7 @@
 
 use nonstop_controller::ClusterDb;
 use nonstop_controller::store::{
-    AppliedEvents, Committed, LeaderInfo, LocalStore, Store, StoreError,
+    AppliedEvents, Committed, LeaderInfo, LocalStore, MemberInfo, Store, StoreError,
 };
 use tokio::sync::{broadcast, watch};
 
@@ -50,5 +50,9 @@ impl Store for Follower {
         };
         // The receiver keeps the value after the sender is gone.
         watch::channel(info).1
+    }
+
+    async fn members(&self) -> Result<Vec<MemberInfo>, StoreError> {
+        self.inner.members().await
     }
 }

@@ -108,7 +108,25 @@ impl<S: Store> ClusterService for ClusterApi<S> {
             leader: info.leader_address.unwrap_or_default(),
             term: info.term,
             revision,
-            members: Vec::new(),
+            members: self
+                .store
+                .members()
+                .await
+                .map_err(|e| from_store(&e))?
+                .into_iter()
+                .map(|m| {
+                    let role = match (m.id == info.leader_id, m.voter) {
+                        (true, _) => "leader",
+                        (false, true) => "voter",
+                        (false, false) => "learner",
+                    };
+                    pb::Member {
+                        id: m.id,
+                        address: m.address,
+                        role: role.into(),
+                    }
+                })
+                .collect(),
             nodes,
             groups,
             answered_by: self.member.clone(),

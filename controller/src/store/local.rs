@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, watch};
 
-use super::{AppliedEvents, Committed, LeaderInfo, Store, StoreError};
+use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, Store, StoreError};
 use crate::db::{ClusterDb, Command};
 
 /// One member, in memory. Clones share it.
@@ -68,5 +68,19 @@ impl Store for LocalStore {
 
     fn leadership(&self) -> watch::Receiver<LeaderInfo> {
         self.leader.subscribe()
+    }
+
+    async fn members(&self) -> Result<Vec<MemberInfo>, StoreError> {
+        let address = self
+            .leader
+            .borrow()
+            .leader_address
+            .clone()
+            .unwrap_or_default();
+        Ok(vec![MemberInfo {
+            id: 1,
+            address,
+            voter: true,
+        }])
     }
 }

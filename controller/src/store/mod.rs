@@ -84,4 +84,18 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Who leads, as this member sees it.
     fn leadership(&self) -> watch::Receiver<LeaderInfo>;
+
+    /// The controller members: id, address, and whether each votes.
+    fn members(&self) -> impl Future<Output = Result<Vec<MemberInfo>, StoreError>> + Send;
+}
+
+/// One controller member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Its raft id.
+    pub id: u64,
+    /// Its gRPC address.
+    pub address: String,
+    /// Whether it votes (a member being added may not yet).
+    pub voter: bool,
 }

@@ -4,7 +4,7 @@
 
 use tokio::sync::{broadcast, watch};
 
-use super::{AppliedEvents, Committed, LeaderInfo, Store, StoreError};
+use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, Store, StoreError};
 use crate::db::{ClusterDb, Command};
 use crate::raft::{Members, RaftError, RaftNode};
 
@@ -88,5 +88,15 @@ impl Store for RaftStore {
 
     fn leadership(&self) -> watch::Receiver<LeaderInfo> {
         self.leader.clone()
+    }
+
+    async fn members(&self) -> Result<Vec<MemberInfo>, StoreError> {
+        let s = self.node.status().await.map_err(store_error)?;
+        let members = s.members.iter().map(|(id, address)| MemberInfo {
+            id: *id,
+            address: address.clone(),
+            voter: s.voters.contains(id),
+        });
+        Ok(members.collect())
     }
 }
