@@ -276,3 +276,29 @@ pub fn text(b: &[u8]) -> String {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// The node names of the local cluster, in port order.
+pub const NODES: [&str; 3] = ["osdb-serv", "osdb-back", "osdb-third"];
+
+impl LocalCluster {
+    /// The node whose daemon leads raft now, waiting up to 20 s for a leader.
+    pub fn leader_node(&self) -> &'static str {
+        let start = Instant::now();
+        loop {
+            let out = self.cli(&["status", "--output", "json"]);
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                && let Some(addr) = v["leader"].as_str()
+                && let Some(port) = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
+                && let Some(n) = NODES.get(port.wrapping_sub(self.base_port) as usize)
+            {
+                return n;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no leader: {}",
+                text(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
