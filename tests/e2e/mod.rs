@@ -154,8 +154,21 @@ impl LocalCluster {
         std::fs::write(d.join("daemon.pid"), format!("{}\n", child.id())).unwrap();
     }
 
-    /// Whether the chat server answers on its port with its greeting.
+    /// Whether the chat server answers on its port with its greeting, within 5 s: a process
+    /// resource is Online once its process runs, a moment before the server has bound its port.
     pub fn chat_answers(&self) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.chat_answers_now() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Whether the chat server answers on its port with its greeting, now.
+    pub fn chat_answers_now(&self) -> bool {
         let Ok(s) = TcpStream::connect_timeout(
             &([127, 0, 0, 1], self.chat_port).into(),
             Duration::from_millis(500),
