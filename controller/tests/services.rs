@@ -262,6 +262,19 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
+    // An evicted node's heartbeats are not acknowledged: its lease runs out and it fences.
+    f.cluster
+        .evict_node(cpb::NameRequest { name: "b".into() })
+        .await
+        .unwrap();
+    let hb = apb::HeartbeatRequest {
+        node: "b".into(),
+        seq: 1,
+        sent_ms: 1,
+    };
+    let err = f.agent.heartbeat(hb).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(err.message(), "node \"b\" was evicted: resume it first");
 }
 
 #[tokio::test]

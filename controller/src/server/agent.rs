@@ -45,23 +45,23 @@ impl<S: Store> AgentApi<S> {
         Err(from_store(&e))
     }
 
-    /// The node's liveness in the database, and whether it was evicted.
-    async fn node(&self, node: &str) -> Result<(NodeLiveness, bool), Status> {
+    /// Records a heartbeat (or registration) from `node` and brings it Up in the database if it
+    /// was not. Returns the timing profile's heartbeat and lease, in ms.
+    ///
+    /// One linearizable read serves it all: besides the node and the profile, it confirms with
+    /// a quorum that this member still leads, so a deposed leader cannot extend a lease.
+    async fn heard_from(&self, node: &str) -> Result<(u64, u64), Status> {
         let key = node.to_string();
-        self.store
-            .read(move |db| db.nodes.get(&key).map(|n| (n.liveness, n.evicted)))
+        let (live, evicted, heartbeat, lease) = self
+            .store
+            .read(move |db| {
+                let t = &db.settings.timing;
+                let n = db.nodes.get(&key)?;
+                Some((n.liveness, n.evicted, t.heartbeat.0, t.lease.0))
+            })
             .await
             .map_err(|e| from_store(&e))?
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "unknown node {node:?}: add it to the cluster first"
-                ))
-            })
-    }
-
-    /// Records a heartbeat; brings the node Up in the database if it was not.
-    async fn heard_from(&self, node: &str) -> Result<(), Status> {
-        let (live, evicted) = self.node(node).await?;
+            .ok_or_else(|| unknown_node(node))?;
         if evicted {
             return Err(Status::failed_precondition(format!(
                 "node {node:?} was evicted: resume it first"
@@ -87,15 +87,29 @@ impl<S: Store> AgentApi<S> {
                 return Err(super::status::from_apply(&e));
             }
         }
-        Ok(())
+        Ok((heartbeat, lease))
     }
 
-    async fn lease_ms(&self) -> Result<(u64, u64), Status> {
-        self.store
-            .read(|db| (db.settings.timing.heartbeat.0, db.settings.timing.lease.0))
+    /// Whether `node` exists (a desired-state stream for an unknown node is refused).
+    async fn known(&self, node: &str) -> Result<(), Status> {
+        let key = node.to_string();
+        let found = self
+            .store
+            .read(move |db| db.nodes.contains_key(&key))
             .await
-            .map_err(|e| from_store(&e))
+            .map_err(|e| from_store(&e))?;
+        if found {
+            Ok(())
+        } else {
+            Err(unknown_node(node))
+        }
     }
+}
+
+fn unknown_node(node: &str) -> Status {
+    Status::not_found(format!(
+        "unknown node {node:?}: add it to the cluster first"
+    ))
 }
 
 type DesiredStream = Pin<Box<dyn Stream<Item = Result<pb::DesiredState, Status>> + Send>>;
@@ -108,8 +122,7 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
-        self.heard_from(&node).await?;
-        let (heartbeat_ms, lease_ms) = self.lease_ms().await?;
+        let (heartbeat_ms, lease_ms) = self.heard_from(&node).await?;
         Ok(Response::new(pb::RegisterReply {
             heartbeat_ms,
             lease_ms,
@@ -122,8 +135,7 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<pb::HeartbeatAck>, Status> {
         self.ensure_leader()?;
         let hb = r.into_inner();
-        self.heard_from(&hb.node).await?;
-        let (_, lease_ms) = self.lease_ms().await?;
+        let (_, lease_ms) = self.heard_from(&hb.node).await?;
         Ok(Response::new(pb::HeartbeatAck {
             sent_ms: hb.sent_ms,
             lease_ms,
@@ -138,7 +150,7 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<DesiredStream>, Status> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
-        self.node(&node).await?;
+        self.known(&node).await?;
         let store = self.store.clone();
         let mut applied = store.applied();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
