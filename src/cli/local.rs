@@ -119,15 +119,6 @@ impl Layout {
     }
 }
 
-/// Waits for the local cluster to be up (see [`Layout::wait`]).
-pub fn wait_until_online(
-    layout: &Layout,
-    timeout: Duration,
-    start: Instant,
-) -> Result<String, String> {
-    layout.wait(timeout, start)
-}
-
 /// The pid in `node_dir/daemon.pid`, if that process is alive.
 pub fn running_pid(node_dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(node_dir.join("daemon.pid")).ok()?;

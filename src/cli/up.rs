@@ -85,8 +85,7 @@ fn up(args: &UpArgs) -> Result<(), String> {
         let pid = spawn(&exe, &node_dir)?;
         println!("started {n} (pid {pid}) on {}", layout.address(i));
     }
-    let summary =
-        local::wait_until_online(&layout, Duration::from_secs(args.wait_secs), Instant::now())?;
+    let summary = layout.wait(Duration::from_secs(args.wait_secs), Instant::now())?;
     println!("\n{summary}");
     print_next_steps(&args.dir);
     Ok(())

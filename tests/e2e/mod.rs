@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -283,11 +283,6 @@ groups:
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
-}
-
-/// Whether a path exists (for readability in tests).
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
 
 /// The node names of the local cluster, in port order.

@@ -4,7 +4,7 @@
 use nonstop_proto::cluster as pb;
 use tonic::{Request, Response, Status};
 
-use super::cluster::{ClusterApi, USER_KEY};
+use super::cluster::{ClusterApi, user};
 use super::status::{from_apply, from_store};
 use crate::config;
 use crate::db::Command;
@@ -15,12 +15,7 @@ pub(super) async fn apply_config<S: Store>(
     api: &ClusterApi<S>,
     r: Request<pb::ApplyConfigRequest>,
 ) -> Result<Response<pb::ApplyConfigReply>, Status> {
-    let user = r
-        .metadata()
-        .get(USER_KEY)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("anonymous")
-        .to_string();
+    let user = user(&r);
     let req = r.into_inner();
     let name = if req.file_name.is_empty() {
         "cluster.yaml"

@@ -19,6 +19,15 @@ use crate::time::Time;
 /// The metadata key naming the operator (audit log) until tokens exist.
 pub const USER_KEY: &str = "nonstop-user";
 
+/// The operator named in a request's `nonstop-user` metadata (the audit log's user).
+pub(super) fn user<R>(req: &Request<R>) -> String {
+    req.metadata()
+        .get(USER_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("anonymous")
+        .to_string()
+}
+
 /// The service over a store.
 #[derive(Debug, Clone)]
 pub struct ClusterApi<S> {
@@ -55,12 +64,7 @@ impl<S: Store> ClusterApi<S> {
         req: &Request<R>,
         op: Op,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let user = req
-            .metadata()
-            .get(USER_KEY)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("anonymous")
-            .to_string();
+        let user = user(req);
         let c = self
             .store
             .propose(Command::operator(Time::now(), &user, op))
