@@ -58,11 +58,13 @@ impl Agent {
         });
         let (stop_tx, stop_rx) = shutdown::channel();
         let (lease_tx, _) = watch::channel(false);
+        let (deadline_tx, _) = watch::channel(None);
         let main = MainLoop {
             shared,
             link,
             lease: Lease::new(),
             lease_tx,
+            deadline_tx: deadline_tx.clone(),
             groups: HashMap::new(),
             tasks: JoinSet::new(),
             generation: 0,
@@ -73,6 +75,7 @@ impl Agent {
         Ok(AgentHandle {
             stop: stop_tx,
             task,
+            deadline: deadline_tx,
             events,
             reports: reporter.local(),
         })
@@ -84,6 +87,7 @@ impl Agent {
 pub struct AgentHandle {
     stop: ShutdownSender,
     task: JoinHandle<()>,
+    deadline: watch::Sender<Option<tokio::time::Instant>>,
     events: broadcast::Sender<AgentEvent>,
     reports: broadcast::Sender<nonstop_resource_types::ResourceReport>,
 }
@@ -92,6 +96,13 @@ impl AgentHandle {
     /// The agent's events from now on.
     pub fn events(&self) -> broadcast::Receiver<AgentEvent> {
         self.events.subscribe()
+    }
+
+    /// When the lease runs out (`None`: never granted, or the agent stopped with nothing
+    /// running). A watchdog outside the agent's process fences the node at that instant if the
+    /// agent cannot (DESIGN.md "Safety": a stopped or hung daemon).
+    pub fn lease_deadline(&self) -> watch::Receiver<Option<tokio::time::Instant>> {
+        self.deadline.subscribe()
     }
 
     /// Every resource report from now on (the same ones the leader gets).
@@ -120,6 +131,8 @@ struct MainLoop {
     link: Arc<dyn ControllerLink>,
     lease: Lease,
     lease_tx: watch::Sender<bool>,
+    /// The lease's end, published for the watchdog.
+    deadline_tx: watch::Sender<Option<tokio::time::Instant>>,
     groups: HashMap<String, mpsc::UnboundedSender<GroupCmd>>,
     /// Every task the loop spawned; dropping it (abandon) aborts them all.
     tasks: JoinSet<()>,
@@ -220,7 +233,14 @@ impl MainLoop {
 
     fn acknowledged(&mut self, ack: HeartbeatAck, desired_tx: &mpsc::UnboundedSender<Tagged>) {
         let now = self.shared.clock.now_ms();
-        if self.lease.acknowledged(ack.sent_ms, ack.lease, now) == LeaseChange::Regained {
+        let change = self.lease.acknowledged(ack.sent_ms, ack.lease, now);
+        let until = self
+            .lease
+            .expires_ms()
+            .map(|ms| self.shared.clock.instant(ms));
+        self.deadline_tx
+            .send_if_modified(|d| std::mem::replace(d, until) != until);
+        if change == LeaseChange::Regained {
             self.lease_tx.send_replace(true);
             self.shared.event(AgentEvent::LeaseRegained);
             self.subscribe(desired_tx.clone());
@@ -297,6 +317,8 @@ impl MainLoop {
         }
         futures::future::join_all(waits).await;
         self.groups.clear();
+        // Everything is offline: nothing left for a watchdog to fence.
+        self.deadline_tx.send_replace(None);
         for t in [self.desired_task.take(), self.heartbeat_task.take()]
             .into_iter()
             .flatten()
