@@ -233,7 +233,7 @@ impl MainLoop {
 
     fn acknowledged(&mut self, ack: HeartbeatAck, desired_tx: &mpsc::UnboundedSender<Tagged>) {
         let now = self.shared.clock.now_ms();
-        let change = self.lease.acknowledged(ack.sent_ms, ack.lease, now);
+        let change = self.lease.acknowledged(&ack, now);
         let until = self
             .lease
             .expires_ms()

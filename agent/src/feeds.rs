@@ -15,8 +15,8 @@ use crate::runtime::Shared;
 /// A desired-state item, tagged with the subscription it came from.
 pub type Tagged = (u64, DesiredNode);
 
-/// Sends a heartbeat every `every`, each in its own task so that one that hangs never delays the
-/// next; acknowledgements go to the main loop.
+/// Sends a heartbeat every `every` (to every member), each in its own task so that one that
+/// hangs never delays the next; acknowledgements go to the main loop as they arrive.
 pub async fn heartbeats(
     shared: Arc<Shared>,
     link: Arc<dyn ControllerLink>,
@@ -38,10 +38,15 @@ pub async fn heartbeats(
                 // An acknowledgement later than this is worth nothing to any usual lease.
                 let limit = every * 10;
                 in_flight.spawn(async move {
-                    match tokio::time::timeout(limit, link.heartbeat(hb)).await {
-                        Ok(Ok(ack)) => { let _ = acks.send(ack); }
-                        Ok(Err(e)) => tracing::debug!("heartbeat failed: {e}"),
-                        Err(_) => tracing::debug!("heartbeat unanswered"),
+                    let mut answers = link.heartbeat(hb);
+                    let deadline = tokio::time::Instant::now() + limit;
+                    loop {
+                        match tokio::time::timeout_at(deadline, answers.next()).await {
+                            Ok(Some(Ok(ack))) => { let _ = acks.send(ack); }
+                            Ok(Some(Err(e))) => tracing::debug!("heartbeat failed: {e}"),
+                            Ok(None) => return,
+                            Err(_) => return tracing::debug!("heartbeat unanswered"),
+                        }
                     }
                 });
             }

@@ -1,15 +1,20 @@
 //! The agent's link to the controller over gRPC (`AgentService`, proto/proto/agent.proto).
 //!
-//! The agent knows the controller members' addresses; only the leader serves agents. A call
-//! to a member that does not lead comes back FAILED_PRECONDITION with the leader's address in
-//! `nonstop-leader`: the link remembers it and the agent's retry goes there. A member that does
-//! not answer makes the link try the next address. Calls are bounded by `timeout`.
+//! The agent knows the controller members' addresses. Heartbeats go to every member at once
+//! (the lease is a quorum's, agent/src/lease.rs). Registration, the desired state and reports go
+//! to the leader: a call to a member that does not lead comes back FAILED_PRECONDITION with the
+//! leader's address in `nonstop-leader`; the link remembers it and the agent's retry goes there.
+//! A member that does not answer makes the link try the next address. Calls are bounded by
+//! `timeout`.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use futures::StreamExt;
+use futures::stream::{BoxStream, FuturesUnordered};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
 use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
@@ -30,6 +35,8 @@ pub struct GrpcLink {
     addresses: Vec<String>,
     timeout: Duration,
     state: Mutex<LinkState>,
+    /// One client per member address, for heartbeats.
+    members: Mutex<HashMap<String, AgentServiceClient<Channel>>>,
 }
 
 #[derive(Debug, Default)]
@@ -49,7 +56,33 @@ impl GrpcLink {
             addresses,
             timeout,
             state,
+            members: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn endpoint(&self, addr: &str) -> Result<Endpoint> {
+        Ok(Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| AgentError::Link(format!("{addr}: {e}")))?
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout))
+    }
+
+    /// The heartbeat client of every member (lazily connected).
+    fn member_clients(&self) -> Vec<(String, Result<AgentServiceClient<Channel>>)> {
+        let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for addr in &self.addresses {
+            let client = match members.get(addr) {
+                Some(c) => Ok(c.clone()),
+                None => self.endpoint(addr).map(|e| {
+                    let c = AgentServiceClient::new(e.connect_lazy());
+                    members.insert(addr.clone(), c.clone());
+                    c
+                }),
+            };
+            out.push((addr.clone(), client));
+        }
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
@@ -74,11 +107,7 @@ impl GrpcLink {
                 a
             }
         };
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| AgentError::Link(format!("{addr}: {e}")))?
-            .connect_timeout(self.timeout)
-            .timeout(self.timeout);
-        let client = AgentServiceClient::new(endpoint.connect_lazy());
+        let client = AgentServiceClient::new(self.endpoint(&addr)?.connect_lazy());
         s.client = Some((addr.clone(), client.clone()));
         Ok((addr, client))
     }
@@ -117,22 +146,33 @@ impl ControllerLink for GrpcLink {
         })
     }
 
-    async fn heartbeat(&self, h: Heartbeat) -> Result<HeartbeatAck> {
-        let (addr, mut c) = self.client()?;
+    fn heartbeat(&self, h: Heartbeat) -> BoxStream<'static, Result<HeartbeatAck>> {
         let req = pb::HeartbeatRequest {
             node: h.node,
             seq: h.seq,
             sent_ms: h.sent_ms,
         };
-        let ack = c
-            .heartbeat(req)
-            .await
-            .map_err(|s| self.failed(&addr, s))?
-            .into_inner();
-        Ok(HeartbeatAck {
-            sent_ms: ack.sent_ms,
-            lease: Millis(ack.lease_ms),
-        })
+        let asks: FuturesUnordered<_> = self
+            .member_clients()
+            .into_iter()
+            .map(|(addr, client)| {
+                let req = req.clone();
+                async move {
+                    let ack = client?
+                        .heartbeat(req)
+                        .await
+                        .map_err(|s| AgentError::Link(format!("{addr}: {}", s.message())))?
+                        .into_inner();
+                    Ok(HeartbeatAck {
+                        sent_ms: ack.sent_ms,
+                        lease: Millis(ack.lease_ms),
+                        member: ack.member_id,
+                        voters: ack.voters,
+                    })
+                }
+            })
+            .collect();
+        asks.boxed()
     }
 
     async fn desired(&self, node: &str) -> Result<DesiredStream> {

@@ -1,10 +1,11 @@
-//! The agent's side of the link to the controller leader, as a trait: the gRPC client (issue 5)
-//! and the in-process [`crate::local`] leader both implement it.
+//! The agent's side of the link to the controller, as a trait: the gRPC client (grpc.rs) and
+//! the in-process [`crate::local`] leader both implement it.
 //!
 //! ```text
 //!  agent ── register ──────────▶ leader      once, after leftovers are cleaned
-//!        ── heartbeat(sent_ms) ▶             every heartbeat interval
-//!        ◀── ack(sent_ms, lease)             the lease runs from the echoed send time
+//!        ── heartbeat(sent_ms) ▶ every member, every heartbeat interval
+//!        ◀── ack(sent_ms, lease)             each grant runs from the echoed send time;
+//!                                            the lease holds while a majority's grants do
 //!        ◀── desired-state stream            starts with the full current state
 //!        ── report(transitions) ▶            every resource transition, in order
 //! ```
@@ -46,13 +47,17 @@ pub struct Heartbeat {
     pub sent_ms: u64,
 }
 
-/// The leader's acknowledgement of a heartbeat.
+/// One controller member's acknowledgement of a heartbeat: its grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatAck {
     /// The acknowledged heartbeat's `sent_ms`, echoed.
     pub sent_ms: u64,
     /// The lease granted from that send time (the timing profile's `lease`).
     pub lease: Millis,
+    /// The acknowledging member.
+    pub member: u64,
+    /// How many members vote, as that member knows it.
+    pub voters: u32,
 }
 
 /// The desired state as the leader streams it: every item is the node's full desired state.
@@ -65,9 +70,10 @@ pub trait ControllerLink: Send + Sync + 'static {
     /// retried until it succeeds.
     async fn register(&self, registration: Registration) -> Result<Registered>;
 
-    /// Sends one heartbeat and waits for its acknowledgement. The agent bounds the wait; an
+    /// Sends one heartbeat to every controller member and yields each acknowledgement as it
+    /// arrives (a member that refuses or fails yields an error). The agent bounds the wait; an
     /// acknowledgement that never comes simply does not extend the lease.
-    async fn heartbeat(&self, heartbeat: Heartbeat) -> Result<HeartbeatAck>;
+    fn heartbeat(&self, heartbeat: Heartbeat) -> BoxStream<'static, Result<HeartbeatAck>>;
 
     /// Subscribes to this node's desired state. The stream's first item is the full current
     /// state; the agent subscribes again after an error, after the stream ends, and after it

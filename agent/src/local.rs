@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -112,16 +114,23 @@ impl ControllerLink for LocalLink {
         })
     }
 
-    async fn heartbeat(&self, heartbeat: Heartbeat) -> Result<HeartbeatAck> {
-        if !self.inner.acking.load(Ordering::SeqCst) {
-            return Err(AgentError::Link("leader not acknowledging".into()));
-        }
-        let ack = HeartbeatAck {
-            sent_ms: heartbeat.sent_ms,
-            lease: self.inner.lease,
+    fn heartbeat(&self, heartbeat: Heartbeat) -> BoxStream<'static, Result<HeartbeatAck>> {
+        // The in-process leader is the only member.
+        let inner = self.inner.clone();
+        let ack = move || {
+            if !inner.acking.load(Ordering::SeqCst) {
+                return Err(AgentError::Link("leader not acknowledging".into()));
+            }
+            let ack = HeartbeatAck {
+                sent_ms: heartbeat.sent_ms,
+                lease: inner.lease,
+                member: 1,
+                voters: 1,
+            };
+            *lock(&inner.last_ack) = Some((Instant::now(), heartbeat));
+            Ok(ack)
         };
-        *lock(&self.inner.last_ack) = Some((Instant::now(), heartbeat));
-        Ok(ack)
+        futures::stream::once(async move { ack() }).boxed()
     }
 
     async fn desired(&self, _node: &str) -> Result<DesiredStream> {

@@ -2,7 +2,6 @@
 //! heartbeat and report; the leader places groups, declares silent nodes Down and fails their
 //! groups over; operators see it all through ClusterService.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nonstop_controller::config;
@@ -47,9 +46,9 @@ async fn start() -> Fixture {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = LocalStore::new(db, &addr.to_string());
-    let liveness = Arc::new(Mutex::new(None));
+    let witness = leader::witness();
     let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(leader::run(store.clone(), liveness.clone(), stop_rx));
+    tokio::spawn(leader::run(store.clone(), witness.clone(), stop_rx));
     let history = History::follow(&store);
     let router = tonic::transport::Server::builder()
         .add_service(ClusterServiceServer::new(ClusterApi::new(
@@ -57,7 +56,7 @@ async fn start() -> Fixture {
             history,
             "m1",
         )))
-        .add_service(AgentServiceServer::new(AgentApi::new(store, liveness)));
+        .add_service(AgentServiceServer::new(AgentApi::new(store, witness)));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(router.serve_with_incoming(incoming));
     let url = format!("http://{addr}");
@@ -351,4 +350,43 @@ async fn status_lists_the_members_and_the_leader() {
     assert_eq!(s.members.len(), 1);
     assert_eq!((s.members[0].id, s.members[0].role.as_str()), (1, "leader"));
     assert_eq!(s.members[0].address, s.leader);
+}
+
+#[tokio::test]
+async fn a_member_that_finds_a_node_silent_grants_it_no_lease_for_a_while() {
+    let mut f = start().await;
+    let hb = |seq| apb::HeartbeatRequest {
+        node: "a".into(),
+        seq,
+        sent_ms: seq,
+    };
+    let ack = f.agent.heartbeat(hb(1)).await.unwrap().into_inner();
+    assert_eq!((ack.member_id, ack.voters, ack.lease_ms), (1, 1, 300));
+    let ask = |node_timeout_ms, lease_ms| apb::SuspectRequest {
+        node: "a".into(),
+        node_timeout_ms,
+        lease_ms,
+    };
+    let v = f.agent.suspect(ask(400, 300)).await.unwrap().into_inner();
+    assert!(!v.silent, "heard a moment ago: {v:?}");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let v = f.agent.suspect(ask(400, 300)).await.unwrap().into_inner();
+    assert!(v.silent && v.silence_ms >= 400, "{v:?}");
+    let refused = f.agent.heartbeat(hb(2)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(
+        refused.message().contains("grants it no lease"),
+        "{}",
+        refused.message()
+    );
+
+    // A question that makes no sense is refused, naming the field.
+    let bad = f.agent.suspect(ask(0, 0)).await.unwrap_err();
+    assert!(
+        bad.message().contains("node_timeout_ms"),
+        "{}",
+        bad.message()
+    );
+    let bad = f.agent.suspect(ask(300, 300)).await.unwrap_err();
+    assert!(bad.message().contains("lease_ms"), "{}", bad.message());
 }

@@ -1,7 +1,7 @@
 //! Starting, serving and stopping a node's roles.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nonstop_agent::grpc::GrpcLink;
@@ -106,8 +106,8 @@ fn start_controller(
     let log = RedbStore::open(&config.data_dir.join("raft")).map_err(|e| e.to_string())?;
     let node = RaftNode::start(rc, log, GrpcTransport::tcp(role.id)).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone(), applied_tx, members);
-    let liveness = Arc::new(Mutex::new(None));
-    tokio::spawn(leader::run(store.clone(), liveness.clone(), stop));
+    let witness = leader::witness();
+    tokio::spawn(leader::run(store.clone(), witness.clone(), stop));
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));
     }
@@ -120,7 +120,7 @@ fn start_controller(
         )))
         .add_service(AgentServiceServer::new(AgentApi::new(
             store.clone(),
-            liveness,
+            witness,
         )))
         .add_service(raft_service(node.clone()));
     Ok((Controller { node, store }, routes))

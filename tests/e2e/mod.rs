@@ -310,3 +310,31 @@ impl LocalCluster {
         }
     }
 }
+
+impl LocalCluster {
+    /// The pids of this cluster's chat server processes now.
+    pub fn chat_pids(&self) -> Vec<i32> {
+        processes(&format!("127.0.0.1:{}", self.chat_port))
+    }
+
+    /// A node's state (`Up`, `Down`, ...) as `nonstop node show` gives it.
+    pub fn node_state(&self, node: &str) -> Option<String> {
+        let out = self.cli(&["node", "show", node, "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["state"].as_str().map(String::from)
+    }
+}
+
+fn processes(needle: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .is_ok_and(|c| c.contains("chat-server") && c.contains(needle))
+        })
+        .collect()
+}

@@ -37,6 +37,18 @@ impl Store for Follower {
         }
     }
 
+    async fn read_local<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.read_local(f).await
+    }
+
+    fn member_id(&self) -> u64 {
+        2
+    }
+
     fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
         self.inner.applied()
     }

@@ -7,7 +7,6 @@
 mod follower;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nonstop_controller::config;
@@ -91,16 +90,16 @@ pub async fn start(cluster: &str) -> Member {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = LocalStore::new(db, &addr.to_string());
-    let liveness = Arc::new(Mutex::new(None));
+    let witness = leader::witness();
     let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(leader::run(store.clone(), liveness.clone(), stop_rx));
+    tokio::spawn(leader::run(store.clone(), witness.clone(), stop_rx));
     let history = History::follow(&store);
     let api = ClusterApi::new(store.clone(), history, "m1");
     let router = tonic::transport::Server::builder()
         .add_service(ClusterServiceServer::new(api))
         .add_service(AgentServiceServer::new(AgentApi::new(
             store.clone(),
-            liveness,
+            witness,
         )));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(router.serve_with_incoming(incoming));

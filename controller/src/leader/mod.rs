@@ -1,14 +1,17 @@
-//! What only the leader does: track agents' heartbeats and declare silent nodes Down, and run
-//! the policy engine after each applied command and on its timers, proposing what it decides.
+//! What only the leader does: declare silent nodes Down once a majority of the members agree
+//! (witness.rs, jury.rs), and run the policy engine after each applied command and on its
+//! timers, proposing what it decides.
 //!
 //! ```text
-//!  agents' heartbeats ──▶ Liveness ──silent past node_timeout──▶ propose NodeDown
+//!  agents' heartbeats ──▶ every member's Witness
+//!  leader's Witness ──silent past node_timeout──▶ Jury asks the voters ──majority──▶ NodeDown
 //!  applied commands ─┐
 //!  plan's wake-ups ──┼──▶ plan(&db, now) ──▶ propose each command
 //!  a 1 s tick ───────┘
 //! ```
 
-mod liveness;
+mod jury;
+mod witness;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-pub use liveness::Liveness;
+pub use jury::{Jury, Tally};
+pub use witness::{Verdict, Witness};
 
 use crate::db::model::Liveness as NodeLiveness;
 use crate::db::{Command, Op};
@@ -24,11 +28,17 @@ use crate::policy;
 use crate::store::{LeaderInfo, Store};
 use crate::time::Time;
 
-/// The leader's heartbeat view, shared with the agent service. `None` while not leading.
-pub type SharedLiveness = Arc<Mutex<Option<Liveness>>>;
+/// This member's view of the agents' heartbeats, shared by the agent service and the leader.
+pub type SharedWitness = Arc<Mutex<Witness>>;
+
+/// A member's witness, starting now.
+pub fn witness() -> SharedWitness {
+    Arc::new(Mutex::new(Witness::new(Instant::now())))
+}
 
 /// Runs the leader's duties whenever this member leads, until `stop` turns true.
-pub async fn run<S: Store>(store: S, liveness: SharedLiveness, mut stop: watch::Receiver<bool>) {
+pub async fn run<S: Store>(store: S, witness: SharedWitness, mut stop: watch::Receiver<bool>) {
+    let jury = Jury::new(witness.clone());
     let mut leadership = store.leadership();
     loop {
         let info = leadership.borrow_and_update().clone();
@@ -38,11 +48,10 @@ pub async fn run<S: Store>(store: S, liveness: SharedLiveness, mut stop: watch::
                 "leading: tracking heartbeats and running the policy"
             );
             tokio::select! {
-                _ = lead(&store, &liveness, info) => {}
+                _ = lead(&store, &witness, &jury, info) => {}
                 _ = leadership.changed() => {}
                 _ = stop.changed() => {}
             }
-            *lock(&liveness) = None;
         } else {
             tokio::select! {
                 r = leadership.changed() => if r.is_err() { return },
@@ -55,12 +64,12 @@ pub async fn run<S: Store>(store: S, liveness: SharedLiveness, mut stop: watch::
     }
 }
 
-fn lock(l: &SharedLiveness) -> std::sync::MutexGuard<'_, Option<Liveness>> {
-    l.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(w: &SharedWitness) -> std::sync::MutexGuard<'_, Witness> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One term of leadership: never returns on its own.
-async fn lead<S: Store>(store: &S, liveness: &SharedLiveness, info: LeaderInfo) {
+async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: LeaderInfo) {
     // A read can fail right after an election (the new leader has not committed in its term
     // yet): try again until it works; leadership changes end this function from outside.
     let timeout = loop {
@@ -72,7 +81,6 @@ async fn lead<S: Store>(store: &S, liveness: &SharedLiveness, info: LeaderInfo) 
             }
         }
     };
-    *lock(liveness) = Some(Liveness::new(Instant::now(), timeout));
     let mut applied = store.applied();
     let mut tick = tokio::time::interval(Duration::from_millis(50).min(timeout / 4));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,7 +95,7 @@ async fn lead<S: Store>(store: &S, liveness: &SharedLiveness, info: LeaderInfo) 
                 _ => true,
             },
         };
-        declare_silent_nodes(store, liveness).await;
+        declare_silent_nodes(store, witness, jury).await;
         if changed || Instant::now() >= next_plan {
             next_plan = run_policy(store).await;
         }
@@ -95,38 +103,49 @@ async fn lead<S: Store>(store: &S, liveness: &SharedLiveness, info: LeaderInfo) 
     }
 }
 
-/// Proposes NodeDown for every Up node whose agent has been silent past the node timeout.
-async fn declare_silent_nodes<S: Store>(store: &S, liveness: &SharedLiveness) {
-    let Ok(up) = store
+/// Proposes NodeDown for every Up node that this member has not heard from for the node
+/// timeout and that a majority of the voting members find silent too.
+async fn declare_silent_nodes<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury) {
+    let Ok((timeout, lease, up)) = store
         .read(|db| {
-            let timeout = db.settings.timing.node_timeout.as_duration();
+            let t = &db.settings.timing;
             let up: Vec<String> = db
                 .nodes
                 .values()
                 .filter(|n| n.liveness == NodeLiveness::Up)
                 .map(|n| n.spec.name.clone())
                 .collect();
-            (timeout, up)
+            (t.node_timeout.as_duration(), t.lease.as_duration(), up)
         })
         .await
     else {
         return;
     };
     let now = Instant::now();
-    let silent: Vec<(String, Duration)> = {
-        let mut guard = lock(liveness);
-        let Some(l) = guard.as_mut() else { return };
-        l.set_timeout(up.0);
-        up.1.into_iter()
-            .filter(|n| l.is_silent(n, now))
+    let candidates: Vec<(String, Duration)> = {
+        let w = lock(witness);
+        up.into_iter()
+            .filter(|n| w.looks_silent(n, now, timeout))
             .map(|n| {
-                let s = l.silence(&n, now);
+                let s = w.silence(&n, now);
                 (n, s)
             })
             .collect()
     };
-    for (node, silence) in silent {
-        let reason = format!("no heartbeat for {} ms", silence.as_millis());
+    for (node, silence) in candidates {
+        let Some(tally) = jury.ask(store, &node, timeout, lease).await else {
+            continue;
+        };
+        if !tally.is_down() {
+            debug!(%node, ?tally, "silent here, not for a majority of the members");
+            continue;
+        }
+        let reason = format!(
+            "no heartbeat for {} ms ({} of {} members agree)",
+            silence.as_millis(),
+            tally.silent,
+            tally.voters
+        );
         warn!(%node, %reason, "declaring node Down");
         let cmd = Command::liveness(Time::now(), Op::NodeDown { node, reason });
         if let Err(e) = store.propose(cmd).await {

@@ -135,6 +135,21 @@ impl RaftNode {
         self.wait(rx).await?
     }
 
+    /// Runs `f` on the database as this member has applied it, without asking a quorum: it
+    /// may miss commands committed a moment ago (for settings that change rarely).
+    pub async fn read_local<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let read = Box::new(move |db: Result<&ClusterDb>| {
+            let _ = tx.send(db.map(f));
+        });
+        self.send(Request::ReadLocal(read)).await?;
+        self.wait(rx).await?
+    }
+
     /// The member's raft state now.
     pub async fn status(&self) -> Result<RaftStatus> {
         self.ask(Request::Status).await

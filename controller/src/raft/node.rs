@@ -31,6 +31,8 @@ pub(crate) enum Request {
     },
     /// A linearizable read.
     Read(ReadFn),
+    /// A read of what this member has applied, at once (may lag the leader).
+    ReadLocal(ReadFn),
     /// The raft state.
     Status(oneshot::Sender<RaftStatus>),
     /// Stop gracefully; answered once the store is closed.
@@ -156,6 +158,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             Request::Propose { cmd, reply } => self.propose(cmd, reply),
             Request::ChangeMember { change, reply } => self.change_member(change, reply),
             Request::Read(f) => self.read(f),
+            Request::ReadLocal(f) => f(Ok(&self.db)),
             Request::Status(reply) => drop(reply.send(self.status())),
             Request::Shutdown(done) => return Some(Some(done)),
         }

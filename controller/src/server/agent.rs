@@ -1,9 +1,10 @@
-//! `AgentService`: the leader's side of each agent's link (agent/src/link.rs is the other).
-//! Heartbeats feed the leader's liveness view and are acknowledged with the lease; the desired
-//! state streams to each agent again on every change; reports become commands.
+//! `AgentService`: the controller's side of each agent's link (agent/src/link.rs is the other).
+//! Every member acknowledges heartbeats with a lease, unless it suspects the node (the quorum
+//! lease of controller/src/leader/witness.rs) and answers the leader's `Suspect`; the leader
+//! alone registers agents, streams the desired state to them, and turns reports into commands.
 
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::Stream;
 use nonstop_proto::agent as pb;
@@ -14,25 +15,47 @@ use tracing::{debug, warn};
 
 use super::status::{bad_field, from_store};
 use crate::db::model::Liveness as NodeLiveness;
-use crate::db::{ApplyError, Command, Op};
-use crate::leader::SharedLiveness;
+use crate::db::{ApplyError, ClusterDb, Command, Op};
+use crate::leader::{SharedWitness, Verdict};
 use crate::store::{Store, StoreError};
 use crate::time::Time;
 
-/// The service over a store, sharing the leader's liveness view.
+/// The service over a store, with this member's view of the agents' heartbeats.
 #[derive(Debug, Clone)]
 pub struct AgentApi<S> {
     store: S,
-    liveness: SharedLiveness,
+    witness: SharedWitness,
+}
+
+/// What a heartbeat needs to know of its node and the timing profile.
+#[derive(Clone, Copy, Debug)]
+struct NodeView {
+    liveness: NodeLiveness,
+    evicted: bool,
+    heartbeat_ms: u64,
+    lease_ms: u64,
+}
+
+impl NodeView {
+    fn of(db: &ClusterDb, node: &str) -> Option<NodeView> {
+        let t = &db.settings.timing;
+        let n = db.nodes.get(node)?;
+        Some(NodeView {
+            liveness: n.liveness,
+            evicted: n.evicted,
+            heartbeat_ms: t.heartbeat.0,
+            lease_ms: t.lease.0,
+        })
+    }
 }
 
 impl<S: Store> AgentApi<S> {
     /// The service of this member.
-    pub fn new(store: S, liveness: SharedLiveness) -> Self {
-        AgentApi { store, liveness }
+    pub fn new(store: S, witness: SharedWitness) -> Self {
+        AgentApi { store, witness }
     }
 
-    /// Only the leader serves agents: others point to it.
+    /// Only the leader serves registrations, desired state and reports: others point to it.
     fn ensure_leader(&self) -> Result<(), Status> {
         let info = self.store.leadership().borrow().clone();
         if info.is_leader {
@@ -45,49 +68,65 @@ impl<S: Store> AgentApi<S> {
         Err(from_store(&e))
     }
 
-    /// Records a heartbeat (or registration) from `node` and brings it Up in the database if it
-    /// was not. Returns the timing profile's heartbeat and lease, in ms.
-    ///
-    /// One linearizable read serves it all: besides the node and the profile, it confirms with
-    /// a quorum that this member still leads, so a deposed leader cannot extend a lease.
-    async fn heard_from(&self, node: &str) -> Result<(u64, u64), Status> {
+    /// The node as this member knows it: linearizable on the leader's registration path, as
+    /// applied here for heartbeats (any member answers those, with or without a leader).
+    async fn view(&self, node: &str, linearizable: bool) -> Result<NodeView, Status> {
         let key = node.to_string();
-        let (live, evicted, heartbeat, lease) = self
-            .store
-            .read(move |db| {
-                let t = &db.settings.timing;
-                let n = db.nodes.get(&key)?;
-                Some((n.liveness, n.evicted, t.heartbeat.0, t.lease.0))
-            })
-            .await
+        let read = move |db: &ClusterDb| NodeView::of(db, &key);
+        let view = if linearizable {
+            self.store.read(read).await
+        } else {
+            self.store.read_local(read).await
+        };
+        let view = view
             .map_err(|e| from_store(&e))?
             .ok_or_else(|| unknown_node(node))?;
-        if evicted {
+        if view.evicted {
             return Err(Status::failed_precondition(format!(
                 "node {node:?} was evicted: resume it first"
             )));
         }
-        if let Some(l) = self
-            .liveness
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            l.beat(node, Instant::now());
+        Ok(view)
+    }
+
+    /// Records the heartbeat and grants the lease, unless this member suspects the node.
+    fn grant(&self, node: &str, lease_ms: u64) -> Result<(), Status> {
+        let lease = Duration::from_millis(lease_ms);
+        let now = Instant::now();
+        let mut w = self.witness.lock().unwrap_or_else(|p| p.into_inner());
+        w.heard(node, now, lease).map_err(|until| {
+            Status::unavailable(format!(
+                "member {} found node {node:?} silent and grants it no lease for another {} ms",
+                self.store.member_id(),
+                until.saturating_duration_since(now).as_millis()
+            ))
+        })
+    }
+
+    /// On the leader, brings a node that is heard from again Up in the database.
+    async fn bring_up(&self, node: &str, view: NodeView) -> Result<(), Status> {
+        if view.liveness == NodeLiveness::Up || !self.store.leadership().borrow().is_leader {
+            return Ok(());
         }
-        if live != NodeLiveness::Up {
-            let cmd = Command::liveness(
-                Time::now(),
-                Op::NodeUp {
-                    node: node.to_string(),
-                },
-            );
-            let c = self.store.propose(cmd).await.map_err(|e| from_store(&e))?;
-            if let Err(e) = c.result {
-                return Err(super::status::from_apply(&e));
-            }
+        let op = Op::NodeUp {
+            node: node.to_string(),
+        };
+        let c = self
+            .store
+            .propose(Command::liveness(Time::now(), op))
+            .await
+            .map_err(|e| from_store(&e))?;
+        c.result
+            .map(drop)
+            .map_err(|e| super::status::from_apply(&e))
+    }
+
+    /// How many members vote now (at least 1).
+    async fn voters(&self) -> u32 {
+        match self.store.members().await {
+            Ok(m) => (m.iter().filter(|m| m.voter).count() as u32).max(1),
+            Err(_) => 1,
         }
-        Ok((heartbeat, lease))
     }
 
     /// Whether `node` exists (a desired-state stream for an unknown node is refused).
@@ -122,10 +161,12 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
-        let (heartbeat_ms, lease_ms) = self.heard_from(&node).await?;
+        let view = self.view(&node, true).await?;
+        self.grant(&node, view.lease_ms)?;
+        self.bring_up(&node, view).await?;
         Ok(Response::new(pb::RegisterReply {
-            heartbeat_ms,
-            lease_ms,
+            heartbeat_ms: view.heartbeat_ms,
+            lease_ms: view.lease_ms,
         }))
     }
 
@@ -133,12 +174,15 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatAck>, Status> {
-        self.ensure_leader()?;
         let hb = r.into_inner();
-        let (_, lease_ms) = self.heard_from(&hb.node).await?;
+        let view = self.view(&hb.node, false).await?;
+        self.grant(&hb.node, view.lease_ms)?;
+        self.bring_up(&hb.node, view).await?;
         Ok(Response::new(pb::HeartbeatAck {
             sent_ms: hb.sent_ms,
-            lease_ms,
+            lease_ms: view.lease_ms,
+            member_id: self.store.member_id(),
+            voters: self.voters().await,
         }))
     }
 
@@ -210,6 +254,41 @@ impl<S: Store> AgentService for AgentApi<S> {
             }
         }
         Ok(Response::new(pb::ReportReply {}))
+    }
+
+    async fn suspect(
+        &self,
+        r: Request<pb::SuspectRequest>,
+    ) -> Result<Response<pb::SuspectReply>, Status> {
+        let req = r.into_inner();
+        if req.node_timeout_ms == 0 {
+            return Err(bad_field("node_timeout_ms", "must be above zero"));
+        }
+        if req.lease_ms >= req.node_timeout_ms {
+            return Err(bad_field(
+                "lease_ms",
+                format!("must be below node_timeout_ms ({})", req.node_timeout_ms),
+            ));
+        }
+        let verdict = self
+            .witness
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .verdict(
+                &req.node,
+                Instant::now(),
+                Duration::from_millis(req.node_timeout_ms),
+                Duration::from_millis(req.lease_ms),
+            );
+        let (silent, silence) = match verdict {
+            Verdict::Silent(d) => (true, d),
+            Verdict::Heard(d) => (false, d),
+        };
+        Ok(Response::new(pb::SuspectReply {
+            silent,
+            silence_ms: silence.as_millis() as u64,
+            member_id: self.store.member_id(),
+        }))
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  operators ──ClusterService (cluster.rs, apply.rs)──▶ Store::read / Store::propose
-//!  agents ────AgentService (agent.rs)──▶ leader's Liveness + Store::propose(reports)
+//!  agents ────AgentService (agent.rs)──▶ every member's Witness (leases) + Store::propose(reports)
 //!                                    ◀── desired state, again after every applied command
 //! ```
 //! Errors become gRPC status codes in one place (status.rs).

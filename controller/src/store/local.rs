@@ -62,6 +62,18 @@ impl Store for LocalStore {
         Ok(f(&self.lock()))
     }
 
+    async fn read_local<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        Ok(f(&self.lock()))
+    }
+
+    fn member_id(&self) -> u64 {
+        1
+    }
+
     fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
         self.applied.subscribe()
     }

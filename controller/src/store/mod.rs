@@ -79,6 +79,16 @@ pub trait Store: Clone + Send + Sync + 'static {
         F: FnOnce(&ClusterDb) -> T + Send + 'static,
         T: Send + 'static;
 
+    /// Reads the database as this member has applied it, without asking a quorum (it may
+    /// miss what was committed a moment ago; for what changes rarely, on hot paths).
+    fn read_local<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static;
+
+    /// This member's raft id.
+    fn member_id(&self) -> u64;
+
     /// Every command applied on this member from now on, with its events.
     fn applied(&self) -> broadcast::Receiver<AppliedEvents>;
 

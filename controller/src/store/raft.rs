@@ -82,6 +82,18 @@ impl Store for RaftStore {
         self.node.read(f).await.map_err(store_error)
     }
 
+    async fn read_local<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.node.read_local(f).await.map_err(store_error)
+    }
+
+    fn member_id(&self) -> u64 {
+        self.node.id()
+    }
+
     fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
         self.applied.subscribe()
     }

@@ -1,0 +1,190 @@
+//! What one controller member has seen of each agent's heartbeats. Pure (time comes in); every
+//! member keeps its own, whether it leads or not, and none of it is replicated.
+//!
+//! Leases are granted by a quorum (DESIGN.md "Safety", as built here): an agent heartbeats
+//! every member, each member that does not suspect it acknowledges with a lease, and the agent
+//! may run resources while a majority of the voting members' leases hold. To declare a node
+//! Down the leader asks every member for its verdict; a member that finds the node silent for
+//! `node_timeout` *suspects* it and grants it nothing more for a while. A majority of such
+//! verdicts is needed. Any majority of leases and any majority of verdicts share a member, and
+//! that member's last lease ran out `node_timeout - lease` before its verdict: so when a node is
+//! declared Down its agent has already stopped, and a leader's death or an election no longer
+//! costs anybody their lease.
+//!
+//! A member counts every node as heard at the moment it started: leases it granted in an
+//! earlier life have run out by the time it could call anybody silent.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// One member's view.
+#[derive(Debug)]
+pub struct Witness {
+    since: Instant,
+    nodes: HashMap<String, Seen>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    last: Option<Instant>,
+    /// The lease granted with the last acknowledgement.
+    granted: Duration,
+    /// No grants to this node before then.
+    suspected_until: Option<Instant>,
+}
+
+/// A member's answer to "is this node silent?".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Silent this long: the member now suspects it.
+    Silent(Duration),
+    /// Heard from within the timeout (silent this long).
+    Heard(Duration),
+}
+
+impl Witness {
+    /// A view that starts at `now` (the member started).
+    pub fn new(now: Instant) -> Self {
+        Witness {
+            since: now,
+            nodes: HashMap::new(),
+        }
+    }
+
+    /// A heartbeat from `node` arrived at `now`. Returns `Err(until)` when the node is
+    /// suspected: nothing is granted and nothing is recorded. Otherwise records the heartbeat
+    /// and the lease granted with its acknowledgement.
+    pub fn heard(&mut self, node: &str, now: Instant, lease: Duration) -> Result<(), Instant> {
+        if let Some(until) = self.suspected_until(node, now) {
+            return Err(until);
+        }
+        let seen = self.nodes.entry(node.to_string()).or_default();
+        seen.last = Some(now);
+        seen.granted = lease;
+        Ok(())
+    }
+
+    /// Until when `node` is suspected, if it is at `now`.
+    pub fn suspected_until(&self, node: &str, now: Instant) -> Option<Instant> {
+        self.nodes
+            .get(node)
+            .and_then(|s| s.suspected_until)
+            .filter(|&u| u > now)
+    }
+
+    /// How long `node` has been silent at `now`, counting from this member's start at most.
+    pub fn silence(&self, node: &str, now: Instant) -> Duration {
+        let last = self.nodes.get(node).and_then(|s| s.last);
+        let last = last.unwrap_or(self.since).max(self.since);
+        now.saturating_duration_since(last)
+    }
+
+    /// Whether `node` looks silent from here alone (the leader asks the others only then).
+    pub fn looks_silent(&self, node: &str, now: Instant, node_timeout: Duration) -> bool {
+        self.silence(node, now) >= node_timeout
+    }
+
+    /// The verdict on `node` at `now` for a profile of `node_timeout` and `lease`. Silent means
+    /// silent for `node_timeout`, and for at least `node_timeout - lease` past the end of the
+    /// last lease this member granted (which matters when the profile just changed). A silent
+    /// verdict suspects the node for `2 * node_timeout`: longer than any leader that asked can
+    /// take to commit its decision without losing its leadership.
+    pub fn verdict(
+        &mut self,
+        node: &str,
+        now: Instant,
+        node_timeout: Duration,
+        lease: Duration,
+    ) -> Verdict {
+        let silence = self.silence(node, now);
+        let granted = self.nodes.get(node).map_or(Duration::ZERO, |s| s.granted);
+        let margin = node_timeout.saturating_sub(lease);
+        if silence < node_timeout || silence < granted + margin {
+            return Verdict::Heard(silence);
+        }
+        let seen = self.nodes.entry(node.to_string()).or_default();
+        let until = now + node_timeout * 2;
+        seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
+        Verdict::Silent(silence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const TIMEOUT: Duration = Duration::from_millis(2000);
+    const LEASE: Duration = Duration::from_millis(1000);
+
+    #[test]
+    fn a_member_counts_silence_from_its_own_start_at_most() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        assert_eq!(
+            w.verdict("a", t0 + 1999 * MS, TIMEOUT, LEASE),
+            Verdict::Heard(1999 * MS)
+        );
+        assert_eq!(
+            w.verdict("a", t0 + 2000 * MS, TIMEOUT, LEASE),
+            Verdict::Silent(TIMEOUT)
+        );
+    }
+
+    #[test]
+    fn heartbeats_reset_the_silence() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        w.heard("a", t0 + 1500 * MS, LEASE).unwrap();
+        assert!(!w.looks_silent("a", t0 + 3499 * MS, TIMEOUT));
+        assert!(w.looks_silent("a", t0 + 3500 * MS, TIMEOUT));
+        assert_eq!(w.silence("a", t0 + 1600 * MS), 100 * MS);
+    }
+
+    #[test]
+    fn a_silent_verdict_refuses_grants_for_twice_the_timeout() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        w.heard("a", t0, LEASE).unwrap();
+        let at = t0 + 2500 * MS;
+        assert_eq!(
+            w.verdict("a", at, TIMEOUT, LEASE),
+            Verdict::Silent(2500 * MS)
+        );
+        assert_eq!(w.heard("a", at + 10 * MS, LEASE), Err(at + 2 * TIMEOUT));
+        // Refused heartbeats do not count as heard.
+        assert!(w.looks_silent("a", at + 100 * MS, TIMEOUT));
+        assert_eq!(w.suspected_until("a", at + 2 * TIMEOUT), None);
+        assert!(w.heard("a", at + 2 * TIMEOUT, LEASE).is_ok());
+        assert_eq!(w.silence("a", at + 2 * TIMEOUT), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_heard_verdict_suspects_nothing() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        w.heard("a", t0 + 1000 * MS, LEASE).unwrap();
+        assert_eq!(
+            w.verdict("a", t0 + 1500 * MS, TIMEOUT, LEASE),
+            Verdict::Heard(500 * MS)
+        );
+        assert!(w.heard("a", t0 + 1600 * MS, LEASE).is_ok());
+    }
+
+    #[test]
+    fn a_longer_lease_granted_before_a_profile_change_is_waited_out() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        // Granted 1 s under the default profile; asked under the fast one (600/300 ms).
+        w.heard("a", t0, LEASE).unwrap();
+        let (fast_timeout, fast_lease) = (600 * MS, 300 * MS);
+        assert!(matches!(
+            w.verdict("a", t0 + 1000 * MS, fast_timeout, fast_lease),
+            Verdict::Heard(_)
+        ));
+        assert!(matches!(
+            w.verdict("a", t0 + 1300 * MS, fast_timeout, fast_lease),
+            Verdict::Silent(_)
+        ));
+    }
+}
