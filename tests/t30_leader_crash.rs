@@ -52,3 +52,70 @@ fn a_move_survives_the_leaders_crash() {
     let new_leader = c.leader_node();
     assert_ne!(new_leader, leader, "a new leader took over");
 }
+
+/// A resource that takes two seconds to stop: SIGTERM starts a 2 s wind-down.
+const SLOW_TO_STOP: &str = "      - name: slow-to-stop
+        type: process
+        properties:
+          command: /bin/sh
+          args: ['-c', 'trap \"sleep 2; exit 0\" TERM; while :; do sleep 0.1; done']
+";
+
+/// The leader dies exactly between the two halves of a move: the group's resources are
+/// stopping on the old owner (BeginMove committed, Place not yet). The new leader must finish
+/// the move: place the group on the destination once the old owner reports it stopped.
+#[test]
+fn a_move_caught_between_stop_and_place_is_finished_by_the_new_leader() {
+    let c = LocalCluster::start_with("fast", SLOW_TO_STOP);
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
+    let leader = c.leader_node();
+    let mut owner = "osdb-serv";
+    if leader == owner {
+        owner = if leader == "osdb-back" {
+            "osdb-third"
+        } else {
+            "osdb-back"
+        };
+        let out = c.cli(&[
+            "group",
+            "move",
+            "SOCKET_GROUP",
+            "--to",
+            owner,
+            "--wait",
+            "--timeout",
+            "30s",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let target = *NODES
+        .iter()
+        .find(|n| **n != owner && **n != leader)
+        .expect("three nodes");
+    let watch = c.watch_chat();
+
+    let out = c.cli(&["group", "move", "SOCKET_GROUP", "--to", target]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Wait until the move is half done: stopping on the old owner.
+    let start = std::time::Instant::now();
+    loop {
+        let g = c.group("SOCKET_GROUP").expect("the group");
+        if g["state"] == "OfflinePending" && g["owner"] == owner {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the move never reached its stop phase: {g}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.kill(leader);
+
+    c.wait_online("SOCKET_GROUP", target, Duration::from_secs(30));
+    assert!(c.chat_answers(), "the chat server answers on {target}");
+    assert!(
+        watch.stop() <= 1,
+        "the chat server ran on two nodes at once"
+    );
+    assert_ne!(c.leader_node(), leader, "a new leader took over");
+}

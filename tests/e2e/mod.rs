@@ -41,11 +41,17 @@ impl LocalCluster {
     /// Three nodes (osdb-serv, osdb-back, osdb-third) running the chat server in SOCKET_GROUP,
     /// with the given cluster timing profile (`default` or `fast`).
     pub fn start(timing: &str) -> LocalCluster {
+        Self::start_with(timing, "")
+    }
+
+    /// As [`LocalCluster::start`], with `extra` (YAML list entries, indented by six spaces)
+    /// added to SOCKET_GROUP's resources.
+    pub fn start_with(timing: &str, extra: &str) -> LocalCluster {
         let tmp = tempfile::tempdir().unwrap();
         let base_port = free_ports(3);
         let chat_port = free_ports(1);
         let cluster = tmp.path().join("cluster.yaml");
-        std::fs::write(&cluster, cluster_yaml(timing, chat_port)).unwrap();
+        std::fs::write(&cluster, cluster_yaml(timing, chat_port) + extra).unwrap();
         let dir = tmp.path().join(".nonstop");
         let out = Command::new(BIN)
             .args([
