@@ -106,8 +106,10 @@ async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: L
 /// Proposes NodeDown for every Up node that this member has not heard from for the node
 /// timeout and that a majority of the voting members find silent too.
 async fn declare_silent_nodes<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury) {
+    // This member's applied state is enough: every NodeDown still needs the members' verdict,
+    // and one for a node already Down changes nothing. No quorum round every tick.
     let Ok((timeout, lease, up)) = store
-        .read(|db| {
+        .read_local(|db| {
             let t = &db.settings.timing;
             let up: Vec<String> = db
                 .nodes
