@@ -106,7 +106,7 @@ fn start_controller(
     let log = RedbStore::open(&config.data_dir.join("raft")).map_err(|e| e.to_string())?;
     let node = RaftNode::start(rc, log, GrpcTransport::tcp(role.id)).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone(), applied_tx, members);
-    let witness = leader::witness();
+    let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     tokio::spawn(leader::run(store.clone(), witness.clone(), stop));
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));

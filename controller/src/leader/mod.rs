@@ -11,15 +11,16 @@
 //! ```
 
 mod jury;
+mod shared;
 mod witness;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 pub use jury::{Jury, Tally};
+pub use shared::SharedWitness;
 pub use witness::{Verdict, Witness};
 
 use crate::db::model::Liveness as NodeLiveness;
@@ -28,12 +29,9 @@ use crate::policy;
 use crate::store::{LeaderInfo, Store};
 use crate::time::Time;
 
-/// This member's view of the agents' heartbeats, shared by the agent service and the leader.
-pub type SharedWitness = Arc<Mutex<Witness>>;
-
-/// A member's witness, starting now.
+/// A member's witness, starting now, that keeps its suspicions in memory only (tests).
 pub fn witness() -> SharedWitness {
-    Arc::new(Mutex::new(Witness::new(Instant::now())))
+    SharedWitness::new(None)
 }
 
 /// Runs the leader's duties whenever this member leads, until `stop` turns true.
@@ -62,10 +60,6 @@ pub async fn run<S: Store>(store: S, witness: SharedWitness, mut stop: watch::Re
             return;
         }
     }
-}
-
-fn lock(w: &SharedWitness) -> std::sync::MutexGuard<'_, Witness> {
-    w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One term of leadership: never returns on its own.
@@ -125,7 +119,7 @@ async fn declare_silent_nodes<S: Store>(store: &S, witness: &SharedWitness, jury
     };
     let now = Instant::now();
     let candidates: Vec<(String, Duration)> = {
-        let w = lock(witness);
+        let w = witness.lock();
         up.into_iter()
             .filter(|n| w.looks_silent(n, now, timeout))
             .map(|n| {

@@ -12,7 +12,9 @@
 //! costs anybody their lease.
 //!
 //! A member counts every node as heard at the moment it started: leases it granted in an
-//! earlier life have run out by the time it could call anybody silent.
+//! earlier life have run out by the time it could call anybody silent. Its suspicions, on the
+//! other hand, must outlive a restart (a promise not to grant is only good if kept): the
+//! member's [`super::SharedWitness`] writes them to a file and reads them back.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -77,6 +79,27 @@ impl Witness {
         let last = self.nodes.get(node).and_then(|s| s.last);
         let last = last.unwrap_or(self.since).max(self.since);
         now.saturating_duration_since(last)
+    }
+
+    /// Every suspicion still running at `now`, with how long it has left.
+    pub fn suspicions(&self, now: Instant) -> Vec<(String, Duration)> {
+        let mut out: Vec<(String, Duration)> = self
+            .nodes
+            .iter()
+            .filter_map(|(n, s)| {
+                let until = s.suspected_until.filter(|&u| u > now)?;
+                Some((n.clone(), until - now))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Suspects `node` for `left` from `now` (a suspicion read back after a restart).
+    pub fn restore(&mut self, node: &str, left: Duration, now: Instant) {
+        let seen = self.nodes.entry(node.to_string()).or_default();
+        let until = now + left;
+        seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
     }
 
     /// Whether `node` looks silent from here alone (the leader asks the others only then).
@@ -157,6 +180,19 @@ mod tests {
         assert_eq!(w.suspected_until("a", at + 2 * TIMEOUT), None);
         assert!(w.heard("a", at + 2 * TIMEOUT, LEASE).is_ok());
         assert_eq!(w.silence("a", at + 2 * TIMEOUT), Duration::ZERO);
+    }
+
+    #[test]
+    fn suspicions_are_listed_and_restored() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        w.verdict("a", t0 + TIMEOUT, TIMEOUT, LEASE);
+        let later = t0 + TIMEOUT + 500 * MS;
+        assert_eq!(w.suspicions(later), vec![("a".to_string(), 3500 * MS)]);
+        let mut fresh = Witness::new(later);
+        fresh.restore("a", 3500 * MS, later);
+        assert_eq!(fresh.heard("a", later, LEASE), Err(later + 3500 * MS));
+        assert!(fresh.suspicions(later + 3500 * MS).is_empty());
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl<S: Store> AgentApi<S> {
     fn grant(&self, node: &str, lease_ms: u64) -> Result<(), Status> {
         let lease = Duration::from_millis(lease_ms);
         let now = Instant::now();
-        let mut w = self.witness.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = self.witness.lock();
         w.heard(node, now, lease).map_err(|until| {
             Status::unavailable(format!(
                 "member {} found node {node:?} silent and grants it no lease for another {} ms",
@@ -270,16 +270,11 @@ impl<S: Store> AgentService for AgentApi<S> {
                 format!("must be below node_timeout_ms ({})", req.node_timeout_ms),
             ));
         }
-        let verdict = self
-            .witness
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .verdict(
-                &req.node,
-                Instant::now(),
-                Duration::from_millis(req.node_timeout_ms),
-                Duration::from_millis(req.lease_ms),
-            );
+        let verdict = self.witness.verdict(
+            &req.node,
+            Duration::from_millis(req.node_timeout_ms),
+            Duration::from_millis(req.lease_ms),
+        );
         let (silent, silence) = match verdict {
             Verdict::Silent(d) => (true, d),
             Verdict::Heard(d) => (false, d),
