@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod netns;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
 
 /// A running local cluster; stopped (and every process it started killed) when dropped.
@@ -41,11 +43,16 @@ impl LocalCluster {
     /// Three nodes (osdb-serv, osdb-back, osdb-third) running the chat server in SOCKET_GROUP,
     /// with the given cluster timing profile (`default` or `fast`).
     pub fn start(timing: &str) -> LocalCluster {
+        Self::start_with(timing, |chat_port| cluster_yaml(timing, chat_port))
+    }
+
+    /// The same three nodes running the cluster.yaml that `yaml` writes for a chat port.
+    pub fn start_with(timing: &str, yaml: impl FnOnce(u16) -> String) -> LocalCluster {
         let tmp = tempfile::tempdir().unwrap();
         let base_port = free_ports(3);
         let chat_port = free_ports(1);
         let cluster = tmp.path().join("cluster.yaml");
-        std::fs::write(&cluster, cluster_yaml(timing, chat_port)).unwrap();
+        std::fs::write(&cluster, yaml(chat_port)).unwrap();
         let dir = tmp.path().join(".nonstop");
         let out = Command::new(BIN)
             .args([
