@@ -86,6 +86,10 @@ fn the_address_follows_the_group_and_is_never_in_two_namespaces() {
         NODES.len(),
         seen.max_at_once
     );
+    eprintln!(
+        "address in no namespace while moving: {:?}",
+        seen.handovers()
+    );
     assert!(
         seen.errors.is_empty(),
         "the watcher failed: {:?}",

@@ -113,6 +113,20 @@ pub struct Seen {
     pub ever: BTreeSet<String>,
     /// Failed netlink queries (the namespaces outlive the watch, so there should be none).
     pub errors: Vec<String>,
+    /// Every change of holders, with the time of the sample that saw it.
+    pub changes: Vec<(Instant, Vec<String>)>,
+}
+
+impl Seen {
+    /// How long no namespace held the address each time it moved: from the first sample
+    /// without a holder to the first with the new one (so give or take one sampling interval).
+    pub fn handovers(&self) -> Vec<Duration> {
+        self.changes
+            .windows(2)
+            .filter(|w| w[0].1.is_empty() && !w[1].1.is_empty())
+            .map(|w| w[1].0 - w[0].0)
+            .collect()
+    }
 }
 
 /// A background thread sampling the namespaces every 10 ms.
@@ -221,5 +235,8 @@ fn record(s: &mut Seen, holders: Vec<String>, errors: Vec<String>) {
     }
     s.ever.extend(holders.iter().cloned());
     s.errors.extend(errors);
+    if s.changes.last().is_none_or(|(_, last)| *last != holders) {
+        s.changes.push((Instant::now(), holders.clone()));
+    }
     s.last = holders;
 }
