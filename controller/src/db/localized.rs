@@ -116,7 +116,7 @@ mod tests {
     use super::super::tests::{chat_type, group, live, node, op, paper, place, rejected};
     use super::super::{ClusterDb, Op};
 
-    /// `chat` of the paper's cluster with `MaxUser` overridden on `node` by `value`.
+    /// `chat` of the paper's cluster with `prop` overridden on `node` by `value`.
     fn chat_with(node: &str, prop: &str, value: Value) -> Op {
         let mut over = nonstop_resource_types::Properties::new();
         over.insert(prop.into(), value);
