@@ -1,23 +1,30 @@
 //! The virtual IP address end to end, with real daemons: each node acts in a network namespace
 //! of its own (the `netns` property localized per node), SOCKET_GROUP holds the address and the
-//! chat server depending on it; the address follows the group when the home node's daemon is
-//! killed and when it comes back, and no two namespaces ever hold it at once.
+//! chat server listening on it in the same namespace; both follow the group when an operator
+//! moves it, when the home node's daemon is killed and when it comes back, and no two
+//! namespaces ever hold the address at once.
 //!
 //! Needs root and iproute2 (scripts/test.sh installs iproute2): a loud SKIP line without them,
 //! a failure under `CI=true`.
 
 mod e2e;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use e2e::netns::{DUMMY, Namespaces, VipWatch};
+use e2e::netns::{DUMMY, Namespaces, VipWatch, chat_answers_in};
 use e2e::{BIN, LocalCluster, NODES, text};
 
 /// Inside each namespace alone, so runs side by side do not collide.
 const VIP: &str = "198.18.25.10";
 
+/// SOCKET_GROUP: the address, and the chat server listening on it inside the same namespace
+/// (`ip netns exec`), so it can only bind once the address is there. Both localize what names
+/// the namespace.
 fn cluster_yaml(ns: &[String], chat_port: u16) -> String {
+    let args = |ns: &str| {
+        format!("[netns, exec, {ns}, {BIN}, example, chat-server, --listen, \"{VIP}:{chat_port}\"]")
+    };
     format!(
         "timing: fast
 nodes: [{{name: osdb-serv}}, {{name: osdb-back}}, {{name: osdb-third}}]
@@ -38,15 +45,28 @@ groups:
       - name: chat
         type: chat-server
         depends_on: [vip]
-        properties:
-          command: {BIN}
-          args: [example, chat-server, --listen, \"127.0.0.1:{chat_port}\"]
-          check_tcp: \"127.0.0.1:{chat_port}\"
+        properties: {{command: {ip}, args: {serv_args}}}
+        node_properties:
+          osdb-back: {{args: {back_args}}}
+          osdb-third: {{args: {third_args}}}
 ",
+        ip = ip_path(),
         serv = ns[0],
         back = ns[1],
         third = ns[2],
+        serv_args = args(&ns[0]),
+        back_args = args(&ns[1]),
+        third_args = args(&ns[2]),
     )
+}
+
+/// Where `ip` is (the daemons' PATH may lack /usr/sbin).
+fn ip_path() -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v ip"])
+        .output()
+        .unwrap();
+    text(&out.stdout).trim().to_string()
 }
 
 #[test]
@@ -59,17 +79,24 @@ fn the_address_follows_the_group_and_is_never_in_two_namespaces() {
     let vip: IpAddr = VIP.parse().unwrap();
     let watch = ns.watch(vip, 24);
     let watched = Instant::now();
-    let chat = c.watch_chat();
+    let chat = c.watch_chat_at(&chat_at(&c).to_string());
     let (serv, back) = (names[0].as_str(), names[1].as_str());
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
     watch.wait_for(&[serv], Duration::from_secs(5));
-    assert!(c.chat_answers(), "the chat server answers on its home node");
+    assert!(
+        chat_answers_in(serv, chat_at(&c)),
+        "the chat server answers on the address in the home node's namespace"
+    );
     assert_shown(&c, &names);
 
     // An operator moves the group there and back: offline on one node (chat, then the
     // address), online on the other (the address, then chat), each in its own namespace.
     move_to(&c, "osdb-back");
     watch.wait_for(&[back], Duration::from_secs(5));
+    assert!(
+        chat_answers_in(back, chat_at(&c)),
+        "the chat server answers in the backup's namespace"
+    );
     move_to(&c, "osdb-serv");
     watch.wait_for(&[serv], Duration::from_secs(5));
 
@@ -111,7 +138,11 @@ fn the_address_follows_the_group_and_is_never_in_two_namespaces() {
         seen.first_overlap,
         c.logs()
     );
-    assert!(chat.stop() <= 1, "the chat server ran on two nodes at once");
+    assert_eq!(
+        chat.stop(),
+        1,
+        "most chat servers running at once (0 would mean the watcher never saw one)"
+    );
     if !watchdog {
         eprintln!(
             "!!! t25: this nonstop has no `watchdog` subcommand, so a kill -9'd daemon leaves its \
@@ -133,7 +164,10 @@ fn leftover_cleaned_on_restart(c: &LocalCluster, ns: &Namespaces, serv: &str, ba
     c.restart("osdb-serv");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
     watch.wait_for(&[serv], Duration::from_secs(5));
-    assert!(c.chat_answers(), "the chat server answers after fail-back");
+    assert!(
+        chat_answers_in(serv, chat_at(c)),
+        "the chat server answers after fail-back"
+    );
 }
 
 /// The home node's daemon dies: the address must leave its namespace (the watchdog fences the
@@ -147,7 +181,15 @@ fn killed_and_back(c: &LocalCluster, watch: &VipWatch, serv: &str, back: &str) {
     c.restart("osdb-serv");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
     watch.wait_for(&[serv], Duration::from_secs(5));
-    assert!(c.chat_answers(), "the chat server answers after fail-back");
+    assert!(
+        chat_answers_in(serv, chat_at(c)),
+        "the chat server answers after fail-back"
+    );
+}
+
+/// Where the chat server listens, in whichever namespace holds the address.
+fn chat_at(c: &LocalCluster) -> SocketAddr {
+    format!("{VIP}:{}", c.chat_port).parse().unwrap()
 }
 
 /// `group move SOCKET_GROUP --to NODE --wait`, which must succeed.

@@ -195,9 +195,15 @@ impl LocalCluster {
 
     /// Samples `chat_processes` every 10 ms in the background; the maximum seen is kept.
     pub fn watch_chat(&self) -> ChatWatch {
+        self.watch_chat_at(&format!("127.0.0.1:{}", self.chat_port))
+    }
+
+    /// Samples every 10 ms how many chat servers run whose command line names `needle` (the
+    /// address they listen on); the maximum seen is kept.
+    pub fn watch_chat_at(&self, needle: &str) -> ChatWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let max = Arc::new(AtomicUsize::new(0));
-        let needle = format!("127.0.0.1:{}", self.chat_port);
+        let needle = needle.to_string();
         let (s, m) = (stop.clone(), max.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {

@@ -6,14 +6,15 @@
 //! Needs root and iproute2 (`ip`) to create the namespaces; the watcher itself uses netlink.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nonstop_resource_types::ip_address::netlink::Netlink;
+use nonstop_resource_types::ip_address::netlink::{Netlink, in_netns};
 
 /// The dummy interface every namespace has.
 pub const DUMMY: &str = "vip0";
@@ -96,6 +97,29 @@ impl Drop for Namespaces {
             let _ = ip(&["netns", "del", name]);
         }
     }
+}
+
+/// Whether the chat server answers with its greeting at `addr` inside namespace `ns`, within
+/// 5 s (a process resource is Online once its process runs, a moment before it has bound).
+pub fn chat_answers_in(ns: &str, addr: SocketAddr) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for in_netns");
+    let _entered = rt.enter();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let connect = move || TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+        if let Ok(s) = in_netns(Some(ns), connect) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut line = String::new();
+            if BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("WELCOME") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 /// What the watcher has seen so far.
