@@ -1,24 +1,76 @@
-//! The README's main command, as a user runs it: `nonstop up` with no arguments starts three
-//! daemons running the chat example, `nonstop status` shows it, `nonstop down` stops it all.
+//! The README's main command, as a user runs it: from a fresh clone of this repository, the
+//! command the README gives (`cargo run --release -- up`, read from the README itself) starts
+//! three daemons running the chat example, `nonstop status` shows it, `nonstop down` stops it
+//! all. The README's other command is the one CI runs (`.ci/run` calls it): checked to be so.
 
 mod e2e;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::{BIN, text};
 
+/// The two commands of the README's "The two commands" section: (main job, test suite).
+fn readme_commands() -> (String, String) {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("## The two commands")
+        .nth(1)
+        .expect("README has a section \"The two commands\"");
+    let blocks: Vec<String> = section
+        .split("```sh\n")
+        .skip(1)
+        .take(2)
+        .map(|b| b.split("```").next().unwrap_or("").trim().to_string())
+        .collect();
+    assert_eq!(blocks.len(), 2, "two sh blocks in the README's section");
+    (blocks[0].clone(), blocks[1].clone())
+}
+
+/// A fresh clone of this repository (what is committed) in `dir`.
+fn fresh_clone(dir: &Path) -> PathBuf {
+    let src = env!("CARGO_MANIFEST_DIR");
+    let dest = dir.join("nonstop");
+    let out = Command::new("git")
+        .args(["clone", "--quiet", "--no-hardlinks", src])
+        .arg(&dest)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git clone: {}", text(&out.stderr));
+    dest
+}
+
 #[test]
-fn up_status_down_with_the_built_in_example() {
+fn the_readme_commands_from_a_fresh_clone() {
+    let (main, tests) = readme_commands();
+    assert_eq!(tests, "./scripts/test.sh");
+    let ci = include_str!("../.ci/run");
+    assert!(
+        ci.contains("scripts/test.sh"),
+        "CI runs the README's test command:\n{ci}"
+    );
+
     let tmp = tempfile::tempdir().unwrap();
+    let clone = fresh_clone(tmp.path());
+    // The suite's own target folder: in CI the release build happens here, once.
+    let target = Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir");
+    let up = Command::new("sh")
+        .args(["-c", &main])
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", target)
+        .output()
+        .unwrap();
+    let stopper = scopeguard(&clone);
     let run = |args: &[&str]| {
         Command::new(BIN)
             .args(args)
-            .current_dir(tmp.path())
+            .current_dir(&clone)
             .output()
             .unwrap()
     };
-    let up = run(&["up", "--wait-secs", "60"]);
-    let stopper = scopeguard(tmp.path());
     assert!(
         up.status.success(),
         "{}{}",
@@ -31,13 +83,7 @@ fn up_status_down_with_the_built_in_example() {
         text(&up.stdout)
     );
     for n in ["osdb-serv", "osdb-back", "osdb-third"] {
-        assert!(
-            tmp.path()
-                .join(".nonstop")
-                .join(n)
-                .join("daemon.pid")
-                .exists()
-        );
+        assert!(clone.join(".nonstop").join(n).join("daemon.pid").exists());
     }
     let status = run(&["status", "--output", "json"]);
     assert!(status.status.success(), "{}", text(&status.stderr));

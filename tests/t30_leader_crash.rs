@@ -5,7 +5,7 @@ mod e2e;
 
 use std::time::Duration;
 
-use e2e::{LocalCluster, NODES, text};
+use e2e::{LocalCluster, NODES, cluster_yaml, text};
 
 #[test]
 fn a_move_survives_the_leaders_crash() {
@@ -66,7 +66,7 @@ const SLOW_TO_STOP: &str = "      - name: slow-to-stop
 /// the move: place the group on the destination once the old owner reports it stopped.
 #[test]
 fn a_move_caught_between_stop_and_place_is_finished_by_the_new_leader() {
-    let c = LocalCluster::start_with("fast", SLOW_TO_STOP);
+    let c = LocalCluster::start_with("fast", |port| cluster_yaml("fast", port) + SLOW_TO_STOP);
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
     let leader = c.leader_node();
     let mut owner = "osdb-serv";

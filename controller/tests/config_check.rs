@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use nonstop_controller::config::{self, Diagnostic};
+use nonstop_resource_types::Value;
 
 fn fixture(rel: &str) -> (String, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,6 +44,19 @@ fn the_example_and_the_good_fixtures_check() {
         nonstop_resource_types::Value::Int(8)
     );
     assert!(!c.db.nodes["osdb-third"].spec.autobackup);
+    let netns =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/chat/cluster-netns.yaml");
+    let text = std::fs::read_to_string(netns).unwrap();
+    let c = config::check("cluster-netns.yaml", &text).unwrap_or_else(|d| panic!("{d:#?}"));
+    let vip = &c.db.resources["vip"].spec;
+    assert_eq!(
+        vip.properties_on("osdb-back")["netns"],
+        Value::Str("nonstop-back".into())
+    );
+    assert_eq!(
+        vip.properties_on("osdb-serv")["netns"],
+        Value::Str("nonstop-serv".into())
+    );
     for entry in std::fs::read_dir(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/good"),
     )
@@ -285,5 +299,23 @@ fn failback_takes_a_word_a_window_or_a_tag() {
         err[0].to_string(),
         "f.yaml:5:15: groups[0].failback: unknown fail-back policy \"sometimes\": use \
          immediate, never or { window: { start: HOUR, end: HOUR } }"
+    );
+}
+
+#[test]
+fn node_properties_are_checked_at_their_own_lines() {
+    assert_errors(
+        "node_properties.yaml",
+        &[
+            "node_properties.yaml:10:45: resource \"vip\": node_properties.osdb-serv.colour: \
+             unknown property (known: address, interface, netns)",
+            "node_properties.yaml:11:33: resource \"vip\": node_properties.osdb-back.address: \
+             \"not-an-address\" is not an IP address",
+            "node_properties.yaml:16:23: resource \"vip2\": node_properties.osdb-third: node \
+             \"osdb-third\" is not an owner of group \"SOCKET_GROUP\", so the resource never \
+             runs there",
+            "node_properties.yaml:21:22: resource \"vip3\": node_properties.osdb-gone names \
+             unknown node \"osdb-gone\"",
+        ],
     );
 }

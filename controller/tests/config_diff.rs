@@ -208,6 +208,7 @@ fn build_file(
             name: name.clone(),
             type_name: "chat-server".into(),
             properties,
+            node_properties: Default::default(),
             depends_on,
             timings: None,
             target: None,
@@ -245,4 +246,37 @@ proptest! {
         converge(&mut live, &b);
         converge(&mut live, &a);
     }
+}
+
+/// The example with `vip` in namespace `ns` on osdb-back only.
+fn localized(ns: &str) -> ClusterFile {
+    let mut f = example();
+    let vip = f.groups[0]
+        .resources
+        .iter_mut()
+        .find(|r| r.name == "vip")
+        .unwrap();
+    let over = BTreeMap::from([("netns".to_string(), Value::Str(ns.into()))]);
+    vip.node_properties.insert("osdb-back".into(), over);
+    f
+}
+
+#[test]
+fn node_properties_are_shown_and_an_owner_goes_with_its_overrides() {
+    let mut live = fresh(&localized("back"));
+    let lines = converge(&mut live, &localized("other"));
+    assert_eq!(
+        lines,
+        ["~ resource vip: node_properties.osdb-back.netns back -> other"]
+    );
+    // Dropping the owner and its overrides in one apply: the resource changes first.
+    let mut f = example();
+    f.groups[0].owners.retain(|o| o != "osdb-back");
+    let lines = converge(&mut live, &f);
+    assert!(
+        lines.contains(
+            &r#"~ resource vip: node_properties {"osdb-back":{"netns":"other"}} -> (none)"#.into()
+        ),
+        "{lines:?}"
+    );
 }

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use nonstop_controller::config::ClusterFile;
-use nonstop_controller::db::model::{Liveness, Target};
+use nonstop_controller::db::model::{GroupSpec, Liveness, ResourceSpec, Target};
 use nonstop_controller::sim::{SimEvent, Simulator};
 use nonstop_controller::{ClusterDb, Command, Op, Time, policy};
+use nonstop_resource_types::Value;
 use proptest::prelude::*;
 
 /// A random cluster: 2..6 nodes (some AUTOBACKUP=N), 1..6 groups with 1..4 owners and a chain
@@ -195,6 +196,26 @@ fn any_op() -> impl Strategy<Value = Op> {
         group.clone().prop_map(|group| Op::RemoveGroup { group }),
         res.clone()
             .prop_map(|resource| Op::RemoveResource { resource }),
+        (
+            res.clone(),
+            group.clone(),
+            prop::collection::btree_map(name.clone(), any_props(), 0..3)
+        )
+            .prop_map(|(r, g, node_properties)| Op::PutResource(ResourceSpec {
+                name: r,
+                group: g,
+                type_name: "process".into(),
+                properties: [("command".to_string(), Value::Str("x".into()))].into(),
+                node_properties,
+                ..Default::default()
+            })),
+        (group.clone(), prop::collection::vec(name.clone(), 0..4)).prop_map(|(name, owners)| {
+            Op::PutGroup(GroupSpec {
+                name,
+                owners,
+                ..Default::default()
+            })
+        }),
         (name, res, 0u64..20, state, any::<bool>()).prop_map(
             |(node, resource, epoch, state, gave_up)| Op::ReportResource {
                 node,
@@ -207,6 +228,21 @@ fn any_op() -> impl Strategy<Value = Op> {
             }
         ),
     ]
+}
+
+/// Per-node property values, valid or not for `process`.
+fn any_props() -> impl Strategy<Value = nonstop_resource_types::Properties> {
+    let value = prop_oneof![
+        (0i64..2000).prop_map(Value::Int),
+        "[a-z0-9]{0,3}".prop_map(Value::Str),
+        any::<bool>().prop_map(Value::Bool),
+    ];
+    let key = prop_oneof![
+        Just("instances".to_string()),
+        Just("command".to_string()),
+        Just("colour".to_string())
+    ];
+    prop::collection::btree_map(key, value, 0..3)
 }
 
 #[test]

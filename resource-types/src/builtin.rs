@@ -57,7 +57,9 @@ pub fn ip_address() -> TypeDef {
         vec![
             P::new("address", K::Address).required().needs_restart(),
             P::new("interface", K::String).required().needs_restart(),
-            P::new("netns", K::String).describe("network namespace to act in"),
+            P::new("netns", K::String).describe(
+                "network namespace to act in, as `ip netns` names them (/run/netns/NAME)",
+            ),
         ],
         Timings {
             looks_alive: Millis::secs(1),

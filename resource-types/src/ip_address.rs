@@ -61,6 +61,13 @@ impl ResourceHandler for IpAddressHandler {
     }
 }
 
+fn invalid(property: &str, reason: String) -> HandlerError {
+    HandlerError::InvalidProperties(vec![crate::schema::PropertyError {
+        property: property.into(),
+        reason,
+    }])
+}
+
 /// One virtual address.
 #[derive(Debug)]
 pub struct IpAddress {
@@ -75,12 +82,10 @@ pub struct IpAddress {
 impl IpAddress {
     fn new(p: &Validated) -> Result<Self> {
         let text = p.str("address").unwrap_or_default();
-        let (ip, prefix) = check_address(text).map_err(|reason| {
-            HandlerError::InvalidProperties(vec![crate::schema::PropertyError {
-                property: "address".into(),
-                reason,
-            }])
-        })?;
+        let (ip, prefix) = check_address(text).map_err(|r| invalid("address", r))?;
+        if let Some(ns) = p.str("netns") {
+            netlink::check_netns_name(ns).map_err(|r| invalid("netns", r))?;
+        }
         Ok(Self::from_parts(
             p.str("netns"),
             p.str("interface").unwrap_or_default(),

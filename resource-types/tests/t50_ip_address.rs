@@ -195,3 +195,38 @@ async fn clean_up_removes_what_a_dead_agent_left_and_a_missing_interface_is_name
     assert!(err.contains("no interface named \"nosuchif0\""), "{err}");
     r.terminate().await;
 }
+
+/// Needs neither root nor iproute2: nothing is added anywhere.
+#[tokio::test]
+async fn a_missing_or_misspelt_namespace_is_an_error_naming_the_property() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = IpAddressHandler::new(builtin::ip_address());
+    let missing = format!("nonstop-no-such-ns-{}", std::process::id());
+    let p = props(&[
+        ("address", "198.18.9.10/24"),
+        ("interface", "dummy0"),
+        ("netns", &missing),
+    ]);
+    let mut r = h.open(context("vip", p, dir.path()).0).await.unwrap();
+    let err = r.online().await.unwrap_err().to_string();
+    let named = format!("netns: no network namespace named {missing:?}");
+    assert!(err.contains(&named), "{err}");
+    match r.looks_alive().await {
+        Health::Dead(why) => assert!(why.contains(&named), "{why}"),
+        Health::Alive => panic!("alive in a namespace that does not exist"),
+    }
+    // Removing an address from a namespace that is gone is done, and terminate never fails.
+    r.offline().await.expect("nothing to remove");
+    r.terminate().await;
+    let bad = props(&[
+        ("address", "198.18.9.10/24"),
+        ("interface", "dummy0"),
+        ("netns", "../etc"),
+    ]);
+    let err = h.open(context("vip", bad, dir.path()).0).await.unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.contains("property \"netns\": \"../etc\" is not a network namespace name"),
+        "{err}"
+    );
+}

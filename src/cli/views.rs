@@ -91,6 +91,8 @@ pub struct ResourceView {
     /// Where it runs (its group's owner), or null.
     pub node: Option<String>,
     pub properties: BTreeMap<String, String>,
+    /// Values that differ on some nodes, by node (what `properties` becomes there).
+    pub node_properties: BTreeMap<String, BTreeMap<String, String>>,
     pub depends_on: Vec<String>,
     pub message: Option<String>,
     pub restarts_in_window: u32,
@@ -108,6 +110,11 @@ impl From<pb::Resource> for ResourceView {
             state: r.state,
             target: r.target,
             properties: r.properties.into_iter().collect(),
+            node_properties: r
+                .node_properties
+                .into_iter()
+                .map(|(n, p)| (n, p.values.into_iter().collect()))
+                .collect(),
             depends_on: r.depends_on,
             restarts_in_window: r.restarts_in_window,
             gave_up: r.gave_up,
@@ -269,24 +276,31 @@ pub fn resource_table(resources: &[ResourceView]) -> String {
 
 /// One resource, field by field.
 pub fn resource_fields(r: &ResourceView) -> String {
-    let props: Vec<String> = r
-        .properties
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    fields(&[
+    let pairs = |p: &BTreeMap<String, String>| -> Vec<String> {
+        p.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    let mut rows = vec![
         ("name", r.name.clone()),
         ("group", r.group.clone()),
         ("type", r.type_name.clone()),
         ("state", r.state.clone()),
         ("target", r.target.clone()),
         ("node", cell(&r.node)),
-        ("properties", list(&props)),
+        ("properties", list(&pairs(&r.properties))),
+    ];
+    let localized: Vec<(String, String)> = r
+        .node_properties
+        .iter()
+        .map(|(n, p)| (format!("properties on {n}"), list(&pairs(p))))
+        .collect();
+    rows.extend(localized.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    rows.extend([
         ("depends on", list(&r.depends_on)),
         ("message", cell(&r.message)),
         ("restarts in window", r.restarts_in_window.to_string()),
         ("gave up", r.gave_up.to_string()),
-    ])
+    ]);
+    fields(&rows)
 }
 
 /// Prints what an operator command changed.

@@ -274,6 +274,7 @@ fn server(
         name: s.name.clone(),
         type_name: "process".into(),
         properties: props,
+        node_properties: Default::default(),
         depends_on: Vec::new(),
         timings: Some(Timings {
             restart: restart_policy(&all),

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod netns;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
 
 /// A running local cluster; stopped (and every process it started killed) when dropped.
@@ -41,17 +43,16 @@ impl LocalCluster {
     /// Three nodes (osdb-serv, osdb-back, osdb-third) running the chat server in SOCKET_GROUP,
     /// with the given cluster timing profile (`default` or `fast`).
     pub fn start(timing: &str) -> LocalCluster {
-        Self::start_with(timing, "")
+        Self::start_with(timing, |chat_port| cluster_yaml(timing, chat_port))
     }
 
-    /// As [`LocalCluster::start`], with `extra` (YAML list entries, indented by six spaces)
-    /// added to SOCKET_GROUP's resources.
-    pub fn start_with(timing: &str, extra: &str) -> LocalCluster {
+    /// The same three nodes running the cluster.yaml that `yaml` writes for a chat port.
+    pub fn start_with(timing: &str, yaml: impl FnOnce(u16) -> String) -> LocalCluster {
         let tmp = tempfile::tempdir().unwrap();
         let base_port = free_ports(3);
         let chat_port = free_ports(1);
         let cluster = tmp.path().join("cluster.yaml");
-        std::fs::write(&cluster, cluster_yaml(timing, chat_port) + extra).unwrap();
+        std::fs::write(&cluster, yaml(chat_port)).unwrap();
         let dir = tmp.path().join(".nonstop");
         let out = Command::new(BIN)
             .args([
@@ -194,9 +195,15 @@ impl LocalCluster {
 
     /// Samples `chat_processes` every 10 ms in the background; the maximum seen is kept.
     pub fn watch_chat(&self) -> ChatWatch {
+        self.watch_chat_at(&format!("127.0.0.1:{}", self.chat_port))
+    }
+
+    /// Samples every 10 ms how many chat servers run whose command line names `needle` (the
+    /// address they listen on); the maximum seen is kept.
+    pub fn watch_chat_at(&self, needle: &str) -> ChatWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let max = Arc::new(AtomicUsize::new(0));
-        let needle = format!("127.0.0.1:{}", self.chat_port);
+        let needle = needle.to_string();
         let (s, m) = (stop.clone(), max.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
@@ -264,7 +271,7 @@ fn count_processes(needle: &str) -> usize {
         .count()
 }
 
-fn cluster_yaml(timing: &str, chat_port: u16) -> String {
+pub fn cluster_yaml(timing: &str, chat_port: u16) -> String {
     format!(
         "timing: {timing}
 nodes: [{{name: osdb-serv}}, {{name: osdb-back}}, {{name: osdb-third}}]

@@ -17,9 +17,12 @@
 //!       - name: chat
 //!         type: chat-server
 //!         properties: { command: ./chat-server, MaxUser: 10 }
+//!         node_properties:                 # values that differ on some owners
+//!           osdb-back: { MaxUser: 5 }
 //! ```
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use nonstop_resource_types::{Properties, PropertySpec, Timings};
 
@@ -202,6 +205,10 @@ pub struct ResourceEntry {
     /// Private property values.
     #[serde(default, skip_serializing_if = "Properties::is_empty")]
     pub properties: Properties,
+    /// Values that differ on some nodes: `{ NODE: { property: value } }` overrides
+    /// `properties` on NODE, which must be an owner of the group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_properties: BTreeMap<String, Properties>,
     /// Resources of the same group it needs online first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
@@ -221,6 +228,7 @@ impl ResourceEntry {
             group: group.to_string(),
             type_name: self.type_name.clone(),
             properties: self.properties.clone(),
+            node_properties: self.node_properties.clone(),
             depends_on: self.depends_on.clone(),
             timings: self.timings,
             target: self.target.unwrap_or_default(),

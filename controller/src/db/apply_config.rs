@@ -7,6 +7,7 @@ use nonstop_resource_types::TypeDef;
 
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
+use super::localized::{field, validate_overrides};
 use super::model::*;
 use super::{ApplyError, ClusterDb};
 
@@ -83,30 +84,32 @@ impl ClusterDb {
             .values()
             .filter(|r| r.spec.type_name == def.name)
         {
+            let would_not = |reason: String| {
+                let why = format!("resource {:?} would not validate: {reason}", r.spec.name);
+                refused(subj.clone(), why)
+            };
             let props = def.schema.validate(&r.spec.properties).map_err(|errs| {
-                let reason = errs
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                refused(
-                    subj.clone(),
-                    format!("resource {:?} would not validate: {reason}", r.spec.name),
-                )
+                let reasons: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                would_not(reasons.join("; "))
             })?;
-            revalidated.push((r.spec.name.clone(), props));
+            let overrides = validate_overrides(&def.schema, &props, &r.spec.node_properties)
+                .map_err(|(node, e)| {
+                    would_not(format!("{}: {}", field(&node, &e.property), e.reason))
+                })?;
+            revalidated.push((r.spec.name.clone(), props, overrides));
         }
         match self.types.get(&def.name) {
             Some(old) if *old == def => return Ok(()),
             Some(_) => changed(out, '~', "type", &def.name),
             None => changed(out, '+', "type", &def.name),
         }
-        for (name, props) in revalidated {
+        for (name, props, overrides) in revalidated {
             let r = self
                 .resources
                 .get_mut(&name)
                 .expect("collected from the map above");
             r.spec.properties = props;
+            r.spec.node_properties = overrides;
             if r.spec.timings.is_none() {
                 r.timings = def.timings;
             }
@@ -131,6 +134,7 @@ impl ClusterDb {
     pub(super) fn put_group(&mut self, spec: GroupSpec, out: &mut Vec<EventKind>) -> Result<()> {
         check_name("group", &spec.name)?;
         self.check_group_spec(&spec)?;
+        self.check_owners_keep_overrides(&spec)?;
         match self.groups.get_mut(&spec.name) {
             Some(g) if g.spec == spec => {}
             Some(g) => {
@@ -235,6 +239,7 @@ impl ClusterDb {
                 format!("{}{more}", e.reason),
             )
         })?;
+        let node_properties = self.check_node_properties(&spec, &ty.schema, &props)?;
         let timings = spec.timings.unwrap_or(ty.timings);
         if let Some(old) = self.resources.get(&spec.name)
             && old.spec.group != spec.group
@@ -248,6 +253,7 @@ impl ClusterDb {
         self.check_dependencies(&spec)?;
         let spec = ResourceSpec {
             properties: props,
+            node_properties,
             ..spec
         };
         match self.resources.get_mut(&spec.name) {

@@ -15,7 +15,7 @@ impl ClusterDb {
             .map(|g| DesiredGroup {
                 name: g.spec.name.clone(),
                 epoch: g.epoch,
-                resources: self.desired_resources(g),
+                resources: self.desired_resources(g, node),
             })
             .collect();
         let mut used: Vec<&str> = groups
@@ -41,7 +41,8 @@ impl ClusterDb {
         g.owner.is_some() && g.target == Target::Online && g.moving.is_none() && g.held.is_none()
     }
 
-    fn desired_resources(&self, g: &Group) -> Vec<DesiredResource> {
+    /// The group's resources as `node` runs them (with its own property values).
+    fn desired_resources(&self, g: &Group, node: &str) -> Vec<DesiredResource> {
         let group_on = self.group_wanted_online(g);
         let mut out: Vec<DesiredResource> = Vec::new();
         for name in self.online_order(&g.spec.name) {
@@ -57,7 +58,7 @@ impl ClusterDb {
                 name,
                 type_name: r.spec.type_name.clone(),
                 handler: handler.unwrap_or(HandlerRef::Builtin(r.spec.type_name.clone())),
-                properties: r.spec.properties.clone(),
+                properties: r.spec.properties_on(node),
                 timings: r.timings,
                 depends_on: r.spec.depends_on.clone(),
                 online: group_on && r.target == Target::Online && deps_on,

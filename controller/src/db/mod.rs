@@ -12,6 +12,7 @@ mod command;
 mod desired;
 mod error;
 mod event;
+mod localized;
 pub mod model;
 mod placement;
 mod state;

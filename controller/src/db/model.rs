@@ -340,6 +340,11 @@ pub struct ResourceSpec {
     /// Private property values, validated against the type's schema.
     #[serde(default)]
     pub properties: Properties,
+    /// Per-node overrides of `properties` (Veritas's localized attributes, `Device@sysa`): on
+    /// node N the resource runs with `properties` updated by `node_properties[N]`. Every N is
+    /// an owner of the resource's group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_properties: BTreeMap<String, Properties>,
     /// Resources (of the same group) that must be online before this one.
     #[serde(default)]
     pub depends_on: Vec<String>,

@@ -9,11 +9,11 @@ use super::*;
 
 const T0: Time = Time(1_000_000);
 
-fn op(db: &mut ClusterDb, op: Op) -> Result<Vec<Event>> {
+pub(super) fn op(db: &mut ClusterDb, op: Op) -> Result<Vec<Event>> {
     db.apply(Command::operator(T0, "test", op))
 }
 
-fn node(name: &str) -> Op {
+pub(super) fn node(name: &str) -> Op {
     Op::PutNode(NodeSpec {
         name: name.into(),
         autobackup: true,
@@ -21,7 +21,7 @@ fn node(name: &str) -> Op {
     })
 }
 
-fn group(name: &str, owners: &[&str]) -> Op {
+pub(super) fn group(name: &str, owners: &[&str]) -> Op {
     Op::PutGroup(GroupSpec {
         name: name.into(),
         owners: owners.iter().map(|s| s.to_string()).collect(),
@@ -29,7 +29,13 @@ fn group(name: &str, owners: &[&str]) -> Op {
     })
 }
 
-fn resource(name: &str, group: &str, ty: &str, props: &[(&str, Value)], deps: &[&str]) -> Op {
+pub(super) fn resource(
+    name: &str,
+    group: &str,
+    ty: &str,
+    props: &[(&str, Value)],
+    deps: &[&str],
+) -> Op {
     Op::PutResource(ResourceSpec {
         name: name.into(),
         group: group.into(),
@@ -43,7 +49,7 @@ fn resource(name: &str, group: &str, ty: &str, props: &[(&str, Value)], deps: &[
     })
 }
 
-fn chat_type() -> Op {
+pub(super) fn chat_type() -> Op {
     Op::PutType(TypeDef {
         name: "chat-server".into(),
         handler: HandlerRef::Builtin("process".into()),
@@ -58,12 +64,12 @@ fn chat_type() -> Op {
     })
 }
 
-fn cmd(c: &str) -> (&'static str, Value) {
+pub(super) fn cmd(c: &str) -> (&'static str, Value) {
     ("command", Value::Str(c.into()))
 }
 
 /// The paper's cluster: two nodes, SOCKET_GROUP with disk, vip and chat.
-fn paper() -> ClusterDb {
+pub(super) fn paper() -> ClusterDb {
     let mut db = ClusterDb::new();
     let ops = vec![
         node("osdb-serv"),
@@ -87,7 +93,7 @@ fn paper() -> ClusterDb {
 
 /// Applies `bad` and checks that it fails with a message containing `want` and that the
 /// database is exactly as before.
-fn rejected(db: &mut ClusterDb, bad: Op, want: &str) {
+pub(super) fn rejected(db: &mut ClusterDb, bad: Op, want: &str) {
     let before = db.clone();
     let err = op(db, bad).expect_err("must be rejected").to_string();
     assert!(
@@ -306,7 +312,7 @@ fn a_batch_is_all_or_nothing() {
     assert!(!db.nodes.contains_key("osdb-third"));
 }
 
-fn live(db: &mut ClusterDb, o: Op) -> Result<Vec<Event>> {
+pub(super) fn live(db: &mut ClusterDb, o: Op) -> Result<Vec<Event>> {
     db.apply(Command::policy(T0, o))
 }
 
@@ -322,7 +328,7 @@ fn report(node: &str, resource: &str, epoch: u64, state: ResourceState) -> Op {
     }
 }
 
-fn place(group: &str, node: &str) -> Op {
+pub(super) fn place(group: &str, node: &str) -> Op {
     Op::Place {
         group: group.into(),
         node: Some(node.into()),

@@ -19,6 +19,9 @@ use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};
 
 /// What a handle asks of the member task.
+// A Command is a few hundred bytes (a resource spec with its per-node properties); requests
+// pass one at a time through a channel, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
     /// Messages from peers.
     Step(Vec<Message>),

@@ -65,11 +65,12 @@ pub(super) fn resource(db: &ClusterDb, r: &Resource, now_ms: u64) -> pb::Resourc
         r#type: r.spec.type_name.clone(),
         state: r.state.to_string(),
         target: target(r.target),
-        properties: r
+        properties: plain(&r.spec.properties),
+        node_properties: r
             .spec
-            .properties
+            .node_properties
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_plain()))
+            .map(|(n, p)| (n.clone(), pb::PropertyValues { values: plain(p) }))
             .collect(),
         depends_on: r.spec.depends_on.clone(),
         message: r.message.clone().unwrap_or_default(),
@@ -140,4 +141,9 @@ pub(super) fn audit(a: &AuditEntry) -> pb::AuditEntry {
         user: a.user.clone(),
         command: a.command.clone(),
     }
+}
+
+/// Property values as plain text, by name.
+fn plain(p: &nonstop_resource_types::Properties) -> std::collections::HashMap<String, String> {
+    p.iter().map(|(k, v)| (k.clone(), v.to_plain())).collect()
 }

@@ -22,17 +22,13 @@ where
     F: FnOnce() -> io::Result<T> + Send + 'static,
 {
     let Some(name) = netns else { return make() };
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("bad netns name {name:?}"),
-        ));
-    }
+    check_netns_name(name).map_err(|reason| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("netns: {reason}"))
+    })?;
     let path = std::path::Path::new(NETNS_DIR).join(name);
     let runtime = tokio::runtime::Handle::current();
     let worker = std::thread::spawn(move || {
-        let file = std::fs::File::open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("netns {}: {e}", path.display())))?;
+        let file = std::fs::File::open(&path).map_err(|e| netns_error(&path, e))?;
         nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| io::Error::other(format!("setns {}: {e}", path.display())))?;
         let _guard = runtime.enter();
@@ -41,6 +37,39 @@ where
     worker
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))
+}
+
+/// Whether `name` can name a network namespace: a single file name under [`NETNS_DIR`], as
+/// `ip netns add` makes them. The reason when it cannot.
+pub fn check_netns_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name.contains(['/', '\0'])
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a network namespace name (a file name under {NETNS_DIR}, \
+             as `ip netns add` makes them)"
+        ))
+    }
+}
+
+/// Opening the namespace failed: a missing namespace says so and keeps the `NotFound` kind
+/// (removing an address from a namespace that is gone is done), naming the property.
+fn netns_error(path: &std::path::Path, e: io::Error) -> io::Error {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let reason = if e.kind() == io::ErrorKind::NotFound {
+        format!(
+            "no network namespace named {name:?} ({} does not exist)",
+            path.display()
+        )
+    } else {
+        format!("network namespace {name:?} ({}): {e}", path.display())
+    };
+    io::Error::new(e.kind(), format!("netns: {reason}"))
 }
 
 /// A netlink connection in one namespace.

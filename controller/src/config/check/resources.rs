@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nonstop_resource_types::Schema;
+use nonstop_resource_types::{Properties, Schema};
 
 use super::Checker;
 use super::locate::{Fault, plain};
@@ -80,6 +80,8 @@ impl<'a> Checker<'a> {
             t.schema = Schema::default();
         }
         spec.properties.clear();
+        // Keep the nodes, so that apply still checks that they exist and own the group.
+        spec.node_properties.values_mut().for_each(|p| p.clear());
         std::mem::replace(&mut self.db, relaxed)
     }
 
@@ -89,15 +91,18 @@ impl<'a> Checker<'a> {
         let Some(ty) = self.db.types.get(&spec.type_name) else {
             return true; // apply names the unknown type
         };
-        let Err(errors) = ty.schema.validate(&spec.properties) else {
-            return true;
+        let errors = match ty.schema.validate(&spec.properties) {
+            Ok(base) => node_errors(&ty.schema, &base, spec),
+            Err(errors) => errors
+                .into_iter()
+                .map(|e| (format!("properties.{}", e.property), e.reason))
+                .collect(),
         };
-        for e in errors {
-            let field = format!("properties.{}", e.property);
-            let message = format!("resource {:?}: {field}: {}", spec.name, e.reason);
-            self.report(item, &plain(&field, message));
+        for (field, reason) in &errors {
+            let message = format!("resource {:?}: {field}: {reason}", spec.name);
+            self.report(item, &plain(field, message));
         }
-        false
+        errors.is_empty()
     }
 
     /// Finds dependency cycles among the file's resources, reports each at the dependency that
@@ -166,4 +171,22 @@ impl<'a> Checker<'a> {
         };
         self.report(self.resource_item(*gi, *ri), &fault);
     }
+}
+
+/// Every property of every node's overrides that does not fit the schema on top of `base`:
+/// (field, reason). Overridden nodes are apply's to check.
+fn node_errors(schema: &Schema, base: &Properties, spec: &ResourceSpec) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (node, over) in &spec.node_properties {
+        let mut merged = base.clone();
+        merged.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Err(errors) = schema.validate(&merged) {
+            out.extend(
+                errors
+                    .into_iter()
+                    .map(|e| (format!("node_properties.{node}.{}", e.property), e.reason)),
+            );
+        }
+    }
+    out
 }
