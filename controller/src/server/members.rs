@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  ListMembers ── follower ──FAILED_PRECONDITION + nonstop-leader──▶ the leader (progress)
+//!              └─ member without a leader ──UNAVAILABLE──▶ the caller tries another
 //!  RemoveMember(leader) ── transfer to another voter ──▶ remove (on the new leader)
 //!  TransferLeader ── raft-rs MsgTransferLeader ──▶ wait until the member leads
 //! ```
@@ -32,16 +33,16 @@ pub(super) async fn list<S: Store>(
         .member_view()
         .await
         .map_err(|e| from_store(&e))?;
-    let elsewhere = view.leader != 0 && view.leader != view.id;
-    if elsewhere
-        && !r.get_ref().local
-        && let Some(address) = view.address(view.leader)
-    {
-        // Only the leader knows how far each member's log is.
-        let leader = Some(address.to_string());
-        return Err(from_store(&StoreError::NotLeader { leader }));
+    if r.get_ref().local || view.leader == view.id {
+        return Ok(Response::new(member_list(&view, api.member_name())));
     }
-    Ok(Response::new(member_list(&view, api.member_name())))
+    // Only the leader knows how far each member's log is; a member without a leader may be
+    // behind (just restarted, or cut off), so the caller should try another.
+    let leader = view.address(view.leader).map(str::to_string);
+    Err(from_store(&match leader {
+        Some(_) => StoreError::NotLeader { leader },
+        None => StoreError::NoLeader,
+    }))
 }
 
 pub(super) async fn add<S: Store>(
