@@ -6,8 +6,9 @@ mod raft_support;
 
 use std::time::Duration;
 
+use nonstop_controller::raft::Members;
 use nonstop_controller::server::{ClusterApi, History};
-use nonstop_controller::store::RaftStore;
+use nonstop_controller::store::{RaftStore, Store};
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
 use raft_support::*;
@@ -245,4 +246,18 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     let dbs = c.converged(last, Duration::from_secs(10)).await;
     assert_eq!(dbs.len(), 4);
     assert!(dbs.windows(2).all(|w| w[0] == w[1]), "members disagree");
+
+    // The new member leads: a member started before it was added (whose configured members
+    // do not name it) still sends callers to its address.
+    assert_eq!(transfer(&c, leader, 4, 5000).await.unwrap(), 4);
+    let first: Members = c.peers().into_iter().filter(|(id, _)| *id != 4).collect();
+    let (applied, _) = tokio::sync::broadcast::channel(16);
+    let store = RaftStore::new(c.node(1), applied, first);
+    let mut leadership = store.leadership();
+    let seen = leadership.wait_for(|l| l.leader_id == 4);
+    let seen = tokio::time::timeout(Duration::from_secs(5), seen).await;
+    assert_eq!(
+        seen.unwrap().unwrap().leader_address.as_deref(),
+        Some(addr.as_str())
+    );
 }

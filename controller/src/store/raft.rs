@@ -20,24 +20,27 @@ pub struct RaftStore {
 
 impl RaftStore {
     /// Wraps a started member. `applied` must be the sender given in its `RaftConfig`;
-    /// `members` gives the addresses that leadership reports.
+    /// `members` gives the addresses that leadership reports (a leader not among them, one
+    /// added since, is looked up in the member's current configuration).
     pub fn new(
         node: RaftNode,
         applied: broadcast::Sender<AppliedEvents>,
         members: Members,
     ) -> Self {
         let mut raft = node.leadership();
-        let info = move |l: &crate::raft::Leadership| LeaderInfo {
-            is_leader: l.is_leader,
-            leader_id: l.leader,
-            leader_address: members.get(&l.leader).cloned(),
-            term: l.term,
-        };
-        let (tx, rx) = watch::channel(info(&raft.borrow()));
+        let (tx, rx) = watch::channel(leader_info(&raft.borrow(), &members));
+        let member = node.clone();
         tokio::spawn(async move {
-            while raft.changed().await.is_ok() {
-                let now = info(&raft.borrow_and_update());
-                if tx.send(now).is_err() {
+            let mut members = members;
+            loop {
+                let now = *raft.borrow_and_update();
+                if now.leader != 0
+                    && !members.contains_key(&now.leader)
+                    && let Ok(s) = member.status().await
+                {
+                    members = s.members;
+                }
+                if tx.send(leader_info(&now, &members)).is_err() || raft.changed().await.is_err() {
                     return;
                 }
             }
@@ -52,6 +55,15 @@ impl RaftStore {
     /// The member under the store.
     pub fn node(&self) -> &RaftNode {
         &self.node
+    }
+}
+
+fn leader_info(l: &crate::raft::Leadership, members: &Members) -> LeaderInfo {
+    LeaderInfo {
+        is_leader: l.is_leader,
+        leader_id: l.leader,
+        leader_address: members.get(&l.leader).cloned(),
+        term: l.term,
     }
 }
 
