@@ -254,10 +254,9 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     let (applied, _) = tokio::sync::broadcast::channel(16);
     let store = RaftStore::new(c.node(1), applied, first);
     let mut leadership = store.leadership();
-    let seen = leadership.wait_for(|l| l.leader_id == 4);
+    // (The address is looked up a moment after the leadership change is seen.)
+    let seen = leadership.wait_for(|l| l.leader_id == 4 && l.leader_address.is_some());
     let seen = tokio::time::timeout(Duration::from_secs(5), seen).await;
-    assert_eq!(
-        seen.unwrap().unwrap().leader_address.as_deref(),
-        Some(addr.as_str())
-    );
+    let seen = seen.expect("the new leader's address is known").unwrap();
+    assert_eq!(seen.leader_address.as_deref(), Some(addr.as_str()));
 }

@@ -13,10 +13,12 @@ use tokio::sync::mpsc;
 /// (full: MaxUser reached) ends the client with that message as the error.
 pub async fn run(server: String) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if tx.send(line).await.is_err() {
+    // A plain thread, not tokio's stdin: tokio reads stdin on its blocking pool, and a runtime
+    // waits for that read before it shuts down, so a refused client would hang until its
+    // user pressed Enter.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if tx.blocking_send(line).is_err() {
                 break;
             }
         }

@@ -90,9 +90,12 @@ impl Client {
         panic!("the client never printed {what}; it printed {seen:?}");
     }
 
-    /// Waits for the client to exit; its status and standard error.
-    fn exit(mut self) -> (std::process::ExitStatus, String) {
-        drop(self.stdin.take());
+    /// Waits for the client to exit (after closing its input, with `close_input`); its status
+    /// and standard error.
+    fn exit(mut self, close_input: bool) -> (std::process::ExitStatus, String) {
+        if close_input {
+            drop(self.stdin.take());
+        }
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -186,7 +189,7 @@ fn the_client_reconnects_to_the_next_server_and_its_next_message_is_delivered() 
     client.say("after the fail-over");
     peer.until(": after the fail-over");
 
-    let (status, err) = client.exit();
+    let (status, err) = client.exit(true);
     assert!(
         status.success(),
         "the client ends when its input does: {err}"
@@ -203,8 +206,9 @@ fn the_user_past_max_user_is_refused_with_a_clear_message() {
         assert!(hello.starts_with("WELCOME"), "{hello}");
         users.push(u);
     }
+    // Its input stays open: it stops because the server refused it.
     let eleventh = Client::start(&addr);
-    let (status, err) = eleventh.exit();
+    let (status, err) = eleventh.exit(false);
     assert_eq!(status.code(), Some(1), "{err}");
     assert_eq!(err.trim(), "chat-client: server full: MaxUser is 10");
 
@@ -217,7 +221,7 @@ fn the_user_past_max_user_is_refused_with_a_clear_message() {
         if first.starts_with("WELCOME") {
             break;
         }
-        let _ = c.exit();
+        let _ = c.exit(false);
         assert!(Instant::now() < deadline, "the freed seat never opened");
         std::thread::sleep(Duration::from_millis(20));
     }
