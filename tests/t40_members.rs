@@ -89,3 +89,83 @@ fn members_are_listed_led_on_demand_and_removed() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_member_added_from_the_cli_catches_up_and_can_lead() {
+    use std::os::unix::process::CommandExt;
+    let c = LocalCluster::start("fast");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
+
+    // A fourth daemon, controller member only, that waits to be added. It lives beside the
+    // others, so that `nonstop down` (and the cluster's drop) stops it too.
+    let port = e2e::free_ports(1);
+    let addr = format!("127.0.0.1:{port}");
+    let members: Vec<String> = (0..3)
+        .map(|i| format!("{}: 127.0.0.1:{}", i + 1, c.base_port + i))
+        .chain([format!("4: {addr}")])
+        .collect();
+    let d = c.dir.join("osdb-fourth");
+    std::fs::create_dir_all(&d).unwrap();
+    let yaml = format!(
+        "node: osdb-fourth\ndata_dir: .\nlisten: {addr}\ntiming: fast\ncontroller:\n  id: 4\n  \
+         bootstrap: false\n  members: {{{}}}\n",
+        members.join(", ")
+    );
+    std::fs::write(d.join("node.yaml"), yaml).unwrap();
+    let log = std::fs::File::create(d.join("daemon.log")).unwrap();
+    let child = std::process::Command::new(e2e::BIN)
+        .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
+        .current_dir(&d)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::fs::write(d.join("daemon.pid"), format!("{}\n", child.id())).unwrap();
+
+    let out = c.cli(&["member", "add", "--id", "4", "--address", &addr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("members now: 1, 2, 3, 4"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // It catches up with the others (a snapshot that names it, then the log).
+    let start = std::time::Instant::now();
+    loop {
+        let list = json(&c.cli(&["member", "list", "--output", "json"]));
+        let m = &list["members"][3];
+        let leader_commit = (list["members"].as_array().unwrap().iter())
+            .filter_map(|m| m["commit"].as_u64())
+            .max()
+            .unwrap();
+        if m["node"] == "osdb-fourth" && m["applied"].as_u64() >= Some(leader_commit) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // It can lead, and the members started before it name its address as the leader's
+    // (learnt from raft, not from their node.yaml).
+    let out = c.cli(&["member", "transfer", "--to", "osdb-fourth"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let start = std::time::Instant::now();
+    loop {
+        let out = c.cli(&[
+            "status",
+            "--output",
+            "json",
+            "--endpoint",
+            &format!("http://127.0.0.1:{}", c.base_port),
+        ]);
+        let s = json(&out);
+        if s["leader"] == addr.as_str() && s["answered_by"] == "osdb-serv" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
