@@ -113,7 +113,7 @@ fn a_member_added_from_the_cli_catches_up_and_can_lead() {
     );
     std::fs::write(d.join("node.yaml"), yaml).unwrap();
     let log = std::fs::File::create(d.join("daemon.log")).unwrap();
-    let child = std::process::Command::new(e2e::BIN)
+    let mut child = std::process::Command::new(e2e::BIN)
         .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
         .current_dir(&d)
         .stdin(std::process::Stdio::null())
@@ -168,4 +168,7 @@ fn a_member_added_from_the_cli_catches_up_and_can_lead() {
         assert!(start.elapsed() < Duration::from_secs(10), "{s}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // (Should the test fail before this, dropping the cluster stops it through daemon.pid.)
+    let _ = child.kill();
+    let _ = child.wait();
 }
