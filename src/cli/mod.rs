@@ -12,6 +12,7 @@ mod example;
 mod group;
 mod load;
 mod local;
+mod member;
 mod node;
 mod output;
 mod resource;
@@ -49,6 +50,8 @@ enum Cmd {
     Status(status::StatusArgs),
     /// Nodes: list, show, pause (drain), resume, evict.
     Node(node::NodeArgs),
+    /// Controller members: list, add, remove, transfer (the raft leadership).
+    Member(member::MemberArgs),
     /// Groups: list, show, move, online, offline, clear.
     Group(group::GroupArgs),
     /// Resources: list, show, online, offline.
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Status(args) => status::run(args),
         Cmd::Node(args) => node::run(args),
+        Cmd::Member(args) => member::run(args),
         Cmd::Group(args) => group::run(args),
         Cmd::Resource(args) => resource::run(args),
         Cmd::Events(args) => events::run(args),

@@ -225,13 +225,17 @@ async fn wait_for_signal() {
 }
 
 /// Pauses this node through any controller member and waits (up to a minute) until it owns no
-/// group.
+/// group and the groups it owned are no longer pending on their new node (as WSFC's drain
+/// does: the service runs elsewhere when the stop completes).
 async fn drain_node(config: &NodeConfig) {
     use nonstop_proto::cluster::NameRequest;
     use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
     let name = config.node.clone();
     for addr in config.controller_addresses() {
         let Ok(mut c) = ClusterServiceClient::connect(format!("http://{addr}")).await else {
+            continue;
+        };
+        let Ok(node) = c.get_node(NameRequest { name: name.clone() }).await else {
             continue;
         };
         if c.pause_node(NameRequest { name: name.clone() })
@@ -242,14 +246,38 @@ async fn drain_node(config: &NodeConfig) {
         }
         info!("draining: waiting for this node's groups to move away");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let moving = node.into_inner().groups;
         while tokio::time::Instant::now() < deadline {
-            match c.get_node(NameRequest { name: name.clone() }).await {
-                Ok(n) if n.get_ref().groups.is_empty() => return,
-                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            if drained(&mut c, &name, &moving).await {
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        warn!("drain: groups still here after 60 s; stopping anyway");
+        warn!("drain: groups still here or pending after 60 s; stopping anyway");
         return;
     }
     warn!("drain: no controller member answered; stopping without draining");
+}
+
+/// Whether `node` owns no group and none of `moved` is still pending where it went.
+async fn drained(
+    c: &mut nonstop_proto::cluster::cluster_service_client::ClusterServiceClient<
+        tonic::transport::Channel,
+    >,
+    node: &str,
+    moved: &[String],
+) -> bool {
+    use nonstop_proto::cluster::NameRequest;
+    match c.get_node(NameRequest { name: node.into() }).await {
+        Ok(n) if n.get_ref().groups.is_empty() => {}
+        _ => return false,
+    }
+    for g in moved {
+        match c.get_group(NameRequest { name: g.clone() }).await {
+            Ok(g) if g.get_ref().state.ends_with("Pending") => return false,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }

@@ -351,3 +351,30 @@ fn processes(needle: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+impl LocalCluster {
+    /// Starts a node's daemon again from its folder with `--drain`: on SIGTERM it moves its
+    /// groups away before it exits. The child is returned so that a test can signal it and
+    /// read its exit status; it is also written to `daemon.pid`, so `nonstop down` stops it.
+    pub fn restart_draining(&self, node: &str) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let d = self.dir.join(node);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(d.join("daemon.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
+            .arg("--drain")
+            .current_dir(&d)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::fs::write(d.join("daemon.pid"), format!("{}\n", child.id())).unwrap();
+        child
+    }
+}

@@ -4,8 +4,9 @@
 
 use nonstop_controller::ClusterDb;
 use nonstop_controller::store::{
-    AppliedEvents, Committed, LeaderInfo, LocalStore, MemberInfo, Store, StoreError,
+    AppliedEvents, Committed, LeaderInfo, LocalStore, MemberInfo, MemberView, Store, StoreError,
 };
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// The follower's view over the leader's store.
@@ -66,5 +67,36 @@ impl Store for Follower {
 
     async fn members(&self) -> Result<Vec<MemberInfo>, StoreError> {
         self.inner.members().await
+    }
+
+    async fn member_view(&self) -> Result<MemberView, StoreError> {
+        let mut view = self.inner.member_view().await?;
+        view.role = "follower";
+        view.leader = if self.leader.is_some() { 1 } else { 0 };
+        Ok(view)
+    }
+
+    async fn add_member(&self, _: u64, _: String) -> Result<(), StoreError> {
+        Err(self.refusal())
+    }
+
+    async fn remove_member(&self, _: u64) -> Result<(), StoreError> {
+        Err(self.refusal())
+    }
+
+    async fn transfer_leader(&self, _: u64, _: Duration) -> Result<LeaderInfo, StoreError> {
+        Err(self.refusal())
+    }
+}
+
+impl Follower {
+    /// What a follower answers to a change: go to the leader (or wait for one).
+    fn refusal(&self) -> StoreError {
+        match &self.leader {
+            Some(l) => StoreError::NotLeader {
+                leader: Some(l.clone()),
+            },
+            None => StoreError::NoLeader,
+        }
     }
 }

@@ -68,6 +68,25 @@ pub struct RaftStatus {
     pub voters: Vec<u64>,
     /// Members and their addresses.
     pub members: Members,
+    /// How far each member's log matches the leader's, by member id (filled on the leader
+    /// only: followers do not track it).
+    pub progress: Vec<Progress>,
+}
+
+/// A member's replication progress, as the leader tracks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The member's raft id.
+    pub id: u64,
+    /// The highest log index known to match the leader's.
+    pub matched: u64,
+    /// The next index the leader sends it.
+    pub next_index: u64,
+    /// How the leader sends to it: `probe` (finding where the logs match), `replicate`
+    /// (streaming entries) or `snapshot` (sending a snapshot).
+    pub state: &'static str,
+    /// Whether it answered within the last election timeout.
+    pub recent_active: bool,
 }
 
 /// A handle on a running controller member. Clones share the member.
@@ -180,6 +199,37 @@ impl RaftNode {
         self.ask(|reply| Request::ChangeMember { change, reply })
             .await?
             .map(|_| ())
+    }
+
+    /// Hands leadership to voter `to` and waits until this member sees it lead, for at most
+    /// `within` (raft-rs gives up a transfer after an election timeout; it is asked again
+    /// until `within` ends). Returns who leads then. Errors: `Invalid` (`to` is not a voter),
+    /// `NoLeader`, `Timeout` (another member may lead, or still the old one).
+    pub async fn transfer_leader(&self, to: u64, within: Duration) -> Result<Leadership> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut watch = self.leadership();
+        loop {
+            let now = *watch.borrow_and_update();
+            if now.leader == to {
+                return Ok(now);
+            }
+            self.ask(|reply| Request::TransferLeader { to, reply })
+                .await??;
+            // Ask again after a while: the leader may have dropped the transfer (the target
+            // was behind or silent for an election timeout) or leadership moved elsewhere.
+            let again = tokio::time::Instant::now() + self.timeout.min(Duration::from_secs(1));
+            let until = again.min(deadline);
+            while watch.borrow().leader != to {
+                match tokio::time::timeout_at(until, watch.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(RaftError::Stopped),
+                    Err(_) => break,
+                }
+            }
+            if watch.borrow().leader != to && tokio::time::Instant::now() >= deadline {
+                return Err(RaftError::Timeout(within));
+            }
+        }
     }
 
     /// Hands raft messages received from peers to the member (drops them if it is

@@ -3,7 +3,7 @@
 //! Ready loop (`ready.rs`). Nothing else touches the RawNode.
 
 use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Message};
-use raft::{RawNode, StateRole};
+use raft::{ProgressState, RawNode, StateRole};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -11,7 +11,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::codec::{self, EntryContext};
 use super::config::{Members, RaftConfig};
 use super::error::{RaftError, Result};
-use super::handle::{Leadership, RaftStatus, Role};
+use super::handle::{Leadership, Progress, RaftStatus, Role};
 use super::log;
 use super::storage::LogStore;
 use super::transport::Transport;
@@ -31,6 +31,11 @@ pub(crate) enum Request {
     ChangeMember {
         change: (u64, Option<String>),
         reply: ProposalReply,
+    },
+    /// Hand leadership to a voter (raft-rs forwards it to the leader from a follower).
+    TransferLeader {
+        to: u64,
+        reply: oneshot::Sender<Result<()>>,
     },
     /// A linearizable read.
     Read(ReadFn),
@@ -56,6 +61,9 @@ pub(crate) struct Member<S: LogStore, T: Transport> {
     pub(super) snapshot_index: u64,
     /// Members sent a snapshot in the last Ready (reported to raft after `advance`).
     pub(super) sent_snapshots: Vec<u64>,
+    /// A member was added: snapshot at once, so the snapshot a new member is sent names it
+    /// (raft-rs refuses a snapshot whose configuration does not hold the receiver).
+    pub(super) snapshot_now: bool,
     seq: u64,
 }
 
@@ -93,6 +101,7 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
         applied: meta.index,
         snapshot_index: meta.index,
         sent_snapshots: Vec::new(),
+        snapshot_now: false,
         seq: 0,
         cfg,
     };
@@ -160,6 +169,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             Request::Step(msgs) => self.step(msgs),
             Request::Propose { cmd, reply } => self.propose(cmd, reply),
             Request::ChangeMember { change, reply } => self.change_member(change, reply),
+            Request::TransferLeader { to, reply } => drop(reply.send(self.transfer(to))),
             Request::Read(f) => self.read(f),
             Request::ReadLocal(f) => f(Ok(&self.db)),
             Request::Status(reply) => drop(reply.send(self.status())),
@@ -269,6 +279,24 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         }
     }
 
+    /// Starts a leadership transfer to voter `to`; the handle waits for it to complete.
+    fn transfer(&mut self, to: u64) -> Result<()> {
+        if !self.conf_state.voters.contains(&to) {
+            let why = format!(
+                "member {to} is not a voter (voters: {:?})",
+                self.conf_state.voters
+            );
+            return Err(RaftError::invalid("to", why));
+        }
+        if self.raw.raft.leader_id == 0 {
+            return Err(RaftError::NoLeader);
+        }
+        if self.raw.raft.leader_id != to {
+            self.raw.transfer_leader(to);
+        }
+        Ok(())
+    }
+
     fn read(&mut self, f: ReadFn) {
         if let Err(e) = self.can_propose() {
             return f(Err(e));
@@ -280,6 +308,30 @@ impl<S: LogStore, T: Transport> Member<S, T> {
 
     fn deadline(&self) -> Instant {
         Instant::now() + self.cfg.request_timeout
+    }
+
+    /// The leader's view of how far each member's log matches its own (empty on a follower,
+    /// which does not track it).
+    fn progress(&self) -> Vec<Progress> {
+        if self.raw.raft.state != StateRole::Leader {
+            return Vec::new();
+        }
+        let mut all: Vec<Progress> = (self.raw.raft.prs().iter())
+            .map(|(id, p)| Progress {
+                id: *id,
+                matched: p.matched,
+                next_index: p.next_idx,
+                state: match p.state {
+                    ProgressState::Probe => "probe",
+                    ProgressState::Replicate => "replicate",
+                    ProgressState::Snapshot => "snapshot",
+                },
+                // raft-rs does not mark the leader's own entry; it is active by definition.
+                recent_active: p.recent_active || *id == self.cfg.id,
+            })
+            .collect();
+        all.sort_by_key(|p| p.id);
+        all
     }
 
     fn status(&self) -> RaftStatus {
@@ -298,6 +350,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             applied: self.applied,
             voters: self.conf_state.voters.clone(),
             members: self.members.clone(),
+            progress: self.progress(),
         }
     }
 }

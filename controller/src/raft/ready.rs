@@ -204,6 +204,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                     if let Some(addr) = ctx.and_then(|c| c.address.clone()) {
                         self.members.insert(c.node_id, addr);
                     }
+                    self.snapshot_now = true;
                 }
                 ConfChangeType::RemoveNode => {
                     tracing::warn!(
@@ -216,9 +217,11 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         self.transport.set_members(&self.members);
     }
 
-    /// Every `snapshot_every` applied entries: snapshot the database and compact the log.
+    /// Every `snapshot_every` applied entries, and after a member is added: snapshot the
+    /// database and compact the log.
     fn maybe_snapshot(&mut self) -> Result<()> {
-        if self.applied < self.snapshot_index + self.cfg.snapshot_every {
+        let due = self.applied >= self.snapshot_index + self.cfg.snapshot_every;
+        if !(due || self.snapshot_now && self.applied > self.snapshot_index) {
             return Ok(());
         }
         let Ok(term) = self.raw.raft.raft_log.term(self.applied) else {
@@ -237,6 +240,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         let keep = self.cfg.snapshot_every;
         blocking(|| store.save_snapshot(snap, keep))?;
         self.snapshot_index = self.applied;
+        self.snapshot_now = false;
         Ok(())
     }
 

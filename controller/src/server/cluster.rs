@@ -51,6 +51,11 @@ impl<S: Store> ClusterApi<S> {
         &self.store
     }
 
+    /// The node name of the member that answers.
+    pub(super) fn member_name(&self) -> &str {
+        &self.member
+    }
+
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&ClusterDb) -> T + Send + 'static,
@@ -394,6 +399,34 @@ impl<S: Store> ClusterService for ClusterApi<S> {
             })
             .await?;
         Ok(Response::new(pb::AuditReply { entries }))
+    }
+
+    async fn list_members(
+        &self,
+        r: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::MemberList>, Status> {
+        super::members::list(self, r).await
+    }
+
+    async fn add_member(
+        &self,
+        r: Request<pb::AddMemberRequest>,
+    ) -> Result<Response<pb::MemberChangeReply>, Status> {
+        super::members::add(self, r).await
+    }
+
+    async fn remove_member(
+        &self,
+        r: Request<pb::RemoveMemberRequest>,
+    ) -> Result<Response<pb::MemberChangeReply>, Status> {
+        super::members::remove(self, r).await
+    }
+
+    async fn transfer_leader(
+        &self,
+        r: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderReply>, Status> {
+        super::members::transfer(self, r).await
     }
 }
 

@@ -1,7 +1,8 @@
 //! tonic glue: the gRPC services of a controller member over its [`crate::store::Store`].
 //!
 //! ```text
-//!  operators ──ClusterService (cluster.rs, apply.rs)──▶ Store::read / Store::propose
+//!  operators ──ClusterService (cluster.rs, apply.rs, members.rs)──▶ Store::read / Store::propose
+//!                                                      └──▶ Store::member_view / add / remove / transfer
 //!  agents ────AgentService (agent.rs)──▶ every member's Witness (leases) + Store::propose(reports)
 //!                                    ◀── desired state, again after every applied command
 //! ```
@@ -12,6 +13,7 @@ mod apply;
 mod cluster;
 mod convert;
 mod history;
+mod members;
 pub mod status;
 
 pub use agent::AgentApi;

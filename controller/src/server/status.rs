@@ -3,7 +3,7 @@
 //! | error | code |
 //! |---|---|
 //! | unknown name (the thing the request is about) | NOT_FOUND |
-//! | bad field, unknown reference, dependency cycle | INVALID_ARGUMENT |
+//! | bad field, unknown reference, dependency cycle, last voter removed | INVALID_ARGUMENT |
 //! | refused by the cluster's state, stale report | FAILED_PRECONDITION |
 //! | not the leader (the leader's address in `nonstop-leader`) | FAILED_PRECONDITION |
 //! | no leader yet, proposal dropped | UNAVAILABLE (retry) |
@@ -46,6 +46,7 @@ pub fn from_store(e: &StoreError) -> Status {
         }
         StoreError::NoLeader | StoreError::Dropped(_) => Status::unavailable(e.to_string()),
         StoreError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+        StoreError::Invalid { .. } => Status::invalid_argument(e.to_string()),
         StoreError::Fatal(_) => Status::internal(e.to_string()),
     }
 }

@@ -1,10 +1,11 @@
 //! A single-member store in memory: always the leader, applies at once.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, Store, StoreError};
+use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
 
 /// One member, in memory. Clones share it.
@@ -94,5 +95,42 @@ impl Store for LocalStore {
             address,
             voter: true,
         }])
+    }
+
+    async fn member_view(&self) -> Result<MemberView, StoreError> {
+        let revision = self.lock().revision;
+        Ok(MemberView {
+            id: 1,
+            role: "leader",
+            leader: 1,
+            term: 1,
+            commit: revision,
+            applied: revision,
+            members: self.members().await?,
+            progress: Vec::new(),
+        })
+    }
+
+    async fn add_member(&self, id: u64, _address: String) -> Result<(), StoreError> {
+        let why = format!("cannot add member {id}: this controller is one member in memory");
+        Err(StoreError::invalid("id", why))
+    }
+
+    async fn remove_member(&self, id: u64) -> Result<(), StoreError> {
+        let why = match id {
+            1 => "member 1 is the only voter; a cluster needs one".to_string(),
+            _ => format!("member {id} is not a voter (voters: [1])"),
+        };
+        Err(StoreError::invalid("id", why))
+    }
+
+    async fn transfer_leader(&self, to: u64, _within: Duration) -> Result<LeaderInfo, StoreError> {
+        match to {
+            1 => Ok(self.leader.borrow().clone()),
+            _ => Err(StoreError::invalid(
+                "to",
+                format!("member {to} is not a voter (voters: [1])"),
+            )),
+        }
     }
 }

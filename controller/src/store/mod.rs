@@ -6,6 +6,7 @@ mod local;
 mod raft;
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
@@ -63,9 +64,28 @@ pub enum StoreError {
     /// No answer in time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A request with a bad argument, or one the members' configuration refuses (removing
+    /// the last voter); nothing changed.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The request field.
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// The member cannot go on (its storage failed).
     #[error("fatal: {0}")]
     Fatal(String),
+}
+
+impl StoreError {
+    /// A refused request field.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The replicated database.
@@ -97,6 +117,60 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// The controller members: id, address, and whether each votes.
     fn members(&self) -> impl Future<Output = Result<Vec<MemberInfo>, StoreError>> + Send;
+
+    /// The members as this member sees them, with the leader's replication progress when this
+    /// member leads.
+    fn member_view(&self) -> impl Future<Output = Result<MemberView, StoreError>> + Send;
+
+    /// Adds voting member `id`, reachable at `address`.
+    fn add_member(
+        &self,
+        id: u64,
+        address: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes member `id`. Refuses to remove the last voter. When `id` leads, leadership goes
+    /// to another voter first; if `id` is this very member, the answer is then `NotLeader`
+    /// naming the new leader, which removes it (a removed member may never learn that its own
+    /// removal committed).
+    fn remove_member(&self, id: u64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Hands leadership to voter `to`; waits up to `within` until it leads and returns the
+    /// leadership then (`Timeout` if it does not lead in time).
+    fn transfer_leader(
+        &self,
+        to: u64,
+        within: Duration,
+    ) -> impl Future<Output = Result<LeaderInfo, StoreError>> + Send;
+}
+
+/// The controller members as one member sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    /// The member that answers.
+    pub id: u64,
+    /// Its raft role: leader, follower, candidate or pre-candidate.
+    pub role: &'static str,
+    /// The leader's id (0: none known) and the term.
+    pub leader: u64,
+    /// The raft term.
+    pub term: u64,
+    /// The highest index it knows committed, and the highest it applied.
+    pub commit: u64,
+    /// The highest index it applied to its database.
+    pub applied: u64,
+    /// Every member.
+    pub members: Vec<MemberInfo>,
+    /// The leader's view of each member's log (empty unless this member leads).
+    pub progress: Vec<crate::raft::Progress>,
+}
+
+impl MemberView {
+    /// Member `id`'s address, if it is a member.
+    pub fn address(&self, id: u64) -> Option<&str> {
+        let m = self.members.iter().find(|m| m.id == id);
+        m.map(|m| m.address.as_str())
+    }
 }
 
 /// One controller member.

@@ -4,9 +4,11 @@
 
 use tokio::sync::{broadcast, watch};
 
-use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, Store, StoreError};
+use std::time::Duration;
+
+use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
-use crate::raft::{Members, RaftError, RaftNode};
+use crate::raft::{Members, RaftError, RaftNode, RaftStatus, Role};
 
 /// A raft member. Clones share it.
 #[derive(Clone, Debug)]
@@ -18,24 +20,27 @@ pub struct RaftStore {
 
 impl RaftStore {
     /// Wraps a started member. `applied` must be the sender given in its `RaftConfig`;
-    /// `members` gives the addresses that leadership reports.
+    /// `members` gives the addresses that leadership reports (a leader not among them, one
+    /// added since, is looked up in the member's current configuration).
     pub fn new(
         node: RaftNode,
         applied: broadcast::Sender<AppliedEvents>,
         members: Members,
     ) -> Self {
         let mut raft = node.leadership();
-        let info = move |l: &crate::raft::Leadership| LeaderInfo {
-            is_leader: l.is_leader,
-            leader_id: l.leader,
-            leader_address: members.get(&l.leader).cloned(),
-            term: l.term,
-        };
-        let (tx, rx) = watch::channel(info(&raft.borrow()));
+        let (tx, rx) = watch::channel(leader_info(&raft.borrow(), &members));
+        let member = node.clone();
         tokio::spawn(async move {
-            while raft.changed().await.is_ok() {
-                let now = info(&raft.borrow_and_update());
-                if tx.send(now).is_err() {
+            let mut members = members;
+            loop {
+                let now = *raft.borrow_and_update();
+                if now.leader != 0
+                    && !members.contains_key(&now.leader)
+                    && let Ok(s) = member.status().await
+                {
+                    members = s.members;
+                }
+                if tx.send(leader_info(&now, &members)).is_err() || raft.changed().await.is_err() {
                     return;
                 }
             }
@@ -53,6 +58,15 @@ impl RaftStore {
     }
 }
 
+fn leader_info(l: &crate::raft::Leadership, members: &Members) -> LeaderInfo {
+    LeaderInfo {
+        is_leader: l.is_leader,
+        leader_id: l.leader,
+        leader_address: members.get(&l.leader).cloned(),
+        term: l.term,
+    }
+}
+
 fn store_error(e: RaftError) -> StoreError {
     match e {
         RaftError::NoLeader => StoreError::NoLeader,
@@ -61,8 +75,61 @@ fn store_error(e: RaftError) -> StoreError {
         RaftError::Timeout(d) => {
             StoreError::Timeout(format!("no answer within {d:?}; it may still apply"))
         }
+        RaftError::Invalid { field, reason } => StoreError::Invalid { field, reason },
         e => StoreError::Fatal(e.to_string()),
     }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "leader",
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::PreCandidate => "pre-candidate",
+    }
+}
+
+fn view(s: RaftStatus) -> MemberView {
+    let members = s.members.iter().map(|(id, address)| MemberInfo {
+        id: *id,
+        address: address.clone(),
+        voter: s.voters.contains(id),
+    });
+    MemberView {
+        id: s.id,
+        role: role_name(s.role),
+        leader: s.leader,
+        term: s.term,
+        commit: s.commit,
+        applied: s.applied,
+        members: members.collect(),
+        progress: s.progress,
+    }
+}
+
+/// Checks that `id` may be removed: a voter, and not the last one.
+fn check_removal(s: &RaftStatus, id: u64) -> Result<(), StoreError> {
+    if !s.voters.contains(&id) {
+        let why = format!("member {id} is not a voter (voters: {:?})", s.voters);
+        return Err(StoreError::invalid("id", why));
+    }
+    if s.voters.len() == 1 {
+        let why = format!("member {id} is the only voter; a cluster needs one");
+        return Err(StoreError::invalid("id", why));
+    }
+    Ok(())
+}
+
+/// Who should lead instead of `id`: this member when it is another voter (it is running: it
+/// answers), else the active voter whose log is furthest along.
+fn successor(s: &RaftStatus, id: u64) -> Option<u64> {
+    if s.id != id && s.voters.contains(&s.id) {
+        return Some(s.id);
+    }
+    (s.progress.iter())
+        .filter(|p| p.id != id && p.recent_active && s.voters.contains(&p.id))
+        .max_by_key(|p| p.matched)
+        .map(|p| p.id)
 }
 
 impl Store for RaftStore {
@@ -111,4 +178,77 @@ impl Store for RaftStore {
         });
         Ok(members.collect())
     }
+
+    async fn member_view(&self) -> Result<MemberView, StoreError> {
+        self.node.status().await.map(view).map_err(store_error)
+    }
+
+    async fn add_member(&self, id: u64, address: String) -> Result<(), StoreError> {
+        let s = self.node.status().await.map_err(store_error)?;
+        if let Some(a) = s.members.get(&id) {
+            let why = format!("member {id} already exists (at {a})");
+            return Err(StoreError::invalid("id", why));
+        }
+        if let Some((other, _)) = s.members.iter().find(|(_, a)| **a == address) {
+            let why = format!("{address} is member {other}'s address");
+            return Err(StoreError::invalid("address", why));
+        }
+        self.node
+            .add_member(id, &address)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn remove_member(&self, id: u64) -> Result<(), StoreError> {
+        let s = self.node.status().await.map_err(store_error)?;
+        check_removal(&s, id)?;
+        if s.leader == id {
+            // raft-rs lets a removed leader go on leading a configuration it is not part of:
+            // hand leadership over first.
+            let Some(to) = successor(&s, id) else {
+                let why = format!("member {id} leads and no other voter is active to take over");
+                return Err(StoreError::invalid("id", why));
+            };
+            let within = TRANSFER_BEFORE_REMOVAL;
+            self.node.transfer_leader(to, within).await.map_err(|e| {
+                let why = format!(
+                    "member {id} leads, and handing leadership to member {to} \
+                    first failed ({e}); nothing was removed"
+                );
+                StoreError::Timeout(why)
+            })?;
+            if id == s.id {
+                let leader = s.members.get(&to).cloned();
+                return Err(StoreError::NotLeader { leader });
+            }
+        }
+        self.node.remove_member(id).await.map_err(store_error)
+    }
+
+    async fn transfer_leader(&self, to: u64, within: Duration) -> Result<LeaderInfo, StoreError> {
+        let s = self.node.status().await.map_err(store_error)?;
+        if !s.voters.contains(&to) {
+            let why = format!("member {to} is not a voter (voters: {:?})", s.voters);
+            return Err(StoreError::invalid("to", why));
+        }
+        let l = self
+            .node
+            .transfer_leader(to, within)
+            .await
+            .map_err(|e| match e {
+                RaftError::Timeout(_) => StoreError::Timeout(format!(
+                    "member {to} did not take the leadership within {within:?}"
+                )),
+                e => store_error(e),
+            })?;
+        Ok(LeaderInfo {
+            is_leader: l.is_leader,
+            leader_id: l.leader,
+            leader_address: s.members.get(&l.leader).cloned(),
+            term: l.term,
+        })
+    }
 }
+
+/// How long removing the leader waits for another member to take over first.
+const TRANSFER_BEFORE_REMOVAL: Duration = Duration::from_secs(5);

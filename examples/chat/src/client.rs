@@ -9,13 +9,16 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Connects to `server` and relays lines until standard input closes. Prints how long each
-/// outage lasted, which is the fail-over time a user sees.
+/// outage lasted, which is the fail-over time a user sees. A server that refuses the user
+/// (full: MaxUser reached) ends the client with that message as the error.
 pub async fn run(server: String) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if tx.send(line).await.is_err() {
+    // A plain thread, not tokio's stdin: tokio reads stdin on its blocking pool, and a runtime
+    // waits for that read before it shuts down, so a refused client would hang until its
+    // user pressed Enter.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if tx.blocking_send(line).is_err() {
                 break;
             }
         }
@@ -27,13 +30,24 @@ pub async fn run(server: String) -> std::io::Result<()> {
             println!("-- reconnected after {} ms", t.elapsed().as_millis());
         }
         match session(socket, &mut rx).await {
-            Ok(true) => return Ok(()),
-            Ok(false) | Err(_) => {
+            Ok(Ended::InputClosed) => return Ok(()),
+            Ok(Ended::Refused(why)) => return Err(std::io::Error::other(why)),
+            Ok(Ended::HungUp) | Err(_) => {
                 println!("-- connection to {server} lost, reconnecting");
                 lost_at = Some(Instant::now());
             }
         }
     }
+}
+
+/// How a session ended.
+enum Ended {
+    /// Standard input closed: the user is done.
+    InputClosed,
+    /// The server closed the connection (it stopped, or its node failed).
+    HungUp,
+    /// The server refused the user, saying why (`ERR server full: MaxUser is 10`).
+    Refused(String),
 }
 
 /// Connects, retrying every 100 ms up to every 1 s.
@@ -48,19 +62,22 @@ async fn connect(server: &str) -> TcpStream {
     }
 }
 
-/// Relays until the server hangs up (false) or standard input ends (true).
-async fn session(socket: TcpStream, input: &mut mpsc::Receiver<String>) -> std::io::Result<bool> {
+/// Relays until the server hangs up, refuses the user, or standard input ends.
+async fn session(socket: TcpStream, input: &mut mpsc::Receiver<String>) -> std::io::Result<Ended> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read).lines();
     loop {
         tokio::select! {
             line = lines.next_line() => match line? {
+                Some(text) if text.starts_with("ERR ") => {
+                    return Ok(Ended::Refused(text["ERR ".len()..].to_string()));
+                }
                 Some(text) => println!("{text}"),
-                None => return Ok(false),
+                None => return Ok(Ended::HungUp),
             },
             msg = input.recv() => match msg {
                 Some(text) => write.write_all(format!("{text}\n").as_bytes()).await?,
-                None => return Ok(true),
+                None => return Ok(Ended::InputClosed),
             },
         }
     }

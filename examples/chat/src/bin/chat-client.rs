@@ -1,6 +1,7 @@
 //! `chat-client ADDR`: the chat client that reconnects when the server fails over.
 
 use clap::Parser;
+use std::process::ExitCode;
 
 /// The chat client.
 #[derive(Debug, Parser)]
@@ -10,6 +11,12 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    nonstop_chat::client::run(Args::parse().server).await
+async fn main() -> ExitCode {
+    match nonstop_chat::client::run(Args::parse().server).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-client: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
