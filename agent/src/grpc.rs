@@ -5,9 +5,10 @@
 //! to the leader: a call to a member that does not lead comes back FAILED_PRECONDITION with the
 //! leader's address in `nonstop-leader`; the link remembers it and the agent's retry goes there.
 //! A member that does not answer makes the link try the next address. Calls are bounded by
-//! `timeout`.
+//! `timeout`. The addresses start as configured and grow with the voters that acknowledgements
+//! name, so members added at run time are heartbeated too.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ const LEADER_KEY: &str = "nonstop-leader";
 #[derive(Debug)]
 pub struct GrpcLink {
     node: String,
-    addresses: Vec<String>,
+    addresses: Arc<Mutex<Vec<String>>>,
     timeout: Duration,
     state: Mutex<LinkState>,
     /// One client per member address, for heartbeats.
@@ -53,7 +54,7 @@ impl GrpcLink {
         let state = Mutex::new(LinkState::default());
         GrpcLink {
             node: node.to_string(),
-            addresses,
+            addresses: Arc::new(Mutex::new(addresses)),
             timeout,
             state,
             members: Mutex::new(HashMap::new()),
@@ -71,18 +72,25 @@ impl GrpcLink {
     fn member_clients(&self) -> Vec<(String, Result<AgentServiceClient<Channel>>)> {
         let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
-        for addr in &self.addresses {
-            let client = match members.get(addr) {
+        for addr in self.addresses() {
+            let client = match members.get(&addr) {
                 Some(c) => Ok(c.clone()),
-                None => self.endpoint(addr).map(|e| {
+                None => self.endpoint(&addr).map(|e| {
                     let c = AgentServiceClient::new(e.connect_lazy());
                     members.insert(addr.clone(), c.clone());
                     c
                 }),
             };
-            out.push((addr.clone(), client));
+            out.push((addr, client));
         }
         out
+    }
+
+    fn addresses(&self) -> Vec<String> {
+        self.addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
@@ -98,11 +106,12 @@ impl GrpcLink {
         }
         let addr = match s.leader_hint.take() {
             Some(a) => a,
-            None if self.addresses.is_empty() => {
-                return Err(AgentError::Link("no controller addresses".into()));
-            }
             None => {
-                let a = self.addresses[s.next % self.addresses.len()].clone();
+                let addresses = self.addresses();
+                if addresses.is_empty() {
+                    return Err(AgentError::Link("no controller addresses".into()));
+                }
+                let a = addresses[s.next % addresses.len()].clone();
                 s.next += 1;
                 a
             }
@@ -156,13 +165,14 @@ impl ControllerLink for GrpcLink {
             .member_clients()
             .into_iter()
             .map(|(addr, client)| {
-                let req = req.clone();
+                let (req, known) = (req.clone(), self.addresses.clone());
                 async move {
                     let ack = client?
                         .heartbeat(req)
                         .await
                         .map_err(|s| AgentError::Link(format!("{addr}: {}", s.message())))?
                         .into_inner();
+                    learn(&known, ack.voter_addresses);
                     Ok(HeartbeatAck {
                         sent_ms: ack.sent_ms,
                         lease: Millis(ack.lease_ms),
@@ -205,6 +215,17 @@ impl ControllerLink for GrpcLink {
         };
         c.report(batch).await.map_err(|s| self.failed(&addr, s))?;
         Ok(())
+    }
+}
+
+/// Adds the voters an acknowledgement names to the addresses heartbeated.
+fn learn(known: &Mutex<Vec<String>>, voters: Vec<String>) {
+    let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+    for v in voters {
+        if !v.is_empty() && !known.contains(&v) {
+            tracing::info!(member = %v, "heartbeating a member added since the start");
+            known.push(v);
+        }
     }
 }
 

@@ -121,12 +121,17 @@ impl<S: Store> AgentApi<S> {
             .map_err(|e| super::status::from_apply(&e))
     }
 
-    /// How many members vote now (at least 1).
-    async fn voters(&self) -> u32 {
-        match self.store.members().await {
-            Ok(m) => (m.iter().filter(|m| m.voter).count() as u32).max(1),
-            Err(_) => 1,
-        }
+    /// The members that vote now: how many (at least 1), and their addresses.
+    async fn voters(&self) -> (u32, Vec<String>) {
+        let Ok(members) = self.store.members().await else {
+            return (1, vec![]);
+        };
+        let voters: Vec<String> = members
+            .into_iter()
+            .filter(|m| m.voter)
+            .map(|m| m.address)
+            .collect();
+        ((voters.len() as u32).max(1), voters)
     }
 
     /// Whether `node` exists (a desired-state stream for an unknown node is refused).
@@ -178,11 +183,13 @@ impl<S: Store> AgentService for AgentApi<S> {
         let view = self.view(&hb.node, false).await?;
         self.grant(&hb.node, view.lease_ms)?;
         self.bring_up(&hb.node, view).await?;
+        let (voters, voter_addresses) = self.voters().await;
         Ok(Response::new(pb::HeartbeatAck {
             sent_ms: hb.sent_ms,
             lease_ms: view.lease_ms,
             member_id: self.store.member_id(),
-            voters: self.voters().await,
+            voters,
+            voter_addresses,
         }))
     }
 
