@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use super::config::{ControllerRole, NodeConfig};
+use crate::watchdog::supervisor::{self, Supervisor};
 
 /// What a running controller member holds on to.
 struct Controller {
@@ -68,8 +69,10 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         drain_node(&config).await;
     }
     info!("stopping");
-    if let Some(a) = agent {
+    if let Some((a, watchdog)) = agent {
         let _ = a.shutdown().await;
+        // The agent stopped everything and said "none": the watchdog may exit.
+        watchdog.finish().await;
     }
     let _ = stop_tx.send(true);
     if let Some(c) = controller {
@@ -174,10 +177,11 @@ async fn apply_file(store: &RaftStore, path: &std::path::Path) {
     }
 }
 
-fn start_agent(config: &NodeConfig) -> Result<AgentHandle, String> {
+/// Starts the node's watchdog, then its agent; refuses to run the agent without a watchdog.
+fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String> {
     let role = config.agent.clone().unwrap_or_default();
     let registry = Registry::new(RegistryConfig {
-        plugin_dirs: role.plugin_dirs,
+        plugin_dirs: role.plugin_dirs.clone(),
         ..RegistryConfig::default()
     });
     let addresses: Vec<String> = config
@@ -187,7 +191,33 @@ fn start_agent(config: &NodeConfig) -> Result<AgentHandle, String> {
         .collect();
     let link = GrpcLink::new(&config.node, addresses, Duration::from_secs(1));
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
-    Agent::start(agent_config, Arc::new(link), Arc::new(registry)).map_err(|e| e.to_string())
+    let spec = supervisor::Spec {
+        state: agent_config.state_file(),
+        plugin_dirs: role.plugin_dirs,
+    };
+    // The watchdog starts first, fed by a channel the agent's deadline is forwarded into: no
+    // lease can be granted before a watchdog guards it.
+    let (deadline_tx, deadline_rx) = watch::channel(None);
+    let watchdog = Supervisor::start(spec, deadline_rx).map_err(|e| {
+        format!("cannot start the watchdog (nonstop watchdog): {e}; refusing to run the agent without it")
+    })?;
+    let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
+    Ok((agent, watchdog))
+}
+
+/// Copies the agent's lease deadline into the watchdog's channel until the agent is gone.
+async fn forward(
+    mut from: watch::Receiver<Option<tokio::time::Instant>>,
+    to: watch::Sender<Option<tokio::time::Instant>>,
+) {
+    loop {
+        to.send_replace(*from.borrow_and_update());
+        if from.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn serve(

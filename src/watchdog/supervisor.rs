@@ -1,0 +1,150 @@
+//! The daemon's side of the watchdog: it starts `nonstop watchdog` as a process of its own,
+//! tells it every change of the agent's lease deadline, and starts it again if it dies.
+//!
+//! The watchdog runs in its own process group (a Ctrl-C at the terminal does not reach it) and
+//! is not killed with the daemon: it must outlive a `kill -9` of the daemon to fence resources
+//! that do not die with it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, warn};
+
+/// How to start the watchdog.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// The agent's state file.
+    pub state: PathBuf,
+    /// The agent's plug-in directories.
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+/// A running watchdog and the task that feeds it.
+#[derive(Debug)]
+pub struct Supervisor {
+    task: JoinHandle<()>,
+}
+
+impl Supervisor {
+    /// Starts the watchdog and a task that forwards `deadline`'s changes to it. An error means
+    /// the watchdog could not be started: the caller must not run its agent.
+    pub fn start(
+        spec: Spec,
+        deadline: watch::Receiver<Option<tokio::time::Instant>>,
+    ) -> std::io::Result<Supervisor> {
+        let child = spawn(&spec)?;
+        let task = tokio::spawn(feed(spec, child, deadline));
+        Ok(Supervisor { task })
+    }
+
+    /// Waits (at most a few seconds) until the last deadline is written, the watchdog's input
+    /// is closed and it has exited: call once the agent has stopped (its deadline is `None`).
+    pub async fn finish(self) {
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            warn!("the watchdog did not exit within 5 s after the agent stopped");
+        }
+    }
+}
+
+/// Starts `nonstop watchdog` (this same executable) with its stdin a pipe.
+fn spawn(spec: &Spec) -> std::io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("watchdog").arg("--state").arg(&spec.state);
+    for d in &spec.plugin_dirs {
+        cmd.arg("--plugin-dir").arg(d);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .kill_on_drop(false);
+    cmd.spawn()
+}
+
+/// Writes every deadline change to the watchdog; respawns it when it dies. Ends when the agent
+/// is gone, after writing its last deadline, closing the pipe and reaping the watchdog.
+async fn feed(
+    spec: Spec,
+    mut child: Child,
+    mut deadline: watch::Receiver<Option<tokio::time::Instant>>,
+) {
+    loop {
+        let line = render(*deadline.borrow_and_update(), now_ms());
+        if let Err(e) = write_line(&mut child, &line).await {
+            error!("the watchdog is gone ({e}); starting it again");
+            child = respawn(&spec, child).await;
+            continue;
+        }
+        tokio::select! {
+            changed = deadline.changed() => if changed.is_err() { break },
+            status = child.wait() => {
+                error!("the watchdog exited ({status:?}); starting it again");
+                child = respawn(&spec, child).await;
+            }
+        }
+    }
+    drop(child.stdin.take());
+    let _ = child.wait().await;
+}
+
+/// Starts the watchdog again, retrying every second until it works.
+async fn respawn(spec: &Spec, mut old: Child) -> Child {
+    let _ = old.start_kill();
+    let _ = old.wait().await;
+    loop {
+        match spawn(spec) {
+            Ok(c) => return c,
+            Err(e) => error!("cannot start the watchdog again: {e}; retrying in 1 s"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn write_line(child: &mut Child, line: &str) -> std::io::Result<()> {
+    let Some(stdin) = child.stdin.as_mut() else {
+        return Err(std::io::Error::other("no input pipe"));
+    };
+    stdin.write_all(line.as_bytes()).await?;
+    stdin.flush().await
+}
+
+/// The protocol line for a deadline: its CLOCK_MONOTONIC milliseconds (rounded down, so the
+/// watchdog never fences later than the agent would), or `none`.
+fn render(deadline: Option<tokio::time::Instant>, now_mono_ms: u64) -> String {
+    match deadline {
+        Some(at) => {
+            let left = at.saturating_duration_since(tokio::time::Instant::now());
+            format!("{}\n", now_mono_ms + left.as_millis() as u64)
+        }
+        None => "none\n".to_string(),
+    }
+}
+
+fn now_ms() -> u64 {
+    super::now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_deadline_is_rendered_on_the_monotonic_clock() {
+        let at = tokio::time::Instant::now() + Duration::from_millis(1500);
+        let line = render(Some(at), 10_000);
+        let ms: u64 = line.trim().parse().unwrap();
+        assert!((11_450..=11_500).contains(&ms), "{line}");
+        assert_eq!(render(None, 10_000), "none\n");
+        let past = tokio::time::Instant::now() - Duration::from_millis(50);
+        assert_eq!(render(Some(past), 10_000), "10000\n");
+    }
+}

@@ -1,0 +1,37 @@
+//! A node cut off while its processes keep running: its daemon is stopped (SIGSTOP) past the
+//! lease. Its watchdog kills the chat server before the group starts on the backup, so the chat
+//! server never runs twice; resumed, the node rejoins and the group fails back, once.
+
+mod e2e;
+
+use std::time::Duration;
+
+use e2e::LocalCluster;
+
+#[test]
+fn a_stopped_daemon_is_fenced_by_its_watchdog_and_rejoins() {
+    let c = LocalCluster::start("fast");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
+    assert!(c.chat_answers(), "the chat server answers on its home node");
+    let watch = c.watch_chat();
+    let others = ["osdb-back", "osdb-third"];
+
+    // The home node's daemon stops; its chat server (a child it can no longer fence) runs on.
+    c.signal("osdb-serv", "STOP");
+    c.wait_online_via(&others, "SOCKET_GROUP", "osdb-back", Duration::from_secs(15));
+    assert!(c.chat_answers(), "the chat server answers on the backup");
+    assert_eq!(c.chat_processes(), 1, "the stopped node's chat server is gone");
+    let log = c.log("osdb-serv");
+    assert!(log.contains("watchdog: the agent's lease ran out"), "{log}");
+
+    // Resumed: the node comes back Up and the group fails back to it, once.
+    c.signal("osdb-serv", "CONT");
+    c.wait_via(&others, ("node", "osdb-serv"), "Up", Duration::from_secs(15), |n| {
+        n["state"] == "Up"
+    });
+    c.wait_online_via(&e2e::NODES, "SOCKET_GROUP", "osdb-serv", Duration::from_secs(15));
+    assert!(c.chat_answers(), "the chat server answers after the fail-back");
+
+    assert!(watch.stop() <= 1, "the chat server ran on two nodes at once");
+    assert_eq!(c.chat_processes(), 1);
+}
