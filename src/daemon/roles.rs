@@ -7,7 +7,7 @@ use std::time::Duration;
 use nonstop_agent::grpc::GrpcLink;
 use nonstop_agent::{Agent, AgentConfig, AgentHandle};
 use nonstop_controller::config as cluster_config;
-use nonstop_controller::db::{Command, Op};
+use nonstop_controller::db::{Command, Op, TimingProfile};
 use nonstop_controller::leader;
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
 use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbStore};
@@ -189,7 +189,7 @@ fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String>
         .iter()
         .map(SocketAddr::to_string)
         .collect();
-    let link = GrpcLink::new(&config.node, addresses, Duration::from_secs(1));
+    let link = GrpcLink::new(&config.node, addresses, link_timeout(&config.timing));
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
     let spec = supervisor::Spec {
         state: agent_config.state_file(),
@@ -205,6 +205,16 @@ fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String>
         .map_err(|e| e.to_string())?;
     tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
     Ok((agent, watchdog))
+}
+
+/// How long the agent's link waits for one call. Below the agent's own bound on a heartbeat
+/// (ten heartbeats): only a call that fails in the link moves the link to another member, so a
+/// link timeout beyond that bound would keep the agent on a stopped leader for good.
+fn link_timeout(timing: &str) -> Duration {
+    let heartbeat = TimingProfile::named(timing)
+        .map(|p| p.heartbeat.0)
+        .unwrap_or(200);
+    Duration::from_millis(heartbeat * 9).min(Duration::from_secs(1))
 }
 
 /// Copies the agent's lease deadline into the watchdog's channel until the agent is gone.

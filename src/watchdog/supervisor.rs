@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, warn};
@@ -37,8 +37,8 @@ impl Supervisor {
         spec: Spec,
         deadline: watch::Receiver<Option<tokio::time::Instant>>,
     ) -> std::io::Result<Supervisor> {
-        let child = spawn(&spec)?;
-        let task = tokio::spawn(feed(spec, child, deadline));
+        let wd = spawn(&spec)?;
+        let task = tokio::spawn(feed(spec, wd, deadline));
         Ok(Supervisor { task })
     }
 
@@ -54,8 +54,15 @@ impl Supervisor {
     }
 }
 
+/// A running watchdog. Its input is held apart from the [`Child`]: `Child::wait` closes the
+/// input it holds, which the watchdog would take for the daemon's death.
+struct Running {
+    child: Child,
+    input: ChildStdin,
+}
+
 /// Starts `nonstop watchdog` (this same executable) with its stdin a pipe.
-fn spawn(spec: &Spec) -> std::io::Result<Child> {
+fn spawn(spec: &Spec) -> std::io::Result<Running> {
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("watchdog").arg("--state").arg(&spec.state);
@@ -67,54 +74,56 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         .stderr(Stdio::inherit())
         .process_group(0)
         .kill_on_drop(false);
-    cmd.spawn()
+    let mut child = cmd.spawn()?;
+    let input = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no input pipe"))?;
+    Ok(Running { child, input })
 }
 
 /// Writes every deadline change to the watchdog; respawns it when it dies. Ends when the agent
 /// is gone, after writing its last deadline, closing the pipe and reaping the watchdog.
 async fn feed(
     spec: Spec,
-    mut child: Child,
+    mut wd: Running,
     mut deadline: watch::Receiver<Option<tokio::time::Instant>>,
 ) {
     loop {
         let line = render(*deadline.borrow_and_update(), now_ms());
-        if let Err(e) = write_line(&mut child, &line).await {
+        if let Err(e) = write_line(&mut wd.input, &line).await {
             error!("the watchdog is gone ({e}); starting it again");
-            child = respawn(&spec, child).await;
+            wd = respawn(&spec, wd).await;
             continue;
         }
         tokio::select! {
             changed = deadline.changed() => if changed.is_err() { break },
-            status = child.wait() => {
+            status = wd.child.wait() => {
                 error!("the watchdog exited ({status:?}); starting it again");
-                child = respawn(&spec, child).await;
+                wd = respawn(&spec, wd).await;
             }
         }
     }
-    drop(child.stdin.take());
-    let _ = child.wait().await;
+    drop(wd.input);
+    let _ = wd.child.wait().await;
 }
 
 /// Starts the watchdog again, retrying every second until it works.
-async fn respawn(spec: &Spec, mut old: Child) -> Child {
-    let _ = old.start_kill();
-    let _ = old.wait().await;
+async fn respawn(spec: &Spec, mut old: Running) -> Running {
+    let _ = old.child.start_kill();
+    let _ = old.child.wait().await;
     loop {
         match spawn(spec) {
-            Ok(c) => return c,
+            Ok(wd) => return wd,
             Err(e) => error!("cannot start the watchdog again: {e}; retrying in 1 s"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn write_line(child: &mut Child, line: &str) -> std::io::Result<()> {
-    let Some(stdin) = child.stdin.as_mut() else {
-        return Err(std::io::Error::other("no input pipe"));
-    };
-    stdin.write_all(line.as_bytes()).await?;
-    stdin.flush().await
+async fn write_line(input: &mut ChildStdin, line: &str) -> std::io::Result<()> {
+    input.write_all(line.as_bytes()).await?;
+    input.flush().await
 }
 
 /// The protocol line for a deadline: its CLOCK_MONOTONIC milliseconds (rounded down, so the
