@@ -93,12 +93,18 @@ fn it_kills_the_resources_just_after_the_lease_runs_out_not_before() {
         assert!(alive(&mut app), "killed before the lease's end");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(ends_within(&mut app, Duration::from_secs(3)), "never killed");
+    assert!(
+        ends_within(&mut app, Duration::from_secs(3)),
+        "never killed"
+    );
     let late = now_ms().saturating_sub(deadline);
     eprintln!("killed {late} ms after the lease's end");
     assert!(late <= 300, "killed {late} ms after the lease's end");
     // It keeps watching: the daemon may come back.
-    assert!(alive(&mut wd), "the watchdog exits only when its input ends");
+    assert!(
+        alive(&mut wd),
+        "the watchdog exits only when its input ends"
+    );
     drop(input);
     assert!(ends_within(&mut wd, Duration::from_secs(2)));
     let log = stderr_of(wd);
@@ -114,7 +120,10 @@ fn none_then_end_of_input_exits_at_once_and_kills_nothing() {
     say(&mut input, &(now_ms() + 1000).to_string());
     say(&mut input, "none");
     drop(input);
-    assert!(ends_within(&mut wd, Duration::from_millis(500)), "still running");
+    assert!(
+        ends_within(&mut wd, Duration::from_millis(500)),
+        "still running"
+    );
     std::thread::sleep(Duration::from_millis(1200));
     assert!(alive(&mut app), "killed after `none`");
     let _ = app.kill();
@@ -132,7 +141,10 @@ fn the_end_of_input_with_a_lease_fences_at_its_end_then_exits() {
     drop(input);
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(&mut app), "killed before the lease's end");
-    assert!(ends_within(&mut app, Duration::from_secs(3)), "never killed");
+    assert!(
+        ends_within(&mut app, Duration::from_secs(3)),
+        "never killed"
+    );
     assert!(now_ms() >= deadline);
     assert!(ends_within(&mut wd, Duration::from_secs(2)), "did not exit");
 }
@@ -151,7 +163,10 @@ fn garbled_lines_are_ignored_and_never_fence_early() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(&mut wd), "the watchdog crashed on a garbled line");
     assert!(alive(&mut app), "a garbled line fenced early");
-    assert!(ends_within(&mut app, Duration::from_secs(3)), "never killed");
+    assert!(
+        ends_within(&mut app, Duration::from_secs(3)),
+        "never killed"
+    );
     assert!(now_ms() >= deadline);
     drop(input);
     assert!(ends_within(&mut wd, Duration::from_secs(2)));
@@ -166,7 +181,10 @@ fn a_new_deadline_after_a_fence_guards_again() {
     let state = state_file(dir.path(), &first);
     let (mut wd, mut input) = watchdog(&state);
     say(&mut input, &now_ms().to_string());
-    assert!(ends_within(&mut first, Duration::from_secs(2)), "a past deadline fences");
+    assert!(
+        ends_within(&mut first, Duration::from_secs(2)),
+        "a past deadline fences"
+    );
     // The daemon resumed, started its resource again and renewed the lease.
     let mut second = sleeper();
     state_file(dir.path(), &second);
@@ -174,7 +192,10 @@ fn a_new_deadline_after_a_fence_guards_again() {
     say(&mut input, &deadline.to_string());
     std::thread::sleep(Duration::from_millis(250));
     assert!(alive(&mut second), "killed before the new deadline");
-    assert!(ends_within(&mut second, Duration::from_secs(3)), "never killed");
+    assert!(
+        ends_within(&mut second, Duration::from_secs(3)),
+        "never killed"
+    );
     assert!(now_ms() >= deadline);
     drop(input);
     assert!(ends_within(&mut wd, Duration::from_secs(2)));

@@ -21,22 +21,48 @@ fn a_stopped_daemon_is_fenced_by_its_watchdog_and_rejoins() {
 
     // The home node's daemon stops; its chat server (a child it can no longer fence) runs on.
     c.signal("osdb-serv", "STOP");
-    c.wait_online_via(&others, "SOCKET_GROUP", "osdb-back", Duration::from_secs(15));
+    c.wait_online_via(
+        &others,
+        "SOCKET_GROUP",
+        "osdb-back",
+        Duration::from_secs(15),
+    );
     assert!(c.chat_answers(), "the chat server answers on the backup");
-    assert_eq!(c.chat_processes(), 1, "the stopped node's chat server is gone");
+    assert_eq!(
+        c.chat_processes(),
+        1,
+        "the stopped node's chat server is gone"
+    );
     let log = c.log("osdb-serv");
-    let fenced = log.lines().find(|l| l.contains("watchdog: the agent's lease ran out"));
+    let fenced = log
+        .lines()
+        .find(|l| l.contains("watchdog: the agent's lease ran out"));
     assert!(fenced.is_some_and(|l| l.contains("chat")), "{log}");
     eprintln!("{}", fenced.unwrap_or_default());
 
     // Resumed: the node comes back Up and the group fails back to it, once.
     c.signal("osdb-serv", "CONT");
-    c.wait_via(&others, ("node", "osdb-serv"), "Up", Duration::from_secs(15), |n| {
-        n["state"] == "Up"
-    });
-    c.wait_online_via(&e2e::NODES, "SOCKET_GROUP", "osdb-serv", Duration::from_secs(15));
-    assert!(c.chat_answers(), "the chat server answers after the fail-back");
+    c.wait_via(
+        &others,
+        ("node", "osdb-serv"),
+        "Up",
+        Duration::from_secs(15),
+        |n| n["state"] == "Up",
+    );
+    c.wait_online_via(
+        &e2e::NODES,
+        "SOCKET_GROUP",
+        "osdb-serv",
+        Duration::from_secs(15),
+    );
+    assert!(
+        c.chat_answers(),
+        "the chat server answers after the fail-back"
+    );
 
-    assert!(watch.stop() <= 1, "the chat server ran on two nodes at once");
+    assert!(
+        watch.stop() <= 1,
+        "the chat server ran on two nodes at once"
+    );
     assert_eq!(c.chat_processes(), 1);
 }

@@ -219,12 +219,21 @@ mod tests {
         let before = w.clone();
         for junk in ["", "12x", "-5", "NONE!", "1e3", "99999999999999999999999"] {
             let a = w.on(line(junk), 950);
-            assert!(matches!(&a, Action::Ignore(m) if m.contains("ignoring")), "{junk}: {a:?}");
+            assert!(
+                matches!(&a, Action::Ignore(m) if m.contains("ignoring")),
+                "{junk}: {a:?}"
+            );
             assert_eq!(w, before, "{junk:?} changed the state");
         }
         assert_eq!(w.next(), Action::Wait(Some(1000)));
         // Not even past the deadline: a garbled line never fences.
         assert!(matches!(w.on(line("junk"), 5000), Action::Ignore(_)));
-        assert_eq!(w.on(Event::Timeout, 5000), Action::Fence { deadline: 1000, late_ms: 4000 });
+        assert_eq!(
+            w.on(Event::Timeout, 5000),
+            Action::Fence {
+                deadline: 1000,
+                late_ms: 4000
+            }
+        );
     }
 }
