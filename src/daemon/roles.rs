@@ -191,20 +191,33 @@ fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String>
         .collect();
     let link = GrpcLink::new(&config.node, addresses, link_timeout(&config.timing));
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
-    let spec = supervisor::Spec {
-        state: agent_config.state_file(),
-        plugin_dirs: role.plugin_dirs,
-    };
-    // The watchdog starts first, fed by a channel the agent's deadline is forwarded into: no
-    // lease can be granted before a watchdog guards it.
-    let (deadline_tx, deadline_rx) = watch::channel(None);
-    let watchdog = Supervisor::start(spec, deadline_rx).map_err(|e| {
-        format!("cannot start the watchdog (nonstop watchdog): {e}; refusing to run the agent without it")
-    })?;
+    // The watchdog starts first: no lease can be granted before a watchdog guards it.
+    let (watchdog, deadline_tx) = start_watchdog(&agent_config, role.plugin_dirs)?;
     let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
         .map_err(|e| e.to_string())?;
     tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
     Ok((agent, watchdog))
+}
+
+/// What feeds the watchdog the lease's end.
+type DeadlineTx = watch::Sender<Option<tokio::time::Instant>>;
+
+/// Starts the node's watchdog on the agent's state file; the sender feeds it the lease's end.
+fn start_watchdog(
+    agent: &AgentConfig,
+    plugin_dirs: Vec<std::path::PathBuf>,
+) -> Result<(Supervisor, DeadlineTx), String> {
+    let refuse = |e: std::io::Error| {
+        format!("cannot start the watchdog: {e}; refusing to run the agent without it")
+    };
+    let spec = supervisor::Spec {
+        program: std::env::current_exe().map_err(refuse)?,
+        state: agent.state_file(),
+        plugin_dirs,
+    };
+    let (tx, rx) = watch::channel(None);
+    let watchdog = Supervisor::start(spec, rx).map_err(refuse)?;
+    Ok((watchdog, tx))
 }
 
 /// How long the agent's link waits for one call. Below the agent's own bound on a heartbeat

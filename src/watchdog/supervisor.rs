@@ -18,6 +18,8 @@ use tracing::{error, warn};
 /// How to start the watchdog.
 #[derive(Clone, Debug)]
 pub struct Spec {
+    /// The program to run as `PROGRAM watchdog --state ...` (the daemon's own executable).
+    pub program: PathBuf,
     /// The agent's state file.
     pub state: PathBuf,
     /// The agent's plug-in directories.
@@ -63,8 +65,7 @@ struct Running {
 
 /// Starts `nonstop watchdog` (this same executable) with its stdin a pipe.
 fn spawn(spec: &Spec) -> std::io::Result<Running> {
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(&spec.program);
     cmd.arg("watchdog").arg("--state").arg(&spec.state);
     for d in &spec.plugin_dirs {
         cmd.arg("--plugin-dir").arg(d);
@@ -155,5 +156,82 @@ mod tests {
         assert_eq!(render(None, 10_000), "none\n");
         let past = tokio::time::Instant::now() - Duration::from_millis(50);
         assert_eq!(render(Some(past), 10_000), "10000\n");
+    }
+
+    /// A stand-in watchdog: records its pid, then copies its input to `input`.
+    fn stand_in(dir: &std::path::Path) -> Spec {
+        let program = dir.join("watchdog.sh");
+        let script = format!(
+            "#!/bin/sh\necho $$ >> {d}/pids\nexec cat >> {d}/input\n",
+            d = dir.display()
+        );
+        std::fs::write(&program, script).unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x", program.to_str().unwrap()])
+            .status()
+            .unwrap();
+        Spec {
+            program,
+            state: dir.join("agent-state.json"),
+            plugin_dirs: vec![],
+        }
+    }
+
+    /// Waits (up to 5 s) until `check` holds for the content of `path`.
+    async fn wait_for(path: &std::path::Path, check: impl Fn(&str) -> bool) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if check(&text) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{path:?}: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn it_feeds_every_change_respawns_a_dead_watchdog_and_ends_with_the_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = watch::channel(None);
+        let sup = Supervisor::start(stand_in(dir.path()), rx).unwrap();
+        let input = dir.path().join("input");
+        wait_for(&input, |t| t == "none\n").await;
+        tx.send_replace(Some(tokio::time::Instant::now() + Duration::from_secs(60)));
+        wait_for(&input, |t| t.lines().count() == 2).await;
+
+        // The watchdog dies: a new one starts and is told the current deadline at once.
+        let pids = dir.path().join("pids");
+        let first = wait_for(&pids, |t| t.lines().count() == 1).await;
+        std::process::Command::new("kill")
+            .args(["-9", first.trim()])
+            .status()
+            .unwrap();
+        wait_for(&pids, |t| t.lines().count() == 2).await;
+        let text = wait_for(&input, |t| t.lines().count() == 3).await;
+        let ms: Vec<u64> = text.lines().skip(1).map(|l| l.parse().unwrap()).collect();
+        // The same deadline, told again (to the millisecond: it is converted afresh).
+        assert!(ms[0].abs_diff(ms[1]) <= 1, "{text}");
+
+        // The agent stops: "none", then the pipe closes and the watchdog is reaped.
+        tx.send_replace(None);
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(5), sup.finish())
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&input).unwrap();
+        assert_eq!(text.lines().last(), Some("none"));
+    }
+
+    #[tokio::test]
+    async fn a_watchdog_that_cannot_start_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = stand_in(dir.path());
+        spec.program = dir.path().join("missing");
+        let (_tx, rx) = watch::channel(None);
+        assert!(Supervisor::start(spec, rx).is_err());
     }
 }
