@@ -4,9 +4,9 @@
 
 mod e2e;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use e2e::LocalCluster;
+use e2e::{LocalCluster, text};
 
 #[test]
 fn a_stopped_daemon_is_fenced_by_its_watchdog_and_rejoins() {
@@ -39,6 +39,22 @@ fn a_stopped_daemon_is_fenced_by_its_watchdog_and_rejoins() {
         .find(|l| l.contains("watchdog: the agent's lease ran out"));
     assert!(fenced.is_some_and(|l| l.contains("chat")), "{log}");
     eprintln!("{}", fenced.unwrap_or_default());
+
+    // The CLI does not hang on the stopped member (the first of its endpoints): it says which
+    // one did not answer and asks the next.
+    let start = Instant::now();
+    let out = c.cli(&["group", "show", "SOCKET_GROUP", "--output", "json"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&c.url("osdb-serv")) && stderr.contains("no answer"),
+        "{stderr}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
 
     // Resumed: the node comes back Up and the group fails back to it, once.
     c.signal("osdb-serv", "CONT");
