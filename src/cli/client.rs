@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  --endpoint / NONSTOP_ENDPOINT / ./.nonstop/endpoints / http://127.0.0.1:7701
-//!        │ tried in order until one answers
+//!        │ tried in order until one answers (each gets ATTEMPT = 5 s to connect and answer)
 //!        ▼
 //!  member ──FAILED_PRECONDITION + nonstop-leader──▶ retried once on the leader
 //! ```
