@@ -287,7 +287,7 @@ impl MainLoop {
             return tx.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let lease = self.lease_tx.subscribe();
+        let lease = (self.lease_tx.subscribe(), self.deadline_tx.subscribe());
         self.tasks
             .spawn(Group::run(self.shared.clone(), name.to_string(), lease, rx));
         self.groups.insert(name.to_string(), tx.clone());

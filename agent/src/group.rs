@@ -54,6 +54,9 @@ pub struct Group {
     pub shared: Arc<Shared>,
     /// Whether the lease is valid.
     pub lease: watch::Receiver<bool>,
+    /// When the lease runs out. Checked against the clock as well as `lease`: a daemon that
+    /// resumes after a stop may run this task before the agent loop notices the expiry.
+    pub until: watch::Receiver<Option<tokio::time::Instant>>,
     /// Where handlers push failures (cloned into each instance's sink).
     pub failures_tx: mpsc::UnboundedSender<Failure>,
     /// Resources of unknown type already reported at this epoch (reported once, not on every
@@ -66,11 +69,15 @@ impl Group {
     pub async fn run(
         shared: Arc<Shared>,
         name: String,
-        lease: watch::Receiver<bool>,
+        (lease, until): (
+            watch::Receiver<bool>,
+            watch::Receiver<Option<tokio::time::Instant>>,
+        ),
         mut cmds: mpsc::UnboundedReceiver<GroupCmd>,
     ) {
         let (failures_tx, mut failures) = mpsc::unbounded_channel();
         let mut g = Group::new(shared, name, lease, failures_tx);
+        g.until = until;
         loop {
             if g.reconcile().await.is_err() {
                 g.fence().await;
@@ -112,6 +119,7 @@ impl Group {
             fenced: false,
             shared,
             lease,
+            until: watch::channel(None).1,
             failures_tx,
             unknown: HashSet::new(),
         }
@@ -133,13 +141,19 @@ impl Group {
     /// Whether the group may act on its desired state: the lease holds and it was not fenced
     /// since the last desired state.
     fn may_act(&self) -> bool {
-        !self.fenced && *self.lease.borrow()
+        !self.fenced && self.lease_holds()
+    }
+
+    /// Whether the lease is valid and, by the clock, not yet over.
+    fn lease_holds(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        *self.lease.borrow() && self.until.borrow().is_some_and(|end| now < end)
     }
 
     /// Follows `d` unless it is older than the epoch already seen.
     async fn accept(&mut self, d: DesiredGroup) {
         let stale = d.epoch < self.epoch || (self.removed && d.epoch <= self.epoch);
-        if stale || !*self.lease.borrow() {
+        if stale || !self.lease_holds() {
             tracing::warn!(group = %self.name, epoch = d.epoch, seen = self.epoch, "ignored");
             self.shared.event(AgentEvent::DesiredIgnored {
                 group: self.name.clone(),
