@@ -91,4 +91,19 @@ fn a_stopped_daemon_is_fenced_by_its_watchdog_and_rejoins() {
         c.logs()
     );
     assert_eq!(c.chat_processes(), 1);
+
+    // kill -9 of the daemon: its watchdog outlives it, fences at the lease's end, and exits.
+    assert_eq!(c.watchdogs("osdb-serv").len(), 1, "one watchdog per agent");
+    let fences = |c: &LocalCluster| c.log("osdb-serv").matches("fencing 1 resource(s)").count();
+    let before = fences(&c);
+    c.kill("osdb-serv");
+    let start = Instant::now();
+    while !c.watchdogs("osdb-serv").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the watchdog did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(fences(&c), before + 1, "{}", c.log("osdb-serv"));
 }

@@ -385,3 +385,22 @@ impl LocalCluster {
         std::fs::read_to_string(self.dir.join(node).join("daemon.log")).unwrap_or_default()
     }
 }
+
+impl LocalCluster {
+    /// The pids of the watchdogs guarding a node's agent (their command line names its folder).
+    pub fn watchdogs(&self, node: &str) -> Vec<u32> {
+        let folder = self.dir.join(node);
+        let needle = folder.to_string_lossy();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                cmd.contains(" watchdog --state ") && cmd.contains(needle.as_ref())
+            })
+            .collect()
+    }
+}
