@@ -167,6 +167,12 @@ impl Group {
             self.slots.iter_mut().for_each(Slot::forget_failures);
             self.unknown.clear();
         }
+        // A loss this task has not seen yet (lost and regained since it last looked) fences
+        // first; then the lease as it is now counts as seen.
+        if !self.fenced && self.lease.has_changed().unwrap_or(true) {
+            self.fence().await;
+        }
+        self.lease.borrow_and_update();
         self.epoch = d.epoch;
         self.removed = false;
         self.fenced = false;
@@ -283,7 +289,29 @@ impl Group {
     }
 }
 
-/// Returns once the lease is not valid: true, or false when the agent is gone.
+/// Returns once the lease was lost since this task last looked, even if it was regained since:
+/// true, or false when the agent is gone. A daemon resumed after a stop loses and regains its
+/// lease within milliseconds; a task that looked only at the current value would miss the loss
+/// and go on with what it ran before. The lease becomes valid only after a loss, so any change
+/// is one.
 async fn wait_lost(lease: &mut watch::Receiver<bool>) -> bool {
-    lease.wait_for(|valid| !*valid).await.is_ok()
+    lease.changed().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_loss_regained_before_the_task_looks_is_still_a_loss() {
+        let (tx, mut rx) = watch::channel(true);
+        tx.send_replace(false);
+        tx.send_replace(true);
+        let seen = tokio::time::timeout(Duration::from_secs(1), wait_lost(&mut rx)).await;
+        assert_eq!(seen.ok(), Some(true));
+        // Seen once: nothing more until the next loss.
+        let again = tokio::time::timeout(Duration::from_millis(50), wait_lost(&mut rx)).await;
+        assert!(again.is_err());
+    }
 }
