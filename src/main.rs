@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod watchdog;
 
 use std::process::ExitCode;
 

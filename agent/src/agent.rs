@@ -187,18 +187,7 @@ impl MainLoop {
             tracing::error!("{e}; starting with no leftovers");
             Default::default()
         });
-        let handlers = &self.shared.handlers;
-        let cleanups = leftovers.iter().map(|(name, started)| async move {
-            match handlers.handler(&started.type_name, &started.handler) {
-                Some(h) => h.clean_up(&started.footprint).await,
-                None => {
-                    tracing::warn!(resource = %name, "no handler for type {:?}: default clean-up",
-                        started.type_name);
-                    nonstop_resource_types::cleanup::default_clean_up(&started.footprint).await
-                }
-            }
-        });
-        futures::future::join_all(cleanups).await;
+        crate::leftovers::clean_up(&leftovers, self.shared.handlers.as_ref()).await;
         if let Err(e) = self.shared.state.clear() {
             tracing::error!("{e}");
         }
@@ -298,7 +287,7 @@ impl MainLoop {
             return tx.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let lease = self.lease_tx.subscribe();
+        let lease = (self.lease_tx.subscribe(), self.deadline_tx.subscribe());
         self.tasks
             .spawn(Group::run(self.shared.clone(), name.to_string(), lease, rx));
         self.groups.insert(name.to_string(), tx.clone());

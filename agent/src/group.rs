@@ -54,6 +54,9 @@ pub struct Group {
     pub shared: Arc<Shared>,
     /// Whether the lease is valid.
     pub lease: watch::Receiver<bool>,
+    /// When the lease runs out. Checked against the clock as well as `lease`: a daemon that
+    /// resumes after a stop may run this task before the agent loop notices the expiry.
+    pub until: watch::Receiver<Option<tokio::time::Instant>>,
     /// Where handlers push failures (cloned into each instance's sink).
     pub failures_tx: mpsc::UnboundedSender<Failure>,
     /// Resources of unknown type already reported at this epoch (reported once, not on every
@@ -66,11 +69,15 @@ impl Group {
     pub async fn run(
         shared: Arc<Shared>,
         name: String,
-        lease: watch::Receiver<bool>,
+        (lease, until): (
+            watch::Receiver<bool>,
+            watch::Receiver<Option<tokio::time::Instant>>,
+        ),
         mut cmds: mpsc::UnboundedReceiver<GroupCmd>,
     ) {
         let (failures_tx, mut failures) = mpsc::unbounded_channel();
         let mut g = Group::new(shared, name, lease, failures_tx);
+        g.until = until;
         loop {
             if g.reconcile().await.is_err() {
                 g.fence().await;
@@ -112,6 +119,7 @@ impl Group {
             fenced: false,
             shared,
             lease,
+            until: watch::channel(None).1,
             failures_tx,
             unknown: HashSet::new(),
         }
@@ -133,13 +141,19 @@ impl Group {
     /// Whether the group may act on its desired state: the lease holds and it was not fenced
     /// since the last desired state.
     fn may_act(&self) -> bool {
-        !self.fenced && *self.lease.borrow()
+        !self.fenced && self.lease_holds()
+    }
+
+    /// Whether the lease is valid and, by the clock, not yet over.
+    fn lease_holds(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        *self.lease.borrow() && self.until.borrow().is_some_and(|end| now < end)
     }
 
     /// Follows `d` unless it is older than the epoch already seen.
     async fn accept(&mut self, d: DesiredGroup) {
         let stale = d.epoch < self.epoch || (self.removed && d.epoch <= self.epoch);
-        if stale || !*self.lease.borrow() {
+        if stale || !self.lease_holds() {
             tracing::warn!(group = %self.name, epoch = d.epoch, seen = self.epoch, "ignored");
             self.shared.event(AgentEvent::DesiredIgnored {
                 group: self.name.clone(),
@@ -153,6 +167,12 @@ impl Group {
             self.slots.iter_mut().for_each(Slot::forget_failures);
             self.unknown.clear();
         }
+        // A loss this task has not seen yet (lost and regained since it last looked) fences
+        // first; then the lease as it is now counts as seen.
+        if !self.fenced && self.lease.has_changed().unwrap_or(true) {
+            self.fence().await;
+        }
+        self.lease.borrow_and_update();
         self.epoch = d.epoch;
         self.removed = false;
         self.fenced = false;
@@ -269,7 +289,29 @@ impl Group {
     }
 }
 
-/// Returns once the lease is not valid: true, or false when the agent is gone.
+/// Returns once the lease was lost since this task last looked, even if it was regained since:
+/// true, or false when the agent is gone. A daemon resumed after a stop loses and regains its
+/// lease within milliseconds; a task that looked only at the current value would miss the loss
+/// and go on with what it ran before. The lease becomes valid only after a loss, so any change
+/// is one.
 async fn wait_lost(lease: &mut watch::Receiver<bool>) -> bool {
-    lease.wait_for(|valid| !*valid).await.is_ok()
+    lease.changed().await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_loss_regained_before_the_task_looks_is_still_a_loss() {
+        let (tx, mut rx) = watch::channel(true);
+        tx.send_replace(false);
+        tx.send_replace(true);
+        let seen = tokio::time::timeout(Duration::from_secs(1), wait_lost(&mut rx)).await;
+        assert_eq!(seen.ok(), Some(true));
+        // Seen once: nothing more until the next loss.
+        let again = tokio::time::timeout(Duration::from_millis(50), wait_lost(&mut rx)).await;
+        assert!(again.is_err());
+    }
 }

@@ -22,6 +22,7 @@ mod group;
 pub mod grpc;
 pub mod handlers;
 pub mod lease;
+pub mod leftovers;
 mod lifecycle;
 pub mod link;
 pub mod local;

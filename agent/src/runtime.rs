@@ -86,7 +86,7 @@ pub async fn bounded<T>(
 ) -> Bounded<T> {
     tokio::select! {
         biased;
-        _ = lease.wait_for(|valid| !*valid) => Bounded::Fenced,
+        _ = lost(lease) => Bounded::Fenced,
         r = tokio::time::timeout(limit, fut) => match r {
             Ok(v) => Bounded::Done(v),
             Err(_) => Bounded::TimedOut,
@@ -94,10 +94,58 @@ pub async fn bounded<T>(
     }
 }
 
+/// Returns once the lease is not valid, or was lost since the task last looked (a loss and a
+/// regain in between count, as in the group's `wait_lost`); the caller then fences.
+async fn lost(lease: &mut watch::Receiver<bool>) {
+    if !*lease.borrow() || lease.has_changed().unwrap_or(true) {
+        return;
+    }
+    let _ = lease.changed().await;
+}
+
 /// Runs `fut` for at most `limit`, lease or not (for stopping things, which is always safe).
 pub async fn limited<T>(limit: Duration, fut: impl Future<Output = T>) -> Bounded<T> {
     match tokio::time::timeout(limit, fut).await {
         Ok(v) => Bounded::Done(v),
         Err(_) => Bounded::TimedOut,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lease lost and regained before the task looks (a daemon resumed after a stop) still
+    /// abandons what the task was doing.
+    #[tokio::test]
+    async fn a_loss_regained_in_between_still_fences() {
+        let (tx, mut rx) = watch::channel(true);
+        tx.send_replace(false);
+        tx.send_replace(true);
+        let r = bounded(
+            &mut rx,
+            Duration::from_secs(5),
+            std::future::pending::<()>(),
+        )
+        .await;
+        assert!(matches!(r, Bounded::Fenced));
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_holds_lets_it_finish() {
+        let (_tx, mut rx) = watch::channel(true);
+        let r = bounded(&mut rx, Duration::from_secs(5), async { 7 }).await;
+        assert!(matches!(r, Bounded::Done(7)));
+        let (_tx, mut rx) = watch::channel(false);
+        let r = bounded(
+            &mut rx,
+            Duration::from_secs(5),
+            std::future::pending::<()>(),
+        )
+        .await;
+        assert!(
+            matches!(r, Bounded::Fenced),
+            "an invalid lease fences at once"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  --endpoint / NONSTOP_ENDPOINT / ./.nonstop/endpoints / http://127.0.0.1:7701
-//!        │ tried in order until one answers
+//!        │ tried in order until one answers (each gets ATTEMPT = 5 s to connect and answer)
 //!        ▼
 //!  member ──FAILED_PRECONDITION + nonstop-leader──▶ retried once on the leader
 //! ```
@@ -27,6 +27,17 @@ use super::output::Format;
 const USER_KEY: &str = "nonstop-user";
 /// The metadata key that carries the leader's address when a member refuses a write.
 const LEADER_KEY: &str = "nonstop-leader";
+/// How long one endpoint may take to connect and answer (a stream: to send its headers)
+/// before the next one is tried.
+pub const ATTEMPT: Duration = Duration::from_secs(5);
+
+/// How one try on one endpoint ended.
+enum Attempt<T> {
+    /// The cluster answered (a result or a refusal): done.
+    Answered(Result<T, CliError>),
+    /// This endpoint could not serve; why, for the final error.
+    Next(String),
+}
 
 /// The options every operator command takes.
 #[derive(Debug, Clone, Args)]
@@ -152,7 +163,9 @@ impl Client {
     }
 
     /// Calls the cluster: on the current member, else each endpoint in order, and once more on
-    /// the leader when a member names it.
+    /// the leader when a member names it. Each attempt (connect and first answer) is bounded by
+    /// [`ATTEMPT`], so a hung or stopped member is skipped rather than waited for; a stream
+    /// counts as answered once its headers arrive.
     pub async fn call<T, F, Fut>(&mut self, mut f: F) -> Result<T, CliError>
     where
         F: FnMut(Api) -> Fut,
@@ -167,28 +180,17 @@ impl Client {
             .collect();
         candidates.extend(self.endpoints.iter().map(|url| (url.clone(), None)));
         for (url, open) in candidates {
-            let api = match open {
-                Some(api) => api,
-                None => match self.connect(&url).await {
-                    Ok(api) => api,
-                    Err(e) => {
-                        last = e;
-                        continue;
-                    }
-                },
-            };
-            match f(api.clone()).await {
-                Ok(r) => {
-                    self.api = Some((url, api));
-                    return Ok(r.into_inner());
+            let tried = tokio::time::timeout(ATTEMPT, self.attempt(&url, open, &mut f)).await;
+            match tried {
+                Ok(Attempt::Answered(r)) => return r,
+                Ok(Attempt::Next(why)) => last = why,
+                Err(_) => {
+                    last = format!(
+                        "{url}: no answer within {} s (is that member stopped or hung?)",
+                        ATTEMPT.as_secs()
+                    );
+                    eprintln!("warning: {last}; trying the next endpoint");
                 }
-                Err(s) => match self.redirect(&s).await {
-                    Ok(Some(leader)) => return self.on_leader(leader, f).await,
-                    Ok(None) if is_unreachable(&s) => last = format!("{url}: {}", s.message()),
-                    Ok(None) => return Err(CliError::from_status(&s)),
-                    // The leader it names does not answer: another member may know better.
-                    Err(e) => last = format!("{url}: {}; {e}", s.message()),
-                },
             }
         }
         Err(CliError::Unreachable(format!(
@@ -197,11 +199,39 @@ impl Client {
         )))
     }
 
+    /// One try on `url` (with its open connection, if any): an answer, or why to try the next.
+    async fn attempt<T, F, Fut>(&mut self, url: &str, open: Option<Api>, f: &mut F) -> Attempt<T>
+    where
+        F: FnMut(Api) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let api = match open {
+            Some(api) => api,
+            None => match self.connect(url).await {
+                Ok(api) => api,
+                Err(e) => return Attempt::Next(e),
+            },
+        };
+        match f(api.clone()).await {
+            Ok(r) => {
+                self.api = Some((url.to_string(), api));
+                Attempt::Answered(Ok(r.into_inner()))
+            }
+            Err(s) => match self.redirect(&s).await {
+                Ok(Some(leader)) => Attempt::Answered(self.on_leader(leader, f).await),
+                Ok(None) if is_unreachable(&s) => Attempt::Next(format!("{url}: {}", s.message())),
+                Ok(None) => Attempt::Answered(Err(CliError::from_status(&s))),
+                // The leader it names does not answer: another member may know better.
+                Err(e) => Attempt::Next(format!("{url}: {}; {e}", s.message())),
+            },
+        }
+    }
+
     /// Retries a refused write on the leader.
     async fn on_leader<T, F, Fut>(
         &mut self,
         (url, api): (String, Api),
-        mut f: F,
+        f: &mut F,
     ) -> Result<T, CliError>
     where
         F: FnMut(Api) -> Fut,

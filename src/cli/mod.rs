@@ -83,6 +83,9 @@ enum Cmd {
     Down(down::DownArgs),
     /// The paper's chat server and client (used by the local cluster).
     Example(example::ExampleArgs),
+    /// The node's watchdog, started by the daemon (docs/daemon.md).
+    #[command(hide = true)]
+    Watchdog(crate::watchdog::WatchdogArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Cmd::Up(args) => up::run(args),
         Cmd::Down(args) => down::run(args),
         Cmd::Example(args) => example::run(args),
+        Cmd::Watchdog(args) => crate::watchdog::run(args),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use nonstop_agent::grpc::GrpcLink;
 use nonstop_agent::{Agent, AgentConfig, AgentHandle};
 use nonstop_controller::config as cluster_config;
-use nonstop_controller::db::{Command, Op};
+use nonstop_controller::db::{Command, Op, TimingProfile};
 use nonstop_controller::leader;
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
 use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbStore};
@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use super::config::{ControllerRole, NodeConfig};
+use crate::watchdog::supervisor::{self, Supervisor};
 
 /// What a running controller member holds on to.
 struct Controller {
@@ -68,8 +69,10 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         drain_node(&config).await;
     }
     info!("stopping");
-    if let Some(a) = agent {
+    if let Some((a, watchdog)) = agent {
         let _ = a.shutdown().await;
+        // The agent stopped everything and said "none": the watchdog may exit.
+        watchdog.finish().await;
     }
     let _ = stop_tx.send(true);
     if let Some(c) = controller {
@@ -174,10 +177,11 @@ async fn apply_file(store: &RaftStore, path: &std::path::Path) {
     }
 }
 
-fn start_agent(config: &NodeConfig) -> Result<AgentHandle, String> {
+/// Starts the node's watchdog, then its agent; refuses to run the agent without a watchdog.
+fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String> {
     let role = config.agent.clone().unwrap_or_default();
     let registry = Registry::new(RegistryConfig {
-        plugin_dirs: role.plugin_dirs,
+        plugin_dirs: role.plugin_dirs.clone(),
         ..RegistryConfig::default()
     });
     let addresses: Vec<String> = config
@@ -185,9 +189,58 @@ fn start_agent(config: &NodeConfig) -> Result<AgentHandle, String> {
         .iter()
         .map(SocketAddr::to_string)
         .collect();
-    let link = GrpcLink::new(&config.node, addresses, Duration::from_secs(1));
+    let link = GrpcLink::new(&config.node, addresses, link_timeout(&config.timing));
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
-    Agent::start(agent_config, Arc::new(link), Arc::new(registry)).map_err(|e| e.to_string())
+    // The watchdog starts first: no lease can be granted before a watchdog guards it.
+    let (watchdog, deadline_tx) = start_watchdog(&agent_config, role.plugin_dirs)?;
+    let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
+    Ok((agent, watchdog))
+}
+
+/// What feeds the watchdog the lease's end.
+type DeadlineTx = watch::Sender<Option<tokio::time::Instant>>;
+
+/// Starts the node's watchdog on the agent's state file; the sender feeds it the lease's end.
+fn start_watchdog(
+    agent: &AgentConfig,
+    plugin_dirs: Vec<std::path::PathBuf>,
+) -> Result<(Supervisor, DeadlineTx), String> {
+    let refuse = |e: std::io::Error| {
+        format!("cannot start the watchdog: {e}; refusing to run the agent without it")
+    };
+    let spec = supervisor::Spec {
+        program: std::env::current_exe().map_err(refuse)?,
+        state: agent.state_file(),
+        plugin_dirs,
+    };
+    let (tx, rx) = watch::channel(None);
+    let watchdog = Supervisor::start(spec, rx).map_err(refuse)?;
+    Ok((watchdog, tx))
+}
+
+/// How long the agent's link waits for one call. Below the agent's own bound on a heartbeat
+/// (ten heartbeats): only a call that fails in the link moves the link to another member, so a
+/// link timeout beyond that bound would keep the agent on a stopped leader for good.
+fn link_timeout(timing: &str) -> Duration {
+    let heartbeat = TimingProfile::named(timing)
+        .map(|p| p.heartbeat.0)
+        .unwrap_or(200);
+    Duration::from_millis(heartbeat * 9).min(Duration::from_secs(1))
+}
+
+/// Copies the agent's lease deadline into the watchdog's channel until the agent is gone.
+async fn forward(
+    mut from: watch::Receiver<Option<tokio::time::Instant>>,
+    to: watch::Sender<Option<tokio::time::Instant>>,
+) {
+    loop {
+        to.send_replace(*from.borrow_and_update());
+        if from.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn serve(

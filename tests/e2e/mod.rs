@@ -378,3 +378,97 @@ impl LocalCluster {
         child
     }
 }
+
+/// Talking to some members only (the others may be stopped or cut off), and signalling daemons.
+impl LocalCluster {
+    /// The URL of a node's daemon.
+    pub fn url(&self, node: &str) -> String {
+        let i = NODES.iter().position(|n| *n == node).unwrap() as u16;
+        format!("http://127.0.0.1:{}", self.base_port + i)
+    }
+
+    /// Runs a `nonstop` command through the daemons of `nodes` only (`--endpoint`).
+    pub fn cli_via(&self, nodes: &[&str], args: &[&str]) -> Output {
+        let urls: Vec<String> = nodes.iter().map(|n| self.url(n)).collect();
+        Command::new(BIN)
+            .args(args)
+            .args(["--endpoint", &urls.join(",")])
+            .current_dir(self.tmp.path())
+            .output()
+            .unwrap()
+    }
+
+    /// `nonstop <kind> show <name> -o json` through `nodes`.
+    pub fn show_via(&self, nodes: &[&str], kind: &str, name: &str) -> Option<serde_json::Value> {
+        let out = self.cli_via(nodes, &[kind, "show", name, "--output", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    /// Waits until `check` holds for `kind` `name` as `nodes` show it; how long it took.
+    pub fn wait_via(
+        &self,
+        nodes: &[&str],
+        (kind, name): (&str, &str),
+        what: &str,
+        within: Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let shown = self.show_via(nodes, kind, name);
+            if shown.as_ref().is_some_and(&check) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "{kind} {name}: not {what} within {within:?}: {shown:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until `group` is Online on `node`, asking `nodes` only.
+    pub fn wait_online_via(&self, nodes: &[&str], group: &str, node: &str, within: Duration) {
+        let what = format!("Online on {node}");
+        self.wait_via(nodes, ("group", group), &what, within, |g| {
+            g["state"] == "Online" && g["owner"] == node
+        });
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to a node's daemon.
+    pub fn signal(&self, node: &str, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid(node).to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {node}");
+    }
+
+    /// A node's daemon log.
+    pub fn log(&self, node: &str) -> String {
+        std::fs::read_to_string(self.dir.join(node).join("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl LocalCluster {
+    /// The pids of the watchdogs guarding a node's agent (their command line names its folder).
+    pub fn watchdogs(&self, node: &str) -> Vec<u32> {
+        let folder = self.dir.join(node);
+        let needle = folder.to_string_lossy();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                cmd.contains(" watchdog --state ") && cmd.contains(needle.as_ref())
+            })
+            .collect()
+    }
+}

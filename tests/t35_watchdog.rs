@@ -1,0 +1,202 @@
+//! `nonstop watchdog` as a real process: given a state file naming the process group of a
+//! `sleep` the test started, it leaves it alone before the lease's end and kills it just after;
+//! `none` then the end of input makes it exit at once; garbled lines are ignored.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::time::{ClockId, clock_gettime};
+use nonstop_agent::state_file::{Started, StartedMap, write_atomically};
+use nonstop_resource_types::{Footprint, HandlerRef};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
+
+fn now_ms() -> u64 {
+    let t = clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap();
+    t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000
+}
+
+/// A `sleep 60` in a process group of its own, as the process handler starts resources.
+fn sleeper() -> Child {
+    use std::os::unix::process::CommandExt;
+    Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+/// A state file naming `child`'s process group as resource "app" of type `process`.
+fn state_file(dir: &Path, child: &Child) -> std::path::PathBuf {
+    let started = Started {
+        type_name: "app-server".into(),
+        handler: HandlerRef::Builtin("process".into()),
+        footprint: Footprint {
+            process_groups: vec![child.id() as i32],
+            ..Footprint::default()
+        },
+    };
+    let map: StartedMap = [("app".to_string(), started)].into();
+    let path = dir.join("agent-state.json");
+    write_atomically(&path, &serde_json::to_vec(&map).unwrap()).unwrap();
+    path
+}
+
+fn watchdog(state: &Path) -> (Child, ChildStdin) {
+    let mut child = Command::new(BIN)
+        .args(["watchdog", "--state", state.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
+fn say(stdin: &mut ChildStdin, line: &str) {
+    writeln!(stdin, "{line}").unwrap();
+    stdin.flush().unwrap();
+}
+
+fn alive(child: &mut Child) -> bool {
+    child.try_wait().unwrap().is_none()
+}
+
+/// Waits (up to `within`) until `child` has ended; whether it did.
+fn ends_within(child: &mut Child, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if !alive(child) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+fn stderr_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn it_kills_the_resources_just_after_the_lease_runs_out_not_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = sleeper();
+    let state = state_file(dir.path(), &app);
+    let (mut wd, mut input) = watchdog(&state);
+    let deadline = now_ms() + 800;
+    say(&mut input, &deadline.to_string());
+    while now_ms() + 20 < deadline {
+        assert!(alive(&mut app), "killed before the lease's end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        ends_within(&mut app, Duration::from_secs(3)),
+        "never killed"
+    );
+    let late = now_ms().saturating_sub(deadline);
+    eprintln!("killed {late} ms after the lease's end");
+    assert!(late <= 300, "killed {late} ms after the lease's end");
+    // It keeps watching: the daemon may come back.
+    assert!(
+        alive(&mut wd),
+        "the watchdog exits only when its input ends"
+    );
+    drop(input);
+    assert!(ends_within(&mut wd, Duration::from_secs(2)));
+    let log = stderr_of(wd);
+    assert!(log.contains("fencing 1 resource(s): app"), "{log}");
+}
+
+#[test]
+fn none_then_end_of_input_exits_at_once_and_kills_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = sleeper();
+    let state = state_file(dir.path(), &app);
+    let (mut wd, mut input) = watchdog(&state);
+    say(&mut input, &(now_ms() + 1000).to_string());
+    say(&mut input, "none");
+    drop(input);
+    assert!(
+        ends_within(&mut wd, Duration::from_millis(500)),
+        "still running"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(alive(&mut app), "killed after `none`");
+    let _ = app.kill();
+}
+
+#[test]
+fn the_end_of_input_with_a_lease_fences_at_its_end_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = sleeper();
+    let state = state_file(dir.path(), &app);
+    let (mut wd, mut input) = watchdog(&state);
+    let deadline = now_ms() + 600;
+    say(&mut input, &deadline.to_string());
+    // The daemon dies (kill -9): its end of the pipe closes.
+    drop(input);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(&mut app), "killed before the lease's end");
+    assert!(
+        ends_within(&mut app, Duration::from_secs(3)),
+        "never killed"
+    );
+    assert!(now_ms() >= deadline);
+    assert!(ends_within(&mut wd, Duration::from_secs(2)), "did not exit");
+}
+
+#[test]
+fn garbled_lines_are_ignored_and_never_fence_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = sleeper();
+    let state = state_file(dir.path(), &app);
+    let (mut wd, mut input) = watchdog(&state);
+    let deadline = now_ms() + 700;
+    say(&mut input, &deadline.to_string());
+    for junk in ["garbage", "12x", "", "-1", "99999999999999999999999999"] {
+        say(&mut input, junk);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(&mut wd), "the watchdog crashed on a garbled line");
+    assert!(alive(&mut app), "a garbled line fenced early");
+    assert!(
+        ends_within(&mut app, Duration::from_secs(3)),
+        "never killed"
+    );
+    assert!(now_ms() >= deadline);
+    drop(input);
+    assert!(ends_within(&mut wd, Duration::from_secs(2)));
+    let log = stderr_of(wd);
+    assert!(log.contains("ignoring \"garbage\""), "{log}");
+}
+
+#[test]
+fn a_new_deadline_after_a_fence_guards_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = sleeper();
+    let state = state_file(dir.path(), &first);
+    let (mut wd, mut input) = watchdog(&state);
+    say(&mut input, &now_ms().to_string());
+    assert!(
+        ends_within(&mut first, Duration::from_secs(2)),
+        "a past deadline fences"
+    );
+    // The daemon resumed, started its resource again and renewed the lease.
+    let mut second = sleeper();
+    state_file(dir.path(), &second);
+    let deadline = now_ms() + 500;
+    say(&mut input, &deadline.to_string());
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(alive(&mut second), "killed before the new deadline");
+    assert!(
+        ends_within(&mut second, Duration::from_secs(3)),
+        "never killed"
+    );
+    assert!(now_ms() >= deadline);
+    drop(input);
+    assert!(ends_within(&mut wd, Duration::from_secs(2)));
+}
