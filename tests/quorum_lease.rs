@@ -330,6 +330,7 @@ impl Sim {
                     lease: Millis(self.p.lease),
                     member: m as u64,
                     voters: self.p.members as u32,
+                    leader: None,
                 };
                 self.lease.acknowledged(&ack, t);
             }

@@ -10,14 +10,25 @@ use e2e::{LocalCluster, text};
 
 #[test]
 fn a_stopped_daemon_is_fenced_by_its_watchdog_and_rejoins() {
+    cut_off("osdb-third");
+}
+
+/// The stopped daemon also leads raft: the others elect a new leader, and the backup's agent,
+/// whose desired-state stream hangs on the stopped leader, must follow the new one.
+#[test]
+fn a_stopped_leader_is_fenced_too_and_the_backup_follows_the_new_leader() {
+    cut_off("osdb-serv");
+}
+
+fn cut_off(leader: &str) {
     let c = LocalCluster::start("fast");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
+    let out = c.cli(&["member", "transfer", "--to", leader, "--timeout", "20s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(c.leader_node(), leader);
     assert!(c.chat_answers(), "the chat server answers on its home node");
     let watch = c.watch_chat();
     let others = ["osdb-back", "osdb-third"];
-    // When osdb-serv also leads raft, the others elect a new leader first (and every agent
-    // loses its lease for a moment); both cases must hold.
-    eprintln!("raft leader before the stop: {}", c.leader_node());
 
     // The home node's daemon stops; its chat server (a child it can no longer fence) runs on.
     c.signal("osdb-serv", "STOP");

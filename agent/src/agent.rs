@@ -65,6 +65,7 @@ impl Agent {
             lease: Lease::new(),
             lease_tx,
             deadline_tx: deadline_tx.clone(),
+            leader_term: 0,
             groups: HashMap::new(),
             tasks: JoinSet::new(),
             generation: 0,
@@ -131,6 +132,8 @@ struct MainLoop {
     link: Arc<dyn ControllerLink>,
     lease: Lease,
     lease_tx: watch::Sender<bool>,
+    /// The highest leader term the acknowledgements named.
+    leader_term: u64,
     /// The lease's end, published for the watchdog.
     deadline_tx: watch::Sender<Option<tokio::time::Instant>>,
     groups: HashMap<String, mpsc::UnboundedSender<GroupCmd>>,
@@ -229,11 +232,30 @@ impl MainLoop {
             .map(|ms| self.shared.clock.instant(ms));
         self.deadline_tx
             .send_if_modified(|d| std::mem::replace(d, until) != until);
+        let new_leader = self.newer_leader(&ack);
         if change == LeaseChange::Regained {
             self.lease_tx.send_replace(true);
             self.shared.event(AgentEvent::LeaseRegained);
             self.subscribe(desired_tx.clone());
+        } else if new_leader && *self.lease_tx.borrow() {
+            // The stream may hang on a leader that stopped without closing it: the members
+            // name the new one, and the lease holds, so nothing else would make us ask again.
+            tracing::info!("a new leader: subscribing to its desired state");
+            self.subscribe(desired_tx.clone());
         }
+    }
+
+    /// Whether `ack` names a leader of a later term than any before (not counting the first).
+    fn newer_leader(&mut self, ack: &HeartbeatAck) -> bool {
+        let Some((term, _)) = &ack.leader else {
+            return false;
+        };
+        if *term <= self.leader_term {
+            return false;
+        }
+        let known = self.leader_term > 0;
+        self.leader_term = *term;
+        known
     }
 
     /// The lease ran out: every group terminates its resources; the desired stream is dropped,

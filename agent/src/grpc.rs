@@ -35,7 +35,7 @@ pub struct GrpcLink {
     node: String,
     addresses: Arc<Mutex<Vec<String>>>,
     timeout: Duration,
-    state: Mutex<LinkState>,
+    state: Arc<Mutex<LinkState>>,
     /// One client per member address, for heartbeats.
     members: Mutex<HashMap<String, AgentServiceClient<Channel>>>,
 }
@@ -46,12 +46,14 @@ struct LinkState {
     next: usize,
     leader_hint: Option<String>,
     client: Option<(String, AgentServiceClient<Channel>)>,
+    /// The highest leader term an acknowledgement named.
+    leader_term: u64,
 }
 
 impl GrpcLink {
     /// The link of `node`'s agent over `addresses` (`host:port` of the controller members).
     pub fn new(node: &str, addresses: Vec<String>, timeout: Duration) -> Self {
-        let state = Mutex::new(LinkState::default());
+        let state = Arc::new(Mutex::new(LinkState::default()));
         GrpcLink {
             node: node.to_string(),
             addresses: Arc::new(Mutex::new(addresses)),
@@ -166,6 +168,7 @@ impl ControllerLink for GrpcLink {
             .into_iter()
             .map(|(addr, client)| {
                 let (req, known) = (req.clone(), self.addresses.clone());
+                let state = self.state.clone();
                 async move {
                     let ack = client?
                         .heartbeat(req)
@@ -173,11 +176,16 @@ impl ControllerLink for GrpcLink {
                         .map_err(|s| AgentError::Link(format!("{addr}: {}", s.message())))?
                         .into_inner();
                     learn(&known, ack.voter_addresses);
+                    if !ack.leader_address.is_empty() {
+                        follow(&state, ack.leader_term, &ack.leader_address);
+                    }
                     Ok(HeartbeatAck {
                         sent_ms: ack.sent_ms,
                         lease: Millis(ack.lease_ms),
                         member: ack.member_id,
                         voters: ack.voters,
+                        leader: (!ack.leader_address.is_empty())
+                            .then_some((ack.leader_term, ack.leader_address)),
                     })
                 }
             })
@@ -215,6 +223,19 @@ impl ControllerLink for GrpcLink {
         };
         c.report(batch).await.map_err(|s| self.failed(&addr, s))?;
         Ok(())
+    }
+}
+
+/// A newer leader named by an acknowledgement: the next leader-only call goes there.
+fn follow(state: &Mutex<LinkState>, term: u64, leader: &str) {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    if term <= s.leader_term {
+        return;
+    }
+    s.leader_term = term;
+    if s.client.as_ref().is_none_or(|(addr, _)| addr != leader) {
+        s.client = None;
+        s.leader_hint = Some(leader.to_string());
     }
 }
 

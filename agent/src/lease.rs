@@ -92,6 +92,7 @@ mod tests {
             lease: LEASE,
             member,
             voters,
+            leader: None,
         }
     }
 

@@ -48,7 +48,7 @@ pub struct Heartbeat {
 }
 
 /// One controller member's acknowledgement of a heartbeat: its grant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatAck {
     /// The acknowledged heartbeat's `sent_ms`, echoed.
     pub sent_ms: u64,
@@ -58,6 +58,8 @@ pub struct HeartbeatAck {
     pub member: u64,
     /// How many members vote, as that member knows it.
     pub voters: u32,
+    /// The leader as that member knows it, with its term (`None`: none known).
+    pub leader: Option<(u64, String)>,
 }
 
 /// The desired state as the leader streams it: every item is the node's full desired state.

@@ -126,6 +126,7 @@ impl ControllerLink for LocalLink {
                 lease: inner.lease,
                 member: 1,
                 voters: 1,
+                leader: None,
             };
             *lock(&inner.last_ack) = Some((Instant::now(), heartbeat));
             Ok(ack)

@@ -184,12 +184,15 @@ impl<S: Store> AgentService for AgentApi<S> {
         self.grant(&hb.node, view.lease_ms)?;
         self.bring_up(&hb.node, view).await?;
         let (voters, voter_addresses) = self.voters().await;
+        let leader = self.store.leadership().borrow().clone();
         Ok(Response::new(pb::HeartbeatAck {
             sent_ms: hb.sent_ms,
             lease_ms: view.lease_ms,
             member_id: self.store.member_id(),
             voters,
             voter_addresses,
+            leader_address: leader.leader_address.unwrap_or_default(),
+            leader_term: leader.term,
         }))
     }
 
