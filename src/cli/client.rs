@@ -290,8 +290,22 @@ macro_rules! call {
 pub(crate) use call;
 
 /// Whether another endpoint may do better: the transport failed or this member has no leader.
+/// A connection that breaks during the call (the member was killed a moment ago) comes back
+/// as UNKNOWN with the transport's error as its source, not as UNAVAILABLE.
 fn is_unreachable(s: &Status) -> bool {
-    s.code() == Code::Unavailable
+    let broken = || {
+        let mut cause = std::error::Error::source(s);
+        while let Some(c) = cause {
+            if c.is::<tonic::transport::Error>() || c.is::<std::io::Error>() {
+                return true;
+            }
+            cause = c.source();
+        }
+        false
+    };
+    // tonic words a broken transport "transport error" whatever the cause's type.
+    let broken = || broken() || s.message().starts_with("transport error");
+    s.code() == Code::Unavailable || (s.code() == Code::Unknown && broken())
 }
 
 /// An error with its causes, on one line ("transport error: Connection refused").
@@ -309,6 +323,16 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_connection_sends_the_call_to_the_next_endpoint() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let mut broken = Status::unknown("transport error");
+        broken.set_source(std::sync::Arc::new(io));
+        assert!(is_unreachable(&broken));
+        assert!(!is_unreachable(&Status::unknown("the handler failed")));
+        assert!(is_unreachable(&Status::unavailable("no leader")));
+    }
 
     #[test]
     fn server_codes_map_to_exit_codes() {
