@@ -11,28 +11,8 @@ use e2e::{LocalCluster, NODES, cluster_yaml, text};
 fn a_move_survives_the_leaders_crash() {
     let c = LocalCluster::start("fast");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
-    // Arrange owner != leader, so that killing the leader is not a node failure of the owner.
-    let mut owner = "osdb-serv";
-    let leader = c.leader_node();
-    if leader == owner {
-        let other = if leader == "osdb-back" {
-            "osdb-third"
-        } else {
-            "osdb-back"
-        };
-        let out = c.cli(&[
-            "group",
-            "move",
-            "SOCKET_GROUP",
-            "--to",
-            other,
-            "--wait",
-            "--timeout",
-            "30s",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        owner = other;
-    }
+    // Owner != leader, so that killing the leader is not a node failure of the owner.
+    let (owner, leader) = c.owner_apart_from_leader();
     let target = *NODES
         .iter()
         .find(|n| **n != owner && **n != leader)
@@ -68,26 +48,7 @@ const SLOW_TO_STOP: &str = "      - name: slow-to-stop
 fn a_move_caught_between_stop_and_place_is_finished_by_the_new_leader() {
     let c = LocalCluster::start_with("fast", |port| cluster_yaml("fast", port) + SLOW_TO_STOP);
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
-    let leader = c.leader_node();
-    let mut owner = "osdb-serv";
-    if leader == owner {
-        owner = if leader == "osdb-back" {
-            "osdb-third"
-        } else {
-            "osdb-back"
-        };
-        let out = c.cli(&[
-            "group",
-            "move",
-            "SOCKET_GROUP",
-            "--to",
-            owner,
-            "--wait",
-            "--timeout",
-            "30s",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    let (owner, leader) = c.owner_apart_from_leader();
     let target = *NODES
         .iter()
         .find(|n| **n != owner && **n != leader)

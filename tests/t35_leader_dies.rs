@@ -8,27 +8,13 @@ mod e2e;
 
 use std::time::{Duration, Instant};
 
-use e2e::{LocalCluster, NODES, text};
+use e2e::LocalCluster;
 
 #[test]
 fn the_leaders_death_restarts_nothing_on_the_other_nodes() {
     let c = LocalCluster::start("default");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
-    let leader = c.leader_node();
-    let owner = *NODES.iter().find(|n| **n != leader).expect("three nodes");
-    if owner != "osdb-serv" {
-        let out = c.cli(&[
-            "group",
-            "move",
-            "SOCKET_GROUP",
-            "--to",
-            owner,
-            "--wait",
-            "--timeout",
-            "30s",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    let (owner, leader) = c.owner_apart_from_leader();
     assert!(c.chat_answers(), "the chat server answers on {owner}");
     let before = c.chat_pids();
     assert_eq!(before.len(), 1, "one chat server: {before:?}");

@@ -142,6 +142,12 @@ impl LocalCluster {
     /// on its own, in its own process group, like the others; `nonstop down` stops it.
     #[allow(clippy::zombie_processes)]
     pub fn restart(&self, node: &str) {
+        self.spawn_daemon(node, &[]);
+    }
+
+    /// Starts a node's daemon from its folder with `extra` arguments to `nonstop run`, logging
+    /// to its daemon.log and recording its pid in daemon.pid.
+    fn spawn_daemon(&self, node: &str, extra: &[&str]) -> std::process::Child {
         use std::os::unix::process::CommandExt;
         let d = self.dir.join(node);
         let log = std::fs::OpenOptions::new()
@@ -151,6 +157,7 @@ impl LocalCluster {
             .unwrap();
         let child = Command::new(BIN)
             .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
+            .args(extra)
             .current_dir(&d)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -159,6 +166,39 @@ impl LocalCluster {
             .spawn()
             .unwrap();
         std::fs::write(d.join("daemon.pid"), format!("{}\n", child.id())).unwrap();
+        child
+    }
+
+    /// Moves SOCKET_GROUP to `to` and waits until it is Online there.
+    pub fn move_and_wait(&self, to: &str) {
+        let out = self.cli(&[
+            "group",
+            "move",
+            "SOCKET_GROUP",
+            "--to",
+            to,
+            "--wait",
+            "--timeout",
+            "30s",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+
+    /// SOCKET_GROUP's owner and the raft leader, made different nodes (the group is moved off
+    /// the leader if it runs there): (owner, leader).
+    pub fn owner_apart_from_leader(&self) -> (&'static str, &'static str) {
+        let leader = self.leader_node();
+        let g = self.group("SOCKET_GROUP").expect("the group");
+        let owner = *NODES
+            .iter()
+            .find(|n| g["owner"] == **n)
+            .expect("the group has an owner");
+        if owner != leader {
+            return (owner, leader);
+        }
+        let other = *NODES.iter().find(|n| **n != leader).expect("three nodes");
+        self.move_and_wait(other);
+        (other, leader)
     }
 
     /// Whether the chat server answers on its port with its greeting, within 5 s: a process
@@ -357,25 +397,7 @@ impl LocalCluster {
     /// groups away before it exits. The child is returned so that a test can signal it and
     /// read its exit status; it is also written to `daemon.pid`, so `nonstop down` stops it.
     pub fn restart_draining(&self, node: &str) -> std::process::Child {
-        use std::os::unix::process::CommandExt;
-        let d = self.dir.join(node);
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(d.join("daemon.log"))
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
-            .arg("--drain")
-            .current_dir(&d)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        std::fs::write(d.join("daemon.pid"), format!("{}\n", child.id())).unwrap();
-        child
+        self.spawn_daemon(node, &["--drain"])
     }
 }
 

@@ -13,6 +13,7 @@ use super::error::{RaftError, Result};
 use super::node::{Request, spawn_member};
 use super::storage::LogStore;
 use super::transport::Transport;
+use super::waiters::ReadFn;
 use crate::db::{ApplyError, ClusterDb, Command, Event};
 
 /// A command applied on this member.
@@ -146,12 +147,7 @@ impl RaftNode {
         T: Send + 'static,
         F: FnOnce(&ClusterDb) -> T + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let read = Box::new(move |db: Result<&ClusterDb>| {
-            let _ = tx.send(db.map(f));
-        });
-        self.send(Request::Read(read)).await?;
-        self.wait(rx).await?
+        self.read_by(Request::Read, f).await
     }
 
     /// Runs `f` on the database as this member has applied it, without asking a quorum: it
@@ -161,11 +157,19 @@ impl RaftNode {
         T: Send + 'static,
         F: FnOnce(&ClusterDb) -> T + Send + 'static,
     {
+        self.read_by(Request::ReadLocal, f).await
+    }
+
+    async fn read_by<T, F>(&self, request: fn(ReadFn) -> Request, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ClusterDb) -> T + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let read = Box::new(move |db: Result<&ClusterDb>| {
+        let read: ReadFn = Box::new(move |db: Result<&ClusterDb>| {
             let _ = tx.send(db.map(f));
         });
-        self.send(Request::ReadLocal(read)).await?;
+        self.send(request(read)).await?;
         self.wait(rx).await?
     }
 
