@@ -30,10 +30,7 @@ async fn status_and_lists_in_every_format() {
         "{t:?}"
     );
 
-    let n = m
-        .nonstop(&["node", "show", "a", "--output", "json"])
-        .await
-        .json();
+    let n = m.nonstop(&["node", "show", "a", "-o", "json"]).await.json();
     assert_eq!((&n["name"], &n["state"]), (&"a".into(), &"Up".into()));
     assert_eq!(n["groups"][0], "G");
     let t = m.nonstop(&["node", "list"]).await;

@@ -47,7 +47,7 @@ pub struct ConnArgs {
     #[arg(long, global = true, value_delimiter = ',')]
     pub endpoint: Vec<String>,
     /// How to print the answer.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    #[arg(long, short, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
     /// The operator's name, written to the audit log [default: $NONSTOP_USER, else $USER].
     #[arg(long, global = true)]
