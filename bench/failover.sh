@@ -91,9 +91,7 @@ YAML
         t1=$(started_at osdb-back)
         echo $((t1 - t0)) >> "$out"
         # Bring the home node back and let the group fail back before the next round.
-        d="$WORK/.nonstop/osdb-serv"
-        setsid "$BIN" run --config "$d/node.yaml" >>"$d/daemon.log" 2>&1 </dev/null &
-        echo $! > "$d/daemon.pid"
+        "$BIN" up --dir .nonstop >/dev/null
         wait_online osdb-serv
         sleep 1
     done

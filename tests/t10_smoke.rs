@@ -97,6 +97,10 @@ fn the_readme_commands_from_a_fresh_clone() {
         1,
         "{members:?}"
     );
+    let resolved = run(&["service", "resolve", "CHAT", "--output", "json"]);
+    assert!(resolved.status.success(), "{}", text(&resolved.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&resolved.stdout).unwrap();
+    assert_eq!(r["routes"][0]["node"], "osdb-serv", "{r}");
     let again = run(&["up"]);
     assert_eq!(again.status.code(), Some(1), "a second up refuses");
     assert!(

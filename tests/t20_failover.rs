@@ -25,10 +25,39 @@ fn the_chat_group_fails_over_and_back_and_never_runs_twice() {
     );
     eprintln!("kill -> Online on osdb-back: {took:?}");
 
-    // The home node comes back: fail-back.
+    // The home node comes back (`nonstop up` on the folder starts what is not running): fail-back.
     c.restart("osdb-serv");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
     assert!(c.chat_answers());
+    let pids: Vec<i32> = ["osdb-serv", "osdb-back", "osdb-third"]
+        .iter()
+        .map(|n| c.pid(n))
+        .collect();
+
+    // `up` on a folder that holds a cluster refuses what would describe another cluster (its
+    // database keeps its own configuration), and refuses when everything runs; neither starts
+    // or stops anything.
+    let dir = c.dir.to_str().unwrap();
+    let again = c.cli(&["up", "cluster.yaml", "--dir", dir]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("holds a cluster already"),
+        "{}",
+        text(&again.stderr)
+    );
+    let again = c.cli(&["up", "--dir", dir]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("every node of")
+            && text(&again.stderr).contains("is already running"),
+        "{}",
+        text(&again.stderr)
+    );
+    let after: Vec<i32> = ["osdb-serv", "osdb-back", "osdb-third"]
+        .iter()
+        .map(|n| c.pid(n))
+        .collect();
+    assert_eq!(pids, after, "the refused `up`s changed no daemon");
 
     // An operator moves it and waits.
     let out = c.cli(&[

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nonstop_proto::cluster::StatusRequest;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
+use nonstop_proto::cluster::{Group, StatusRequest};
 
 /// Node names, ports and controller members of a local cluster.
 #[derive(Debug)]
@@ -72,51 +72,80 @@ impl Layout {
         y
     }
 
-    /// Waits until a member answers with a leader and every group is Online; returns a summary
-    /// of what runs where.
-    pub fn wait(&self, timeout: Duration, start: Instant) -> Result<String, String> {
-        let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-        rt.block_on(self.poll(timeout, start))
+    /// The controller members' addresses.
+    pub fn member_addresses(&self) -> Vec<String> {
+        (0..self.members()).map(|i| self.address(i)).collect()
     }
+}
 
-    async fn poll(&self, timeout: Duration, start: Instant) -> Result<String, String> {
-        let mut last = String::from("no member answered");
-        while start.elapsed() < timeout {
-            for i in 0..self.members() {
-                match self.status(i).await {
-                    Ok(Some(summary)) => return Ok(summary),
-                    Ok(None) => last = "waiting for the groups to come online".into(),
-                    Err(e) => last = e,
-                }
+/// Waits until one of `members` answers with a leader, the nodes `joining` have joined, and no
+/// group is on its way anywhere; returns a summary of what runs where.
+pub fn wait(members: &[String], joining: &[String], timeout: Duration) -> Result<String, String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(poll(members, joining, timeout))
+}
+
+async fn poll(members: &[String], joining: &[String], timeout: Duration) -> Result<String, String> {
+    let start = Instant::now();
+    let mut last = String::from("no member answered");
+    while start.elapsed() < timeout {
+        for m in members {
+            match status(m, joining).await {
+                Ok(Some(summary)) => return Ok(summary),
+                Ok(None) => last = "waiting for the nodes to join and the groups to settle".into(),
+                Err(e) => last = e,
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(format!(
-            "the cluster did not come up within {} s: {last} (see the daemon.log files)",
-            timeout.as_secs()
-        ))
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Err(format!(
+        "the cluster did not come up within {} s: {last} (see the daemon.log files)",
+        timeout.as_secs()
+    ))
+}
 
-    async fn status(&self, i: usize) -> Result<Option<String>, String> {
-        let url = format!("http://{}", self.address(i));
-        let mut c = ClusterServiceClient::connect(url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let s = c
-            .status(StatusRequest {})
-            .await
-            .map_err(|e| e.message().to_string())?
-            .into_inner();
-        let placed = !s.groups.is_empty() && s.groups.iter().all(|g| g.state == "Online");
-        if s.leader.is_empty() || !placed {
-            return Ok(None);
-        }
-        let mut out = format!("leader: {}\n", s.leader);
-        for g in &s.groups {
-            let _ = writeln!(out, "group {:<16} {:<8} on {}", g.name, g.state, g.owner);
-        }
-        Ok(Some(out))
+async fn status(member: &str, joining: &[String]) -> Result<Option<String>, String> {
+    let mut c = ClusterServiceClient::connect(format!("http://{member}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let s = c
+        .status(StatusRequest {})
+        .await
+        .map_err(|e| e.message().to_string())?
+        .into_inner();
+    let joined = |n: &String| {
+        s.nodes
+            .iter()
+            .any(|x| &x.name == n && x.state != "Down" && x.state != "Joining")
+    };
+    if s.leader.is_empty() || !joining.iter().all(joined) || !s.groups.iter().all(settled) {
+        return Ok(None);
     }
+    let mut out = format!("leader: {}\n", s.leader);
+    for g in &s.groups {
+        let place = if g.has_owner {
+            format!("on {}", g.owner)
+        } else {
+            "(not placed)".into()
+        };
+        let held = if g.held.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", g.held)
+        };
+        let _ = writeln!(out, "group {:<16} {:<8} {place}{held}", g.name, g.state);
+    }
+    Ok(Some(out))
+}
+
+/// Whether `up` has nothing more to wait for in a group: Online, kept offline by the
+/// operator, or held Failed (waiting would not change it).
+fn settled(g: &Group) -> bool {
+    let pending = g.state.ends_with("Pending") || !g.moving_to.is_empty();
+    !pending
+        && (g.state == "Online"
+            || (g.target == "offline" && g.state == "Offline")
+            || !g.held.is_empty())
 }
 
 /// The pid in `node_dir/daemon.pid`, if that process is alive.
@@ -167,6 +196,29 @@ mod tests {
         assert!(
             y.contains("agent: {controllers: [127.0.0.1:9000, 127.0.0.1:9001, 127.0.0.1:9002]}")
         );
+    }
+
+    #[test]
+    fn up_waits_for_groups_on_their_way_only() {
+        let g = |state: &str, target: &str, held: &str, moving_to: &str| Group {
+            state: state.into(),
+            target: target.into(),
+            held: held.into(),
+            moving_to: moving_to.into(),
+            ..Default::default()
+        };
+        assert!(settled(&g("Online", "online", "", "")));
+        assert!(settled(&g("Offline", "offline", "", "")));
+        assert!(settled(&g(
+            "Failed",
+            "online",
+            "fail-over limit reached",
+            ""
+        )));
+        assert!(!settled(&g("Offline", "online", "", "")), "not placed yet");
+        assert!(!settled(&g("OnlinePending", "online", "", "")));
+        assert!(!settled(&g("Online", "online", "", "b")), "moving");
+        assert!(!settled(&g("OfflinePending", "offline", "", "")));
     }
 
     #[test]

@@ -2,15 +2,20 @@
 //! `nonstop run` process per node, data under `DIR/<node>/` (node.yaml, the raft log, the
 //! agent's state, `daemon.log`, `daemon.pid`). With no file it runs the paper's chat server
 //! (examples/chat/cluster.yaml, built into the binary).
+//!
+//! A DIR that holds a cluster already is started again as it was: the nodes that are not
+//! running start from their own node.yaml and keep their data, so that after a drill's
+//! `kill -9` the same `nonstop up` brings the node back (and its groups fail back).
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nonstop_controller::config::{self, ClusterFile};
 use nonstop_controller::db::model::NodeSpec;
 
 use super::local;
+use crate::daemon::config::NodeConfig;
 
 const EXAMPLE: &str = include_str!("../../examples/chat/cluster.yaml");
 
@@ -19,18 +24,18 @@ const EXAMPLE: &str = include_str!("../../examples/chat/cluster.yaml");
 pub struct UpArgs {
     /// The cluster to run (default: the chat example).
     cluster: Option<PathBuf>,
-    /// How many nodes (only with the built-in example; a file lists its own nodes).
-    #[arg(long, default_value_t = 3)]
-    nodes: usize,
+    /// How many nodes (only with the built-in example; a file lists its own nodes) [default: 3].
+    #[arg(long)]
+    nodes: Option<usize>,
     /// Where each node keeps its data.
     #[arg(long, default_value = ".nonstop")]
     dir: PathBuf,
-    /// The first node's port; the others follow.
-    #[arg(long, default_value_t = 7701)]
-    base_port: u16,
-    /// Raft timing profile of the daemons: default or fast.
-    #[arg(long, default_value = "default")]
-    timing: String,
+    /// The first node's port; the others follow [default: 7701].
+    #[arg(long)]
+    base_port: Option<u16>,
+    /// Raft timing profile of the daemons: default or fast [default: default].
+    #[arg(long)]
+    timing: Option<String>,
     /// How long to wait for every group to come online.
     #[arg(long, default_value = "60")]
     wait_secs: u64,
@@ -47,48 +52,118 @@ pub fn run(args: UpArgs) -> ExitCode {
 fn up(args: &UpArgs) -> Result<(), String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the nonstop binary: {e}"))?;
-    let file = cluster_file(args, &exe)?;
-    let names: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
-    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
-    let dir = args
-        .dir
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", args.dir.display()))?;
-    for n in &names {
-        if let Some(pid) = local::running_pid(&dir.join(n)) {
-            return Err(format!(
-                "node {n} is already running (pid {pid}): run `nonstop down` first"
-            ));
-        }
+    let canonical = || {
+        args.dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", args.dir.display()))
+    };
+    if args.dir.join("cluster.yaml").exists() {
+        return start_again(args, &exe, &canonical()?);
     }
-    let layout = local::Layout::new(&names, args.base_port);
+    let file = cluster_file(args, &exe)?;
+    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
+    let dir = canonical()?;
+    let names: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
+    let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701));
     for i in 0..names.len() {
-        let addr = layout.address(i);
-        if std::net::TcpListener::bind(&addr).is_err() {
-            return Err(format!(
-                "{addr} is in use (another local cluster? stop it with `nonstop down --dir DIR`, \
-                 or pick other ports with --base-port)"
-            ));
-        }
+        port_free(&layout.address(i))?;
     }
     let cluster_path = dir.join("cluster.yaml");
     let text = yaml_serde::to_string(&file).map_err(|e| e.to_string())?;
-    write(&cluster_path, &text)?;
     write(&dir.join("endpoints"), &layout.endpoints())?;
+    let timing = args.timing.as_deref().unwrap_or("default");
     for (i, n) in names.iter().enumerate() {
         let node_dir = dir.join(n);
         std::fs::create_dir_all(&node_dir).map_err(|e| format!("{}: {e}", node_dir.display()))?;
         write(
             &node_dir.join("node.yaml"),
-            &layout.node_yaml(i, &cluster_path, &args.timing),
+            &layout.node_yaml(i, &cluster_path, timing),
         )?;
-        let pid = spawn(&exe, &node_dir)?;
+    }
+    // Written last: it is what marks DIR as holding a cluster (see `start_again`).
+    write(&cluster_path, &text)?;
+    for (i, n) in names.iter().enumerate() {
+        let pid = spawn(&exe, &dir.join(n))?;
         println!("started {n} (pid {pid}) on {}", layout.address(i));
     }
-    let summary = layout.wait(Duration::from_secs(args.wait_secs), Instant::now())?;
+    let summary = local::wait(
+        &layout.member_addresses(),
+        &names,
+        Duration::from_secs(args.wait_secs),
+    )?;
     println!("\n{summary}");
-    print_next_steps(&args.dir);
+    print_next_steps(&args.dir, &file, args.cluster.is_none());
     Ok(())
+}
+
+/// `up` on a DIR that holds a cluster: starts the nodes that are not running from their own
+/// node.yaml, with their data. The database keeps its configuration, so the options that
+/// describe a new cluster are refused rather than silently ignored.
+fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
+    let d = args.dir.display();
+    if args.cluster.is_some()
+        || args.nodes.is_some()
+        || args.base_port.is_some()
+        || args.timing.is_some()
+    {
+        return Err(format!(
+            "{d} holds a cluster already: `nonstop up --dir {d}` starts its stopped nodes as they \
+             were, and `nonstop apply FILE` changes its configuration; CLUSTER.yaml, --nodes, \
+             --base-port and --timing describe a new cluster: `nonstop down --dir {d}` and \
+             remove {d} first"
+        ));
+    }
+    let recorded = dir.join("cluster.yaml");
+    let text =
+        std::fs::read_to_string(&recorded).map_err(|e| format!("{}: {e}", recorded.display()))?;
+    let file = config::check(&recorded.display().to_string(), &text)
+        .map_err(|ds| format!("{}: {}", recorded.display(), ds[0]))?
+        .file;
+    let mut stopped = Vec::new();
+    let mut running = Vec::new();
+    for n in file.nodes.iter().map(|n| &n.name) {
+        match local::running_pid(&dir.join(n)) {
+            Some(pid) => running.push(format!("{n} (pid {pid})")),
+            None => stopped.push(n.clone()),
+        }
+    }
+    if stopped.is_empty() {
+        return Err(format!(
+            "every node of {d} is already running: {}; `nonstop down --dir {d}` stops them",
+            running.join(", ")
+        ));
+    }
+    let configs = stopped
+        .iter()
+        .map(|n| NodeConfig::load(&dir.join(n).join("node.yaml")).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    for c in &configs {
+        port_free(&c.listen.to_string())?;
+    }
+    for c in &configs {
+        let pid = spawn(exe, &dir.join(&c.node))?;
+        println!("started {} again (pid {pid}) on {}", c.node, c.listen);
+    }
+    let endpoints = std::fs::read_to_string(dir.join("endpoints"))
+        .map_err(|e| format!("{}/endpoints: {e}", dir.display()))?;
+    let members: Vec<String> = endpoints
+        .lines()
+        .map(|l| l.trim_start_matches("http://").to_string())
+        .collect();
+    let summary = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
+    println!("\n{summary}");
+    Ok(())
+}
+
+/// Refuses an address another process listens on, before any daemon starts.
+fn port_free(addr: &str) -> Result<(), String> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "{addr}: {e} (another local cluster? stop it with `nonstop down --dir DIR`, or pick \
+             other ports with --base-port)"
+        )),
+    }
 }
 
 /// The cluster to run: the given file, or the chat example with `--nodes` nodes.
@@ -112,12 +187,19 @@ fn cluster_file(args: &UpArgs, exe: &Path) -> Result<ClusterFile, String> {
                 .join("\n")
         })?
         .file;
-    if args.cluster.is_none() {
-        if args.nodes == 0 || args.nodes > 9 {
-            return Err(format!("--nodes {}: run 1 to 9 nodes", args.nodes));
+    if args.cluster.is_some() {
+        if let Some(n) = args.nodes {
+            return Err(format!(
+                "--nodes {n}: only with the built-in example; a cluster file lists its own nodes"
+            ));
         }
-        file.nodes.truncate(args.nodes);
-        for i in file.nodes.len()..args.nodes {
+    } else {
+        let nodes = args.nodes.unwrap_or(3);
+        if nodes == 0 || nodes > 9 {
+            return Err(format!("--nodes {nodes}: run 1 to 9 nodes"));
+        }
+        file.nodes.truncate(nodes);
+        for i in file.nodes.len()..nodes {
             file.nodes.push(NodeSpec {
                 name: format!("node{}", i + 1),
                 autobackup: true,
@@ -166,12 +248,48 @@ fn spawn(exe: &Path, node_dir: &Path) -> Result<u32, String> {
     Ok(child.id())
 }
 
-fn print_next_steps(dir: &Path) {
-    let d = dir.display();
-    println!(
-        "Try:\n  nonstop status\n  nonstop example chat-client 127.0.0.1:7000      # in another terminal\n  \
-         kill -9 $(cat {d}/osdb-serv/daemon.pid)           # fail the home node; watch the group move\n  \
-         nonstop group move SOCKET_GROUP --to osdb-third --wait\n  nonstop events --follow\n  \
-         nonstop down"
-    );
+/// What to try next, named after the cluster's first group and its owners.
+fn print_next_steps(dir: &Path, file: &ClusterFile, example: bool) {
+    let flag = if dir == Path::new(".nonstop") {
+        String::new()
+    } else {
+        format!(" --dir {}", dir.display())
+    };
+    let mut lines = vec![("nonstop status".to_string(), String::new())];
+    if example {
+        lines.push((
+            "nonstop example chat-client 127.0.0.1:7000".into(),
+            "in another terminal".into(),
+        ));
+        lines.push((
+            "nonstop service resolve CHAT".into(),
+            "where it is served now".into(),
+        ));
+    }
+    if let Some(g) = file.groups.iter().find(|g| g.owners.len() > 1) {
+        let (home, last) = (&g.owners[0], &g.owners[g.owners.len() - 1]);
+        lines.push((
+            format!("kill -9 $(cat {}/{home}/daemon.pid)", dir.display()),
+            format!("fail the home node; {} moves", g.name),
+        ));
+        lines.push((
+            format!("nonstop up{flag}"),
+            format!("start {home} again; {} fails back", g.name),
+        ));
+        lines.push((
+            format!("nonstop group move {} --to {last} --wait", g.name),
+            String::new(),
+        ));
+    }
+    lines.push(("nonstop events --follow".into(), String::new()));
+    lines.push((format!("nonstop down{flag}"), String::new()));
+    let width = lines.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    println!("Try:");
+    for (command, why) in lines {
+        if why.is_empty() {
+            println!("  {command}");
+        } else {
+            println!("  {command:<width$}   # {why}");
+        }
+    }
 }

@@ -138,11 +138,19 @@ impl LocalCluster {
             .status();
     }
 
-    /// Starts a node's daemon again from its folder (as `nonstop up` did). It is left running
-    /// on its own, in its own process group, like the others; `nonstop down` stops it.
-    #[allow(clippy::zombie_processes)]
+    /// Starts a stopped node's daemon again, as an operator does: `nonstop up` on the cluster's
+    /// folder starts the nodes that are not running from their node.yaml, and waits until they
+    /// have joined and no group is on its way.
     pub fn restart(&self, node: &str) {
-        self.spawn_daemon(node, &[]);
+        let dir = self.dir.to_str().unwrap();
+        let out = self.cli(&["up", "--dir", dir, "--wait-secs", "30"]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(&format!("started {node} again (pid ")),
+            "nonstop up --dir (restart {node}):\n{stdout}{}\n{}",
+            text(&out.stderr),
+            self.logs()
+        );
     }
 
     /// Starts a node's daemon from its folder with `extra` arguments to `nonstop run`, logging
