@@ -1,5 +1,6 @@
 //! A member's raft configuration: who it is, who its peers are, and the timing of ticks,
-//! elections and snapshots. Defaults follow etcd (heartbeat 100 ms, election 1 s).
+//! elections and snapshots. Defaults follow etcd (heartbeat 100 ms, election 1 s), with the
+//! random part of the election timeout half as wide (1 to 1.5 s, not 1 to 2 s).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,8 +26,14 @@ pub struct RaftConfig {
     pub tick: Duration,
     /// Ticks between leader heartbeats.
     pub heartbeat_ticks: usize,
-    /// Ticks without a leader before a follower campaigns (randomised up to twice this).
+    /// Ticks without a leader before a follower campaigns, at the least.
     pub election_ticks: usize,
+    /// Each election timeout is drawn from `election_ticks` up to (not including) this.
+    /// raft-rs draws up to twice `election_ticks`; half of that spread is plenty to keep two
+    /// members from campaigning at once (their timeouts would have to fall within a network
+    /// round trip of each other), and it bounds how long the death of a leader leaves the
+    /// cluster without one, which a fail-over of the leader's own node waits for.
+    pub max_election_ticks: usize,
     /// Take a snapshot of the database every this many applied entries, and compact the log
     /// up to this many entries behind it (a member further behind gets the snapshot).
     pub snapshot_every: u64,
@@ -49,6 +56,7 @@ impl RaftConfig {
             tick: Duration::from_millis(100),
             heartbeat_ticks: 1,
             election_ticks: 10,
+            max_election_ticks: 15,
             snapshot_every: 1000,
             request_timeout: Duration::from_secs(5),
             forward_proposals: true,
@@ -56,7 +64,7 @@ impl RaftConfig {
         }
     }
 
-    /// The election timeout (the shortest one; raft randomises it up to twice this).
+    /// The election timeout (the shortest one; raft draws it up to `max_election_ticks`).
     pub fn election_timeout(&self) -> Duration {
         self.tick * self.election_ticks as u32
     }
@@ -100,6 +108,10 @@ impl RaftConfig {
             );
             return Err(RaftError::invalid("raft.election_ticks", why));
         }
+        if self.max_election_ticks <= self.election_ticks {
+            let why = format!("must be more than election_ticks ({})", self.election_ticks);
+            return Err(RaftError::invalid("raft.max_election_ticks", why));
+        }
         if self.snapshot_every == 0 {
             return Err(RaftError::invalid(
                 "raft.snapshot_every",
@@ -120,6 +132,8 @@ impl RaftConfig {
         raft::Config {
             id: self.id,
             election_tick: self.election_ticks,
+            min_election_tick: self.election_ticks,
+            max_election_tick: self.max_election_ticks,
             heartbeat_tick: self.heartbeat_ticks,
             applied,
             pre_vote: true,
@@ -152,6 +166,8 @@ mod tests {
         c.validate().unwrap();
         let r = c.to_raft(0);
         assert!(r.pre_vote && r.check_quorum);
+        assert_eq!((r.min_election_tick, r.max_election_tick), (10, 15));
+        r.validate().unwrap();
     }
 
     #[test]
@@ -166,6 +182,12 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("raft.election_ticks")
+        );
+        c.election_ticks = 15;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("raft.max_election_ticks") && e.contains("(15)"),
+            "{e}"
         );
         let mut two = RaftConfig::new(1, three());
         two.peers.remove(&3);
