@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fail-over time on a local 3-node cluster of real daemons: kill -9 the home node's daemon
 # N times and measure "kill -> group Online on the backup" from the cluster's own event
-# timestamps (the chat resource's Online report on osdb-back), for the default and the fast
-# timing profiles. Between rounds the home node is restarted and the group fails back.
+# timestamps (the chat resource's Online report on osdb-back, sent once the chat server answers
+# on its port), for the default and the fast timing profiles. Between rounds `nonstop up`
+# restarts the home node and the group fails back.
 #
 # Rounds alternate between the two cases DESIGN.md asks to report apart: before the kill,
 # `nonstop member transfer` makes the home node the raft leader (odd rounds: fail-over pays an
@@ -67,7 +68,9 @@ groups:
     resources:
       - name: chat
         type: process
-        properties: {command: $BIN, args: [example, chat-server, --listen, "127.0.0.1:7090"]}
+        # check_tcp: online returns (and Online is reported) once the server answers there.
+        properties: {command: $BIN, args: [example, chat-server, --listen, "127.0.0.1:7090"],
+                     check_tcp: "127.0.0.1:7090"}
 YAML
     "$BIN" up cluster.yaml --dir .nonstop --base-port 7801 --timing "$profile" >/dev/null
     wait_online osdb-serv
