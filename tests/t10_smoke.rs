@@ -123,3 +123,46 @@ fn scopeguard(dir: &std::path::Path) -> impl Drop {
     }
     Down(dir.to_path_buf())
 }
+
+/// `up` with flags it cannot honour says which flag and why, and leaves no folder behind.
+#[test]
+fn up_refuses_bad_flags_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("c.yaml");
+    std::fs::write(&file, "nodes: [{name: a}]\n").unwrap();
+    let dir = tmp.path().join("d");
+    let d = dir.to_str().unwrap();
+    let f = file.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["up", f, "--nodes", "4", "--dir", d],
+            "--nodes 4: only with the built-in example",
+        ),
+        (
+            &["up", "--nodes", "0", "--dir", d],
+            "--nodes 0: run 1 to 9 nodes",
+        ),
+        (
+            &["up", "--timing", "slow", "--dir", d],
+            "--timing slow: default or fast",
+        ),
+        (
+            &["up", "nothing.yaml", "--dir", d],
+            "nothing.yaml: No such file",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(message),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!dir.exists(), "{args:?} created {d}");
+    }
+}

@@ -60,6 +60,10 @@ fn up(args: &UpArgs) -> Result<(), String> {
     if args.dir.join("cluster.yaml").exists() {
         return start_again(args, &exe, &canonical()?);
     }
+    let timing = args.timing.as_deref().unwrap_or("default");
+    if !["default", "fast"].contains(&timing) {
+        return Err(format!("--timing {timing}: default or fast"));
+    }
     let file = cluster_file(args, &exe)?;
     std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
     let dir = canonical()?;
@@ -71,7 +75,6 @@ fn up(args: &UpArgs) -> Result<(), String> {
     let cluster_path = dir.join("cluster.yaml");
     let text = yaml_serde::to_string(&file).map_err(|e| e.to_string())?;
     write(&dir.join("endpoints"), &layout.endpoints())?;
-    let timing = args.timing.as_deref().unwrap_or("default");
     for (i, n) in names.iter().enumerate() {
         let node_dir = dir.join(n);
         std::fs::create_dir_all(&node_dir).map_err(|e| format!("{}: {e}", node_dir.display()))?;
@@ -117,7 +120,7 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     let text =
         std::fs::read_to_string(&recorded).map_err(|e| format!("{}: {e}", recorded.display()))?;
     let file = config::check(&recorded.display().to_string(), &text)
-        .map_err(|ds| format!("{}: {}", recorded.display(), ds[0]))?
+        .map_err(|ds| lines(&ds))?
         .file;
     let mut stopped = Vec::new();
     let mut running = Vec::new();
@@ -179,14 +182,7 @@ fn cluster_file(args: &UpArgs, exe: &Path) -> Result<ClusterFile, String> {
         ),
     };
     let text = text.replace("${NONSTOP}", &exe.display().to_string());
-    let mut file = config::check(&name, &text)
-        .map_err(|ds| {
-            ds.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?
-        .file;
+    let mut file = config::check(&name, &text).map_err(|ds| lines(&ds))?.file;
     if args.cluster.is_some() {
         if let Some(n) = args.nodes {
             return Err(format!(
@@ -218,6 +214,15 @@ fn cluster_file(args: &UpArgs, exe: &Path) -> Result<ClusterFile, String> {
         }
     }
     Ok(file)
+}
+
+/// Every error of a cluster file, one per line.
+fn lines(errors: &[impl std::fmt::Display]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
