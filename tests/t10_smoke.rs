@@ -90,6 +90,11 @@ fn the_readme_commands_from_a_fresh_clone() {
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["groups"][0]["name"], "SOCKET_GROUP");
     assert_eq!(v["nodes"].as_array().map(|n| n.len()), Some(3));
+    let leader = v["leader_node"].as_str().unwrap_or_default();
+    assert!(
+        ["osdb-serv", "osdb-back", "osdb-third"].contains(&leader),
+        "the status names the leader's node: {v}"
+    );
     let members = v["members"].as_array().expect("members");
     assert_eq!(members.len(), 3, "three controller members");
     assert_eq!(

@@ -137,6 +137,12 @@ async fn members(c: &mut Client) -> Result<MembersView, CliError> {
     })
 }
 
+/// The node name of the member at `address`, or `None` when it does not answer within 2 s.
+pub async fn node_of(address: &str) -> Option<String> {
+    let own = ask_member(address).await?;
+    Some(own.answered_by).filter(|n| !n.is_empty())
+}
+
 /// Member `address`'s own view, or `None` when it does not answer within 2 s.
 async fn ask_member(address: &str) -> Option<pb::MemberList> {
     let endpoint = Endpoint::from_shared(format!("http://{address}"))

@@ -6,6 +6,7 @@ use clap::Args;
 use nonstop_proto::cluster as pb;
 
 use super::client::{Client, ConnArgs, run_async};
+use super::member::node_of;
 use super::output::{cell, emit};
 use super::views::{StatusView, group_table, node_table};
 
@@ -23,14 +24,24 @@ pub fn run(args: StatusArgs) -> ExitCode {
         let reply = c
             .call(|mut api| async move { api.status(pb::StatusRequest {}).await })
             .await?;
-        emit(c.format, &StatusView::from(reply), table)
+        // The reply names the leader by address; its node name is the leader's own answer.
+        let leader_node = match reply.leader.as_str() {
+            "" => None,
+            address => node_of(address).await,
+        };
+        let view = StatusView {
+            leader_node,
+            ..StatusView::from(reply)
+        };
+        emit(c.format, &view, table)
     })
 }
 
 fn table(s: &StatusView) -> String {
-    let leader = match &s.leader {
-        Some(l) => format!("leader {l} (term {})", s.term),
-        None => "no leader".to_string(),
+    let leader = match (&s.leader, &s.leader_node) {
+        (Some(l), Some(node)) => format!("leader {node} at {l} (term {})", s.term),
+        (Some(l), None) => format!("leader {l} (term {})", s.term),
+        (None, _) => "no leader".to_string(),
     };
     format!(
         "{leader}, revision {}, answered by {}\n\n{}\n\n{}",

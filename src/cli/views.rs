@@ -127,6 +127,8 @@ impl From<pb::Resource> for ResourceView {
 pub struct StatusView {
     /// The leader's address, or null when there is none.
     pub leader: Option<String>,
+    /// The leader's node name, as it answers for itself; null when it does not answer.
+    pub leader_node: Option<String>,
     pub leader_id: u64,
     pub term: u64,
     /// Commands applied on the member that answered.
@@ -150,6 +152,7 @@ impl From<pb::StatusReply> for StatusView {
     fn from(s: pb::StatusReply) -> Self {
         StatusView {
             leader: some(&s.leader),
+            leader_node: None,
             leader_id: s.leader_id,
             term: s.term,
             revision: s.revision,
