@@ -116,6 +116,19 @@ fn the_readme_commands_from_a_fresh_clone() {
     drop(stopper);
     let status = run(&["status"]);
     assert_eq!(status.status.code(), Some(2), "after down nothing answers");
+
+    // `up` again starts the same cluster as it was, from its data.
+    let _stopper = scopeguard(&clone);
+    let up = run(&["up"]);
+    let out = text(&up.stdout);
+    assert!(up.status.success(), "{out}{}", text(&up.stderr));
+    for n in ["osdb-serv", "osdb-back", "osdb-third"] {
+        assert!(out.contains(&format!("started {n} again (pid ")), "{out}");
+    }
+    assert!(
+        out.contains("group SOCKET_GROUP     Online   on osdb-serv"),
+        "{out}"
+    );
 }
 
 /// Runs `nonstop down` when dropped, so a failed assertion leaves nothing running.

@@ -70,7 +70,11 @@ fn up(args: &UpArgs) -> Result<(), String> {
     let names: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
     let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701));
     for i in 0..names.len() {
-        port_free(&layout.address(i))?;
+        port_free(
+            &layout.address(i),
+            "another local cluster? stop it with `nonstop down --dir DIR`, or pick other ports \
+             with --base-port",
+        )?;
     }
     let cluster_path = dir.join("cluster.yaml");
     let text = yaml_serde::to_string(&file).map_err(|e| e.to_string())?;
@@ -141,7 +145,13 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
         .map(|n| NodeConfig::load(&dir.join(n).join("node.yaml")).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     for c in &configs {
-        port_free(&c.listen.to_string())?;
+        port_free(
+            &c.listen.to_string(),
+            &format!(
+                "{}'s address in its node.yaml: another process holds it",
+                c.node
+            ),
+        )?;
     }
     for c in &configs {
         let pid = spawn(exe, &dir.join(&c.node))?;
@@ -158,14 +168,12 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses an address another process listens on, before any daemon starts.
-fn port_free(addr: &str) -> Result<(), String> {
+/// Refuses an address another process listens on, before any daemon starts; `hint` says what
+/// to do about it.
+fn port_free(addr: &str, hint: &str) -> Result<(), String> {
     match std::net::TcpListener::bind(addr) {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!(
-            "{addr}: {e} (another local cluster? stop it with `nonstop down --dir DIR`, or pick \
-             other ports with --base-port)"
-        )),
+        Err(e) => Err(format!("{addr}: {e} ({hint})")),
     }
 }
 
