@@ -331,6 +331,8 @@ impl Sim {
                     member: m as u64,
                     voters: self.p.members as u32,
                     leader: None,
+                    heartbeat: None,
+                    terminate: None,
                 };
                 self.lease.acknowledged(&ack, t);
             }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::time::{ClockId, clock_gettime};
 use nonstop_agent::state_file::{Started, StartedMap, write_atomically};
+use nonstop_resource_types::procs::ProcessGroup;
 use nonstop_resource_types::{Footprint, HandlerRef};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
@@ -30,11 +31,17 @@ fn sleeper() -> Child {
 
 /// A state file naming `child`'s process group as resource "app" of type `process`.
 fn state_file(dir: &Path, child: &Child) -> std::path::PathBuf {
+    let group = ProcessGroup::led_by(child.id() as i32);
+    write_state(dir, group)
+}
+
+/// A state file naming `group` as resource "app" of type `process`.
+fn write_state(dir: &Path, group: ProcessGroup) -> std::path::PathBuf {
     let started = Started {
         type_name: "app-server".into(),
         handler: HandlerRef::Builtin("process".into()),
         footprint: Footprint {
-            process_groups: vec![child.id() as i32],
+            process_groups: vec![group],
             ..Footprint::default()
         },
     };
@@ -199,4 +206,40 @@ fn a_new_deadline_after_a_fence_guards_again() {
     assert!(now_ms() >= deadline);
     drop(input);
     assert!(ends_within(&mut wd, Duration::from_secs(2)));
+}
+
+/// Issue 10, item 4: a process-group number in the state file that now belongs to another
+/// process (numbers come back) is never killed: the watchdog checks the leader's start time.
+#[test]
+fn i10_4_a_number_that_came_back_for_another_process_is_not_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stranger = sleeper();
+    let mut reused = ProcessGroup::led_by(stranger.id() as i32);
+    // What the agent recorded: the same number, started at another time.
+    reused.start = reused.start.map(|s| s.saturating_sub(1000));
+    let state = write_state(dir.path(), reused);
+    let (mut wd, mut input) = watchdog(&state);
+    say(&mut input, &now_ms().to_string());
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        alive(&mut stranger),
+        "the watchdog killed a process it never started"
+    );
+    // An older state file names bare numbers: nothing proves them ours, so nothing is killed.
+    let path = dir.path().join("agent-state.json");
+    let bare = format!(
+        r#"{{"app": {{"type_name": "process", "handler": {{"builtin": "process"}},
+            "footprint": {{"process_groups": [{}]}}}}}}"#,
+        stranger.id()
+    );
+    std::fs::write(&path, bare).unwrap();
+    say(&mut input, &(now_ms() + 1).to_string());
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        alive(&mut stranger),
+        "a bare number from an old state file was killed"
+    );
+    drop(input);
+    assert!(ends_within(&mut wd, Duration::from_secs(2)));
+    let _ = stranger.kill();
 }

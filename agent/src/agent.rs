@@ -50,6 +50,8 @@ impl Agent {
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             state: StateFile::new(config.state_file()),
+            terminate_ms: std::sync::atomic::AtomicU64::new(config.terminate.as_millis() as u64),
+            unclean: Default::default(),
             config,
             clock: Clock::new(),
             reporter: reporter.clone(),
@@ -71,6 +73,8 @@ impl Agent {
             generation: 0,
             desired_task: None,
             heartbeat_task: None,
+            heartbeat_every: Duration::ZERO,
+            ack_tx: None,
         };
         let task = tokio::spawn(main.run(stop_rx, reports_rx));
         Ok(AgentHandle {
@@ -143,13 +147,17 @@ struct MainLoop {
     generation: u64,
     desired_task: Option<AbortHandle>,
     heartbeat_task: Option<AbortHandle>,
+    /// The heartbeat interval in force.
+    heartbeat_every: Duration,
+    /// Where heartbeat acknowledgements go (set once registered).
+    ack_tx: Option<mpsc::UnboundedSender<HeartbeatAck>>,
 }
 
 impl MainLoop {
     async fn run(
         mut self,
         mut stop: Shutdown,
-        reports: mpsc::UnboundedReceiver<nonstop_resource_types::ResourceReport>,
+        reports: mpsc::UnboundedReceiver<nonstop_resource_types::AgentReport>,
     ) {
         let retry = self.shared.config.retry;
         self.tasks
@@ -159,8 +167,8 @@ impl MainLoop {
             return;
         };
         let (ack_tx, mut acks) = mpsc::unbounded_channel();
-        let beat = heartbeats(self.shared.clone(), self.link.clone(), heartbeat, ack_tx);
-        self.heartbeat_task = Some(self.tasks.spawn(beat));
+        self.ack_tx = Some(ack_tx);
+        self.beat(heartbeat);
         let (desired_tx, mut desired) = mpsc::unbounded_channel::<Tagged>();
         loop {
             let expiry = self
@@ -183,16 +191,41 @@ impl MainLoop {
         self.stop_groups().await;
     }
 
-    /// Terminates what an earlier run left, then clears the state file.
+    /// (Re)starts the heartbeat task at `every`.
+    fn beat(&mut self, every: Duration) {
+        let Some(ack_tx) = self.ack_tx.clone() else {
+            return;
+        };
+        if let Some(t) = self.heartbeat_task.take() {
+            t.abort();
+        }
+        self.heartbeat_every = every;
+        let beat = heartbeats(self.shared.clone(), self.link.clone(), every, ack_tx);
+        self.heartbeat_task = Some(self.tasks.spawn(beat));
+    }
+
+    /// Terminates what an earlier run left. What it could not undo stays in the state file (so
+    /// that the watchdog still knows of it) and is tried again until it is undone; until then
+    /// the groups holding it confirm no stop.
     async fn clean_leftovers(&mut self) {
         let path = self.shared.config.state_file();
         let leftovers = StateFile::load(&path).unwrap_or_else(|e| {
             tracing::error!("{e}; starting with no leftovers");
             Default::default()
         });
-        crate::leftovers::clean_up(&leftovers, self.shared.handlers.as_ref()).await;
-        if let Err(e) = self.shared.state.clear() {
+        let left = crate::leftovers::clean_up(&leftovers, self.shared.handlers.as_ref()).await;
+        if let Err(e) = self.shared.state.restart_with(left.clone()) {
             tracing::error!("{e}");
+        }
+        if !left.is_empty() {
+            let names: Vec<&String> = left.keys().collect();
+            tracing::error!(
+                ?names,
+                "leftovers not undone: they block their groups' moves"
+            );
+            self.shared.set_unclean(left.keys().cloned().collect());
+            self.tasks
+                .spawn(crate::leftovers::retry(self.shared.clone(), left));
         }
         let names: Vec<String> = leftovers.into_keys().collect();
         self.shared.event(AgentEvent::LeftoversCleaned(names));
@@ -210,6 +243,7 @@ impl MainLoop {
                 r = self.link.register(registration.clone()) => match r {
                     Ok(reply) => {
                         self.shared.event(AgentEvent::Registered);
+                        self.shared.set_terminate_budget(reply.terminate.0);
                         // A leader that names no pace leaves the configured one.
                         return Some(match reply.heartbeat.0 {
                             0 => self.shared.config.heartbeat,
@@ -224,6 +258,20 @@ impl MainLoop {
     }
 
     fn acknowledged(&mut self, ack: HeartbeatAck, desired_tx: &mpsc::UnboundedSender<Tagged>) {
+        // A timing profile changed at run time reaches the agent here: the heartbeat keeps up
+        // with the lease the members now grant, and the terminate budget with the profile.
+        if let Some(t) = ack.terminate {
+            self.shared.set_terminate_budget(t.0);
+        }
+        if let Some(h) = ack.heartbeat.filter(|h| h.0 > 0)
+            && h.as_duration() != self.heartbeat_every
+        {
+            tracing::info!(
+                heartbeat_ms = h.0,
+                "the timing profile changed: new heartbeat pace"
+            );
+            self.beat(h.as_duration());
+        }
         let now = self.shared.clock.now_ms();
         let change = self.lease.acknowledged(&ack, now);
         let until = self

@@ -17,6 +17,8 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// Pause between attempts when the link to the leader fails.
     pub retry: Duration,
+    /// The terminate budget before registration says otherwise (the `default` profile's).
+    pub terminate: Duration,
 }
 
 impl AgentConfig {
@@ -27,6 +29,7 @@ impl AgentConfig {
             data_dir: data_dir.into(),
             heartbeat: Duration::from_millis(200),
             retry: Duration::from_millis(100),
+            terminate: Duration::from_millis(500),
         }
     }
 

@@ -62,6 +62,10 @@ pub struct Group {
     /// Resources of unknown type already reported at this epoch (reported once, not on every
     /// desired state).
     pub unknown: HashSet<String>,
+    /// The group is moving away: the leader waits for the confirmation of this stop.
+    pub stop: Option<u64>,
+    /// The last stop confirmed.
+    pub confirmed: Option<u64>,
 }
 
 impl Group {
@@ -82,6 +86,7 @@ impl Group {
             if g.reconcile().await.is_err() {
                 g.fence().await;
             }
+            g.confirm_stop();
             let wake = g.next_wake();
             tokio::select! {
                 biased;
@@ -122,20 +127,46 @@ impl Group {
             until: watch::channel(None).1,
             failures_tx,
             unknown: HashSet::new(),
+            stop: None,
+            confirmed: None,
         }
     }
 
-    /// When the loop must wake up next for a check or a restart (far away when nothing is due).
+    /// When the loop must wake up next for a check or a restart (far away when nothing is due;
+    /// every few seconds while a resource waits for a leftover of an earlier run to be undone).
     fn next_wake(&self) -> tokio::time::Instant {
         let clock = self.shared.clock;
-        let far = clock.now_ms() + 3_600_000;
+        let now = clock.now_ms();
+        let blocked = self.slots.iter().any(|s| self.shared.is_unclean(s.name()));
+        let far = now + if blocked { 1_000 } else { 3_600_000 };
         let ms = self
             .slots
             .iter()
             .filter_map(Slot::next_wake)
             .min()
-            .unwrap_or(far);
+            .unwrap_or(far)
+            .min(far);
         clock.instant(ms)
+    }
+
+    /// Confirms the stop the leader waits for, once every resource of the group is stopped and
+    /// leaves nothing on the machine (a Failing one, or a leftover not undone, holds it back).
+    fn confirm_stop(&mut self) {
+        let Some(stop) = self.stop else { return };
+        if self.confirmed == Some(stop) {
+            return;
+        }
+        let stopped = self.slots.iter().all(|s| {
+            s.state.is_stopped()
+                && !self.shared.is_unclean(s.name())
+                && s.instance.as_ref().is_none_or(|x| x.footprint().is_empty())
+        });
+        if stopped {
+            self.shared
+                .reporter
+                .group_stopped(&self.name, self.epoch, stop);
+            self.confirmed = Some(stop);
+        }
     }
 
     /// Whether the group may act on its desired state: the lease holds and it was not fenced
@@ -176,6 +207,7 @@ impl Group {
         self.epoch = d.epoch;
         self.removed = false;
         self.fenced = false;
+        self.stop = d.stop;
         self.replace_resources(d).await;
         self.shared.event(AgentEvent::DesiredApplied {
             group: self.name.clone(),
@@ -260,7 +292,12 @@ impl Group {
         let now = self.shared.clock.now_ms();
         for i in 0..self.slots.len() {
             let s = &self.slots[i];
-            if s.state.is_stopped() && self.should_run(i) && s.may_start(now) {
+            // A leftover of an earlier run that is not undone may still run: not again.
+            if s.state.is_stopped()
+                && self.should_run(i)
+                && s.may_start(now)
+                && !self.shared.is_unclean(s.name())
+            {
                 self.bring_online(i).await?;
             }
         }

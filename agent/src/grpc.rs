@@ -18,7 +18,7 @@ use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
-use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
+use nonstop_resource_types::{AgentReport, DesiredNode, Millis};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{AgentError, Result};
@@ -154,6 +154,7 @@ impl ControllerLink for GrpcLink {
             .into_inner();
         Ok(Registered {
             heartbeat: Millis(reply.heartbeat_ms),
+            terminate: Millis(reply.terminate_ms),
         })
     }
 
@@ -186,6 +187,8 @@ impl ControllerLink for GrpcLink {
                         voters: ack.voters,
                         leader: (!ack.leader_address.is_empty())
                             .then_some((ack.leader_term, ack.leader_address)),
+                        heartbeat: (ack.heartbeat_ms > 0).then_some(Millis(ack.heartbeat_ms)),
+                        terminate: (ack.terminate_ms > 0).then_some(Millis(ack.terminate_ms)),
                     })
                 }
             })
@@ -211,7 +214,7 @@ impl ControllerLink for GrpcLink {
         Ok(items.boxed())
     }
 
-    async fn report(&self, reports: Vec<ResourceReport>) -> Result<()> {
+    async fn report(&self, reports: Vec<AgentReport>) -> Result<()> {
         if reports.is_empty() {
             return Ok(());
         }
@@ -219,7 +222,7 @@ impl ControllerLink for GrpcLink {
         let (addr, mut c) = self.client()?;
         let batch = pb::ReportBatch {
             node,
-            reports: reports.into_iter().map(to_pb).collect(),
+            reports: reports.into_iter().map(pb::AgentReport::from).collect(),
         };
         c.report(batch).await.map_err(|s| self.failed(&addr, s))?;
         Ok(())
@@ -247,20 +250,5 @@ fn learn(known: &Mutex<Vec<String>>, voters: Vec<String>) {
             tracing::info!(member = %v, "heartbeating a member added since the start");
             known.push(v);
         }
-    }
-}
-
-fn to_pb(r: ResourceReport) -> pb::Report {
-    pb::Report {
-        resource: r.resource,
-        group: r.group,
-        epoch: r.epoch,
-        state: r.state.to_string(),
-        restarted: r.restart.is_some(),
-        restart_attempt: r.restart.map(|c| c.attempt).unwrap_or(0),
-        restart_limit: r.restart.and_then(|c| c.limit).unwrap_or(0),
-        gave_up: r.gave_up,
-        message: r.message.unwrap_or_default(),
-        at_ms: r.at_ms,
     }
 }

@@ -93,6 +93,8 @@ mod tests {
             member,
             voters,
             leader: None,
+            heartbeat: None,
+            terminate: None,
         }
     }
 

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
+use nonstop_resource_types::{AgentReport, DesiredNode, Millis};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -34,6 +34,8 @@ pub struct Registration {
 pub struct Registered {
     /// How often to heartbeat (the timing profile's `heartbeat`).
     pub heartbeat: Millis,
+    /// The profile's terminate budget (zero: not said; the agent keeps its own).
+    pub terminate: Millis,
 }
 
 /// One heartbeat.
@@ -60,6 +62,10 @@ pub struct HeartbeatAck {
     pub voters: u32,
     /// The leader as that member knows it, with its term (`None`: none known).
     pub leader: Option<(u64, String)>,
+    /// The timing profile's heartbeat interval as that member applies it (`None`: not said).
+    pub heartbeat: Option<Millis>,
+    /// The profile's terminate budget as that member applies it (`None`: not said).
+    pub terminate: Option<Millis>,
 }
 
 /// The desired state as the leader streams it: every item is the node's full desired state.
@@ -83,5 +89,5 @@ pub trait ControllerLink: Send + Sync + 'static {
     async fn desired(&self, node: &str) -> Result<DesiredStream>;
 
     /// Delivers reports, in order. On error the agent sends the same batch again.
-    async fn report(&self, reports: Vec<ResourceReport>) -> Result<()>;
+    async fn report(&self, reports: Vec<AgentReport>) -> Result<()>;
 }

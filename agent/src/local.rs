@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use nonstop_resource_types::{DesiredNode, Millis, ResourceReport};
+use nonstop_resource_types::{AgentReport, DesiredNode, GroupStopped, Millis, ResourceReport};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
@@ -33,6 +33,7 @@ struct Inner {
     current: Mutex<Option<DesiredNode>>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<DesiredNode>>>,
     reports: Mutex<Vec<ResourceReport>>,
+    stops: Mutex<Vec<GroupStopped>>,
     report_tx: broadcast::Sender<ResourceReport>,
 }
 
@@ -54,6 +55,7 @@ impl LocalLeader {
                 current: Mutex::new(None),
                 subscribers: Mutex::new(Vec::new()),
                 reports: Mutex::new(Vec::new()),
+                stops: Mutex::new(Vec::new()),
                 report_tx: broadcast::channel(4096).0,
             }),
         }
@@ -93,6 +95,11 @@ impl LocalLeader {
         lock(&self.inner.reports).clone()
     }
 
+    /// Every stop confirmation received so far, in order.
+    pub fn stops(&self) -> Vec<GroupStopped> {
+        lock(&self.inner.stops).clone()
+    }
+
     /// Reports received from now on.
     pub fn subscribe_reports(&self) -> broadcast::Receiver<ResourceReport> {
         self.inner.report_tx.subscribe()
@@ -111,6 +118,7 @@ impl ControllerLink for LocalLink {
         self.inner.registrations.fetch_add(1, Ordering::SeqCst);
         Ok(Registered {
             heartbeat: self.inner.heartbeat,
+            terminate: Millis(0),
         })
     }
 
@@ -127,6 +135,8 @@ impl ControllerLink for LocalLink {
                 member: 1,
                 voters: 1,
                 leader: None,
+                heartbeat: None,
+                terminate: None,
             };
             *lock(&inner.last_ack) = Some((Instant::now(), heartbeat));
             Ok(ack)
@@ -152,11 +162,16 @@ impl ControllerLink for LocalLink {
         Ok(Box::pin(stream))
     }
 
-    async fn report(&self, reports: Vec<ResourceReport>) -> Result<()> {
-        for r in &reports {
-            let _ = self.inner.report_tx.send(r.clone());
+    async fn report(&self, reports: Vec<AgentReport>) -> Result<()> {
+        for r in reports {
+            match r {
+                AgentReport::Resource(r) => {
+                    let _ = self.inner.report_tx.send(r.clone());
+                    lock(&self.inner.reports).push(r);
+                }
+                AgentReport::GroupStopped(g) => lock(&self.inner.stops).push(g),
+            }
         }
-        lock(&self.inner.reports).extend(reports);
         Ok(())
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_resource_types::{ResourceReport, ResourceState, RestartCount};
+use nonstop_resource_types::{
+    AgentReport, GroupStopped, ResourceReport, ResourceState, RestartCount,
+};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::wall_ms;
@@ -13,7 +15,7 @@ use crate::link::ControllerLink;
 /// Where group tasks send their transitions. Cheap to clone; never blocks.
 #[derive(Clone, Debug)]
 pub struct Reporter {
-    tx: mpsc::UnboundedSender<ResourceReport>,
+    tx: mpsc::UnboundedSender<AgentReport>,
     /// Every report is also published here, for whoever watches the agent locally.
     local: broadcast::Sender<ResourceReport>,
 }
@@ -33,7 +35,7 @@ pub struct Transition {
 
 impl Reporter {
     /// A reporter and the receiving end the forwarder drains.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<ResourceReport>) {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<AgentReport>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (local, _) = broadcast::channel(4096);
         (Reporter { tx, local }, rx)
@@ -54,7 +56,18 @@ impl Reporter {
         tracing::debug!(?report, "resource transition");
         let _ = self.local.send(report.clone());
         // The forwarder only stops when the agent stops; a report made then has nowhere to go.
-        let _ = self.tx.send(report);
+        let _ = self.tx.send(AgentReport::Resource(report));
+    }
+
+    /// Confirms that every resource of `group` (under `epoch`) is stopped, for the move `stop`.
+    pub fn group_stopped(&self, group: &str, epoch: u64, stop: u64) {
+        tracing::debug!(%group, epoch, stop, "group stopped for a move");
+        let _ = self.tx.send(AgentReport::GroupStopped(GroupStopped {
+            group: group.to_string(),
+            epoch,
+            stop,
+            at_ms: wall_ms(),
+        }));
     }
 
     /// The local broadcast every report is published on.
@@ -67,7 +80,7 @@ impl Reporter {
 /// every sender is gone.
 pub async fn forward(
     link: Arc<dyn ControllerLink>,
-    mut rx: mpsc::UnboundedReceiver<ResourceReport>,
+    mut rx: mpsc::UnboundedReceiver<AgentReport>,
     retry: Duration,
 ) {
     let mut batch = Vec::new();

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nonstop_resource_types::{DesiredResource, ResourceHandler};
@@ -31,6 +32,11 @@ pub struct Shared {
     pub handlers: Arc<dyn HandlerSource>,
     /// Local events.
     pub events: broadcast::Sender<AgentEvent>,
+    /// The timing profile's terminate budget in milliseconds, as the members last said.
+    pub terminate_ms: AtomicU64,
+    /// Leftovers of an earlier run that could not be undone: not started again, and their
+    /// groups confirm no stop, until they are.
+    pub unclean: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for dyn HandlerSource {
@@ -40,6 +46,32 @@ impl std::fmt::Debug for dyn HandlerSource {
 }
 
 impl Shared {
+    /// The timing profile's terminate budget: what the agent cannot stop within it when the
+    /// lease runs out, it kills (docs/design.md).
+    pub fn terminate_budget(&self) -> Duration {
+        Duration::from_millis(self.terminate_ms.load(Ordering::Relaxed).max(1))
+    }
+
+    /// Takes the budget a member said (zero: not said).
+    pub fn set_terminate_budget(&self, ms: u64) {
+        if ms > 0 {
+            self.terminate_ms.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Replaces the set of leftovers not undone.
+    pub fn set_unclean(&self, names: std::collections::BTreeSet<String>) {
+        *self.unclean.lock().unwrap_or_else(|p| p.into_inner()) = names;
+    }
+
+    /// Whether `resource` has a leftover of an earlier run that is not undone.
+    pub fn is_unclean(&self, resource: &str) -> bool {
+        self.unclean
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(resource)
+    }
+
     /// Publishes a local event (nobody listening is fine).
     pub fn event(&self, e: AgentEvent) {
         let _ = self.events.send(e);

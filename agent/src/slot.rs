@@ -38,6 +38,8 @@ pub struct Slot {
     pub next_looks: u64,
     /// Next thorough check.
     pub next_is: u64,
+    /// It is Failing because its terminate did not finish: try again at this time.
+    pub retry_terminate_at: Option<u64>,
 }
 
 impl Slot {
@@ -54,6 +56,7 @@ impl Slot {
             pending_restart: None,
             next_looks: 0,
             next_is: 0,
+            retry_terminate_at: None,
         }
     }
 
@@ -76,6 +79,13 @@ impl Slot {
         self.gave_up = false;
         self.restart_at = None;
         self.pending_restart = None;
+    }
+
+    /// Counts a restart at `now`; restarts that left the `window` no longer count and are
+    /// forgotten (the history stays bounded).
+    pub fn remember_restart(&mut self, now: u64, window: u64) {
+        self.restarts.retain(|&t| now.saturating_sub(t) < window);
+        self.restarts.push(now);
     }
 
     /// Whether it is (or may be) running: anything but Offline and Failed.
@@ -112,6 +122,7 @@ impl Slot {
         match self.state {
             ResourceState::Online => Some(self.next_looks.min(self.next_is)),
             ResourceState::Failed | ResourceState::Offline if self.spec.online => self.restart_at,
+            ResourceState::Failing => self.retry_terminate_at,
             _ => None,
         }
     }

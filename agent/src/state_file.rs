@@ -87,7 +87,21 @@ impl StateFile {
 
     /// Writes an empty map (after the leftovers are cleaned).
     pub fn clear(&self) -> Result<()> {
-        write_atomically(&self.path, b"{}")
+        self.restart_with(StartedMap::new())
+    }
+
+    /// Starts this run's file with `left`, the leftovers of an earlier run not undone yet.
+    pub fn restart_with(&self, left: StartedMap) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&left).map_err(|e| AgentError::StateFile {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(&self.path, &bytes)?;
+        *self.map.try_lock().map_err(|_| AgentError::StateFile {
+            path: self.path.clone(),
+            reason: "in use while restarting".into(),
+        })? = left;
+        Ok(())
     }
 }
 
@@ -122,7 +136,10 @@ mod tests {
             type_name: "process".into(),
             handler: HandlerRef::Builtin("process".into()),
             footprint: Footprint {
-                process_groups: vec![pgid],
+                process_groups: vec![nonstop_resource_types::procs::ProcessGroup {
+                    pgid,
+                    start: Some(1),
+                }],
                 ..Footprint::default()
             },
         }
@@ -138,7 +155,7 @@ mod tests {
         file.set("a", None).await.unwrap();
         let back = StateFile::load(&path).unwrap();
         assert_eq!(back.keys().collect::<Vec<_>>(), vec!["b"]);
-        assert_eq!(back["b"].footprint.process_groups, vec![20]);
+        assert_eq!(back["b"].footprint.process_groups[0].pgid, 20);
         assert!(!path.with_extension("tmp").exists());
     }
 

@@ -117,15 +117,24 @@ fn heartbeat(
 }
 
 fn report(node: &str, epoch: u64, state: &str) -> apb::ReportBatch {
+    let state = match state {
+        "Online" => apb::ResourceState::Online,
+        "Offline" => apb::ResourceState::Offline,
+        "Failed" => apb::ResourceState::Failed,
+        other => panic!("no such state in these tests: {other}"),
+    };
+    let t = apb::ResourceTransition {
+        resource: "app".into(),
+        group: "G".into(),
+        epoch,
+        state: state as i32,
+        at_ms: Time::now().0,
+        ..Default::default()
+    };
     apb::ReportBatch {
         node: node.into(),
-        reports: vec![apb::Report {
-            resource: "app".into(),
-            group: "G".into(),
-            epoch,
-            state: state.into(),
-            at_ms: Time::now().0,
-            ..Default::default()
+        reports: vec![apb::AgentReport {
+            kind: Some(apb::agent_report::Kind::Transition(t)),
         }],
     }
 }

@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
         properties: props,
         data_dir: dir.path().into(),
         failures: FailureSink::new("bench", tx),
+        marker: nonstop_resource_types::procs::new_marker(),
     };
     let handler = ProcessHandler::new(builtin::process());
     let mut r = rt.block_on(handler.open(ctx)).expect("opens");
@@ -41,7 +42,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("process exit -> failure pushed -> online again", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let pgid = r.footprint().process_groups[0];
+                let pgid = r.footprint().process_groups[0].pgid;
                 kill(Pid::from_raw(pgid), SIGKILL).expect("kill");
                 tokio::time::timeout(Duration::from_secs(5), failures.recv())
                     .await

@@ -60,10 +60,18 @@ pub fn kill_group(pgid: i32, signal: Signal) {
 }
 
 /// Prepares `cmd` the way every child of the agent runs: stdin closed, a process group of its
-/// own (so it is killed whole), and death with the agent.
+/// own (so it is killed whole), and death with the agent. Start it with
+/// [`crate::spawner::spawn`], never `Command::spawn`: the death signal is tied to the thread that
+/// forks.
 pub fn isolate(cmd: &mut Command) {
     cmd.stdin(Stdio::null()).process_group(0);
     crate::sys::die_with_parent(cmd);
+}
+
+/// Marks `cmd` as started for the resource whose marker this is: it and everything it starts
+/// carry [`crate::procs::MARKER_VAR`], by which they can be found and killed (`procs`).
+pub fn mark(cmd: &mut Command, marker: &str) {
+    cmd.env(crate::procs::MARKER_VAR, marker);
 }
 
 /// Runs `cmd` to completion, at most `limit`, capturing its output. An error only when it
@@ -71,7 +79,7 @@ pub fn isolate(cmd: &mut Command) {
 pub async fn run(mut cmd: Command, limit: Duration) -> std::io::Result<Outcome> {
     isolate(&mut cmd);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
+    let mut child = crate::spawner::spawn(cmd).await?;
     let mut guard = GroupGuard(child.id().map(|p| p as i32));
     let out = tokio::spawn(read_all(child.stdout.take()));
     let err = tokio::spawn(read_all(child.stderr.take()));

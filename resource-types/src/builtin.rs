@@ -4,7 +4,7 @@
 use crate::millis::Millis;
 use crate::schema::{PropertyKind as K, PropertySpec as P, Schema, Value};
 use crate::timing::Timings;
-use crate::typedef::{HandlerRef, TypeDef};
+use crate::typedef::{HandlerRef, StopBound, TypeDef};
 
 /// Every built-in type, in the order `nonstop type list` shows them.
 pub fn builtin_types() -> Vec<TypeDef> {
@@ -18,6 +18,8 @@ fn def(name: &str, description: &str, schema: Vec<P>, timings: Timings) -> TypeD
         schema: Schema::new(schema),
         timings,
         description: description.to_string(),
+        stop: StopBound::Forced,
+        reconfigures: true,
     }
 }
 
@@ -44,6 +46,12 @@ pub fn process() -> TypeDef {
             P::new("log", K::String).describe("file that receives stdout and stderr"),
             P::new("check_tcp", K::String).describe("host:port that is_alive connects to"),
             P::new("check_command", K::String).describe("command that is_alive runs"),
+            P::new("user", K::String)
+                .needs_restart()
+                .describe("run as this user (name or uid); default: the agent's user"),
+            P::new("group", K::String)
+                .needs_restart()
+                .describe("run with this group (name or gid); default: the user's group"),
         ],
         Timings::default(),
     )
@@ -84,9 +92,16 @@ pub fn tmax_node() -> TypeDef {
             P::new("boot_command", K::String),
             P::new("down_command", K::String),
             P::new("probe_command", K::String),
+            P::new("user", K::String)
+                .needs_restart()
+                .describe("run the commands as this user (name or uid); default: the agent's"),
+            P::new("group", K::String)
+                .needs_restart()
+                .describe("run the commands with this group (name or gid)"),
         ],
         Timings::default(),
     )
+    .stop_within(crate::tmax_node::TERMINATE_LIMIT)
 }
 
 #[cfg(test)]

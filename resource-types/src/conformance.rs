@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::handler::{
-    Failure, FailureSink, Health, OpenContext, ResourceHandler, ResourceInstance,
+    Failure, FailureSink, Footprint, Health, OpenContext, ResourceHandler, ResourceInstance,
 };
 use crate::schema::Properties;
 
@@ -113,6 +113,7 @@ impl<'a> Suite<'a> {
             properties: props.clone(),
             data_dir: data_dir.clone(),
             failures: FailureSink::new("conformance", tx.clone()),
+            marker: crate::procs::new_marker(),
         };
         let start = Instant::now();
         let opened = self.handler.open(ctx(&self.props)).await;
@@ -151,8 +152,16 @@ impl<'a> Suite<'a> {
 
     async fn lifecycle(&mut self, r: &mut Instance) {
         let t = Instant::now();
+        let intent = r.intent();
         let res = self.online_and_alive(r).await;
         self.record("online brings it up and looks_alive says Alive", t, res);
+        let t = Instant::now();
+        let res = covers(&intent, &r.footprint());
+        self.record(
+            "the intent recorded before online covers what it left",
+            t,
+            res,
+        );
         let t = Instant::now();
         let res = self.health(r.is_alive()).await.and_then(expect_alive);
         self.record("is_alive after online says Alive", t, res);
@@ -194,15 +203,22 @@ impl<'a> Suite<'a> {
         self.record("terminate when stopped never fails", t, res);
     }
 
-    /// Terminates and checks that nothing is left: looks_alive Dead, footprint empty.
+    /// Terminates and checks that nothing is left: looks_alive Dead, footprint empty, no
+    /// process carrying the marker.
     async fn terminated(&self, r: &mut Instance) -> Result<(), String> {
+        let marker = r.intent().marker;
         self.bounded(r.terminate()).await?;
         self.health(r.looks_alive()).await.and_then(expect_dead)?;
         let left = r.footprint();
-        if left.is_empty() {
+        if !left.is_empty() {
+            return Err(format!("footprint left after terminate: {left:?}"));
+        }
+        let markers: std::collections::BTreeSet<&str> = marker.as_deref().into_iter().collect();
+        let running = crate::procs::marked(&markers);
+        if running.is_empty() {
             Ok(())
         } else {
-            Err(format!("footprint left after terminate: {left:?}"))
+            Err(format!("processes left after terminate: {running:?}"))
         }
     }
 
@@ -252,6 +268,45 @@ impl<'a> Suite<'a> {
             detail: res.err().unwrap_or_default(),
             took: started.elapsed(),
         });
+    }
+}
+
+/// Whether `intent` (recorded before online) names everything `left` (after online) records:
+/// the same marker, the same addresses and commands, and process groups whose leaders carry
+/// the marker (their numbers cannot be known before they start).
+fn covers(intent: &Footprint, left: &Footprint) -> Result<(), String> {
+    if left.marker.is_some() && left.marker != intent.marker {
+        return Err(format!("marker {:?} not in the intent", left.marker));
+    }
+    if let Some(a) = left
+        .addresses
+        .iter()
+        .find(|a| !intent.addresses.contains(a))
+    {
+        return Err(format!("address {a:?} not in the intent"));
+    }
+    if let Some(c) = left
+        .cleanup_commands
+        .iter()
+        .find(|c| !intent.cleanup_commands.contains(c))
+    {
+        return Err(format!("cleanup command {c:?} not in the intent"));
+    }
+    let markers: std::collections::BTreeSet<&str> = intent.marker.as_deref().into_iter().collect();
+    let marked: Vec<i32> = crate::procs::marked(&markers)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    match left
+        .process_groups
+        .iter()
+        .find(|g| !marked.contains(&g.pgid))
+    {
+        Some(g) => Err(format!(
+            "process group {} does not carry the marker",
+            g.pgid
+        )),
+        None => Ok(()),
     }
 }
 

@@ -34,6 +34,10 @@ pub struct DesiredGroup {
     pub epoch: u64,
     /// Its resources in online order (dependencies first); offline goes in reverse.
     pub resources: Vec<DesiredResource>,
+    /// The group is moving away: stop everything, then confirm with this number
+    /// ([`GroupStopped`]). Only that confirmation lets the leader place it elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<u64>,
 }
 
 /// One resource and whether it should be online.
@@ -55,7 +59,7 @@ pub struct DesiredResource {
     pub online: bool,
 }
 
-/// The state of a resource (MSCS's states).
+/// The state of a resource (MSCS's states, and Failing).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ResourceState {
     /// Not running.
@@ -67,12 +71,16 @@ pub enum ResourceState {
     Online,
     /// Going offline.
     OfflinePending,
-    /// Failed: stopped by its agent and not restarted.
+    /// Failed, and confirmed stopped: its terminate returned.
     Failed,
+    /// Failed, and not yet confirmed stopped: its agent is terminating it, or its terminate did
+    /// not finish within its bound. It may still run.
+    Failing,
 }
 
 impl ResourceState {
-    /// Whether nothing of the resource runs (safe to start it elsewhere).
+    /// Whether nothing of the resource runs, as its agent says: Offline, or Failed (which the
+    /// agent reports only once terminate returned).
     pub fn is_stopped(self) -> bool {
         matches!(self, ResourceState::Offline | ResourceState::Failed)
     }
@@ -91,6 +99,29 @@ pub struct RestartCount {
     pub attempt: u32,
     /// The limit (`None`: unlimited).
     pub limit: Option<u32>,
+}
+
+/// An agent's confirmation that every resource of a group it was told to stop (the desired
+/// group's `stop`) is stopped: terminated or taken offline, with nothing left running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStopped {
+    /// The group.
+    pub group: String,
+    /// The placement epoch the agent acted under.
+    pub epoch: u64,
+    /// The move it confirms (the desired group's `stop`).
+    pub stop: u64,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// What an agent tells the leader, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentReport {
+    /// A resource changed state.
+    Resource(ResourceReport),
+    /// A group it was told to stop is stopped.
+    GroupStopped(GroupStopped),
 }
 
 /// One resource transition, as an agent reports it to the leader.

@@ -34,8 +34,12 @@ pub const EXIT_NOT_RUNNING: i32 = 7;
 
 /// How long `meta-data`, `validate` and the checks may take.
 const QUICK_LIMIT: Duration = Duration::from_secs(30);
-/// How long `terminate` may take before the handler gives up on it (it never fails).
+/// How long `terminate` may take before the handler gives up on it (it never fails); then
+/// `offline` gets as long again.
 const TERMINATE_LIMIT: Duration = Duration::from_secs(10);
+/// The longest a plug-in's terminate takes: `terminate`, then `offline`, then killing what
+/// carries the marker.
+pub const STOP_BOUND: Duration = Duration::from_secs(21);
 
 /// What `meta-data` prints (JSON).
 #[derive(Debug, Deserialize)]
@@ -76,7 +80,10 @@ pub async fn read_type(program: &Path) -> Result<TypeDef> {
         schema: meta.properties,
         timings: meta.timings.unwrap_or_default(),
         description: meta.description,
-    };
+        stop: crate::typedef::StopBound::Forced,
+        reconfigures: false,
+    }
+    .stop_within(STOP_BOUND);
     def.check()
         .map_err(|errs| bad(format!("bad schema: {}", join(&errs))))?;
     Ok(def)
@@ -121,6 +128,7 @@ impl ResourceHandler for ExecHandler {
                 "NONSTOP_DATA_DIR".to_string(),
                 ctx.data_dir.display().to_string(),
             ),
+            (crate::procs::MARKER_VAR.to_string(), ctx.marker.clone()),
         ];
         env.extend(
             props
@@ -131,6 +139,7 @@ impl ResourceHandler for ExecHandler {
             program: self.program.clone(),
             env,
             limit: self.def.timings.pending_timeout.as_duration(),
+            marker: ctx.marker,
             online: false,
         };
         instance.validate().await?;
@@ -145,6 +154,8 @@ pub struct ExecInstance {
     env: Vec<(String, String)>,
     /// Bound of online and offline (the agent's own pending timeout usually cuts first).
     limit: Duration,
+    /// The resource's marker (also in `env`).
+    marker: String,
     /// Whether online succeeded and no offline or terminate followed (for the footprint).
     online: bool,
 }
@@ -221,6 +232,9 @@ impl ResourceInstance for ExecInstance {
             // Unimplemented or failed: a graceful stop is the best there is left.
             let _ = self.call("offline", TERMINATE_LIMIT).await;
         }
+        // What the plug-in started and left running carries the marker.
+        let marked = Footprint::marked(&self.marker);
+        crate::cleanup::kill_processes(&[marked], Duration::from_secs(1)).await;
         self.online = false;
     }
 
@@ -238,13 +252,17 @@ impl ResourceInstance for ExecInstance {
     }
 
     fn footprint(&self) -> Footprint {
+        if self.online {
+            self.intent()
+        } else {
+            Footprint::default()
+        }
+    }
+
+    fn intent(&self) -> Footprint {
         Footprint {
-            cleanup_commands: if self.online {
-                vec![self.cleanup_line()]
-            } else {
-                Vec::new()
-            },
-            ..Footprint::default()
+            cleanup_commands: vec![self.cleanup_line()],
+            ..Footprint::marked(&self.marker)
         }
     }
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
+use crate::procs::ProcessGroup;
 use crate::schema::Properties;
 use crate::typedef::TypeDef;
 
@@ -45,6 +46,9 @@ pub struct Failure {
     pub resource: String,
     /// What happened (`exited with status 3`).
     pub reason: String,
+    /// Only part of the resource failed (one copy of a multi-instance program) and the rest
+    /// still runs: `online` replaces what failed without stopping the rest.
+    pub partial: bool,
 }
 
 /// Where a handler pushes failures. Cheap to clone; sending never blocks and never fails
@@ -66,36 +70,104 @@ impl FailureSink {
 
     /// Reports a failure of this sink's resource.
     pub fn fail(&self, reason: impl Into<String>) {
+        self.send(reason.into(), false);
+    }
+
+    /// Reports that part of the resource failed while the rest runs (see [`Failure::partial`]).
+    pub fn fail_partial(&self, reason: impl Into<String>) {
+        self.send(reason.into(), true);
+    }
+
+    fn send(&self, reason: String, partial: bool) {
         let _ = self.tx.send(Failure {
             resource: self.resource.clone(),
-            reason: reason.into(),
+            reason,
+            partial,
         });
     }
 }
 
-/// What an instance leaves on the machine while online, recorded by the agent in its state file
-/// so that an agent that died and restarted can terminate the leftovers before it registers.
+/// What an instance leaves on the machine, recorded by the agent in its state file so that the
+/// node's watchdog (when the agent cannot act) and an agent that died and restarted can undo it.
+/// The agent records an instance's [`ResourceInstance::intent`] before `online` runs and its
+/// footprint after every transition; an entry is forgotten once its footprint is empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Footprint {
-    /// Process groups the instance started (each is killed whole).
+    /// Process groups the instance started, each with its leader's start time: a group is killed
+    /// only while its leader is still that process (`procs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub process_groups: Vec<i32>,
+    pub process_groups: Vec<ProcessGroup>,
+    /// The marker in the environment of every program the instance starts (`procs`): what
+    /// carries it is killed whatever its number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// The boot its processes were started on; on another boot none of them can be running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
     /// Addresses it added: (network namespace or "", interface, address/prefix).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<(String, String, String)>,
     /// Commands that undo it, run with `sh -c` (for handlers whose resources live outside this
-    /// process tree, like a Tmax node booted by tmboot).
+    /// process tree, like a Tmax node booted by tmboot), each bounded by its type's stop bound.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cleanup_commands: Vec<String>,
+    /// The user and group (uid, gid) the cleanup commands run as; `None`: as the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<(u32, u32)>,
 }
 
 impl Footprint {
     /// Whether it records nothing.
     pub fn is_empty(&self) -> bool {
         self.process_groups.is_empty()
+            && self.marker.is_none()
             && self.addresses.is_empty()
             && self.cleanup_commands.is_empty()
     }
+
+    /// A footprint of processes marked with `marker`, started on this boot.
+    pub fn marked(marker: &str) -> Self {
+        Footprint {
+            marker: Some(marker.to_string()),
+            boot_id: crate::procs::boot_id(),
+            ..Footprint::default()
+        }
+    }
+
+    /// Its processes, for [`crate::procs::kill_all`].
+    pub fn processes(&self) -> crate::procs::Processes<'_> {
+        crate::procs::Processes {
+            groups: &self.process_groups,
+            marker: self.marker.as_deref(),
+            boot: self.boot_id.as_deref(),
+        }
+    }
+
+    /// Everything `self` or `other` records (what a start in progress may leave).
+    pub fn union(&self, other: &Footprint) -> Footprint {
+        fn merge<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+            let mut v = a.to_vec();
+            v.extend(b.iter().filter(|x| !a.contains(x)).cloned());
+            v
+        }
+        Footprint {
+            process_groups: merge(&self.process_groups, &other.process_groups),
+            marker: self.marker.clone().or_else(|| other.marker.clone()),
+            boot_id: self.boot_id.clone().or_else(|| other.boot_id.clone()),
+            addresses: merge(&self.addresses, &other.addresses),
+            cleanup_commands: merge(&self.cleanup_commands, &other.cleanup_commands),
+            run_as: self.run_as.or(other.run_as),
+        }
+    }
+}
+
+/// What [`ResourceInstance::reconfigure`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconfigured {
+    /// The new values are in force; nothing was restarted.
+    Applied,
+    /// This instance cannot take them while it runs: restart it.
+    NeedsRestart,
 }
 
 /// What `open` receives.
@@ -109,6 +181,10 @@ pub struct OpenContext {
     pub data_dir: PathBuf,
     /// Where to push failures noticed without a poll.
     pub failures: FailureSink,
+    /// The marker every program the instance starts must carry in its environment
+    /// ([`crate::procs::MARKER_VAR`], set by [`crate::action::mark`]), so that what it started
+    /// can be found and killed by the marker alone.
+    pub marker: String,
 }
 
 /// Why an entry point failed.
@@ -152,11 +228,13 @@ pub trait ResourceHandler: Send + Sync + std::fmt::Debug {
     /// effects on the machine (nothing started, nothing added). Errors name the property.
     async fn open(&self, ctx: OpenContext) -> Result<Box<dyn ResourceInstance>>;
 
-    /// Undoes what a dead agent left behind, from the footprint it recorded. Must not fail:
-    /// anything already gone is fine. The default kills the process groups and runs the cleanup
-    /// commands; handlers that add other things (addresses) extend it.
+    /// Undoes what a dead agent left behind, from the footprint it recorded, apart from its
+    /// processes, which the caller has killed already (`procs::kill_all`, once for every
+    /// footprint). Must not fail: anything already gone is fine. The default runs the cleanup
+    /// commands, each bounded by the type's stop bound; handlers that add other things
+    /// (addresses) extend it.
     async fn clean_up(&self, footprint: &Footprint) {
-        crate::cleanup::default_clean_up(footprint).await;
+        crate::cleanup::run_commands(footprint, self.def().stop.limit()).await;
     }
 }
 
@@ -183,8 +261,26 @@ pub trait ResourceInstance: Send + std::fmt::Debug {
     /// A thorough check, run less often (MSCS IsAlive).
     async fn is_alive(&mut self) -> Health;
 
-    /// What it currently leaves on the machine (for the agent's state file).
+    /// What it currently leaves on the machine (for the agent's state file); empty once it is
+    /// offline or terminated.
     fn footprint(&self) -> Footprint;
+
+    /// What `online` may leave on the machine, known before it runs (the marker its programs
+    /// will carry, the address it will add, the command that undoes it). The agent records it
+    /// before calling `online`, so that a start interrupted at any instant (the daemon stopped
+    /// or killed) can still be undone.
+    fn intent(&self) -> Footprint {
+        self.footprint()
+    }
+
+    /// Takes new property values without a restart, when every property that changed is
+    /// marked `restart: false` in the schema. Returns `Applied` when the instance uses the new
+    /// values from now on, `NeedsRestart` when it cannot (the agent then restarts it, as for a
+    /// property marked `restart`). The default cannot.
+    async fn reconfigure(&mut self, properties: &Properties) -> Result<Reconfigured> {
+        let _ = properties;
+        Ok(Reconfigured::NeedsRestart)
+    }
 
     /// Releases the instance (MSCS Close). Called after it is offline or terminated.
     async fn close(&mut self) {}

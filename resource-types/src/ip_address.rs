@@ -57,7 +57,7 @@ impl ResourceHandler for IpAddressHandler {
                 tracing::warn!("clean-up of {address} on {interface}: {e}");
             }
         }
-        crate::cleanup::default_clean_up(footprint).await;
+        crate::cleanup::run_commands(footprint, self.def.stop.limit()).await;
     }
 }
 
@@ -198,20 +198,22 @@ impl ResourceInstance for IpAddress {
     }
 
     fn footprint(&self) -> Footprint {
-        let entry = || {
-            let ns = self.netns.clone().unwrap_or_default();
-            (
-                ns,
-                self.interface.clone(),
-                format!("{}/{}", self.ip, self.prefix),
-            )
-        };
+        if self.added {
+            self.intent()
+        } else {
+            Footprint::default()
+        }
+    }
+
+    fn intent(&self) -> Footprint {
+        let ns = self.netns.clone().unwrap_or_default();
+        let entry = (
+            ns,
+            self.interface.clone(),
+            format!("{}/{}", self.ip, self.prefix),
+        );
         Footprint {
-            addresses: if self.added {
-                vec![entry()]
-            } else {
-                Vec::new()
-            },
+            addresses: vec![entry],
             ..Footprint::default()
         }
     }

@@ -17,21 +17,27 @@ pub mod ip_address;
 pub mod millis;
 pub mod ocf;
 pub mod process;
+pub mod procs;
 pub mod registry;
+pub mod runas;
 pub mod schema;
+pub mod spawner;
 mod sys;
 pub mod timing;
 pub mod tmax_node;
 pub mod typedef;
+pub mod wire;
 
 pub use desired::{
-    DesiredGroup, DesiredNode, DesiredResource, ResourceReport, ResourceState, RestartCount,
+    AgentReport, DesiredGroup, DesiredNode, DesiredResource, GroupStopped, ResourceReport,
+    ResourceState, RestartCount,
 };
 pub use handler::{
-    FailureSink, Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance,
+    FailureSink, Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler,
+    ResourceInstance,
 };
 pub use millis::Millis;
 pub use registry::{Registry, RegistryConfig};
 pub use schema::{Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value};
 pub use timing::{RestartDecision, RestartMode, RestartPolicy, Timings};
-pub use typedef::{HandlerRef, TypeDef};
+pub use typedef::{HandlerRef, StopBound, TypeDef};

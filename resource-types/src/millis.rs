@@ -22,6 +22,12 @@ impl Millis {
     }
 }
 
+impl From<std::time::Duration> for Millis {
+    fn from(d: std::time::Duration) -> Self {
+        Millis(d.as_millis().min(u64::MAX as u128) as u64)
+    }
+}
+
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0;

@@ -80,6 +80,8 @@ pub mod rc {
 const QUICK_LIMIT: Duration = Duration::from_secs(30);
 /// How long terminate's stop may take.
 const TERMINATE_LIMIT: Duration = Duration::from_secs(20);
+/// The longest an OCF terminate takes: its stop, then killing what carries the marker.
+pub const STOP_BOUND: Duration = Duration::from_secs(21);
 
 /// The path of agent `provider`/`agent`, which must exist and be executable.
 pub fn agent_path(root: &Path, provider: &str, agent: &str) -> Result<PathBuf> {
@@ -140,7 +142,10 @@ pub async fn read_type(root: &Path, provider: &str, agent: &str) -> Result<TypeD
         schema: meta.schema,
         timings: meta.timings,
         description: meta.description,
-    })
+        stop: crate::typedef::StopBound::Forced,
+        reconfigures: false,
+    }
+    .stop_within(STOP_BOUND))
 }
 
 /// The handler of one OCF agent.
@@ -171,6 +176,7 @@ impl OcfHandler {
             ("OCF_RESOURCE_TYPE", agent),
             ("OCF_RESOURCE_PROVIDER", provider),
             ("OCF_RESKEY_CRM_meta_timeout", timeout),
+            (crate::procs::MARKER_VAR, ctx.marker.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -200,6 +206,7 @@ impl ResourceHandler for OcfHandler {
             agent: self.agent.clone(),
             env: self.env(&ctx, &props),
             limit: self.def.timings.pending_timeout.as_duration(),
+            marker: ctx.marker,
             online: false,
         };
         instance.validate().await?;
@@ -213,6 +220,8 @@ pub struct OcfInstance {
     agent: PathBuf,
     env: Vec<(String, String)>,
     limit: Duration,
+    /// The resource's marker (also in `env`).
+    marker: String,
     online: bool,
 }
 
@@ -284,6 +293,9 @@ impl ResourceInstance for OcfInstance {
             }
             Err(e) => tracing::warn!(agent = %self.agent.display(), "terminate: {e}"),
         }
+        // Daemons the agent started and its stop left running carry the marker.
+        let marked = Footprint::marked(&self.marker);
+        crate::cleanup::kill_processes(&[marked], Duration::from_secs(1)).await;
     }
 
     async fn looks_alive(&mut self) -> Health {
@@ -295,17 +307,18 @@ impl ResourceInstance for OcfInstance {
     }
 
     fn footprint(&self) -> Footprint {
-        let stop = || {
-            let agent = self.agent.display().to_string();
-            action::shell_line(&self.env, &agent, &["stop"])
-        };
+        if self.online {
+            self.intent()
+        } else {
+            Footprint::default()
+        }
+    }
+
+    fn intent(&self) -> Footprint {
+        let agent = self.agent.display().to_string();
         Footprint {
-            cleanup_commands: if self.online {
-                vec![stop()]
-            } else {
-                Vec::new()
-            },
-            ..Footprint::default()
+            cleanup_commands: vec![action::shell_line(&self.env, &agent, &["stop"])],
+            ..Footprint::marked(&self.marker)
         }
     }
 }

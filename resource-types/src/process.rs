@@ -1,14 +1,17 @@
 //! `process`: runs a program (Tmax SERVER, MSCS Generic Application) and watches it.
 //!
 //! ```text
-//!  online ──spawn × instances──▶ child (own process group, dies with the agent)
+//!  online ──spawn × instances──▶ child (own process group, marked, dies with the agent)
 //!                                  │ exit
 //!  watcher task (one per child) ◀──┘──▶ FailureSink.fail("instance 0 (pid 41) exited ...")
 //! ```
 //!
 //! Failure is detected by the child's exit at once (a task awaits it), not by polling, so the
-//! agent can restart it within milliseconds. `offline` sends the stop signal to each process
-//! group and kills what is left after the grace period.
+//! agent can restart it within milliseconds. When one copy of several exits while the others
+//! run, the failure is partial: `online` replaces that copy alone. `offline` sends the stop
+//! signal to each process group and kills what is left after the grace period; `terminate`
+//! kills at once. Both then kill every process that carries the resource's marker, so children
+//! that left the process group die too.
 
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
@@ -23,9 +26,12 @@ use crate::action::{self, kill_group};
 use crate::builtin;
 use crate::extend::{self, Validated};
 use crate::handler::{
-    FailureSink, Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance,
-    Result,
+    FailureSink, Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler,
+    ResourceInstance, Result,
 };
+use crate::procs::ProcessGroup;
+use crate::runas::RunAs;
+use crate::schema::Properties;
 use crate::typedef::TypeDef;
 
 /// How long `terminate` waits for killed processes to be reaped.
@@ -53,11 +59,13 @@ impl ResourceHandler for ProcessHandler {
     }
 
     async fn open(&self, ctx: OpenContext) -> Result<Box<dyn ResourceInstance>> {
-        let props = extend::validate(&self.def, &builtin::process().schema, &ctx.properties)?;
-        let config = Config::from_props(&props, &ctx)?;
+        let config = Config::read(&self.def, &ctx.properties, &ctx)?;
         Ok(Box::new(ProcessInstance {
+            def: self.def.clone(),
             config,
             failures: ctx.failures,
+            marker: ctx.marker,
+            data_dir: ctx.data_dir,
             slots: Vec::new(),
         }))
     }
@@ -77,9 +85,15 @@ struct Config {
     log: PathBuf,
     check_tcp: Option<String>,
     check_command: Option<String>,
+    run_as: Option<RunAs>,
 }
 
 impl Config {
+    fn read(def: &TypeDef, props: &Properties, ctx: &OpenContext) -> Result<Config> {
+        let p = extend::validate(def, &builtin::process().schema, props)?;
+        Self::from_props(&p, ctx)
+    }
+
     fn from_props(p: &Validated, ctx: &OpenContext) -> Result<Config> {
         let invalid = |name: &str, reason: String| {
             HandlerError::InvalidProperties(vec![crate::schema::PropertyError {
@@ -99,6 +113,8 @@ impl Config {
         let stop_signal = format!("SIG{signal}")
             .parse::<Signal>()
             .map_err(|_| invalid("stop_signal", format!("{signal:?} is not a signal")))?;
+        let run_as = RunAs::from_props(p.str("user"), p.str("group"))
+            .map_err(|e| HandlerError::InvalidProperties(vec![e]))?;
         Ok(Config {
             resource: ctx.resource.clone(),
             command: p.str("command").unwrap_or_default().to_string(),
@@ -114,6 +130,7 @@ impl Config {
                 .unwrap_or_else(|| ctx.data_dir.join("output.log")),
             check_tcp: p.str("check_tcp").map(String::from),
             check_command: p.str("check_command").map(String::from),
+            run_as,
         })
     }
 }
@@ -121,8 +138,8 @@ impl Config {
 /// One started copy of the program.
 #[derive(Debug)]
 struct Slot {
-    /// Its pid, which is also its process group's id.
-    pid: i32,
+    /// Its process group: its pid, which is also the group's id, and its start time.
+    group: ProcessGroup,
     /// Set by its watcher when it exits: how it ended.
     exited: watch::Receiver<Option<String>>,
     /// Set before the agent stops it on purpose, so that its exit is not reported as a failure.
@@ -130,35 +147,58 @@ struct Slot {
 }
 
 impl Slot {
+    fn pid(&self) -> i32 {
+        self.group.pgid
+    }
+
+    /// Sends `signal` to its process group, while the group's number is still its own: until
+    /// its watcher has reaped the leader (a reaped leader's number may come back for another
+    /// process; what is left of the group then carries the marker and is killed by it).
+    fn signal(&self, signal: Signal) {
+        if self.exited.borrow().is_none() {
+            kill_group(self.pid(), signal);
+        }
+    }
+
     /// How it ended, if it did: from its watcher, or from the kernel when it exited but the
     /// watcher has not reaped it yet (so a check right after an exit already sees it).
     fn exit(&self) -> Option<String> {
         let seen = self.exited.borrow().clone();
-        seen.or_else(|| is_zombie(self.pid).then(|| "exited".to_string()))
+        seen.or_else(|| is_zombie(self.pid()).then(|| "exited".to_string()))
     }
 }
 
 /// Whether `pid` has exited and waits to be reaped (state `Z` in /proc/PID/stat).
 fn is_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // The state follows the command name, which is in parentheses and may contain any byte.
-    stat.rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    crate::procs::stat(pid).is_some_and(|s| s.zombie)
 }
 
 /// One `process` resource.
 #[derive(Debug)]
 pub struct ProcessInstance {
+    def: TypeDef,
     config: Config,
     failures: FailureSink,
-    slots: Vec<Slot>,
+    marker: String,
+    data_dir: PathBuf,
+    /// One per copy, by instance index (`None`: not running).
+    slots: Vec<Option<Slot>>,
 }
 
 impl ProcessInstance {
+    fn running(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+    }
+
     fn all_running(&self) -> bool {
-        self.slots.len() == self.config.instances && self.slots.iter().all(|s| s.exit().is_none())
+        self.slots.len() == self.config.instances
+            && self
+                .slots
+                .iter()
+                .all(|s| s.as_ref().is_some_and(|s| s.exit().is_none()))
     }
 
     fn command(&self, index: usize) -> Result<Command> {
@@ -181,20 +221,27 @@ impl ProcessInstance {
         if let Some(dir) = &c.cwd {
             cmd.current_dir(dir);
         }
+        if let Some(user) = &c.run_as {
+            user.apply(&mut cmd);
+        }
+        action::mark(&mut cmd, &self.marker);
         action::isolate(&mut cmd);
         Ok(cmd)
     }
 
     /// Starts copy `index` and a task that reports its exit.
-    fn spawn(&self, index: usize) -> Result<Slot> {
-        let mut child = self.command(index)?.spawn().map_err(|source| {
+    async fn spawn(&self, index: usize) -> Result<Slot> {
+        let cmd = self.command(index)?;
+        let mut child = crate::spawner::spawn(cmd).await.map_err(|source| {
             io_error(format!("cannot start {:?}", self.config.command), source)
         })?;
         // Invariant: a child that was just spawned and not yet awaited has a pid.
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let group = ProcessGroup::led_by(pid);
         let (tx, exited) = watch::channel(None);
         let stopping = Arc::new(AtomicBool::new(false));
         let (flag, failures) = (stopping.clone(), self.failures.clone());
+        let several = self.config.instances > 1;
         tokio::spawn(async move {
             let how = match child.wait().await {
                 Ok(status) => format!("exited ({status})"),
@@ -202,33 +249,29 @@ impl ProcessInstance {
             };
             let _ = tx.send(Some(how.clone()));
             if !flag.load(Ordering::SeqCst) {
-                failures.fail(format!("instance {index} (pid {pid}) {how}"));
+                let reason = format!("instance {index} (pid {pid}) {how}");
+                // One copy of several: the others may still run (looks_alive tells the agent
+                // otherwise), and online replaces only this one.
+                if several {
+                    failures.fail_partial(reason);
+                } else {
+                    failures.fail(reason);
+                }
             }
         });
         Ok(Slot {
-            pid,
+            group,
             exited,
             stopping,
         })
     }
 
-    /// Stops every copy: `signal` to each group, then SIGKILL after `grace`.
+    /// Stops every copy: `signal` to each group, then SIGKILL after `grace`; then every process
+    /// that carries the marker (children that left the group).
     async fn stop(&mut self, signal: Signal, grace: Duration) {
-        for slot in &self.slots {
-            // A copy that exited by itself before this stop is still a failure to report.
-            if slot.exit().is_none() {
-                slot.stopping.store(true, Ordering::SeqCst);
-            }
-            kill_group(slot.pid, signal);
-        }
-        if !wait_all_exited(&mut self.slots, grace).await {
-            tracing::warn!(resource = %self.config.resource, "still running after {grace:?}: killing");
-        }
-        // Kill the whole group either way: the leader's children may outlive it.
-        for slot in &self.slots {
-            kill_group(slot.pid, Signal::SIGKILL);
-        }
-        wait_all_exited(&mut self.slots, REAP_LIMIT).await;
+        stop_copies(&mut self.slots, signal, grace, &self.config.resource).await;
+        let marked = Footprint::marked(&self.marker);
+        crate::cleanup::kill_processes(&[marked], REAP_LIMIT).await;
         self.slots.clear();
     }
 
@@ -252,14 +295,33 @@ impl ProcessInstance {
         }
     }
 
+    /// The first copy that is not running, if any.
     fn dead_copy(&self) -> Option<Health> {
-        if self.slots.len() < self.config.instances {
-            return Some(Health::Dead("not started".into()));
-        }
-        self.slots.iter().enumerate().find_map(|(i, s)| {
-            s.exit()
-                .map(|how| Health::Dead(format!("instance {i} (pid {}) {how}", s.pid)))
+        (0..self.config.instances).find_map(|i| match self.slots.get(i) {
+            Some(Some(s)) => s
+                .exit()
+                .map(|how| Health::Dead(format!("instance {i} (pid {}) {how}", s.pid()))),
+            _ => Some(Health::Dead(format!("instance {i} not started"))),
         })
+    }
+
+    /// Whether at least one copy runs.
+    fn some_running(&self) -> bool {
+        self.running().any(|(_, s)| s.exit().is_none())
+    }
+
+    /// The health of a multi-instance resource: Dead when no copy runs; when some do, the dead
+    /// ones are reported as a partial failure (online replaces them) and it counts as alive.
+    fn copies_health(&self) -> Option<Health> {
+        let dead = self.dead_copy()?;
+        if self.config.instances > 1 && self.some_running() {
+            let Health::Dead(why) = dead else {
+                return None;
+            };
+            self.failures.fail_partial(why);
+            return None;
+        }
+        Some(dead)
     }
 }
 
@@ -267,13 +329,18 @@ impl ProcessInstance {
 impl ResourceInstance for ProcessInstance {
     async fn online(&mut self) -> Result<()> {
         if !self.all_running() {
+            self.slots.resize_with(self.config.instances, || None);
             // Copies that died are replaced; running ones stay (no second copy).
-            if self.slots.iter().any(|s| s.exit().is_some()) {
-                self.stop(Signal::SIGKILL, REAP_LIMIT).await;
-            }
-            for index in self.slots.len()..self.config.instances {
-                let slot = self.spawn(index)?;
-                self.slots.push(slot);
+            for index in 0..self.config.instances {
+                let dead = match &self.slots[index] {
+                    Some(s) => s.exit().is_some(),
+                    None => true,
+                };
+                if dead {
+                    self.slots[index] = None;
+                    let slot = self.spawn(index).await?;
+                    self.slots[index] = Some(slot);
+                }
             }
         }
         self.wait_for_port().await
@@ -290,11 +357,11 @@ impl ResourceInstance for ProcessInstance {
     }
 
     async fn looks_alive(&mut self) -> Health {
-        self.dead_copy().unwrap_or(Health::Alive)
+        self.copies_health().unwrap_or(Health::Alive)
     }
 
     async fn is_alive(&mut self) -> Health {
-        if let Some(dead) = self.dead_copy() {
+        if let Some(dead) = self.copies_health() {
             return dead;
         }
         if let Some(addr) = &self.config.check_tcp
@@ -303,7 +370,9 @@ impl ResourceInstance for ProcessInstance {
             return Health::Dead(format!("{addr} does not answer"));
         }
         if let Some(text) = &self.config.check_command {
-            return match action::run(action::shell(text), CHECK_LIMIT).await {
+            let mut cmd = action::shell(text);
+            action::mark(&mut cmd, &self.marker);
+            return match action::run(cmd, CHECK_LIMIT).await {
                 Ok(out) if out.code == Some(0) => Health::Alive,
                 Ok(out) => Health::Dead(format!("check command: {}", out.describe())),
                 Err(e) => Health::Dead(format!("check command cannot run: {e}")),
@@ -313,10 +382,42 @@ impl ResourceInstance for ProcessInstance {
     }
 
     fn footprint(&self) -> Footprint {
-        Footprint {
-            process_groups: self.slots.iter().map(|s| s.pid).collect(),
-            ..Footprint::default()
+        if self.slots.iter().all(Option::is_none) {
+            return Footprint::default();
         }
+        Footprint {
+            process_groups: self.running().map(|(_, s)| s.group.clone()).collect(),
+            ..Footprint::marked(&self.marker)
+        }
+    }
+
+    fn intent(&self) -> Footprint {
+        Footprint::marked(&self.marker).union(&self.footprint())
+    }
+
+    async fn reconfigure(&mut self, properties: &Properties) -> Result<Reconfigured> {
+        let ctx = OpenContext {
+            resource: self.config.resource.clone(),
+            properties: properties.clone(),
+            data_dir: self.data_dir.clone(),
+            failures: self.failures.clone(),
+            marker: self.marker.clone(),
+        };
+        let new = Config::read(&self.def, properties, &ctx)?;
+        // What the handler itself uses takes effect at once; what the program was started with
+        // (its environment, extension properties included) at its next start.
+        let (before, after) = (self.config.instances, new.instances);
+        let running = self.some_running();
+        self.config = new;
+        if after < before && self.slots.len() > after {
+            let mut extra = self.slots.split_off(after);
+            let (signal, grace) = (self.config.stop_signal, self.config.stop_grace);
+            stop_copies(&mut extra, signal, grace, &self.config.resource).await;
+        }
+        if after > before && running {
+            self.online().await?;
+        }
+        Ok(Reconfigured::Applied)
     }
 
     async fn close(&mut self) {
@@ -324,10 +425,29 @@ impl ResourceInstance for ProcessInstance {
     }
 }
 
+/// Stops `slots`: `signal` to each group, SIGKILL to each after `grace`, and waits for the exits.
+async fn stop_copies(slots: &mut [Option<Slot>], signal: Signal, grace: Duration, resource: &str) {
+    for slot in slots.iter().flatten() {
+        // A copy that exited by itself before this stop is still a failure to report.
+        if slot.exit().is_none() {
+            slot.stopping.store(true, Ordering::SeqCst);
+        }
+        slot.signal(signal);
+    }
+    if !wait_all_exited(slots, grace).await {
+        tracing::warn!(%resource, "still running after {grace:?}: killing");
+    }
+    // Kill the whole group either way: the leader's children may outlive it.
+    for slot in slots.iter().flatten() {
+        slot.signal(Signal::SIGKILL);
+    }
+    wait_all_exited(slots, REAP_LIMIT).await;
+}
+
 /// Waits until every slot's process exited, at most `limit`; says whether they all did.
-async fn wait_all_exited(slots: &mut [Slot], limit: Duration) -> bool {
+async fn wait_all_exited(slots: &mut [Option<Slot>], limit: Duration) -> bool {
     let all = async {
-        for slot in slots.iter_mut() {
+        for slot in slots.iter_mut().flatten() {
             let _ = slot.exited.wait_for(|e| e.is_some()).await;
         }
     };

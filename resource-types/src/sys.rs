@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 /// Makes a command's child die with this thread's process: the child asks the kernel for
 /// SIGKILL when its parent goes (PR_SET_PDEATHSIG), so nothing the agent started outlives it.
 ///
-/// The kernel ties the signal to the *thread* that forked the child. tokio spawns children from
-/// its worker threads, which live as long as the runtime, i.e. as long as the agent.
+/// The kernel ties the signal to the *thread* that forked the child, so every such child is
+/// forked by the one thread of `crate::spawner`, which lives as long as the process.
 pub fn die_with_parent(cmd: &mut tokio::process::Command) {
     let parent = Pid::this();
     // SAFETY: the closure runs in the child between fork and exec, where only

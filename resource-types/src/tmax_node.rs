@@ -20,12 +20,13 @@ use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
 };
 use crate::process::tcp_answers;
+use crate::runas::RunAs;
 use crate::typedef::TypeDef;
 
 /// How long a check's connect or probe may take.
 const CHECK_LIMIT: Duration = Duration::from_secs(5);
 /// How long terminate's down command may take.
-const TERMINATE_LIMIT: Duration = Duration::from_secs(10);
+pub const TERMINATE_LIMIT: Duration = Duration::from_secs(10);
 /// How often online and offline look at the port while the node boots or goes down (no event
 /// says when a port opens or closes).
 const PORT_POLL: Duration = Duration::from_millis(20);
@@ -51,9 +52,13 @@ impl ResourceHandler for TmaxNodeHandler {
 
     async fn open(&self, ctx: OpenContext) -> Result<Box<dyn ResourceInstance>> {
         let props = extend::validate(&self.def, &builtin::tmax_node().schema, &ctx.properties)?;
+        let run_as = RunAs::from_props(props.str("user"), props.str("group"))
+            .map_err(|e| HandlerError::InvalidProperties(vec![e]))?;
         Ok(Box::new(TmaxNode::new(
             &props,
             self.def.timings.pending_timeout.as_duration(),
+            run_as,
+            ctx.marker,
         )))
     }
 }
@@ -67,12 +72,14 @@ pub struct TmaxNode {
     env: Vec<(String, String)>,
     port: String,
     limit: Duration,
+    run_as: Option<RunAs>,
+    marker: String,
     /// Set from the start of online until offline or terminate succeeded (for the footprint).
     booted: bool,
 }
 
 impl TmaxNode {
-    fn new(p: &Validated, limit: Duration) -> Self {
+    fn new(p: &Validated, limit: Duration, run_as: Option<RunAs>, marker: String) -> Self {
         let node = p.str("node").unwrap_or_default().to_string();
         let tmaxdir = p.str("tmaxdir").unwrap_or_default().to_string();
         let port = p.int("tportno").unwrap_or_default();
@@ -98,6 +105,8 @@ impl TmaxNode {
             env,
             port: format!("127.0.0.1:{port}"),
             limit,
+            run_as,
+            marker,
             booted: false,
         }
     }
@@ -105,6 +114,10 @@ impl TmaxNode {
     async fn run(&self, entry: &'static str, text: &str, limit: Duration) -> Result<Outcome> {
         let mut cmd = action::shell(text);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(user) = &self.run_as {
+            user.apply(&mut cmd);
+        }
+        action::mark(&mut cmd, &self.marker);
         action::run_for(entry, cmd, limit).await
     }
 
@@ -171,10 +184,22 @@ impl ResourceInstance for TmaxNode {
     }
 
     async fn terminate(&mut self) {
-        match self.run("terminate", &self.down, TERMINATE_LIMIT).await {
-            Ok(out) if out.code == Some(0) || !self.answers().await => self.booted = false,
-            Ok(out) => tracing::warn!("tmax-node terminate: {:?}: {}", self.down, out.describe()),
-            Err(e) => tracing::warn!("tmax-node terminate: {e}"),
+        let stopped = match self.run("terminate", &self.down, TERMINATE_LIMIT).await {
+            Ok(out) if out.code == Some(0) || !self.answers().await => true,
+            Ok(out) => {
+                tracing::warn!("tmax-node terminate: {:?}: {}", self.down, out.describe());
+                false
+            }
+            Err(e) => {
+                tracing::warn!("tmax-node terminate: {e}");
+                false
+            }
+        };
+        // Whatever the boot started and the down left running carries the marker.
+        let marked = Footprint::marked(&self.marker);
+        crate::cleanup::kill_processes(&[marked], Duration::from_secs(1)).await;
+        if stopped || !self.answers().await {
+            self.booted = false;
         }
     }
 
@@ -201,18 +226,24 @@ impl ResourceInstance for TmaxNode {
     }
 
     fn footprint(&self) -> Footprint {
-        let line = || {
-            let mut env = self.env.clone();
-            env.push(("NONSTOP_DOWN".into(), self.down.clone()));
-            action::shell_line(&env, "sh", &["-c", "eval \"$NONSTOP_DOWN\""])
-        };
+        if self.booted {
+            self.intent()
+        } else {
+            Footprint::default()
+        }
+    }
+
+    /// What tmboot starts lives outside the agent's process tree but carries the marker; the
+    /// down command undoes the rest.
+    fn intent(&self) -> Footprint {
+        let mut env = self.env.clone();
+        env.push(("NONSTOP_DOWN".into(), self.down.clone()));
+        env.push((crate::procs::MARKER_VAR.into(), self.marker.clone()));
+        let line = action::shell_line(&env, "sh", &["-c", "eval \"$NONSTOP_DOWN\""]);
         Footprint {
-            cleanup_commands: if self.booted {
-                vec![line()]
-            } else {
-                Vec::new()
-            },
-            ..Footprint::default()
+            cleanup_commands: vec![line],
+            run_as: self.run_as.as_ref().map(|u| (u.uid, u.gid)),
+            ..Footprint::marked(&self.marker)
         }
     }
 }

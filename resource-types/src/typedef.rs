@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::millis::Millis;
 use crate::schema::{PropertyError, Schema};
 use crate::timing::Timings;
 
@@ -37,9 +38,57 @@ pub struct TypeDef {
     /// One line for `nonstop type list`.
     #[serde(default)]
     pub description: String,
+    /// How long its `terminate` can take (the safety rule waits for it).
+    #[serde(default)]
+    pub stop: StopBound,
+    /// Whether its handler takes property changes without a restart (properties marked
+    /// `restart: false`); when not, every change restarts the resource.
+    #[serde(default)]
+    pub reconfigures: bool,
+}
+
+/// How long a resource's `terminate` can take, at most: what the one-node rule must wait for
+/// before its group starts elsewhere after its node was lost (docs/design.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopBound {
+    /// Its terminate kills processes and removes addresses, which the agent can force at any
+    /// moment: it is done within the timing profile's `terminate` budget (what is left then is
+    /// killed), which `node_timeout` already covers.
+    #[default]
+    Forced,
+    /// Its terminate runs a program whose effect cannot be forced (a stop script, tmdown): it
+    /// may take this long. A group holding such a resource waits that much longer (beyond the
+    /// profile's `terminate`) after its node is declared Down before it starts elsewhere.
+    Within(Millis),
+}
+
+impl StopBound {
+    /// The longest a terminate of this kind is given (for `Forced`, a generous bound on killing
+    /// and reaping; the agent itself kills at the profile's budget).
+    pub fn limit(self) -> std::time::Duration {
+        match self {
+            StopBound::Forced => std::time::Duration::from_secs(2),
+            StopBound::Within(d) => d.as_duration(),
+        }
+    }
+
+    /// How much longer than the profile's `terminate` budget a stop of this kind can take.
+    pub fn beyond(self, budget: Millis) -> Millis {
+        match self {
+            StopBound::Forced => Millis(0),
+            StopBound::Within(d) => Millis(d.0.saturating_sub(budget.0)),
+        }
+    }
 }
 
 impl TypeDef {
+    /// The same type, whose terminate may take up to `limit` and cannot be forced.
+    pub fn stop_within(mut self, limit: std::time::Duration) -> TypeDef {
+        self.stop = StopBound::Within(Millis::from(limit));
+        self
+    }
+
     /// Checks the schema and the name.
     pub fn check(&self) -> Result<(), Vec<PropertyError>> {
         self.schema.check()

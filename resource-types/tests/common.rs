@@ -29,6 +29,7 @@ pub fn context(
         properties,
         data_dir: dir.to_path_buf(),
         failures: FailureSink::new(resource, tx),
+        marker: nonstop_resource_types::procs::new_marker(),
     };
     (ctx, rx)
 }

@@ -169,7 +169,7 @@ async fn online_and_exit_detection_are_fast() {
         let t = Instant::now();
         r.online().await.unwrap();
         online.push(t.elapsed());
-        let pgid = r.footprint().process_groups[0];
+        let pgid = r.footprint().process_groups[0].pgid;
         let t = Instant::now();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::SIGKILL)
             .unwrap();
@@ -200,34 +200,93 @@ fn dead(pid: i32) -> bool {
     }
 }
 
+/// Issue 10, item 1: tokio retires idle threads (a blocking thread exits after its keep-alive,
+/// and `block_in_place` turns a worker into one); a child whose parent-death signal was tied to
+/// the thread that forked it was SIGKILLed some seconds after it started, with no fault. Here
+/// the runtime retires threads after 50 ms and the resource is started from such a thread.
 #[test]
-fn children_die_with_the_thread_that_started_them() {
+fn i10_1_a_resource_outlives_the_thread_that_started_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    // An "agent" on its own thread and runtime: when it ends, PR_SET_PDEATHSIG kills the child.
-    let pid = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut p = props(&[("command", "sleep")]);
-            p.insert("args".into(), Value::List(vec!["300".into()]));
-            let mut r = handler().open(context("orphan", p, &path).0).await.unwrap();
-            r.online().await.unwrap();
-            let pid = r.footprint().process_groups[0];
-            std::mem::forget(r); // no offline, no terminate: the agent just dies
-            pid
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_keep_alive(Duration::from_millis(50))
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let (pid, r) = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            handle.block_on(async {
+                let mut p = props(&[("command", "sleep")]);
+                p.insert("args".into(), Value::List(vec!["300".into()]));
+                let mut r = handler().open(context("kept", p, &path).0).await.unwrap();
+                r.online().await.unwrap();
+                (r.footprint().process_groups[0].pgid, r)
+            })
         })
-    })
-    .join()
-    .unwrap();
+        .await
+        .unwrap()
+    });
+    // Long enough for the blocking thread that forked it to be retired.
+    std::thread::sleep(Duration::from_millis(1000));
+    let alive = !dead(pid);
+    rt.block_on(async move {
+        let mut r = r;
+        r.terminate().await;
+    });
+    assert!(alive, "pid {pid} died with the thread that started it");
+}
+
+/// What ties a resource to the agent: it dies with the agent's process. The "agent" is this
+/// test binary run again as a child process (the ignored test below), which starts a resource,
+/// prints its pid and exits without stopping it.
+#[test]
+fn children_die_with_the_process_that_started_them() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "agent_that_exits_without_stopping",
+            "--nocapture",
+        ])
+        .env(
+            "NONSTOP_TEST_AGENT_DIR",
+            tempfile::tempdir().unwrap().keep(),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pid: i32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("resource pid "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid printed: {text}"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !dead(pid) {
         assert!(
             Instant::now() < deadline,
-            "pid {pid} outlived the thread that started it"
+            "pid {pid} outlived the process that started it"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Run by `children_die_with_the_process_that_started_them` as a child process.
+#[test]
+#[ignore = "run as a child process by children_die_with_the_process_that_started_them"]
+fn agent_that_exits_without_stopping() {
+    let Some(dir) = std::env::var_os("NONSTOP_TEST_AGENT_DIR") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut p = props(&[("command", "sleep")]);
+        p.insert("args".into(), Value::List(vec!["300".into()]));
+        let dir = std::path::PathBuf::from(dir);
+        let mut r = handler().open(context("orphan", p, &dir).0).await.unwrap();
+        r.online().await.unwrap();
+        println!("resource pid {}", r.footprint().process_groups[0].pgid);
+        std::process::exit(0);
+    });
 }

@@ -286,6 +286,22 @@ async fn follow(mut agent: AgentServiceClient<Channel>, node: String, delay: Dur
             let before = held.get(group).filter(|(e, _)| e == epoch).map(|(_, s)| s);
             report(&mut agent, &node, group, *epoch, states, before).await;
         }
+        // A group told to stop for a move: everything is offline now, confirm it.
+        for g in d.groups.iter().filter(|g| g.stop.is_some()) {
+            let stopped = apb::GroupStopped {
+                group: g.name.clone(),
+                epoch: g.epoch,
+                stop: g.stop.unwrap_or_default(),
+                at_ms: Time::now().0,
+            };
+            let batch = apb::ReportBatch {
+                node: node.clone(),
+                reports: vec![apb::AgentReport {
+                    kind: Some(apb::agent_report::Kind::Stopped(stopped)),
+                }],
+            };
+            let _ = agent.report(batch).await;
+        }
         held = next;
     }
 }
@@ -299,16 +315,26 @@ async fn report(
     states: &BTreeMap<String, String>,
     before: Option<&BTreeMap<String, String>>,
 ) {
-    let reports: Vec<apb::Report> = states
+    let reports: Vec<apb::AgentReport> = states
         .iter()
         .filter(|(r, s)| before.and_then(|b| b.get(*r)) != Some(*s))
-        .map(|(r, s)| apb::Report {
-            resource: r.clone(),
-            group: group.into(),
-            epoch,
-            state: s.clone(),
-            at_ms: Time::now().0,
-            ..Default::default()
+        .map(|(r, s)| {
+            let state = if s == "Online" {
+                apb::ResourceState::Online
+            } else {
+                apb::ResourceState::Offline
+            };
+            let t = apb::ResourceTransition {
+                resource: r.clone(),
+                group: group.into(),
+                epoch,
+                state: state as i32,
+                at_ms: Time::now().0,
+                ..Default::default()
+            };
+            apb::AgentReport {
+                kind: Some(apb::agent_report::Kind::Transition(t)),
+            }
         })
         .collect();
     if !reports.is_empty() {

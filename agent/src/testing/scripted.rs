@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use nonstop_resource_types::handler::{HandlerError, Result};
 use nonstop_resource_types::{
     FailureSink, Footprint, HandlerRef, Health, OpenContext, ResourceHandler, ResourceInstance,
-    Schema, Timings, TypeDef,
+    Schema, StopBound, Timings, TypeDef,
 };
 
 /// How a scripted resource behaves.
@@ -21,6 +21,8 @@ pub struct Behaviour {
     pub online_fails: bool,
     /// `offline` never returns.
     pub offline_hangs: bool,
+    /// `terminate` never returns (a handler that breaks the contract, or a stop that hangs).
+    pub terminate_hangs: bool,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +56,8 @@ impl ScriptedHandler {
                 schema: Schema::new(vec![]),
                 timings: Timings::default(),
                 description: "an in-memory resource for tests".into(),
+                stop: StopBound::Forced,
+                reconfigures: false,
             }),
             world: Arc::default(),
         }
@@ -61,6 +65,16 @@ impl ScriptedHandler {
 
     fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The same handler (sharing its world) for a type whose stop is bounded by `stop`.
+    pub fn with_stop(&self, stop: StopBound) -> Self {
+        let mut def = (*self.def).clone();
+        def.stop = stop;
+        ScriptedHandler {
+            def: Arc::new(def),
+            world: self.world.clone(),
+        }
     }
 
     /// Sets how `resource` behaves from now on.
@@ -167,7 +181,9 @@ impl ResourceInstance for ScriptedInstance {
     }
 
     async fn terminate(&mut self) {
-        self.enter("terminate");
+        if self.enter("terminate").terminate_hangs {
+            futures::future::pending::<()>().await;
+        }
         self.handler.world().running.remove(&self.name);
     }
 

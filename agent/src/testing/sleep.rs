@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use nonstop_resource_types::handler::{HandlerError, Result};
+use nonstop_resource_types::procs::ProcessGroup;
 use nonstop_resource_types::{
     FailureSink, Footprint, HandlerRef, Health, OpenContext, ResourceHandler, ResourceInstance,
-    Schema, Timings, TypeDef,
+    Schema, StopBound, Timings, TypeDef,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -56,6 +57,8 @@ impl SleepHandler {
                 schema: Schema::new(vec![]),
                 timings: Timings::default(),
                 description: "a sleep process, for tests".into(),
+                stop: StopBound::Forced,
+                reconfigures: false,
             }),
             records: Arc::default(),
         }
@@ -92,6 +95,7 @@ impl ResourceHandler for SleepHandler {
             name: ctx.resource,
             sink: ctx.failures,
             handler: self.clone(),
+            marker: ctx.marker,
             child: None,
         }))
     }
@@ -99,6 +103,7 @@ impl ResourceHandler for SleepHandler {
 
 #[derive(Debug)]
 struct Child {
+    group: ProcessGroup,
     pgid: i32,
     exited: watch::Receiver<bool>,
     stopping: Arc<AtomicBool>,
@@ -109,6 +114,7 @@ struct SleepInstance {
     name: String,
     sink: FailureSink,
     handler: SleepHandler,
+    marker: String,
     child: Option<Child>,
 }
 
@@ -132,6 +138,7 @@ impl SleepInstance {
     fn spawn(&mut self) -> Result<()> {
         let mut cmd = tokio::process::Command::new("sleep");
         cmd.arg("100000").process_group(0).kill_on_drop(false);
+        nonstop_resource_types::action::mark(&mut cmd, &self.marker);
         let mut proc = cmd.spawn().map_err(|source| HandlerError::Io {
             context: "starting sleep".into(),
             source,
@@ -168,6 +175,7 @@ impl SleepInstance {
             }
         });
         self.child = Some(Child {
+            group: ProcessGroup::led_by(pid),
             pgid: pid,
             exited,
             stopping,
@@ -210,9 +218,12 @@ impl ResourceInstance for SleepInstance {
     }
 
     fn footprint(&self) -> Footprint {
-        Footprint {
-            process_groups: self.child.iter().map(|c| c.pgid).collect(),
-            ..Footprint::default()
+        match &self.child {
+            Some(c) => Footprint {
+                process_groups: vec![c.group.clone()],
+                ..Footprint::marked(&self.marker)
+            },
+            None => Footprint::default(),
         }
     }
 }

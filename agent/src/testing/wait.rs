@@ -61,5 +61,6 @@ pub fn desired_group(name: &str, epoch: u64, resources: Vec<DesiredResource>) ->
         name: name.into(),
         epoch,
         resources,
+        stop: None,
     }
 }

@@ -2,7 +2,7 @@
 //! accepts (settings, nodes, types, groups, resources with dependencies first, cousin sets,
 //! services).
 
-use nonstop_resource_types::{HandlerRef, Schema, TypeDef};
+use nonstop_resource_types::{HandlerRef, Millis, Schema, StopBound, TypeDef};
 
 use super::file::{ClusterFile, TimingChoice, TypeEntry};
 use crate::db::model::{
@@ -62,17 +62,25 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
     if given.iter().filter(|b| **b).count() != 1 {
         return Err(err(subj, "base", "give exactly one of base, exec or ocf"));
     }
-    let (handler, mut schema, mut timings) = if let Some(b) = &t.base {
+    let (handler, mut schema, mut timings, stop, reconfigures) = if let Some(b) = &t.base {
         let base = known
             .iter()
             .find(|k| &k.name == b)
             .ok_or_else(|| err(subj.clone(), "base", format!("unknown type {b:?}")))?;
-        (base.handler.clone(), base.schema.clone(), base.timings)
+        (
+            base.handler.clone(),
+            base.schema.clone(),
+            base.timings,
+            base.stop,
+            base.reconfigures,
+        )
     } else if let Some(path) = &t.exec {
         (
             HandlerRef::Exec(path.clone()),
             Schema::default(),
             Default::default(),
+            StopBound::Within(Millis::from(nonstop_resource_types::exec::STOP_BOUND)),
+            false,
         )
     } else {
         let spec = t.ocf.as_deref().unwrap_or_default();
@@ -87,7 +95,8 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
             provider: provider.into(),
             agent: agent.into(),
         };
-        (h, Schema::default(), Default::default())
+        let stop = StopBound::Within(Millis::from(nonstop_resource_types::ocf::STOP_BOUND));
+        (h, Schema::default(), Default::default(), stop, false)
     };
     schema.properties.extend(t.properties.iter().cloned());
     if let Some(tm) = t.timings {
@@ -99,6 +108,8 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
         schema,
         timings,
         description: t.description.clone(),
+        stop,
+        reconfigures,
     })
 }
 

@@ -57,6 +57,14 @@ impl ClusterDb {
         if !self.nodes.contains_key(name) {
             return Err(not_found("node", name));
         }
+        if let Some(g) = self.groups_on(name).next() {
+            let why = format!(
+                "it owns group {:?}: drain it first (nonstop node pause {name}) and remove it \
+                 once its groups have moved",
+                g.spec.name
+            );
+            return Err(refused(subj, why));
+        }
         if let Some(g) = self.groups.values().find(|g| g.rank(name).is_some()) {
             let why = format!("group {:?} lists it as an owner", g.spec.name);
             return Err(refused(subj, why));

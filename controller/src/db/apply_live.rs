@@ -98,8 +98,9 @@ impl ClusterDb {
         )
     }
 
-    /// Evicting a node that still runs a group would let the group start elsewhere while it
-    /// runs there: refused until the node is drained (paused) or down.
+    /// Evicting a node makes it Down at once, which frees its groups: a node that is not Down
+    /// must own no group first (drain it: pause it and wait until its groups have moved), or the
+    /// group could start elsewhere while it still runs there.
     pub(super) fn evict_node(
         &mut self,
         at: Time,
@@ -107,9 +108,10 @@ impl ClusterDb {
         out: &mut Vec<EventKind>,
     ) -> Result<()> {
         let up = self.node_mut(name)?.liveness != Liveness::Down;
-        if let Some(g) = self.groups_on(name).find(|g| up && !self.group_stopped(g)) {
+        if let Some(g) = self.groups_on(name).find(|_| up) {
             let why = format!(
-                "it still runs group {:?}: pause it to drain it first",
+                "it still owns group {:?}: pause it to drain it first, and evict it once its \
+                 groups have moved",
                 g.spec.name
             );
             return Err(refused(subject("node", name), why));
@@ -177,9 +179,12 @@ impl ClusterDb {
         }
         match g.owner.clone() {
             Some(from) => {
+                self.epoch += 1;
                 g.moving = Some(PendingMove {
                     to: Some(dest.clone()),
                     reason: PlaceReason::Operator,
+                    stop: self.epoch,
+                    stopped: false,
                 });
                 out.push(EventKind::GroupMoving {
                     group: name.into(),
@@ -303,11 +308,14 @@ impl ClusterDb {
                 ));
             }
         }
-        if !self.group_stopped(g) {
+        if !self.group_stopped(g, at) {
             let owner = g.owner.as_deref().unwrap_or("-");
             return Err(refused(
                 subj,
-                format!("it still runs on {owner:?}: it must stop there first"),
+                format!(
+                    "it may still run on {owner:?}: its agent must confirm the stop first (or \
+                     the node be Down past its stop bound)"
+                ),
             ));
         }
         let g = self.groups.get_mut(name).expect("checked above");
@@ -364,6 +372,8 @@ impl ClusterDb {
                 return Err(invalid(subj, "to", format!("it already runs on {n:?}")));
             }
         }
+        self.epoch += 1;
+        let stop = self.epoch;
         let g = self.groups.get_mut(name).expect("checked above");
         if reason == PlaceReason::ResourceFailed {
             g.failed_on.insert(from.clone(), at);
@@ -371,6 +381,8 @@ impl ClusterDb {
         g.moving = Some(PendingMove {
             to: to.clone(),
             reason,
+            stop,
+            stopped: false,
         });
         out.push(EventKind::GroupMoving {
             group: name.into(),
@@ -395,6 +407,39 @@ impl ClusterDb {
             group: name.into(),
             reason,
         });
+        Ok(())
+    }
+
+    /// The owner's agent confirms that the group is stopped for the move numbered `stop`.
+    /// Anything else (another node, another placement, another move, no move) is stale.
+    pub(super) fn group_stopped_on(
+        &mut self,
+        node: &str,
+        group: &str,
+        epoch: u64,
+        stop: u64,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let g = self.group_ref(group)?;
+        let current = g.moving.as_ref().map(|m| m.stop);
+        if g.owner.as_deref() != Some(node) || g.epoch != epoch || current != Some(stop) {
+            return Err(super::ApplyError::StaleStop {
+                group: group.to_string(),
+                node: node.to_string(),
+                stop,
+                current,
+            });
+        }
+        let g = self.groups.get_mut(group).expect("checked above");
+        if let Some(m) = g.moving.as_mut()
+            && !m.stopped
+        {
+            m.stopped = true;
+            out.push(EventKind::GroupStopped {
+                group: group.to_string(),
+                node: node.to_string(),
+            });
+        }
         Ok(())
     }
 

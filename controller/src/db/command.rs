@@ -159,6 +159,14 @@ pub enum Op {
         gave_up: bool,
         message: Option<String>,
     },
+    /// The agent on `node` stopped every resource of `group` (placement `epoch`) because the
+    /// move numbered `stop` asked it to: confirmed, not inferred from resource states.
+    GroupStopped {
+        node: String,
+        group: String,
+        epoch: u64,
+        stop: u64,
+    },
 }
 
 impl fmt::Display for Op {
@@ -216,6 +224,7 @@ impl fmt::Display for Op {
             } => {
                 write!(f, "report {resource} {state} on {node}")
             }
+            Op::GroupStopped { node, group, .. } => write!(f, "report {group} stopped on {node}"),
         }
     }
 }

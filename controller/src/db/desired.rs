@@ -16,6 +16,7 @@ impl ClusterDb {
                 name: g.spec.name.clone(),
                 epoch: g.epoch,
                 resources: self.desired_resources(g, node),
+                stop: g.moving.as_ref().filter(|m| !m.stopped).map(|m| m.stop),
             })
             .collect();
         let mut used: Vec<&str> = groups

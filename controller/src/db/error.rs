@@ -61,6 +61,20 @@ pub enum ApplyError {
         /// The group's current epoch.
         current: u64,
     },
+    /// A stop confirmation for a move that is not the group's current one.
+    #[error(
+        "stale stop confirmation for group {group:?} from node {node:?}: move {stop}, current {current:?}"
+    )]
+    StaleStop {
+        /// The group.
+        group: String,
+        /// The confirming node.
+        node: String,
+        /// The move it confirms.
+        stop: u64,
+        /// The group's current move, if any.
+        current: Option<u64>,
+    },
     /// One change of a batch failed, so none was applied.
     #[error("change {index} of {total} ({op}): {source}")]
     InBatch {

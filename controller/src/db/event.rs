@@ -45,6 +45,8 @@ pub enum EventKind {
         to: Option<String>,
         reason: PlaceReason,
     },
+    /// A moving group's old owner confirmed that every resource of it is stopped.
+    GroupStopped { group: String, node: String },
     /// An operator changed a group's or resource's target.
     TargetChanged { subject: String, target: Target },
     /// A group is held Failed.
@@ -118,6 +120,7 @@ impl Event {
                 let to = to.as_deref().unwrap_or("best owner");
                 format!("* Moving {group} ( {from} -> {to} ) {reason}")
             }
+            E::GroupStopped { group, node } => format!("* Stopped {group} ( {node} )"),
             E::TargetChanged { subject, target } => format!("* Target {subject} {target:?}"),
             E::GroupHeld { group, reason } => format!("* Hold {group} Failed: {reason}"),
             E::GroupCleared { group } => format!("* Clear {group}"),
@@ -157,6 +160,11 @@ impl Event {
             (_, S::OnlinePending, None) => format!("* Starting {resource} ( {node} )"),
             (_, S::OfflinePending, _) => format!("* Stopping {resource} ( {node} )"),
             (_, S::Offline, None) => format!("* Stop {resource} ( {node} )"),
+            (_, S::Failing, _) => format!("* Fail {resource} ( {node} ){why}"),
+            (S::Failing, S::Failed, _) if *gave_up => {
+                format!("* Stop {resource} ( {node} ) after failure, gave up")
+            }
+            (S::Failing, S::Failed, _) => format!("* Stop {resource} ( {node} ) after failure"),
             (_, S::Failed, _) if *gave_up => format!("* Fail {resource} ( {node} ) gave up{why}"),
             (_, S::Failed, _) => format!("* Fail {resource} ( {node} ){why}"),
             _ => return None,

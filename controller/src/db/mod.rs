@@ -189,6 +189,12 @@ impl ClusterDb {
                 },
                 out,
             ),
+            Op::GroupStopped {
+                node,
+                group,
+                epoch,
+                stop,
+            } => self.group_stopped_on(&node, &group, epoch, stop, out),
         }
     }
 

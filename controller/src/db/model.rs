@@ -211,6 +211,14 @@ pub struct PendingMove {
     pub to: Option<String>,
     /// Why.
     pub reason: PlaceReason,
+    /// The number the old owner's agent must name when it confirms that every resource of the
+    /// group is stopped (`Op::GroupStopped`): handed out when the move began, so that no report
+    /// made before it (a resource Failed, a state from an earlier move) can free the group.
+    #[serde(default)]
+    pub stop: u64,
+    /// The old owner confirmed the stop: the group may be placed elsewhere.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 /// Why a group was placed where it is.

@@ -2,8 +2,9 @@
 //! (automatic placement).
 
 use super::ClusterDb;
-use super::model::{Group, ResourceState};
+use super::model::{Group, Liveness, ResourceState};
 use crate::time::Time;
+use nonstop_resource_types::Millis;
 
 impl ClusterDb {
     /// Whether `node` may take group `g` without an operator naming it: it is an owner, Up, not
@@ -32,18 +33,35 @@ impl ClusterDb {
             .find(|n| self.may_take(g, n, now))
     }
 
-    /// Whether nothing of the group runs on its owner any more (or it has no owner, or the
-    /// owner is Down and so has fenced itself): it is safe to place it elsewhere.
-    pub fn group_stopped(&self, g: &Group) -> bool {
+    /// Whether the group may be placed elsewhere now, because nothing of it can still run on
+    /// its owner (docs/design.md, "A group never runs on two nodes"):
+    /// - it has no owner;
+    /// - its owner is Down (its lease has provably run out, and what it ran was terminated
+    ///   within the profile's `terminate` budget) and, for resources whose stop cannot be forced
+    ///   within that budget, their longer stop bound has passed since ([`Self::stop_wait`]);
+    /// - or it is moving and its owner's agent confirmed, for this very move, that every
+    ///   resource is stopped (`Op::GroupStopped`). Resource states alone never free a group:
+    ///   a report of Failed or Offline is not a confirmation.
+    pub fn group_stopped(&self, g: &Group, now: Time) -> bool {
         let Some(owner) = &g.owner else { return true };
-        let owner_down = self
-            .nodes
-            .get(owner)
-            .is_none_or(|n| n.liveness == super::model::Liveness::Down);
-        owner_down
-            || self
-                .group_resources(&g.spec.name)
-                .all(|r| r.state.is_stopped())
+        match self.nodes.get(owner) {
+            // Removal of a node that owns a group is refused; one that is gone runs nothing.
+            None => true,
+            Some(n) if n.liveness == Liveness::Down => now >= n.since.plus(self.stop_wait(g)),
+            Some(_) => g.moving.as_ref().is_some_and(|m| m.stopped),
+        }
+    }
+
+    /// How much longer than the timing profile's `terminate` budget a node that lost its lease
+    /// may take to stop the group: the longest stop bound among its resources' types beyond the
+    /// budget (zero when every type's stop can be forced).
+    pub fn stop_wait(&self, g: &Group) -> Millis {
+        let budget = self.settings.timing.terminate;
+        self.group_resources(&g.spec.name)
+            .filter_map(|r| self.types.get(&r.spec.type_name))
+            .map(|t| t.stop.beyond(budget))
+            .max()
+            .unwrap_or_default()
     }
 
     /// Whether any resource of the group is Failed and its agent gave up restarting it.

@@ -28,7 +28,7 @@ impl ClusterDb {
         if any(R::OfflinePending) {
             return GroupState::OfflinePending;
         }
-        if any(R::Failed) {
+        if any(R::Failed) || any(R::Failing) {
             return GroupState::Failed;
         }
         let online = states.iter().filter(|(s, _)| *s == R::Online).count();

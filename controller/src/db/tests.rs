@@ -61,6 +61,8 @@ pub(super) fn chat_type() -> Op {
         ]),
         timings: Timings::default(),
         description: String::new(),
+        stop: Default::default(),
+        reconfigures: true,
     })
 }
 
@@ -352,7 +354,8 @@ fn a_group_is_never_placed_while_it_runs_on_a_live_owner() {
     let before = db.clone();
     let err = live(&mut db, place("SOCKET_GROUP", "osdb-back")).unwrap_err();
     assert!(
-        err.to_string().contains("it still runs on \"osdb-serv\""),
+        err.to_string()
+            .contains("it may still run on \"osdb-serv\""),
         "{err}"
     );
     assert_eq!(db, before);
@@ -519,4 +522,122 @@ fn dependency_order_is_topological() {
     let db = paper();
     assert_eq!(db.online_order("SOCKET_GROUP"), ["disk", "chat"]);
     assert_eq!(db.offline_order("SOCKET_GROUP"), ["chat", "disk"]);
+}
+
+/// Issue 10, item 3 (and issue 17, item 2): reports alone never free a group. A report that a
+/// resource gave up (Failed) or went Offline, whoever sends it, may start a move; the group is
+/// placed elsewhere only once its owner's agent confirms the stop for that very move, or once
+/// the owner is Down.
+#[test]
+fn i10_3_a_report_alone_never_frees_a_group_only_the_confirmed_stop_does() {
+    let mut db = paper();
+    for n in ["osdb-serv", "osdb-back"] {
+        live(&mut db, Op::NodeUp { node: n.into() }).unwrap();
+    }
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let epoch = db.groups["SOCKET_GROUP"].epoch;
+    for r in ["disk", "chat"] {
+        live(
+            &mut db,
+            report("osdb-serv", r, epoch, ResourceState::Online),
+        )
+        .unwrap();
+    }
+    // A forged report: chat gave up. It starts a move; it frees nothing.
+    let forged = Op::ReportResource {
+        node: "osdb-serv".into(),
+        resource: "chat".into(),
+        epoch,
+        state: ResourceState::Failed,
+        restart: None,
+        gave_up: true,
+        message: Some("forged".into()),
+    };
+    live(&mut db, forged).unwrap();
+    let now = Time(1_000);
+    let socket = |db: &ClusterDb| -> Vec<Command> {
+        crate::policy::plan(db, now)
+            .into_iter()
+            .filter(|c| c.op.to_string().contains("SOCKET_GROUP"))
+            .collect()
+    };
+    let planned = socket(&db);
+    assert!(
+        matches!(
+            planned[..],
+            [Command {
+                op: Op::BeginMove { .. },
+                ..
+            }]
+        ),
+        "{planned:?}"
+    );
+    for c in planned {
+        db.apply(c).unwrap();
+    }
+    // Every resource now reported stopped, and still: no placement without the confirmation.
+    live(
+        &mut db,
+        report("osdb-serv", "disk", epoch, ResourceState::Offline),
+    )
+    .unwrap();
+    assert!(socket(&db).is_empty(), "placed on states alone");
+    assert!(live(&mut db, place("SOCKET_GROUP", "osdb-back")).is_err());
+    // A confirmation for another move, or from another node, is stale.
+    let stop = db.groups["SOCKET_GROUP"].moving.as_ref().unwrap().stop;
+    let confirm = |node: &str, stop: u64| Op::GroupStopped {
+        node: node.into(),
+        group: "SOCKET_GROUP".into(),
+        epoch,
+        stop,
+    };
+    assert!(matches!(
+        live(&mut db, confirm("osdb-serv", stop - 1)),
+        Err(ApplyError::StaleStop { .. })
+    ));
+    assert!(matches!(
+        live(&mut db, confirm("osdb-back", stop)),
+        Err(ApplyError::StaleStop { .. })
+    ));
+    assert!(socket(&db).is_empty());
+    // The owner's agent confirms the stop of this move: now it moves.
+    live(&mut db, confirm("osdb-serv", stop)).unwrap();
+    let planned = socket(&db);
+    assert!(
+        matches!(&planned[..], [Command { op: Op::Place { node: Some(n), .. }, .. }] if n == "osdb-back"),
+        "{planned:?}"
+    );
+}
+
+/// Issue 10, item 2: removing (by `apply`) a node that owns a group is refused, naming the
+/// group and what to do; it used to free the group at once while it still ran there.
+#[test]
+fn i10_2_removing_a_node_that_owns_a_group_is_refused() {
+    let mut db = paper();
+    for n in ["osdb-serv", "osdb-back"] {
+        live(&mut db, Op::NodeUp { node: n.into() }).unwrap();
+    }
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let owners = Op::PutGroup(GroupSpec {
+        name: "SOCKET_GROUP".into(),
+        owners: vec!["osdb-back".into()],
+        ..Default::default()
+    });
+    let remove = Op::RemoveNode {
+        node: "osdb-serv".into(),
+    };
+    let before = db.clone();
+    let err = db
+        .apply(Command::operator(
+            Time(5),
+            "t",
+            Op::Batch(vec![owners, remove]),
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("owns group \"SOCKET_GROUP\": drain it first"),
+        "{err}"
+    );
+    assert_eq!(db, before);
 }

@@ -50,7 +50,7 @@ fn place(g: &Group, node: Option<&str>, reason: PlaceReason) -> Op {
 /// A move waits until nothing of the group runs on the old owner, then places it: on the node
 /// asked for if it can still host it, else on the best owner.
 fn finish_move(db: &ClusterDb, g: &Group, now: Time) -> Option<Op> {
-    if !db.group_stopped(g) {
+    if !db.group_stopped(g, now) {
         return None;
     }
     let m = g.moving.as_ref().expect("checked by the caller");
@@ -102,8 +102,12 @@ fn limit_reached(g: &Group, now: Time) -> Option<Op> {
 }
 
 /// The owner is Down: it fenced itself when its lease ran out, so the group may start elsewhere
-/// at once (DESIGN.md's safety rule: node_timeout > lease + terminate).
+/// at once (docs/design.md: node_timeout > lease + terminate + margin), or once the longer stop
+/// bound of its slowest resource type has passed too.
 fn fail_over_from_down(db: &ClusterDb, g: &Group, now: Time) -> Option<Op> {
+    if !db.group_stopped(g, now) {
+        return None;
+    }
     if g.target == Target::Online
         && let Some(hold) = limit_reached(g, now)
     {
@@ -186,10 +190,18 @@ pub(super) fn wakeup(db: &ClusterDb, g: &Group, now: Time) -> Option<Time> {
     let next_hour = Time((now.0 / 3_600_000 + 1) * 3_600_000);
     let hourly =
         matches!(g.spec.failback, crate::db::model::Failback::Window { .. }).then_some(next_hour);
+    // A group on a Down node waits out its slowest stop bound.
+    let stopped = g
+        .owner
+        .as_deref()
+        .and_then(|o| db.nodes.get(o))
+        .filter(|n| n.liveness == Liveness::Down)
+        .map(|n| n.since.plus(db.stop_wait(g)));
     forgets
         .chain(limit)
         .chain(grace)
         .chain(hourly)
+        .chain(stopped)
         .filter(|t| *t > now)
         .min()
         .map(|t| t.max(now.plus(Millis(1))))

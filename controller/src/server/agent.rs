@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_server::AgentService;
-use nonstop_resource_types::{ResourceState, RestartCount};
+use nonstop_resource_types::{AgentReport, wire};
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 
@@ -34,6 +34,7 @@ struct NodeView {
     evicted: bool,
     heartbeat_ms: u64,
     lease_ms: u64,
+    terminate_ms: u64,
 }
 
 impl NodeView {
@@ -45,9 +46,13 @@ impl NodeView {
             evicted: n.evicted,
             heartbeat_ms: t.heartbeat.0,
             lease_ms: t.lease.0,
+            terminate_ms: t.terminate.0,
         })
     }
 }
+
+/// The most reports one batch may carry (an agent sends at most 256).
+pub const MAX_REPORTS: usize = 1024;
 
 impl<S: Store> AgentApi<S> {
     /// The service of this member.
@@ -172,6 +177,7 @@ impl<S: Store> AgentService for AgentApi<S> {
         Ok(Response::new(pb::RegisterReply {
             heartbeat_ms: view.heartbeat_ms,
             lease_ms: view.lease_ms,
+            terminate_ms: view.terminate_ms,
         }))
     }
 
@@ -193,6 +199,8 @@ impl<S: Store> AgentService for AgentApi<S> {
             voter_addresses,
             leader_address: leader.leader_address.unwrap_or_default(),
             leader_term: leader.term,
+            heartbeat_ms: view.heartbeat_ms,
+            terminate_ms: view.terminate_ms,
         }))
     }
 
@@ -249,8 +257,30 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<pb::ReportReply>, Status> {
         self.ensure_leader()?;
         let batch = r.into_inner();
-        for rep in batch.reports {
-            let op = report_op(&batch.node, rep)?;
+        if batch.reports.len() > MAX_REPORTS {
+            return Err(bad_field(
+                "reports",
+                format!(
+                    "{} in one batch (at most {MAX_REPORTS})",
+                    batch.reports.len()
+                ),
+            ));
+        }
+        let mut reports = Vec::with_capacity(batch.reports.len());
+        for (i, r) in batch.reports.into_iter().enumerate() {
+            let r = wire::report_from_wire(r, &format!("reports[{i}]"))
+                .map_err(|e| bad_field(&e.field, e.reason))?;
+            reports.push(r);
+        }
+        // Checked against the database before anything is proposed: a report that can never
+        // apply is refused here, naming its field, and costs the log nothing.
+        let node = batch.node.clone();
+        let ops = self
+            .store
+            .read_local(move |db| checked_ops(db, &node, reports))
+            .await
+            .map_err(|e| from_store(&e))??;
+        for op in ops {
             let c = self
                 .store
                 .propose(Command::agent(Time::now(), &batch.node, op))
@@ -259,7 +289,9 @@ impl<S: Store> AgentService for AgentApi<S> {
             match c.result {
                 Ok(_) => {}
                 // A report on a placement that moved on is history: nothing to record.
-                Err(e @ ApplyError::Stale { .. }) => debug!(%e, "stale report"),
+                Err(e @ (ApplyError::Stale { .. } | ApplyError::StaleStop { .. })) => {
+                    debug!(%e, "stale report")
+                }
                 Err(e) => warn!(%e, node = %batch.node, "report rejected"),
             }
         }
@@ -297,34 +329,77 @@ impl<S: Store> AgentService for AgentApi<S> {
     }
 }
 
-fn state(s: &str) -> Result<ResourceState, Status> {
-    Ok(match s {
-        "Offline" => ResourceState::Offline,
-        "OnlinePending" => ResourceState::OnlinePending,
-        "Online" => ResourceState::Online,
-        "OfflinePending" => ResourceState::OfflinePending,
-        "Failed" => ResourceState::Failed,
-        _ => {
-            return Err(bad_field(
-                "reports.state",
-                format!("{s:?} is not a resource state"),
-            ));
+/// The commands a batch of reports from `node` makes, checked against `db`: an unknown node,
+/// an unknown resource or group, a resource reported under another group, or an epoch the
+/// cluster never handed out refuse the whole batch (naming the field); reports on a placement
+/// that moved on are dropped as history.
+fn checked_ops(db: &ClusterDb, node: &str, reports: Vec<AgentReport>) -> Result<Vec<Op>, Status> {
+    if !db.nodes.contains_key(node) {
+        return Err(unknown_node(node));
+    }
+    let future = |field: String, epoch: u64| {
+        Err(bad_field(
+            &field,
+            format!("{epoch} was never handed out (the newest is {})", db.epoch),
+        ))
+    };
+    let mut ops = Vec::new();
+    for (i, r) in reports.into_iter().enumerate() {
+        match r {
+            AgentReport::Resource(r) => {
+                let field = format!("reports[{i}].transition");
+                let Some(res) = db.resources.get(&r.resource) else {
+                    return Err(bad_field(
+                        &format!("{field}.resource"),
+                        format!("unknown resource {:?}", r.resource),
+                    ));
+                };
+                if res.spec.group != r.group {
+                    return Err(bad_field(
+                        &format!("{field}.group"),
+                        format!(
+                            "resource {:?} belongs to group {:?}, not {:?}",
+                            r.resource, res.spec.group, r.group
+                        ),
+                    ));
+                }
+                if r.epoch > db.epoch {
+                    return future(format!("{field}.epoch"), r.epoch);
+                }
+                let g = &db.groups[&res.spec.group];
+                if g.owner.as_deref() != Some(node) || g.epoch != r.epoch {
+                    debug!(resource = %r.resource, epoch = r.epoch, "stale report dropped");
+                    continue;
+                }
+                ops.push(Op::ReportResource {
+                    node: node.to_string(),
+                    resource: r.resource,
+                    epoch: r.epoch,
+                    state: r.state,
+                    restart: r.restart,
+                    gave_up: r.gave_up,
+                    message: r.message,
+                });
+            }
+            AgentReport::GroupStopped(g) => {
+                let field = format!("reports[{i}].stopped");
+                if !db.groups.contains_key(&g.group) {
+                    return Err(bad_field(
+                        &format!("{field}.group"),
+                        format!("unknown group {:?}", g.group),
+                    ));
+                }
+                if g.epoch > db.epoch || g.stop > db.epoch {
+                    return future(format!("{field}.stop"), g.stop.max(g.epoch));
+                }
+                ops.push(Op::GroupStopped {
+                    node: node.to_string(),
+                    group: g.group,
+                    epoch: g.epoch,
+                    stop: g.stop,
+                });
+            }
         }
-    })
-}
-
-fn report_op(node: &str, r: pb::Report) -> Result<Op, Status> {
-    let restart = r.restarted.then_some(RestartCount {
-        attempt: r.restart_attempt,
-        limit: (r.restart_limit > 0).then_some(r.restart_limit),
-    });
-    Ok(Op::ReportResource {
-        node: node.to_string(),
-        resource: r.resource,
-        epoch: r.epoch,
-        state: state(&r.state)?,
-        restart,
-        gave_up: r.gave_up,
-        message: (!r.message.is_empty()).then_some(r.message),
-    })
+    }
+    Ok(ops)
 }

@@ -24,7 +24,9 @@ pub fn from_apply(e: &ApplyError) -> Status {
         ApplyError::NotFound { .. } => Code::NotFound,
         ApplyError::Unknown { .. } | ApplyError::Invalid { .. } => Code::InvalidArgument,
         ApplyError::DependencyCycle { .. } => Code::InvalidArgument,
-        ApplyError::Refused { .. } | ApplyError::Stale { .. } => Code::FailedPrecondition,
+        ApplyError::Refused { .. } | ApplyError::Stale { .. } | ApplyError::StaleStop { .. } => {
+            Code::FailedPrecondition
+        }
         ApplyError::InBatch { source, .. } => {
             return Status::new(from_apply(source).code(), e.to_string());
         }

@@ -57,6 +57,19 @@ impl Simulator {
                     acted = true;
                 }
             }
+            // Told to stop for a move, with nothing of the group running: confirm it.
+            if let Some(stop) = g.stop
+                && !g.resources.iter().any(|r| self.is_running(node, &r.name))
+            {
+                let op = Op::GroupStopped {
+                    node: node.into(),
+                    group: g.name.clone(),
+                    epoch: g.epoch,
+                    stop,
+                };
+                self.apply(Command::agent(self.now, node, op))?;
+                acted = true;
+            }
         }
         Ok(acted)
     }
