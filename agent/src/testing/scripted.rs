@@ -129,6 +129,7 @@ impl ResourceHandler for ScriptedHandler {
         Ok(Box::new(ScriptedInstance {
             name: ctx.resource,
             handler: self.clone(),
+            marker: ctx.marker,
         }))
     }
 }
@@ -137,6 +138,7 @@ impl ResourceHandler for ScriptedHandler {
 struct ScriptedInstance {
     name: String,
     handler: ScriptedHandler,
+    marker: String,
 }
 
 impl ScriptedInstance {
@@ -199,6 +201,12 @@ impl ResourceInstance for ScriptedInstance {
 
     fn footprint(&self) -> Footprint {
         Footprint::default()
+    }
+
+    /// What a start may leave: the marker (nothing carries it, but the agent must record it
+    /// before online runs, which tests can see in the state file).
+    fn intent(&self) -> Footprint {
+        Footprint::marked(&self.marker)
     }
 
     async fn close(&mut self) {

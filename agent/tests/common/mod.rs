@@ -32,9 +32,14 @@ pub struct Harness {
 impl Harness {
     /// Starts an agent whose leader heartbeats every `heartbeat` ms and grants `lease` ms.
     pub fn start(heartbeat: u64, lease: u64) -> Self {
+        Self::start_with(heartbeat, lease, ScriptedHandler::new())
+    }
+
+    /// The same, with `scripted` as the `scripted` type's handler.
+    pub fn start_with(heartbeat: u64, lease: u64, scripted: ScriptedHandler) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let leader = LocalLeader::new(Millis(heartbeat), Millis(lease));
-        let (scripted, sleep) = (ScriptedHandler::new(), SleepHandler::new());
+        let sleep = SleepHandler::new();
         let mut h = Harness {
             reports: leader.subscribe_reports(),
             leader,
