@@ -42,7 +42,10 @@ pub async fn heartbeats(
                     let deadline = tokio::time::Instant::now() + limit;
                     loop {
                         match tokio::time::timeout_at(deadline, answers.next()).await {
-                            Ok(Some(Ok(ack))) => { let _ = acks.send(ack); }
+                            Ok(Some(Ok(ack))) => {
+                                tracing::trace!(member = ack.member, seq, "acknowledged");
+                                let _ = acks.send(ack);
+                            }
                             Ok(Some(Err(e))) => tracing::debug!("heartbeat failed: {e}"),
                             Ok(None) => return,
                             Err(_) => return tracing::debug!("heartbeat unanswered"),

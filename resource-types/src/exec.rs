@@ -101,12 +101,44 @@ fn join(errs: &[PropertyError]) -> String {
 pub struct ExecHandler {
     def: TypeDef,
     program: PathBuf,
+    /// The schema resources are validated against: the definition's properties, and those of
+    /// the plug-in's own meta-data that the definition does not declare (their defaults and
+    /// checks), read once, on the first open.
+    schema: tokio::sync::OnceCell<Schema>,
 }
 
 impl ExecHandler {
     /// A handler for `def`, run by `program`.
     pub fn new(def: TypeDef, program: PathBuf) -> Self {
-        ExecHandler { def, program }
+        ExecHandler {
+            def,
+            program,
+            schema: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// [`ExecHandler::schema`]: a type defined in the cluster's configuration (`exec: PATH`)
+    /// may declare none of the plug-in's properties, whose defaults must still reach it.
+    async fn schema(&self) -> &Schema {
+        self.schema
+            .get_or_init(|| async {
+                let mut schema = self.def.schema.clone();
+                match read_type(&self.program).await {
+                    Ok(meta) => {
+                        for p in meta.schema.properties {
+                            if schema.get(&p.name).is_none() {
+                                schema.properties.push(p);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        program = %self.program.display(),
+                        "no meta-data, only the configured schema applies: {e}"
+                    ),
+                }
+                schema
+            })
+            .await
     }
 }
 
@@ -118,8 +150,8 @@ impl ResourceHandler for ExecHandler {
 
     async fn open(&self, ctx: OpenContext) -> Result<Box<dyn ResourceInstance>> {
         let props = self
-            .def
-            .schema
+            .schema()
+            .await
             .validate(&ctx.properties)
             .map_err(HandlerError::InvalidProperties)?;
         let mut env = vec![

@@ -112,3 +112,32 @@ async fn broken_plugins_are_clear_errors() {
     let err = reg.type_def("../junk").await.unwrap_err().to_string();
     assert!(err.contains("unknown resource type"), "{err}");
 }
+
+/// Issue 17, item 8: a type defined in the cluster's configuration as `exec: PATH` declares none
+/// of the plug-in's properties; the plug-in's own defaults (`message: hello`) must still reach
+/// it, or its is-alive fails ("log is empty") ten seconds after every start.
+#[tokio::test]
+async fn i17_8_the_plugins_own_defaults_reach_a_type_defined_in_the_cluster() {
+    use nonstop_resource_types::exec::ExecHandler;
+    use nonstop_resource_types::{HandlerRef, ResourceHandler, Schema, TypeDef};
+    let dir = tempfile::tempdir().unwrap();
+    let program = examples().join("sleeper").canonicalize().unwrap();
+    // What `types: [{name: sleeper, exec: PATH}]` makes: no properties of its own.
+    let def = TypeDef {
+        name: "sleeper".into(),
+        handler: HandlerRef::Exec(program.display().to_string()),
+        schema: Schema::default(),
+        timings: Default::default(),
+        description: String::new(),
+        stop: Default::default(),
+        reconfigures: false,
+    };
+    let h = ExecHandler::new(def, program);
+    let (ctx, _failures) = context("s", props(&[]), dir.path());
+    let mut r = h.open(ctx).await.unwrap();
+    r.online().await.unwrap();
+    assert_eq!(r.is_alive().await, Health::Alive);
+    let log = std::fs::read_to_string(dir.path().join("sleeper-s.pid.log")).unwrap();
+    assert_eq!(log.trim(), "hello");
+    r.terminate().await;
+}

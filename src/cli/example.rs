@@ -1,6 +1,6 @@
-//! `nonstop example chat-server|chat-client`: the paper's application, shipped inside the
+//! `nonstop example chat-server|chat-client|hold`: the paper's application, shipped inside the
 //! binary so that the local cluster (`nonstop up`) runs on a fresh machine with nothing else
-//! built. The code is in examples/chat/.
+//! built (the code is in examples/chat/); and `hold`, a stand-in service for drills and tests.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,6 +34,16 @@ enum Example {
         #[arg(default_value = "127.0.0.1:7000")]
         server: String,
     },
+    /// A stand-in service that runs until it is stopped, and takes its time to stop: unlike a
+    /// server bound to a port, two copies of it can run at once, which is what a check for
+    /// "never on two nodes" must be able to see. Its name is on its command line.
+    Hold {
+        /// A name to find it by (in `ps`, /proc/PID/cmdline).
+        name: String,
+        /// How long it takes to stop after SIGTERM (a slow service); SIGKILL is at once.
+        #[arg(long, default_value = "0s")]
+        term_delay: String,
+    },
 }
 
 /// Runs the example program.
@@ -58,10 +68,28 @@ pub fn run(args: ExampleArgs) -> ExitCode {
             Example::ChatClient { server } => nonstop_chat::client::run(server)
                 .await
                 .map_err(|e| e.to_string()),
+            Example::Hold { name, term_delay } => hold(&name, &term_delay).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail(&e),
     }
+}
+
+/// `nonstop example hold`: waits for SIGTERM (or SIGINT), then for `term_delay`, then exits.
+async fn hold(name: &str, term_delay: &str) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let delay = term_delay
+        .parse::<nonstop_resource_types::Millis>()
+        .map_err(|e| format!("--term-delay: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("{name}: stopping in {delay}");
+    tokio::time::sleep(delay.as_duration()).await;
+    Ok(())
 }

@@ -67,15 +67,28 @@ fn yes() -> bool {
 }
 
 /// The agent role.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRole {
     /// Controller addresses to find the leader through (default: the controller members).
     #[serde(default)]
     pub controllers: Vec<SocketAddr>,
-    /// Folders with exec plug-ins.
-    #[serde(default)]
+    /// Folders with exec plug-ins (default: /usr/lib/nonstop/plugins; `[]` for none).
+    #[serde(default = "default_plugin_dirs")]
     pub plugin_dirs: Vec<PathBuf>,
+}
+
+fn default_plugin_dirs() -> Vec<PathBuf> {
+    nonstop_resource_types::RegistryConfig::default().plugin_dirs
+}
+
+impl Default for AgentRole {
+    fn default() -> Self {
+        AgentRole {
+            controllers: Vec::new(),
+            plugin_dirs: default_plugin_dirs(),
+        }
+    }
 }
 
 /// A bad node.yaml.
@@ -99,6 +112,20 @@ pub enum NodeConfigError {
         /// Why.
         reason: String,
     },
+    /// The cluster file `controller.cluster` names does not check.
+    #[error(
+        "{file}: controller.cluster: {cluster} is not a valid cluster file ({} error(s)):\n{}",
+        errors.len(),
+        errors.join("\n")
+    )]
+    Cluster {
+        /// The node.yaml.
+        file: String,
+        /// The cluster file.
+        cluster: String,
+        /// Its errors, each `FILE:LINE:COL: message`.
+        errors: Vec<String>,
+    },
 }
 
 impl NodeConfig {
@@ -121,11 +148,51 @@ impl NodeConfig {
         }
         c.check()
             .map_err(|(field, reason)| NodeConfigError::Invalid {
-                file,
+                file: file.clone(),
                 field,
                 reason,
             })?;
+        if let Some(cluster) = c.controller.as_ref().and_then(|r| r.cluster.as_ref()) {
+            c.check_cluster_file(&file, cluster)?;
+        }
         Ok(c)
+    }
+
+    /// The cluster file a new cluster starts from must check (otherwise the first leader would
+    /// run an empty cluster, saying so only in a log line), and must agree with this node.yaml
+    /// about this node: a node without `agent` is a witness there, and the other way round.
+    fn check_cluster_file(&self, file: &str, cluster: &Path) -> Result<(), NodeConfigError> {
+        use nonstop_controller::config as cluster_config;
+        let name = cluster.display().to_string();
+        let bad = |errors: Vec<String>| NodeConfigError::Cluster {
+            file: file.to_string(),
+            cluster: name.clone(),
+            errors,
+        };
+        let text = cluster_config::read(cluster)
+            .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect()))?;
+        let checked = cluster_config::check(&name, &text)
+            .map_err(|e| bad(e.iter().map(|e| e.to_string()).collect()))?;
+        let Some(spec) = checked.file.nodes.iter().find(|n| n.name == self.node) else {
+            return Ok(());
+        };
+        let runs_agent = self.agent.is_some();
+        if spec.witness == runs_agent {
+            let (role, flag) = if runs_agent {
+                ("has an agent (it runs resources)", "witness: true")
+            } else {
+                ("has no agent (a witness)", "witness: false (or nothing)")
+            };
+            return Err(NodeConfigError::Invalid {
+                file: file.to_string(),
+                field: "agent",
+                reason: format!(
+                    "this node {role}, but {name} says {flag} for node {:?}: make them agree",
+                    self.node
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Checks the fields: roles, member list, loopback-only addresses until TLS exists.
@@ -276,5 +343,59 @@ mod tests {
             let err = parse(&bad).unwrap_err();
             assert!(err.contains(want), "{err:?} does not contain {want:?}");
         }
+    }
+
+    /// Issue 17, item 7: a missing or bad `controller.cluster` used to be a log warning when
+    /// the first leader applied it, and the cluster ran empty. Now the daemon refuses to start.
+    #[test]
+    fn i17_7_the_cluster_file_is_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("node.yaml");
+        let with =
+            |cluster: &str| GOOD.replace("members: {", &format!("cluster: {cluster}, members: {{"));
+        std::fs::write(&node, with("missing.yaml")).unwrap();
+        let err = NodeConfig::load(&node).unwrap_err().to_string();
+        assert!(
+            err.contains("controller.cluster") && err.contains("missing.yaml"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("bad.yaml"),
+            "nodes: [{name: a, colour: red}]\n",
+        )
+        .unwrap();
+        std::fs::write(&node, with("bad.yaml")).unwrap();
+        let err = NodeConfig::load(&node).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.yaml:1:") && err.contains("colour"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("w.yaml"),
+            "nodes: [{name: a, witness: true}, {name: b}]\n",
+        )
+        .unwrap();
+        std::fs::write(&node, with("w.yaml")).unwrap();
+        let err = NodeConfig::load(&node).unwrap_err().to_string();
+        assert!(
+            err.contains("agent: this node has an agent") && err.contains("witness: true"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("ok.yaml"),
+            "nodes: [{name: a}, {name: b}]\n",
+        )
+        .unwrap();
+        std::fs::write(&node, with("ok.yaml")).unwrap();
+        NodeConfig::load(&node).unwrap();
+    }
+
+    #[test]
+    fn the_plug_in_folders_default_to_the_documented_one() {
+        let c = parse(GOOD).unwrap();
+        let dirs = c.agent.unwrap().plugin_dirs;
+        assert_eq!(dirs, vec![PathBuf::from("/usr/lib/nonstop/plugins")]);
+        let c = parse(&GOOD.replace("agent: {}", "agent: {plugin_dirs: []}")).unwrap();
+        assert!(c.agent.unwrap().plugin_dirs.is_empty());
     }
 }

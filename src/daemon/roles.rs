@@ -60,7 +60,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     };
     let server = serve(listener, routes, stop_rx.clone());
     let agent = match &config.agent {
-        Some(_) => Some(start_agent(&config)?),
+        Some(_) => Some(start_agent(&config).await?),
         None => None,
     };
     info!(node = %config.node, "running");
@@ -178,12 +178,16 @@ async fn apply_file(store: &RaftStore, path: &std::path::Path) {
 }
 
 /// Starts the node's watchdog, then its agent; refuses to run the agent without a watchdog.
-fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String> {
+async fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String> {
     let role = config.agent.clone().unwrap_or_default();
     let registry = Registry::new(RegistryConfig {
         plugin_dirs: role.plugin_dirs.clone(),
         ..RegistryConfig::default()
     });
+    // The plug-ins' own definitions (their meta-data: schema, defaults, timings), read once.
+    for e in registry.load_plugins().await {
+        warn!("a plug-in cannot be used: {e}");
+    }
     let addresses: Vec<String> = config
         .controller_addresses()
         .iter()

@@ -13,17 +13,49 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod checker;
 pub mod netns;
+
+use checker::{Checker, Rules};
+
+/// How long a disturbance (a kill, a move, a restart) explains exits and failures for the
+/// outside checker.
+pub const CAUSE_WINDOW: Duration = Duration::from_secs(30);
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
 
-/// A running local cluster; stopped (and every process it started killed) when dropped.
+/// A running local cluster; stopped (and every process it started killed) when dropped. An
+/// outside checker (checker.rs) watches it from before it starts: never two chat servers or
+/// two markers, no exit of either that no disturbance of the test explains, decoys untouched.
+/// A test that passed fails at the drop if the checker saw a violation.
 pub struct LocalCluster {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
     pub base_port: u16,
     pub chat_port: u16,
+    pub checker: Option<Checker>,
+    /// One cluster at a time per test binary: three debug daemons per test on a 2-core machine
+    /// are enough; four clusters at once starve their leases (300 ms in the fast profile).
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// Taken by each [`LocalCluster`] for its lifetime.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The command-line needle of this cluster's chat server.
+pub fn chat_needle(chat_port: u16) -> String {
+    format!("chat-server --listen 127.0.0.1:{chat_port}")
+}
+
+/// The name of this cluster's marker (a `nonstop example hold` in SOCKET_GROUP).
+pub fn marker_name(chat_port: u16) -> String {
+    format!("nonstop-marker-{chat_port}")
+}
+
+/// Commands of the CLI that disturb the cluster (the checker is told).
+const DISTURBING: &[&str] = &[
+    "up", "down", "apply", "group", "resource", "node", "member", "drill",
+];
 
 /// A loopback port nothing listens on now, and the `n - 1` after it free too.
 pub fn free_ports(n: u16) -> u16 {
@@ -48,12 +80,19 @@ impl LocalCluster {
 
     /// The same three nodes running the cluster.yaml that `yaml` writes for a chat port.
     pub fn start_with(timing: &str, yaml: impl FnOnce(u16) -> String) -> LocalCluster {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         let base_port = free_ports(3);
         let chat_port = free_ports(1);
         let cluster = tmp.path().join("cluster.yaml");
         std::fs::write(&cluster, yaml(chat_port)).unwrap();
         let dir = tmp.path().join(".nonstop");
+        let checker = Checker::start(
+            Rules::default()
+                .process("chat server", &chat_needle(chat_port))
+                .process("marker", &marker_name(chat_port))
+                .decoys(2),
+        );
         let out = Command::new(BIN)
             .args([
                 "up",
@@ -77,6 +116,8 @@ impl LocalCluster {
             dir,
             base_port,
             chat_port,
+            checker: Some(checker),
+            _turn: turn,
         };
         assert!(
             out.status.success(),
@@ -87,8 +128,23 @@ impl LocalCluster {
         c
     }
 
-    /// Runs a `nonstop` command against this cluster.
+    /// Tells the outside checker that the test disturbs the cluster now (`what`).
+    pub fn disturb(&self, what: &str) {
+        self.disturb_for(what, CAUSE_WINDOW);
+    }
+
+    /// The same, for a disturbance whose effects end within `window`.
+    pub fn disturb_for(&self, what: &str, window: Duration) {
+        if let Some(c) = &self.checker {
+            c.cause(what, window);
+        }
+    }
+
+    /// Runs a `nonstop` command against this cluster (a disturbing one is told to the checker).
     pub fn cli(&self, args: &[&str]) -> Output {
+        if args.first().is_some_and(|a| DISTURBING.contains(a)) {
+            self.disturb(&args.join(" "));
+        }
         Command::new(BIN)
             .args(args)
             .current_dir(self.tmp.path())
@@ -133,6 +189,7 @@ impl LocalCluster {
 
     /// Kills a node's daemon with SIGKILL.
     pub fn kill(&self, node: &str) {
+        self.disturb(&format!("kill -9 {node}"));
         let _ = Command::new("kill")
             .args(["-9", &self.pid(node).to_string()])
             .status();
@@ -157,6 +214,7 @@ impl LocalCluster {
     /// to its daemon.log and recording its pid in daemon.pid.
     fn spawn_daemon(&self, node: &str, extra: &[&str]) -> std::process::Child {
         use std::os::unix::process::CommandExt;
+        self.disturb(&format!("start {node}"));
         let d = self.dir.join(node);
         let log = std::fs::OpenOptions::new()
             .append(true)
@@ -276,15 +334,61 @@ impl LocalCluster {
     }
 }
 
+impl LocalCluster {
+    /// Stops the outside checker and fails the test if it saw a violation: first the cluster's
+    /// event history is checked for resource failures no disturbance explains. Called by the
+    /// drop (unless the test already failed); call it earlier to check at a point of the test.
+    pub fn check(&mut self) {
+        if let Some(failure) = self.violations() {
+            panic!("{failure}");
+        }
+    }
+
+    /// Stops the checker; what it saw wrong, as a failure message.
+    fn violations(&mut self) -> Option<String> {
+        let checker = self.checker.take()?;
+        let out = self.cli_quiet(&["events", "--output", "json"]);
+        if let Ok(events) = serde_json::from_slice::<serde_json::Value>(&out.stdout) {
+            checker.check_events(&events);
+        }
+        let report = checker.report();
+        let violations = checker.finish();
+        (!violations.is_empty()).then(|| {
+            format!(
+                "the outside checker saw {} violation(s):\n{report}\n{}",
+                violations.len(),
+                self.logs()
+            )
+        })
+    }
+
+    /// Runs a `nonstop` command without telling the checker.
+    fn cli_quiet(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.tmp.path())
+            .output()
+            .unwrap()
+    }
+}
+
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        let failure = if std::thread::panicking() {
+            None
+        } else {
+            self.violations()
+        };
         let _ = Command::new(BIN)
             .args(["down", "--dir", self.dir.to_str().unwrap()])
             .output();
         // Whatever a daemon started dies with it; make sure of it for a test that failed midway.
-        let _ = Command::new("pkill")
-            .args(["-9", "-f", &format!("127.0.0.1:{}", self.chat_port)])
-            .status();
+        for needle in [chat_needle(self.chat_port), marker_name(self.chat_port)] {
+            let _ = Command::new("pkill").args(["-9", "-f", &needle]).status();
+        }
+        if let Some(failure) = failure {
+            panic!("{failure}");
+        }
     }
 }
 
@@ -338,7 +442,13 @@ groups:
           args: [example, chat-server, --listen, \"127.0.0.1:{chat_port}\"]
           check_tcp: \"127.0.0.1:{chat_port}\"
           MaxUser: 10
-"
+      - name: marker
+        type: process
+        properties:
+          command: {BIN}
+          args: [example, hold, {marker}, --term-delay, 1s]
+",
+        marker = marker_name(chat_port)
     )
 }
 
@@ -419,6 +529,9 @@ impl LocalCluster {
 
     /// Runs a `nonstop` command through the daemons of `nodes` only (`--endpoint`).
     pub fn cli_via(&self, nodes: &[&str], args: &[&str]) -> Output {
+        if args.first().is_some_and(|a| DISTURBING.contains(a)) {
+            self.disturb(&args.join(" "));
+        }
         let urls: Vec<String> = nodes.iter().map(|n| self.url(n)).collect();
         Command::new(BIN)
             .args(args)
@@ -471,6 +584,7 @@ impl LocalCluster {
 
     /// Sends `signal` (`STOP`, `CONT`, ...) to a node's daemon.
     pub fn signal(&self, node: &str, signal: &str) {
+        self.disturb(&format!("kill -{signal} {node}"));
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.pid(node).to_string()])
             .status()

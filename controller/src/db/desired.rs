@@ -42,6 +42,11 @@ impl ClusterDb {
         g.owner.is_some() && g.target == Target::Online && g.moving.is_none() && g.held.is_none()
     }
 
+    /// The group's resources as `node` is told to run them.
+    pub fn desired_for_group(&self, g: &Group, node: &str) -> Vec<DesiredResource> {
+        self.desired_resources(g, node)
+    }
+
     /// The group's resources as `node` runs them (with its own property values).
     fn desired_resources(&self, g: &Group, node: &str) -> Vec<DesiredResource> {
         let group_on = self.group_wanted_online(g);

@@ -32,7 +32,20 @@ impl ClusterDb {
             return GroupState::Failed;
         }
         let online = states.iter().filter(|(s, _)| *s == R::Online).count();
-        if online == 0 {
+        // A resource its node is told to run that is not online yet is on its way, not offline
+        // by intent.
+        let waiting = g.owner.as_deref().is_some_and(|owner| {
+            self.desired_for_group(g, owner).iter().any(|d| {
+                d.online
+                    && self
+                        .resources
+                        .get(&d.name)
+                        .is_some_and(|r| r.state != R::Online)
+            })
+        });
+        if waiting {
+            GroupState::OnlinePending
+        } else if online == 0 {
             GroupState::Offline
         } else if online == states.len() {
             GroupState::Online

@@ -1,0 +1,226 @@
+//! Issue 10 ("never harm what it protects") and issue 17 ("the safety argument in the code")
+//! with real daemons, watched from outside (tests/e2e/checker.rs): each test is named after
+//! the item it pins down, and fails on the code before the fix.
+
+mod e2e;
+
+use std::time::{Duration, Instant};
+
+use e2e::checker::{Checker, Rules};
+use e2e::{BIN, LocalCluster, free_ports, marker_name, text};
+
+/// Item 10.1: resources were SIGKILLed about 10 s after they started, with no fault: the
+/// parent-death signal was tied to a tokio thread that the runtime retired. Four moves three
+/// seconds apart, then 25 s in which nothing may happen: no exit, no failure, the same pids.
+#[test]
+fn i10_1_no_resource_dies_while_nobody_touches_the_cluster() {
+    let c = LocalCluster::start("default");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    for to in ["osdb-back", "osdb-third", "osdb-serv", "osdb-back"] {
+        c.disturb_for(&format!("move to {to}"), Duration::from_secs(3));
+        c.move_and_wait(to);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let before = (c.chat_pids(), marker_pids(&c));
+    std::thread::sleep(Duration::from_secs(25));
+    let after = (c.chat_pids(), marker_pids(&c));
+    assert_eq!(
+        before, after,
+        "a resource was replaced while nothing happened"
+    );
+    assert_eq!(before.0.len(), 1);
+    let g = c.group("SOCKET_GROUP").unwrap();
+    assert_eq!(
+        (g["state"].as_str(), g["owner"].as_str()),
+        (Some("Online"), Some("osdb-back"))
+    );
+}
+
+fn marker_pids(c: &LocalCluster) -> Vec<i32> {
+    pids_with(&marker_name(c.chat_port))
+}
+
+fn pids_with(needle: &str) -> Vec<i32> {
+    let mut out: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .is_ok_and(|c| c.contains(needle))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Item 10.2: `apply` of a file without the node a group runs on placed the group elsewhere
+/// 6 ms later while it still ran. Refused now, and `--dry-run` says the same; nothing changes.
+#[test]
+fn i10_2_applying_a_file_that_removes_a_busy_node_is_refused() {
+    let c = LocalCluster::start("fast");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    let pids = c.chat_pids();
+    let yaml = std::fs::read_to_string(c.tmp.path().join("cluster.yaml")).unwrap();
+    let without = yaml.replace("{name: osdb-serv}, ", "").replace(
+        "owners: [osdb-serv, osdb-back, osdb-third]",
+        "owners: [osdb-back, osdb-third]",
+    );
+    let file = c.tmp.path().join("without-serv.yaml");
+    std::fs::write(&file, without).unwrap();
+    for dry in [true, false] {
+        let mut args = vec!["apply", file.to_str().unwrap()];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = c.cli(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "dry run {dry}: {err}");
+        assert!(
+            err.contains("owns group \"SOCKET_GROUP\": drain it first"),
+            "dry run {dry}: {err}"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let g = c.group("SOCKET_GROUP").unwrap();
+    assert_eq!(
+        (g["state"].as_str(), g["owner"].as_str()),
+        (Some("Online"), Some("osdb-serv"))
+    );
+    assert_eq!(c.chat_pids(), pids, "nothing was restarted");
+}
+
+/// Item 10.3: a report alone (here a forged `AgentService.Report` saying the marker gave up)
+/// made the leader place the group elsewhere while its owner still ran it; the marker takes
+/// 4 s to stop after SIGTERM, and the two copies ran together. Now the group moves only once
+/// its owner confirms the stop: at most one marker at any instant.
+#[test]
+fn i10_3_a_forged_report_does_not_free_a_group_that_still_runs() {
+    let mut c = LocalCluster::start_with("fast", |port| {
+        e2e::cluster_yaml("fast", port).replace("--term-delay, 1s", "--term-delay, 4s")
+            + "        timings: {pending_timeout: 30s}\n"
+    });
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    let g = c.group("SOCKET_GROUP").unwrap();
+    let epoch = g["epoch"].as_u64().unwrap();
+    let leader = c.url(c.leader_node());
+    c.disturb("forged report");
+    forge_gave_up(&leader, "osdb-serv", "marker", "SOCKET_GROUP", epoch);
+    // The leader believes it and moves the group, which takes the marker's 4 s to stop.
+    let took = {
+        let start = Instant::now();
+        loop {
+            let g = c.group("SOCKET_GROUP").unwrap();
+            if g["owner"] != "osdb-serv" && g["state"] == "Online" {
+                break start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never moved: {g}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    eprintln!("forged report -> Online elsewhere: {took:?}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "placed before the old copy stopped: {took:?}"
+    );
+    let checker = c.checker.as_ref().unwrap();
+    assert_eq!(checker.most("marker"), 1, "{}", checker.report());
+    c.check();
+}
+
+/// Sends an `AgentService.Report` as if from `node`'s agent: `resource` Failed, given up.
+fn forge_gave_up(leader: &str, node: &str, resource: &str, group: &str, epoch: u64) {
+    use nonstop_proto::agent as apb;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut client = apb::agent_service_client::AgentServiceClient::connect(leader.to_string())
+            .await
+            .unwrap();
+        let t = apb::ResourceTransition {
+            resource: resource.into(),
+            group: group.into(),
+            epoch,
+            state: apb::ResourceState::Failed as i32,
+            gave_up: true,
+            message: "forged".into(),
+            ..Default::default()
+        };
+        let batch = apb::ReportBatch {
+            node: node.into(),
+            reports: vec![apb::AgentReport {
+                kind: Some(apb::agent_report::Kind::Transition(t)),
+            }],
+        };
+        client.report(batch).await.unwrap();
+    });
+}
+
+/// Item 17.3: what an `online` starts was recorded only once `online` returned. A daemon
+/// stopped (SIGSTOP) in the middle of a slow online left its watchdog nothing to fence, and the
+/// program it was starting ran on while the group started elsewhere. Here the program takes
+/// 3 s before it answers; osdb-back's daemon is stopped 1 s into its start.
+#[test]
+fn i17_3_a_daemon_stopped_during_a_slow_online_is_fenced_by_its_watchdog() {
+    let slow_port = free_ports(1);
+    let needle = format!("chat-server --listen 127.0.0.1:{slow_port}");
+    let slow = Checker::start(Rules::default().process("slow server", &needle));
+    let c = LocalCluster::start_with("fast", |port| {
+        e2e::cluster_yaml("fast", port)
+            + &format!(
+                "  - name: SLOW_GROUP
+    owners: [osdb-serv, osdb-back, osdb-third]
+    resources:
+      - name: slow
+        type: process
+        properties:
+          command: sh
+          args: [-c, \"sleep 3; exec {BIN} example {needle}\"]
+          check_tcp: \"127.0.0.1:{slow_port}\"
+"
+            )
+    });
+    c.wait_online("SLOW_GROUP", "osdb-serv", Duration::from_secs(30));
+    slow.cause("move to osdb-back", Duration::from_secs(30));
+    let out = c.cli(&["group", "move", "SLOW_GROUP", "--to", "osdb-back"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Wait until osdb-back is starting it, then stop that daemon in the middle.
+    let start = Instant::now();
+    while pids_with(&needle).is_empty() || c.group("SLOW_GROUP").unwrap()["owner"] != "osdb-back" {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the start on osdb-back never began"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    c.signal("osdb-back", "STOP");
+    let start = Instant::now();
+    loop {
+        let g = c.show_via(&["osdb-serv", "osdb-third"], "group", "SLOW_GROUP");
+        if g.as_ref()
+            .is_some_and(|g| g["state"] == "Online" && g["owner"] != "osdb-back")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never failed over: {g:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Long enough for a start that escaped the fence to reach its exec.
+    std::thread::sleep(Duration::from_secs(4));
+    c.signal("osdb-back", "CONT");
+    let most = slow.most("slow server");
+    let report = slow.report();
+    let violations = slow.finish();
+    assert!(
+        violations.iter().all(|v| !v.what.contains("copies")),
+        "two copies of the slow server:\n{report}"
+    );
+    assert_eq!(most, 1, "{report}");
+}
