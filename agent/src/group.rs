@@ -216,10 +216,11 @@ impl Group {
     }
 
     /// Swaps in the resources of `d`: resources gone or redefined are taken offline first (their
-    /// dependents before them), the rest are updated in place, new ones are added, all in `d`'s
-    /// online order.
+    /// dependents before them), property changes that need no restart are applied in place,
+    /// the rest are updated in place, new ones are added, all in `d`'s online order.
     async fn replace_resources(&mut self, d: DesiredGroup) {
         let mut wanted: Vec<_> = d.resources;
+        self.reconfigure_in_place(&wanted).await;
         for slot in &mut self.slots {
             match wanted.iter().find(|w| w.name == slot.spec.name) {
                 Some(w) if slot.same_definition(w) => slot.spec = w.clone(),
@@ -253,6 +254,59 @@ impl Group {
                     }
                     None => {}
                 },
+            }
+        }
+    }
+
+    /// Applies property changes that need no restart (by the type's schema,
+    /// `TypeDef::restart_needed_for`) through the instance's `reconfigure`; a slot whose
+    /// instance takes them gets the new properties, and so keeps running. Others are left to
+    /// be restarted.
+    async fn reconfigure_in_place(&mut self, wanted: &[nonstop_resource_types::DesiredResource]) {
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            let Some(w) = wanted.iter().find(|w| w.name == slot.spec.name) else {
+                continue;
+            };
+            let same_type = slot.spec.type_name == w.type_name && slot.spec.handler == w.handler;
+            if !same_type || slot.spec.properties == w.properties {
+                continue;
+            }
+            let def = slot.handler.def();
+            if !def
+                .restart_needed_for(&slot.spec.properties, &w.properties)
+                .is_empty()
+            {
+                continue;
+            }
+            let changed: Vec<String> = w
+                .properties
+                .iter()
+                .filter(|(k, v)| slot.spec.properties.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            let applied = match self.slots[i].instance.as_mut() {
+                // Not opened yet: it opens with the new values.
+                None => true,
+                Some(instance) => matches!(
+                    instance.reconfigure(&w.properties).await,
+                    Ok(nonstop_resource_types::Reconfigured::Applied)
+                ),
+            };
+            if !applied {
+                continue;
+            }
+            self.slots[i].spec.properties = w.properties.clone();
+            if self.slots[i].state == ResourceState::Online {
+                let t = crate::report::Transition {
+                    state: ResourceState::Online,
+                    message: Some(format!("changed in place: {}", changed.join(", "))),
+                    ..Default::default()
+                };
+                let name = self.slots[i].spec.name.clone();
+                self.shared
+                    .reporter
+                    .report(&self.name, self.epoch, &name, t);
             }
         }
     }

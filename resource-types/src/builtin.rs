@@ -43,9 +43,17 @@ pub fn process() -> TypeDef {
                 .choices(&["TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL"])
                 .default_value(Value::Str("TERM".into())),
             P::new("stop_grace", K::Duration).default_value(Value::Str("5s".into())),
-            P::new("log", K::String).describe("file that receives stdout and stderr"),
+            P::new("log", K::String)
+                .needs_restart()
+                .describe("file that receives stdout and stderr"),
             P::new("check_tcp", K::String).describe("host:port that is_alive connects to"),
             P::new("check_command", K::String).describe("command that is_alive runs"),
+            P::new("reload_signal", K::Enum)
+                .choices(&["HUP", "USR1", "USR2"])
+                .describe(
+                    "sent to the program when the properties a type adds change: they are then \
+                     applied without a restart (the program reads $NONSTOP_PROPERTIES again)",
+                ),
             P::new("user", K::String)
                 .needs_restart()
                 .describe("run as this user (name or uid); default: the agent's user"),
@@ -65,7 +73,7 @@ pub fn ip_address() -> TypeDef {
         vec![
             P::new("address", K::Address).required().needs_restart(),
             P::new("interface", K::String).required().needs_restart(),
-            P::new("netns", K::String).describe(
+            P::new("netns", K::String).needs_restart().describe(
                 "network namespace to act in, as `ip netns` names them (/run/netns/NAME)",
             ),
         ],
@@ -85,10 +93,11 @@ pub fn tmax_node() -> TypeDef {
         "a Tmax TP-monitor node (tmboot / tmdown)",
         vec![
             P::new("node", K::String).required().needs_restart(),
-            P::new("tmaxdir", K::String).required(),
+            P::new("tmaxdir", K::String).required().needs_restart(),
             P::new("tportno", K::Int)
                 .range(Some(1), Some(65535))
-                .required(),
+                .required()
+                .needs_restart(),
             P::new("boot_command", K::String),
             P::new("down_command", K::String),
             P::new("probe_command", K::String),

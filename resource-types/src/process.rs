@@ -86,7 +86,18 @@ struct Config {
     check_tcp: Option<String>,
     check_command: Option<String>,
     run_as: Option<RunAs>,
+    /// The properties a type adds to `process`, as `NONSTOP_PROP_<name>` variables: in the
+    /// program's environment at start, and in its properties file ([`PROPERTIES_FILE`]).
+    added: Vec<(String, String)>,
+    /// Sent to the copies when the added properties change (then applied without a restart).
+    reload_signal: Option<Signal>,
+    /// Where the added properties are written (`NONSTOP_PROPERTIES`).
+    properties_file: PathBuf,
 }
+
+/// The file, in the resource's directory, that holds the properties a type adds to `process`
+/// as `NONSTOP_PROP_<name>=<value>` lines; its path is in the program's `NONSTOP_PROPERTIES`.
+pub const PROPERTIES_FILE: &str = "properties.env";
 
 impl Config {
     fn read(def: &TypeDef, props: &Properties, ctx: &OpenContext) -> Result<Config> {
@@ -108,13 +119,20 @@ impl Config {
                 _ => return Err(invalid("env", format!("{pair:?} is not KEY=VALUE"))),
             }
         }
-        env.extend(p.extra_env.iter().cloned());
         let signal = p.str("stop_signal").unwrap_or("TERM");
         let stop_signal = format!("SIG{signal}")
             .parse::<Signal>()
             .map_err(|_| invalid("stop_signal", format!("{signal:?} is not a signal")))?;
         let run_as = RunAs::from_props(p.str("user"), p.str("group"))
             .map_err(|e| HandlerError::InvalidProperties(vec![e]))?;
+        let reload_signal = match p.str("reload_signal") {
+            None => None,
+            Some(name) => Some(
+                format!("SIG{name}")
+                    .parse::<Signal>()
+                    .map_err(|_| invalid("reload_signal", format!("{name:?} is not a signal")))?,
+            ),
+        };
         Ok(Config {
             resource: ctx.resource.clone(),
             command: p.str("command").unwrap_or_default().to_string(),
@@ -131,6 +149,9 @@ impl Config {
             check_tcp: p.str("check_tcp").map(String::from),
             check_command: p.str("check_command").map(String::from),
             run_as,
+            added: p.extra_env.clone(),
+            reload_signal,
+            properties_file: ctx.data_dir.join(PROPERTIES_FILE),
         })
     }
 }
@@ -186,6 +207,17 @@ pub struct ProcessInstance {
 }
 
 impl ProcessInstance {
+    /// Writes the added properties to the properties file (atomically: a program reading it on
+    /// its reload signal never sees half of it).
+    fn write_properties(&self) -> Result<()> {
+        let c = &self.config;
+        let text: String = c.added.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let tmp = c.properties_file.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &c.properties_file))
+            .map_err(|source| io_error(format!("cannot write {:?}", c.properties_file), source))
+    }
+
     fn running(&self) -> impl Iterator<Item = (usize, &Slot)> {
         self.slots
             .iter()
@@ -214,6 +246,8 @@ impl ProcessInstance {
         let mut cmd = Command::new(&c.command);
         cmd.args(&c.args)
             .envs(c.env.iter().map(|(k, v)| (k, v)))
+            .envs(c.added.iter().map(|(k, v)| (k, v)))
+            .env("NONSTOP_PROPERTIES", &c.properties_file)
             .env("NONSTOP_RESOURCE", &c.resource)
             .env("NONSTOP_INSTANCE", index.to_string())
             .stdout(log)
@@ -329,6 +363,7 @@ impl ProcessInstance {
 impl ResourceInstance for ProcessInstance {
     async fn online(&mut self) -> Result<()> {
         if !self.all_running() {
+            self.write_properties()?;
             self.slots.resize_with(self.config.instances, || None);
             // Copies that died are replaced; running ones stay (no second copy).
             for index in 0..self.config.instances {
@@ -404,11 +439,26 @@ impl ResourceInstance for ProcessInstance {
             marker: self.marker.clone(),
         };
         let new = Config::read(&self.def, properties, &ctx)?;
-        // What the handler itself uses takes effect at once; what the program was started with
-        // (its environment, extension properties included) at its next start.
+        // What the handler itself uses takes effect at once. The added properties reach the
+        // program through its properties file and its reload signal, or not at all: then it
+        // must be restarted (the schema's `restart` flags cover everything else).
+        let reload = new.added != self.config.added;
+        if reload && new.reload_signal.is_none() {
+            return Ok(Reconfigured::NeedsRestart);
+        }
         let (before, after) = (self.config.instances, new.instances);
         let running = self.some_running();
         self.config = new;
+        if reload {
+            self.write_properties()?;
+            if let Some(sig) = self.config.reload_signal {
+                for (_, slot) in self.running() {
+                    if slot.exited.borrow().is_none() {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(slot.pid()), sig);
+                    }
+                }
+            }
+        }
         if after < before && self.slots.len() > after {
             let mut extra = self.slots.split_off(after);
             let (signal, grace) = (self.config.stop_signal, self.config.stop_grace);

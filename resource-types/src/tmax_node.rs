@@ -17,7 +17,8 @@ use crate::action::{self, Outcome};
 use crate::builtin;
 use crate::extend::{self, Validated};
 use crate::handler::{
-    Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
+    Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler, ResourceInstance,
+    Result,
 };
 use crate::process::tcp_answers;
 use crate::runas::RunAs;
@@ -54,12 +55,14 @@ impl ResourceHandler for TmaxNodeHandler {
         let props = extend::validate(&self.def, &builtin::tmax_node().schema, &ctx.properties)?;
         let run_as = RunAs::from_props(props.str("user"), props.str("group"))
             .map_err(|e| HandlerError::InvalidProperties(vec![e]))?;
-        Ok(Box::new(TmaxNode::new(
+        let mut node = TmaxNode::new(
             &props,
             self.def.timings.pending_timeout.as_duration(),
             run_as,
             ctx.marker,
-        )))
+        );
+        node.def = Some(self.def.clone());
+        Ok(Box::new(node))
     }
 }
 
@@ -76,6 +79,8 @@ pub struct TmaxNode {
     marker: String,
     /// Set from the start of online until offline or terminate succeeded (for the footprint).
     booted: bool,
+    /// Its type, to validate properties changed in place.
+    def: Option<TypeDef>,
 }
 
 impl TmaxNode {
@@ -108,6 +113,7 @@ impl TmaxNode {
             run_as,
             marker,
             booted: false,
+            def: None,
         }
     }
 
@@ -223,6 +229,23 @@ impl ResourceInstance for TmaxNode {
             Ok(out) => Health::Dead(format!("probe {probe:?}: {}", out.describe())),
             Err(e) => Health::Dead(e.to_string()),
         }
+    }
+
+    /// The boot, down and probe commands change in place (they are run afresh each time);
+    /// everything else the schema marks `restart`.
+    async fn reconfigure(
+        &mut self,
+        properties: &crate::schema::Properties,
+    ) -> Result<Reconfigured> {
+        let Some(def) = self.def.clone() else {
+            return Ok(Reconfigured::NeedsRestart);
+        };
+        let props = extend::validate(&def, &builtin::tmax_node().schema, properties)?;
+        let fresh = TmaxNode::new(&props, self.limit, self.run_as.clone(), self.marker.clone());
+        self.boot = fresh.boot;
+        self.down = fresh.down;
+        self.probe = fresh.probe;
+        Ok(Reconfigured::Applied)
     }
 
     fn footprint(&self) -> Footprint {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::millis::Millis;
-use crate::schema::{PropertyError, Schema};
+use crate::schema::{Properties, PropertyError, Schema};
 use crate::timing::Timings;
 
 /// Which code runs the resources of a type.
@@ -87,6 +87,36 @@ impl TypeDef {
     pub fn stop_within(mut self, limit: std::time::Duration) -> TypeDef {
         self.stop = StopBound::Within(Millis::from(limit));
         self
+    }
+
+    /// The properties whose change from `old` to `new` needs the resource restarted, by name
+    /// (empty: the change can be applied in place, through
+    /// [`crate::ResourceInstance::reconfigure`]). A property needs it when its schema says
+    /// `restart`, when the type does not reconfigure at all, or when it is one a built-in's
+    /// program only reads when it starts (the properties a type adds to `process` or
+    /// `tmax-node`, which the program gets in its environment) and nothing tells the program
+    /// of the change (`process` with `reload_signal`, see docs/resource-types.md).
+    pub fn restart_needed_for(&self, old: &Properties, new: &Properties) -> Vec<String> {
+        let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+        names.sort();
+        names.dedup();
+        let changed = names.into_iter().filter(|k| old.get(*k) != new.get(*k));
+        let base = match &self.handler {
+            HandlerRef::Builtin(b) => crate::builtin::builtin_types()
+                .into_iter()
+                .find(|t| &t.name == b),
+            _ => None,
+        };
+        let reloads = base.as_ref().is_some_and(|b| b.name == "process")
+            && new.get("reload_signal").is_some();
+        changed
+            .filter(|k| {
+                let spec = self.schema.get(k);
+                let added = base.as_ref().is_some_and(|b| b.schema.get(k).is_none());
+                !self.reconfigures || spec.is_none_or(|p| p.restart) || (added && !reloads)
+            })
+            .cloned()
+            .collect()
     }
 
     /// Checks the schema and the name.

@@ -290,3 +290,80 @@ fn agent_that_exits_without_stopping() {
         std::process::exit(0);
     });
 }
+
+/// Issue 17, item 4: a change of properties that need no restart is applied in place. The
+/// properties a type adds (the paper's MaxUser) reach the running program through its
+/// properties file and its reload signal; its pid does not change.
+#[tokio::test]
+async fn i17_4_added_properties_change_in_place_with_the_reload_signal() {
+    use nonstop_resource_types::Reconfigured;
+    use nonstop_resource_types::schema::{PropertyKind, PropertySpec};
+    let dir = tempfile::tempdir().unwrap();
+    let mut def = builtin::process();
+    def.name = "chat-server".into();
+    def.schema
+        .properties
+        .push(PropertySpec::new("MaxUser", PropertyKind::Int).range(Some(1), Some(10)));
+    let h = ProcessHandler::new(def.clone());
+    let seen = dir.path().join("seen");
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'cat \"$NONSTOP_PROPERTIES\" > {}' HUP; touch {}; while :; do sleep 0.05; done",
+        seen.display(),
+        ready.display()
+    );
+    let mut p = props(&[
+        ("command", "sh"),
+        ("MaxUser", "7"),
+        ("reload_signal", "HUP"),
+    ]);
+    p.insert("args".into(), Value::List(vec!["-c".into(), script]));
+    let (ctx, _failures) = context("chat", p.clone(), dir.path());
+    let mut r = h.open(ctx).await.unwrap();
+    r.online().await.unwrap();
+    // A program takes the signal once it has set its handler (before, SIGHUP ends it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the program never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = r.footprint().process_groups[0].pgid;
+    let mut changed = p.clone();
+    changed.insert("MaxUser".into(), Value::Int(5));
+    changed.insert("stop_grace".into(), Value::Str("2s".into()));
+    let canon = |p: &nonstop_resource_types::Properties| def.schema.validate(p).unwrap();
+    assert!(
+        def.restart_needed_for(&canon(&p), &canon(&changed))
+            .is_empty(),
+        "MaxUser and stop_grace need no restart with a reload signal"
+    );
+    assert_eq!(
+        r.reconfigure(&changed).await.unwrap(),
+        Reconfigured::Applied
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&seen)
+        .unwrap_or_default()
+        .contains("NONSTOP_PROP_MaxUser=5")
+    {
+        assert!(Instant::now() < deadline, "the program never saw MaxUser 5");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r.footprint().process_groups[0].pgid, pid, "not restarted");
+    // Without a reload signal the program cannot learn it: a restart is needed.
+    let mut no_signal = changed.clone();
+    no_signal.remove("reload_signal");
+    let mut again = no_signal.clone();
+    again.insert("MaxUser".into(), Value::Int(4));
+    assert_eq!(
+        def.restart_needed_for(&canon(&no_signal), &canon(&again)),
+        vec!["MaxUser".to_string()]
+    );
+    let mut cmd = changed.clone();
+    cmd.insert("command".into(), Value::Str("bash".into()));
+    assert_eq!(
+        def.restart_needed_for(&canon(&changed), &canon(&cmd)),
+        vec!["command".to_string()]
+    );
+    r.terminate().await;
+}

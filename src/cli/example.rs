@@ -27,6 +27,10 @@ enum Example {
         /// The node name shown to users.
         #[arg(long, env = "NONSTOP_NODE", default_value = "local")]
         node: String,
+        /// A properties file to read MaxUser from again on SIGHUP (nonstop's process type
+        /// writes one and sets NONSTOP_PROPERTIES).
+        #[arg(long, env = "NONSTOP_PROPERTIES")]
+        properties: Option<std::path::PathBuf>,
     },
     /// The chat client: reconnects when the server moves.
     ChatClient {
@@ -58,9 +62,11 @@ pub fn run(args: ExampleArgs) -> ExitCode {
                 listen,
                 max_user,
                 node,
+                properties,
             } => {
                 let config = nonstop_chat::server::ServerConfig::new(listen, max_user, node)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.to_string())?
+                    .with_properties(properties);
                 nonstop_chat::server::run(config)
                     .await
                     .map_err(|e| e.to_string())

@@ -153,6 +153,18 @@ impl Checker {
         st.causes.push((now, now + window, what.to_string()));
     }
 
+    /// Ends every open cause window `grace` from now: the test has seen the cluster settle, and
+    /// from then on nothing may exit without a new cause.
+    pub fn calm(&self, grace: Duration) {
+        let end = Instant::now() + grace;
+        let mut st = self.state.lock().unwrap();
+        for (_, until, _) in &mut st.causes {
+            if *until > end {
+                *until = end;
+            }
+        }
+    }
+
     /// The violations so far.
     pub fn violations(&self) -> Vec<Violation> {
         self.state.lock().unwrap().violations.clone()
@@ -291,9 +303,18 @@ fn sample(rules: &Rules, state: &Mutex<State>, started: Instant) {
             .map(|(pid, _)| *pid)
             .collect();
         if pids.len() > 1 {
+            let who: Vec<String> = procs
+                .iter()
+                .filter(|(p, _)| pids.contains(p))
+                .map(|(p, cmd)| format!("{p} (parent {}): {}", parent(*p), cmd.replace('\n', " ")))
+                .collect();
             st.violations.push(Violation {
                 at_ms,
-                what: format!("{} copies of {label} at once: pids {pids:?}", pids.len()),
+                what: format!(
+                    "{} copies of {label} at once: {}",
+                    pids.len(),
+                    who.join(" | ")
+                ),
             });
         }
         let most = st.most.entry(label.clone()).or_default();
@@ -327,6 +348,17 @@ fn sample(rules: &Rules, state: &Mutex<State>, started: Instant) {
             });
         }
     }
+}
+
+/// The parent of `pid` (0 if unknown).
+fn parent(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let (_, rest) = s.rsplit_once(')')?;
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// Every live process (not zombies) with its command line.

@@ -80,19 +80,28 @@ impl LocalCluster {
 
     /// The same three nodes running the cluster.yaml that `yaml` writes for a chat port.
     pub fn start_with(timing: &str, yaml: impl FnOnce(u16) -> String) -> LocalCluster {
+        Self::start_watched(timing, |port, _| yaml(port), |rules, _, _| rules)
+    }
+
+    /// The same, with the cluster's folder given to `yaml` (for files of its own), and more for
+    /// the outside checker to watch (`watch` adds to the rules, given the chat port and folder).
+    pub fn start_watched(
+        timing: &str,
+        yaml: impl FnOnce(u16, &std::path::Path) -> String,
+        watch: impl FnOnce(Rules, u16, &std::path::Path) -> Rules,
+    ) -> LocalCluster {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         let base_port = free_ports(3);
         let chat_port = free_ports(1);
         let cluster = tmp.path().join("cluster.yaml");
-        std::fs::write(&cluster, yaml(chat_port)).unwrap();
+        std::fs::write(&cluster, yaml(chat_port, tmp.path())).unwrap();
         let dir = tmp.path().join(".nonstop");
-        let checker = Checker::start(
-            Rules::default()
-                .process("chat server", &chat_needle(chat_port))
-                .process("marker", &marker_name(chat_port))
-                .decoys(2),
-        );
+        let rules = Rules::default()
+            .process("chat server", &chat_needle(chat_port))
+            .process("marker", &marker_name(chat_port))
+            .decoys(2);
+        let checker = Checker::start(watch(rules, chat_port, tmp.path()));
         let out = Command::new(BIN)
             .args([
                 "up",
@@ -131,6 +140,13 @@ impl LocalCluster {
     /// Tells the outside checker that the test disturbs the cluster now (`what`).
     pub fn disturb(&self, what: &str) {
         self.disturb_for(what, CAUSE_WINDOW);
+    }
+
+    /// The cluster has settled: every disturbance's window ends `grace` from now.
+    pub fn calm(&self, grace: Duration) {
+        if let Some(c) = &self.checker {
+            c.calm(grace);
+        }
     }
 
     /// The same, for a disturbance whose effects end within `window`.
@@ -442,6 +458,7 @@ groups:
           args: [example, chat-server, --listen, \"127.0.0.1:{chat_port}\"]
           check_tcp: \"127.0.0.1:{chat_port}\"
           MaxUser: 10
+          reload_signal: HUP
       - name: marker
         type: process
         properties:

@@ -77,6 +77,7 @@ pub fn diff(live: &ClusterDb, file: &ClusterFile) -> Result<Diff, DiffError> {
     d.section("resource", &a.resources, &b.resources, |x, y| {
         x.group != y.group
     });
+    d.restarts(live, &want);
     // A changed cousin set is replaced whole: a group may move from one set to another.
     d.section("cousin set", &a.cousins, &b.cousins, |_, _| true);
     d.section("service", &a.services, &b.services, never);
@@ -178,6 +179,43 @@ impl Changes {
                 }
             }
             self.put.push((kind, name.to_string()));
+        }
+    }
+
+    /// For every resource whose properties change, one line saying whether the change restarts
+    /// it (and which properties make it) or is applied in place (`TypeDef::restart_needed_for`).
+    fn restarts(&mut self, live: &ClusterDb, want: &ClusterDb) {
+        for (name, new) in &want.resources {
+            let Some(old) = live.resources.get(name) else {
+                continue;
+            };
+            let (o, n) = (&old.spec, &new.spec);
+            if o.properties == n.properties && o.node_properties == n.node_properties {
+                continue;
+            }
+            let line = match want.types.get(&n.type_name) {
+                _ if o.type_name != n.type_name || o.group != n.group => "restarts".to_string(),
+                None => "restarts".to_string(),
+                Some(def) => {
+                    let owners = want.groups.get(&n.group).map(|g| g.spec.owners.clone());
+                    let mut why: Vec<String> = Vec::new();
+                    for node in owners.unwrap_or_default() {
+                        let before = o.properties_on(&node);
+                        let after = n.properties_on(&node);
+                        for p in def.restart_needed_for(&before, &after) {
+                            if !why.contains(&p) {
+                                why.push(p);
+                            }
+                        }
+                    }
+                    if why.is_empty() {
+                        "changed in place, no restart".to_string()
+                    } else {
+                        format!("restarts (for {})", why.join(", "))
+                    }
+                }
+            };
+            self.lines.push(format!("  resource {name} {line}"));
         }
     }
 

@@ -472,7 +472,11 @@ impl ClusterDb {
             .get_mut(&rep.resource)
             .expect("checked above");
         let from = r.state;
-        let unchanged = from == rep.state && rep.restart.is_none() && r.gave_up == rep.gave_up;
+        // A new message on an unchanged state is news too (a change applied in place).
+        let unchanged = from == rep.state
+            && rep.restart.is_none()
+            && r.gave_up == rep.gave_up
+            && (rep.message.is_none() || rep.message == r.message);
         r.state = rep.state;
         r.since = at;
         r.gave_up = rep.gave_up;

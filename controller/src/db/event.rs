@@ -156,6 +156,7 @@ impl Event {
                     r.attempt
                 )
             }
+            (S::Online, S::Online, None) => format!("* Update {resource} ( {node} ){why}"),
             (_, S::Online, None) => format!("* Start {resource} ( {node} )"),
             (_, S::OnlinePending, None) => format!("* Starting {resource} ( {node} )"),
             (_, S::OfflinePending, _) => format!("* Stopping {resource} ( {node} )"),

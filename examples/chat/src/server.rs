@@ -1,5 +1,7 @@
 //! The chat server: every line a user sends goes to every other user. The `MaxUser`+1-th user is
-//! told the server is full and disconnected.
+//! told the server is full and disconnected. Under nonstop, `MaxUser` changes without a restart:
+//! on SIGHUP the server reads it again from its properties file (`NONSTOP_PROPERTIES`, lines
+//! `NONSTOP_PROP_MaxUser=N`), as the paper's resource DLL took a new private property value.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,28 +18,84 @@ use crate::{ChatError, MAX_USER_LIMIT};
 pub struct ServerConfig {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// How many users at once (1..=10).
-    pub max_user: u32,
+    /// How many users at once (1..=10); shared, so that a reload changes it for every user.
+    pub max_user: Arc<AtomicU32>,
     /// The node it runs on, shown to users so that a fail-over is visible.
     pub node: String,
+    /// Where to read MaxUser again on SIGHUP.
+    pub properties: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
     /// Checks MaxUser against the paper's limit.
     pub fn new(listen: SocketAddr, max_user: i64, node: String) -> Result<Self, ChatError> {
-        if !(1..=MAX_USER_LIMIT as i64).contains(&max_user) {
-            return Err(ChatError::MaxUser(max_user));
-        }
         Ok(ServerConfig {
             listen,
-            max_user: max_user as u32,
+            max_user: Arc::new(AtomicU32::new(checked(max_user)?)),
             node,
+            properties: None,
         })
+    }
+
+    /// The same, reading MaxUser again from `file` on SIGHUP.
+    pub fn with_properties(mut self, file: Option<std::path::PathBuf>) -> Self {
+        self.properties = file;
+        self
+    }
+
+    fn max_user(&self) -> u32 {
+        self.max_user.load(Ordering::SeqCst)
     }
 }
 
-/// Binds and serves until the task is dropped.
+fn checked(max_user: i64) -> Result<u32, ChatError> {
+    if !(1..=MAX_USER_LIMIT as i64).contains(&max_user) {
+        return Err(ChatError::MaxUser(max_user));
+    }
+    Ok(max_user as u32)
+}
+
+/// MaxUser as a properties file gives it (`NONSTOP_PROP_MaxUser=N`).
+pub fn max_user_in(text: &str) -> Result<u32, ChatError> {
+    let value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("NONSTOP_PROP_MaxUser="))
+        .ok_or(ChatError::MaxUser(0))?;
+    let n: i64 = value.trim().parse().map_err(|_| ChatError::MaxUser(0))?;
+    checked(n)
+}
+
+/// Reads MaxUser again from `file` on every SIGHUP; a bad file keeps the value in force.
+async fn reload_on_hup(
+    mut hup: tokio::signal::unix::Signal,
+    file: std::path::PathBuf,
+    max_user: Arc<AtomicU32>,
+) {
+    while hup.recv().await.is_some() {
+        match std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| max_user_in(&t).map_err(|e| e.to_string()))
+        {
+            Ok(n) => {
+                max_user.store(n, Ordering::SeqCst);
+                eprintln!("chat server: MaxUser is now {n}");
+            }
+            Err(e) => eprintln!("chat server: {}: {e}; MaxUser unchanged", file.display()),
+        }
+    }
+}
+
+/// Binds and serves until the task is dropped. The reload signal is handled from before the
+/// port answers (nonstop counts the server online then, and may signal it at once).
 pub async fn run(config: ServerConfig) -> Result<(), ChatError> {
+    if let Some(file) = config.properties.clone() {
+        use tokio::signal::unix::{SignalKind, signal};
+        let hup = signal(SignalKind::hangup()).map_err(|source| ChatError::Io {
+            context: "cannot handle SIGHUP".into(),
+            source,
+        })?;
+        tokio::spawn(reload_on_hup(hup, file, config.max_user.clone()));
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ChatError::Io {
@@ -73,9 +131,10 @@ async fn user(
     users: Arc<AtomicU32>,
     config: &ServerConfig,
 ) -> std::io::Result<()> {
-    if users.fetch_add(1, Ordering::SeqCst) >= config.max_user {
+    let max_user = config.max_user();
+    if users.fetch_add(1, Ordering::SeqCst) >= max_user {
         users.fetch_sub(1, Ordering::SeqCst);
-        let msg = format!("ERR server full: MaxUser is {}\n", config.max_user);
+        let msg = format!("ERR server full: MaxUser is {max_user}\n");
         return socket.write_all(msg.as_bytes()).await;
     }
     let result = converse(socket, id, &tx, config).await;
@@ -94,7 +153,8 @@ async fn converse(
     let mut rx = tx.subscribe();
     let hello = format!(
         "WELCOME user{id} on {} (MaxUser {})\n",
-        config.node, config.max_user
+        config.node,
+        config.max_user()
     );
     write.write_all(hello.as_bytes()).await?;
     let _ = tx.send((id, format!("* user{id} joined")));
