@@ -81,3 +81,39 @@ fn unreadable_files_are_errors_too() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err, "bin.yaml:2:11: the file is not UTF-8 text\n1 error\n");
 }
+
+/// Issue 17, item 9: `type list` and `type show` see the types a cluster file defines (with
+/// `--file`, or the local cluster's .nonstop/cluster.yaml), and an unknown type is bad input
+/// (exit 1), not "no endpoint answers" (exit 2).
+#[test]
+fn i17_9_type_commands_see_the_cluster_files_types_and_an_unknown_type_exits_1() {
+    let file = root().join("examples/chat/cluster.yaml");
+    let file = file.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = nonstop(&["type", "list", "--file", file], dir.path());
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("chat-server") && l.contains("cluster file")),
+        "{listed}"
+    );
+    let out = nonstop(&["type", "show", "chat-server", "--file", file], dir.path());
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && shown.contains("MaxUser"), "{shown}");
+    // The local cluster's file is read without --file.
+    std::fs::create_dir(dir.path().join(".nonstop")).unwrap();
+    std::fs::copy(file, dir.path().join(".nonstop/cluster.yaml")).unwrap();
+    let out = nonstop(&["type", "show", "chat-server"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = nonstop(&["type", "show", "no-such-type"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown resource type \"no-such-type\"")
+    );
+}

@@ -354,3 +354,40 @@ async fn service_resolve_and_audit() {
         "{a:?}"
     );
 }
+
+/// Issue 10, item 7: with concurrent moves, a wait whose move a later command superseded ran
+/// its full timeout. It ends at once now, says where the group goes instead, and exits 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i10_7_a_superseded_wait_ends_at_once_with_exit_5() {
+    let mut m = start(CLUSTER).await;
+    m.agent("a").await;
+    m.group_until("G", |g| g.state == "Online").await;
+    // b takes 3 s to start anything: the first move is still on its way when the second comes.
+    m.slow_agent("b", std::time::Duration::from_secs(3)).await;
+    let url = m.url.clone();
+    let first = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let out = support::nonstop(&[
+            "group",
+            "move",
+            "G",
+            "--to",
+            "b",
+            "--wait",
+            "--timeout",
+            "30s",
+            "--endpoint",
+            &url,
+        ])
+        .await;
+        (out, started.elapsed())
+    });
+    m.group_until("G", |g| g.moving_to == "b" || g.owner == "b")
+        .await;
+    let second = m.nonstop(&["group", "move", "G", "--to", "a"]).await;
+    assert_eq!(second.code, 0, "{second:?}");
+    let (out, took) = first.await.unwrap();
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("superseded"), "{out:?}");
+    assert!(took < std::time::Duration::from_secs(10), "waited {took:?}");
+}

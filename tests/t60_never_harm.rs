@@ -313,3 +313,34 @@ fn i17_5_changing_the_timing_of_a_running_cluster_stops_nothing() {
     let g = c.group("SOCKET_GROUP").unwrap();
     assert_eq!(g["state"], "Online");
 }
+
+/// Item 10.7: what `status` reports comes from a linearizable read, or it says it could not.
+/// Two of the three members stopped (SIGSTOP): the third cannot read at quorum, and `status`
+/// says so (exit 2) instead of printing the last state it knew (Online) while nothing runs.
+#[test]
+fn i10_7_status_without_a_quorum_says_it_cannot_read() {
+    let c = LocalCluster::start("fast");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    c.signal("osdb-back", "STOP");
+    c.signal("osdb-third", "STOP");
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    let out = c.cli_via(&["osdb-serv"], &["status", "-o", "json"]);
+    let took = started.elapsed();
+    c.signal("osdb-back", "CONT");
+    c.signal("osdb-third", "CONT");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).is_empty(),
+        "printed a state: {}",
+        text(&out.stdout)
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+}

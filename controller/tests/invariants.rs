@@ -224,7 +224,8 @@ fn any_op() -> impl Strategy<Value = Op> {
                 state,
                 restart: None,
                 gave_up,
-                message: None
+                message: None,
+                reported_at: None,
             }
         ),
     ]

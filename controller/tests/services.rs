@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 
 const CLUSTER: &str = "
 timing: fast
-nodes: [{name: a}, {name: b}]
+nodes: [{name: a}, {name: b}, {name: w, witness: true}]
 groups:
   - name: G
     owners: [a, b]
@@ -289,8 +289,8 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
 async fn apply_config_shows_the_difference_and_commits_it() {
     let mut f = start().await;
     let changed = CLUSTER.replace(
-        "nodes: [{name: a}, {name: b}]",
-        "nodes: [{name: a}, {name: b}, {name: c}]",
+        "{name: w, witness: true}]",
+        "{name: w, witness: true}, {name: c}]",
     );
     let dry = f
         .cluster
@@ -398,4 +398,82 @@ async fn a_member_that_finds_a_node_silent_grants_it_no_lease_for_a_while() {
     );
     let bad = f.agent.suspect(ask(300, 300)).await.unwrap_err();
     assert!(bad.message().contains("lease_ms"), "{}", bad.message());
+}
+
+/// Issue 17, item 9: the witness flag and a node's role could disagree: an agent on a node the
+/// configuration calls a witness registered and was brought Up. Its registration is refused,
+/// saying why.
+#[tokio::test]
+async fn i17_9_an_agent_on_a_witness_node_is_refused() {
+    let mut f = start().await;
+    let err = f
+        .agent
+        .register(apb::RegisterRequest {
+            node: "w".into(),
+            types: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("is a witness"), "{}", err.message());
+}
+
+/// Issue 10, item 8 (reports): a report for an unknown node, an unknown resource or an epoch
+/// never handed out is refused before anything is proposed, naming the field.
+#[tokio::test]
+async fn i10_8_impossible_reports_are_refused_before_they_are_proposed() {
+    let mut f = start().await;
+    let before = f
+        .cluster
+        .status(cpb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    let err = f
+        .agent
+        .report(report("nobody", 1, "Online"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{}", err.message());
+    let err = f
+        .agent
+        .report(report("a", 999_999, "Online"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("reports[0].transition.epoch"),
+        "{}",
+        err.message()
+    );
+    let mut unknown = report("a", 1, "Online");
+    if let Some(apb::agent_report::Kind::Transition(t)) = &mut unknown.reports[0].kind {
+        t.resource = "ghost".into();
+    }
+    let err = f.agent.report(unknown).await.unwrap_err();
+    assert!(
+        err.message()
+            .contains("reports[0].transition.resource: unknown resource \"ghost\""),
+        "{}",
+        err.message()
+    );
+    let mut big = report("a", 1, "Online");
+    if let Some(apb::agent_report::Kind::Transition(t)) = &mut big.reports[0].kind {
+        t.message = "x".repeat(60_000);
+    }
+    let err = f.agent.report(big).await.unwrap_err();
+    assert!(
+        err.message().contains("reports[0].transition.message"),
+        "{}",
+        err.message()
+    );
+    let after = f
+        .cluster
+        .status(cpb::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(before, after, "a refused report changed the database");
 }

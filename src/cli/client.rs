@@ -66,6 +66,10 @@ pub enum CliError {
     /// A wait ran out of time (exit 3).
     #[error("{0}")]
     TimedOut(String),
+    /// What a wait waited for will not happen: a later command took the group elsewhere
+    /// (exit 5).
+    #[error("{0}")]
+    Superseded(String),
     /// Whoever read the standard output went away (`nonstop events --follow | head`): not an
     /// error, nothing more to print (exit 0).
     #[error("standard output closed")]
@@ -79,6 +83,7 @@ impl CliError {
             CliError::Refused(_) => 1,
             CliError::Unreachable(_) => 2,
             CliError::TimedOut(_) => 3,
+            CliError::Superseded(_) => 5,
             CliError::StdoutClosed => 0,
         })
     }

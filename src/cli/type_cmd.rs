@@ -22,9 +22,16 @@ pub struct TypeArgs {
     /// The OCF root whose resource.d holds the OCF agents.
     #[arg(long, global = true, env = "OCF_ROOT", default_value = "/usr/lib/ocf")]
     ocf_root: PathBuf,
+    /// A cluster.yaml whose `types` are listed and shown too [default: the local cluster's,
+    /// .nonstop/cluster.yaml, when there is one].
+    #[arg(long, global = true)]
+    file: Option<PathBuf>,
     #[command(subcommand)]
     cmd: TypeCmd,
 }
+
+/// The local cluster's file (`nonstop up`).
+const LOCAL_CLUSTER: &str = ".nonstop/cluster.yaml";
 
 #[derive(Debug, Subcommand)]
 enum TypeCmd {
@@ -70,6 +77,15 @@ pub fn run(args: TypeArgs) -> ExitCode {
         plugin_dirs,
         ocf_root: args.ocf_root,
     });
+    let file = args.file.clone().or_else(|| {
+        let local = PathBuf::from(LOCAL_CLUSTER);
+        local.exists().then_some(local)
+    });
+    if let Some(file) = &file
+        && let Err(e) = register_cluster_types(&registry, file)
+    {
+        return fail(&e);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
@@ -91,9 +107,37 @@ pub fn run(args: TypeArgs) -> ExitCode {
     })
 }
 
+/// Registers the types a cluster file defines, so that they are listed and shown as the
+/// cluster knows them.
+fn register_cluster_types(registry: &Registry, file: &std::path::Path) -> Result<(), String> {
+    use nonstop_controller::config as cluster_config;
+    let name = file.display().to_string();
+    let errors = |e: Vec<nonstop_controller::config::Diagnostic>| {
+        let lines: Vec<String> = e.iter().map(|d| d.to_string()).collect();
+        format!("{name} is not a valid cluster file:\n{}", lines.join("\n"))
+    };
+    let text = cluster_config::read(file).map_err(errors)?;
+    let checked = cluster_config::check(&name, &text).map_err(errors)?;
+    for t in checked.file.types.iter() {
+        let Some(def) = checked.db.types.get(&t.name) else {
+            continue;
+        };
+        // A type this machine cannot run (its plug-in or agent is elsewhere) is still the
+        // cluster's: said, not fatal.
+        if let Err(e) = registry.register(def.clone()) {
+            eprintln!(
+                "nonstop type: {name}: type {:?} cannot run here: {e}",
+                t.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A failure of the command: bad input, an unknown type (exit 1).
 fn fail(message: &str) -> ExitCode {
     eprintln!("nonstop type: {message}");
-    ExitCode::from(2)
+    ExitCode::from(1)
 }
 
 /// Reports a type that could not be loaded, saying where plug-ins were looked for.
@@ -124,7 +168,7 @@ fn list(registry: &Registry) -> ExitCode {
     for entry in registry.list() {
         let origin = match &entry.origin {
             Origin::Builtin => "built-in".to_string(),
-            Origin::Registered => "registered".to_string(),
+            Origin::Registered => "cluster file".to_string(),
             Origin::Exec(p) => format!("exec {}", p.display()),
             Origin::Ocf(p) => format!("ocf {}", p.display()),
         };

@@ -96,6 +96,10 @@ pub async fn online(
             let msg = format!("group {:?} is held Failed: {why}", g.name);
             return Err(CliError::Refused(msg));
         }
+        if let Some(why) = superseded(&g, dest.as_deref()) {
+            progress.finish();
+            return Err(CliError::Superseded(why));
+        }
         if Instant::now() >= deadline {
             progress.finish();
             return Err(timed_out(goal, &g, dest.as_deref()));
@@ -128,6 +132,28 @@ fn arrived(g: &GroupView, dest: Option<&str>) -> bool {
         (None, Some(_)) => false,
     };
     g.state == "Online" && g.moving_to.is_none() && placed
+}
+
+/// Whether the group left the way to `dest`: once its move is applied, a group is on its way
+/// to `dest` (moving there) or there; anything else means a later command (another move, a
+/// drain, an offline) took it elsewhere, and waiting longer cannot end well.
+fn superseded(g: &GroupView, dest: Option<&str>) -> Option<String> {
+    let dest = dest?;
+    let on_way = g.moving_to.as_deref() == Some(dest);
+    let there = g.owner.as_deref() == Some(dest) && g.moving_to.is_none();
+    if on_way || there {
+        return None;
+    }
+    let now = match (&g.moving_to, &g.owner) {
+        (Some(to), _) => format!("moving to {to}"),
+        (None, Some(o)) => format!("{} on {o}", g.state),
+        (None, None) => "not placed".to_string(),
+    };
+    Some(format!(
+        "superseded: group {:?} is not going to {dest} any more (now {now}): a later command \
+         changed its course",
+        g.name
+    ))
 }
 
 fn timed_out(goal: &Goal, g: &GroupView, dest: Option<&str>) -> CliError {

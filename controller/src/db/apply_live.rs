@@ -17,6 +17,7 @@ pub(super) struct Report {
     pub restart: Option<RestartCount>,
     pub gave_up: bool,
     pub message: Option<String>,
+    pub reported_at: Option<Time>,
 }
 
 impl ClusterDb {
@@ -497,6 +498,7 @@ impl ClusterDb {
                 window,
                 gave_up: rep.gave_up,
                 message: rep.message,
+                reported_at: rep.reported_at,
             });
         }
         Ok(())

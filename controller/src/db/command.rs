@@ -158,6 +158,10 @@ pub enum Op {
         restart: Option<RestartCount>,
         gave_up: bool,
         message: Option<String>,
+        /// When the agent saw it happen, on its own wall clock (for fail-over measurements;
+        /// the command's time is the proposing member's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_at: Option<Time>,
     },
     /// The agent on `node` stopped every resource of `group` (placement `epoch`) because the
     /// move numbered `stop` asked it to: confirmed, not inferred from resource states.

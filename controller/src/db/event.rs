@@ -64,6 +64,9 @@ pub enum EventKind {
         window: Millis,
         gave_up: bool,
         message: Option<String>,
+        /// When the agent saw it, on its own wall clock.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_at: Option<Time>,
     },
 }
 

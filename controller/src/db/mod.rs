@@ -176,6 +176,7 @@ impl ClusterDb {
                 restart,
                 gave_up,
                 message,
+                reported_at,
             } => self.report_resource(
                 at,
                 apply_live::Report {
@@ -186,6 +187,7 @@ impl ClusterDb {
                     restart,
                     gave_up,
                     message,
+                    reported_at,
                 },
                 out,
             ),

@@ -327,6 +327,7 @@ fn report(node: &str, resource: &str, epoch: u64, state: ResourceState) -> Op {
         restart: None,
         gave_up: false,
         message: None,
+        reported_at: None,
     }
 }
 
@@ -552,6 +553,7 @@ fn i10_3_a_report_alone_never_frees_a_group_only_the_confirmed_stop_does() {
         restart: None,
         gave_up: true,
         message: Some("forged".into()),
+        reported_at: None,
     };
     live(&mut db, forged).unwrap();
     let now = Time(1_000);

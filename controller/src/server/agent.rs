@@ -32,6 +32,7 @@ pub struct AgentApi<S> {
 struct NodeView {
     liveness: NodeLiveness,
     evicted: bool,
+    witness: bool,
     heartbeat_ms: u64,
     lease_ms: u64,
     terminate_ms: u64,
@@ -44,6 +45,7 @@ impl NodeView {
         Some(NodeView {
             liveness: n.liveness,
             evicted: n.evicted,
+            witness: n.spec.witness,
             heartbeat_ms: t.heartbeat.0,
             lease_ms: t.lease.0,
             terminate_ms: t.terminate.0,
@@ -172,6 +174,12 @@ impl<S: Store> AgentService for AgentApi<S> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
         let view = self.view(&node, true).await?;
+        if view.witness {
+            return Err(Status::failed_precondition(format!(
+                "node {node:?} is a witness in the cluster's configuration: it runs no \
+                 resources, so its node.yaml must have no `agent` (or set witness: false)"
+            )));
+        }
         self.grant(&node, view.lease_ms)?;
         self.bring_up(&node, view).await?;
         Ok(Response::new(pb::RegisterReply {
@@ -379,6 +387,7 @@ fn checked_ops(db: &ClusterDb, node: &str, reports: Vec<AgentReport>) -> Result<
                     restart: r.restart,
                     gave_up: r.gave_up,
                     message: r.message,
+                    reported_at: (r.at_ms > 0).then_some(Time(r.at_ms)),
                 });
             }
             AgentReport::GroupStopped(g) => {

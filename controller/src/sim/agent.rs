@@ -171,6 +171,7 @@ impl Simulator {
             restart,
             gave_up,
             message,
+            reported_at: None,
         };
         self.apply(Command::agent(self.now, node, op)).map(|_| ())
     }
