@@ -72,6 +72,9 @@ pub struct RaftStatus {
     /// How far each member's log matches the leader's, by member id (filled on the leader
     /// only: followers do not track it).
     pub progress: Vec<Progress>,
+    /// Messages from peers dropped since start because a field could not be right (see
+    /// docs/daemon.md; correct members never send one).
+    pub refused: u64,
 }
 
 /// A member's replication progress, as the leader tracks it.

@@ -13,6 +13,9 @@
 //!            peer's RaftService (grpc.rs) ──▶ peer's RaftNode::step
 //! ```
 //!
+//! Every message from a peer is checked before raft-rs sees it (`validate.rs`): raft-rs panics
+//! on fields no correct member sends, and a member drops those instead.
+//!
 //! A command is applied by every member in log order (`ClusterDb::apply`, deterministic); the
 //! member that proposed it answers its caller with the result. A committed command the
 //! database rejects is still committed: it changed nothing, and the caller gets the
@@ -30,6 +33,7 @@ mod redb_store;
 mod storage;
 pub mod store_suite;
 mod transport;
+mod validate;
 mod waiters;
 
 pub use codec::EntryContext;

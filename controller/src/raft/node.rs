@@ -15,6 +15,7 @@ use super::handle::{Leadership, Progress, RaftStatus, Role};
 use super::log;
 use super::storage::LogStore;
 use super::transport::Transport;
+use super::validate::{self, Local, Throttle};
 use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};
 
@@ -65,7 +66,13 @@ pub(crate) struct Member<S: LogStore, T: Transport> {
     /// (raft-rs refuses a snapshot whose configuration does not hold the receiver).
     pub(super) snapshot_now: bool,
     seq: u64,
+    /// Peer messages dropped by `validate::check`, and when to say so.
+    refused: u64,
+    refusals: Throttle,
 }
+
+/// At most one warning per peer this often about the messages of it that were dropped.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens the member on `store` and spawns its task.
 pub(crate) fn spawn_member<S: LogStore, T: Transport>(
@@ -103,6 +110,8 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
         sent_snapshots: Vec::new(),
         snapshot_now: false,
         seq: 0,
+        refused: 0,
+        refusals: Throttle::new(REFUSAL_LOG_EVERY),
         cfg,
     };
     Ok(tokio::spawn(member.run(rx)))
@@ -180,11 +189,62 @@ impl<S: LogStore, T: Transport> Member<S, T> {
 
     fn step(&mut self, msgs: Vec<Message>) {
         for m in msgs {
-            // Messages from members raft does not know (removed, or not yet added) are refused
-            // by raft-rs; they are harmless.
+            // Checked one by one against the state the previous message left.
+            if let Err(r) = self.check(&m) {
+                self.refuse(&m, r);
+                continue;
+            }
+            // Responses from members raft does not track (removed, or not yet added) are
+            // refused by raft-rs; they are harmless.
             if let Err(e) = self.raw.step(m) {
                 tracing::trace!(member = self.cfg.id, error = %e, "raft message ignored");
             }
+        }
+    }
+
+    /// Whether raft-rs can be given `m` (see `validate.rs`).
+    fn check(&self, m: &Message) -> std::result::Result<(), validate::Refusal> {
+        let r = &self.raw.raft;
+        let cs = &self.conf_state;
+        let configured = !(cs.voters.is_empty() && cs.learners.is_empty());
+        let is_member = |id: u64| {
+            self.members.contains_key(&id)
+                || r.prs().get(id).is_some()
+                || [
+                    &cs.voters,
+                    &cs.learners,
+                    &cs.voters_outgoing,
+                    &cs.learners_next,
+                ]
+                .iter()
+                .any(|ids| ids.contains(&id))
+        };
+        let local = Local {
+            id: self.cfg.id,
+            term: r.term,
+            leader: r.leader_id,
+            is_leader: r.state == StateRole::Leader,
+            last_index: r.raft_log.last_index(),
+            is_member: configured.then_some(&is_member as &dyn Fn(u64) -> bool),
+        };
+        validate::check(m, &local)
+    }
+
+    fn refuse(&mut self, m: &Message, r: validate::Refusal) {
+        self.refused += 1;
+        if let Some(n) = self.refusals.refused(m.from, std::time::Instant::now()) {
+            tracing::warn!(
+                member = self.cfg.id,
+                peer = m.from,
+                msg_type = ?m.get_msg_type(),
+                field = %r.field,
+                reason = %r.reason,
+                dropped = n,
+                "dropped a raft message that cannot be right (from member {}: {}: {})",
+                m.from,
+                r.field,
+                r.reason
+            );
         }
     }
 
@@ -351,6 +411,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             voters: self.conf_state.voters.clone(),
             members: self.members.clone(),
             progress: self.progress(),
+            refused: self.refused,
         }
     }
 }
