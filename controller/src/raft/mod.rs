@@ -39,7 +39,7 @@ mod waiters;
 pub use codec::EntryContext;
 pub use config::{Members, RaftConfig};
 pub use error::{RaftError, Result, StoreError};
-pub use handle::{Applied, Leadership, Progress, RaftNode, RaftStatus, Role};
+pub use handle::{Applied, Exit, Leadership, Progress, RaftNode, RaftStatus, Role};
 pub use redb_store::RedbStore;
 pub use storage::LogStore;
 pub use transport::{LocalTransport, Transport};

@@ -11,7 +11,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::codec::{self, EntryContext};
 use super::config::{Members, RaftConfig};
 use super::error::{RaftError, Result};
-use super::handle::{Leadership, Progress, RaftStatus, Role};
+use super::handle::{Exit, Leadership, Progress, RaftStatus, Role};
 use super::log;
 use super::storage::LogStore;
 use super::transport::Transport;
@@ -74,13 +74,14 @@ pub(crate) struct Member<S: LogStore, T: Transport> {
 /// At most one warning per peer this often about the messages of it that were dropped.
 const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Opens the member on `store` and spawns its task.
+/// Opens the member on `store` and spawns its task, which says on `exit` why it ended.
 pub(crate) fn spawn_member<S: LogStore, T: Transport>(
     cfg: RaftConfig,
     mut store: S,
     transport: T,
     rx: mpsc::Receiver<Request>,
     leadership: watch::Sender<Leadership>,
+    exit: watch::Sender<Option<Exit>>,
 ) -> Result<JoinHandle<()>> {
     if store.is_new() && cfg.bootstrap {
         store.bootstrap(&cfg.peers)?;
@@ -114,11 +115,71 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
         refusals: Throttle::new(REFUSAL_LOG_EVERY),
         cfg,
     };
-    Ok(tokio::spawn(member.run(rx)))
+    let id = member.cfg.id;
+    Ok(tokio::spawn(async move {
+        // raft-rs panics on states it cannot go on from; the member ends then too, and says why
+        // once its store is closed (a restart may open the same directory at once).
+        let ended = Contained(Some(Box::pin(member.run(rx)))).await;
+        let why = ended.unwrap_or_else(|panic| {
+            let text = (panic.downcast_ref::<String>().map(String::as_str))
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic without a message");
+            Exit::Failed(format!("panicked: {text}"))
+        });
+        if let Exit::Failed(why) = &why {
+            tracing::error!(member = id, "raft member stopped: {why}");
+        }
+        exit.send_replace(Some(why));
+    }))
+}
+
+/// A future whose panic is returned instead of unwinding further. The panicking future is
+/// dropped during the unwinding, as tokio's own task harness does: its store then skips the
+/// writes of a clean close (redb checks the file at the next open instead), since the state
+/// in memory may be what panicked.
+struct Contained<F>(Option<std::pin::Pin<Box<F>>>);
+
+impl<F: std::future::Future> std::future::Future for Contained<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        /// Drops the future if dropped while unwinding.
+        struct OnUnwind<'a, F>(&'a mut Option<std::pin::Pin<Box<F>>>);
+        impl<F> Drop for OnUnwind<'_, F> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    *self.0 = None;
+                }
+            }
+        }
+        let slot = &mut self.0;
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let guard = OnUnwind(slot);
+            let Some(fut) = guard.0.as_mut() else {
+                return Poll::Pending;
+            };
+            let r = fut.as_mut().poll(cx);
+            std::mem::forget(guard);
+            r
+        }));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                self.0 = None;
+                Poll::Ready(Ok(v))
+            }
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 impl<S: LogStore, T: Transport> Member<S, T> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+    /// Runs until asked to stop (or every handle is gone), or until the Ready loop fails.
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) -> Exit {
         let mut ticker = tokio::time::interval(self.cfg.tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -132,11 +193,12 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                 },
             };
             if let Some(done) = done {
-                return self.stop(done);
+                self.stop(done);
+                return Exit::Requested;
             }
             if let Err(e) = self.on_ready() {
-                tracing::error!(member = self.cfg.id, error = %e, "raft member stops");
-                return self.stop(None);
+                self.stop(None);
+                return Exit::Failed(e.to_string());
             }
         }
     }
