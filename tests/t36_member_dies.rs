@@ -2,6 +2,9 @@
 //! --dir`, starts it again: a panic inside the member's Ready loop (a failpoint) must not leave
 //! a process that looks alive while its member answers nothing but "stopped".
 //!
+//! A daemon held on its way out (alive, its member stopped) counts as not running for `nonstop
+//! up --dir`, which stops it and starts it again.
+//!
 //! Run: `cargo test --features failpoints --test t36_member_dies`.
 
 #![cfg(feature = "failpoints")]
@@ -24,17 +27,23 @@ fn exit_of(child: &mut std::process::Child, within: Duration) -> Option<std::pro
     None
 }
 
-/// Waits until no process has `pid` (or only its zombie is left).
+/// Waits until process `pid` is gone, or only its zombie is left: every one of its threads
+/// (its first thread turns zombie while the others, and its sockets, may still be going).
 fn gone(pid: i32) {
     let start = Instant::now();
-    while let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        if stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'))
-        {
-            return;
-        }
+    let running = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        tasks.flatten().any(|t| {
+            std::fs::read_to_string(t.path().join("stat")).is_ok_and(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| matches!(r.trim_start().chars().next(), Some('Z' | 'X')))
+            })
+        })
+    };
+    while running() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "pid {pid} still runs"
@@ -83,6 +92,64 @@ fn i10_5_a_daemon_whose_raft_member_dies_exits_and_up_starts_it_again() {
             c.node_state(node),
             c.logs()
         );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn i10_5_up_counts_a_daemon_alive_with_a_stopped_member_as_not_running() {
+    let c = LocalCluster::start("fast");
+    let leader = c.leader_node();
+    let node = *NODES.iter().find(|n| **n != leader).unwrap();
+    let pid = c.pid(node);
+    c.kill(node);
+    gone(pid);
+    // Its member panics, and the daemon hangs on its way out, alive with a stopped member.
+    let mut daemon = c.spawn_daemon_with_env(
+        node,
+        &[],
+        &[(
+            "FAILPOINTS",
+            "raft::before_log_write=panic;daemon::member_stopped=pause",
+        )],
+    );
+    let out = c.cli_via(&[leader], &["node", "pause", leader]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let start = Instant::now();
+    while !c
+        .log(node)
+        .contains("exiting so that the supervisor restarts it")
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", c.log(node));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon is held");
+
+    let dir = c.dir.to_str().unwrap();
+    let out = c.cli(&["up", "--dir", dir, "--wait-secs", "30"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}\n{}",
+        text(&out.stderr),
+        c.logs()
+    );
+    let said = format!(
+        "{node} (pid {}) runs, but this controller member is stopped (raft member is stopped); \
+         another member can answer: stopping it to start it again",
+        daemon.id()
+    );
+    assert!(stdout.contains(&said), "{stdout}");
+    assert!(
+        stdout.contains(&format!("started {node} again (pid ")),
+        "{stdout}"
+    );
+    assert!(daemon.wait().is_ok());
+    let out = c.cli(&["node", "resume", leader]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let start = Instant::now();
+    while c.node_state(node).as_deref() != Some("Up") {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", c.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
 }

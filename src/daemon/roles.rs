@@ -82,6 +82,9 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     };
     if let Some(why) = &died {
         error!("raft member stopped: {why}; exiting so that the supervisor restarts it");
+        // Tests hold a daemon here, alive with a stopped member, as a hung stop would.
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("daemon::member_stopped");
     } else if drain {
         drain_node(&config).await;
     }
