@@ -145,8 +145,10 @@ fn random_message(rng: &mut StdRng, to: u64, term: u64, commit: u64) -> Message 
         .collect();
     m.set_entries(entries.into());
     if rng.random_bool(0.3) {
-        let mut snap = Snapshot::default();
-        snap.data = random_bytes(rng).into();
+        let mut snap = Snapshot {
+            data: random_bytes(rng).into(),
+            ..Default::default()
+        };
         let meta = snap.mut_metadata();
         meta.index = pick(rng, commit);
         meta.term = pick(rng, term);

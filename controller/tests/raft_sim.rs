@@ -100,7 +100,7 @@ fn config(id: u64) -> RaftConfig {
 
 /// One member's software: started again by turmoil after every crash.
 async fn member(id: u64, dir: std::path::PathBuf, registry: Registry) -> turmoil::Result {
-    let store = RedbStore::open(&dir)?;
+    let store = RedbStore::open(&dir, id)?;
     let transport = GrpcTransport::new(id, SimConnect);
     let node = RaftNode::start(config(id), store, transport)?;
     registry.lock().unwrap().insert(id, node.clone());

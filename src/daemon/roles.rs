@@ -131,7 +131,7 @@ fn start_controller(
     let (applied_tx, _) = broadcast::channel(4096);
     let mut rc = raft_config(config, role, members.clone());
     rc.applied_events = Some(applied_tx.clone());
-    let log = RedbStore::open(&config.data_dir.join("raft")).map_err(|e| e.to_string())?;
+    let log = RedbStore::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
     let node = RaftNode::start(rc, log, GrpcTransport::tcp(role.id)).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone(), applied_tx, members);
     let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));

@@ -361,7 +361,7 @@ pub async fn stopped_member() -> (String, tempfile::TempDir) {
     let (applied, _) = tokio::sync::broadcast::channel(16);
     let mut config = RaftConfig::new(9, members.clone());
     config.applied_events = Some(applied.clone());
-    let log = RedbStore::open(dir.path()).unwrap();
+    let log = RedbStore::open(dir.path(), 9).unwrap();
     let node = RaftNode::start(config, log, LocalTransport::new()).unwrap();
     let store = RaftStore::new(node.clone(), applied, members);
     node.shutdown().await;

@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Every message from a peer is checked before raft-rs sees it (`validate.rs`): raft-rs panics
-//! on fields no correct member sends, and a member drops those instead.
+//! on fields no correct member sends, and a member drops those instead. Beside the log, a
+//! high-water mark (`mark.rs`) makes a member refuse to start on a log that was lost or rolled
+//! back. A member that stops by itself says why (`RaftNode::exited`); its daemon then exits.
 //!
 //! A command is applied by every member in log order (`ClusterDb::apply`, deterministic); the
 //! member that proposed it answers its caller with the result. A committed command the
@@ -27,6 +29,7 @@ mod error;
 pub mod grpc;
 mod handle;
 mod log;
+mod mark;
 mod node;
 mod ready;
 mod redb_store;

@@ -252,8 +252,10 @@ fn check_snapshot(m: &Message) -> Result<(), Refusal> {
 /// makes, on an empty tracker, must succeed and give back the same configuration.
 fn restores(cs: &ConfState) -> Result<(), String> {
     let single = |id: u64, ty: ConfChangeType| {
-        let mut c = ConfChangeSingle::default();
-        c.node_id = id;
+        let mut c = ConfChangeSingle {
+            node_id: id,
+            ..Default::default()
+        };
         c.set_change_type(ty);
         c
     };
