@@ -5,7 +5,8 @@
 //! only safe if it never forgets them. That is etcd's rule too: such a member is removed from
 //! the cluster and added again with an empty data directory.
 //!
-//! The mark is written after the log, only when it moved on meaningfully (a new term at once,
+//! The mark is written after the log (once the member has sent the acknowledgements of that
+//! write, so that it never delays them), only when it moved on meaningfully (a new term at once,
 //! a higher commit at most every [`MARK_EVERY`]), atomically (a temporary file, fsync, rename,
 //! fsync of the directory). So it never claims more than the log holds, and a copy of the log
 //! taken less than `MARK_EVERY` before the last commits of a term, with no election since, is

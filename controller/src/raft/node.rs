@@ -85,6 +85,7 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
 ) -> Result<JoinHandle<()>> {
     if store.is_new() && cfg.bootstrap {
         store.bootstrap(&cfg.peers)?;
+        store.persisted()?;
     }
     let snap = store.latest_snapshot().clone();
     let meta = snap.get_metadata();

@@ -274,6 +274,10 @@ impl LogStore for RedbStore {
         })?;
         self.mirror(snapshot, entries, Some(&hs));
         self.durable = Some((hs.term, hs.commit));
+        Ok(())
+    }
+
+    fn persisted(&mut self) -> Result<(), StoreError> {
         self.maybe_mark()
     }
 
