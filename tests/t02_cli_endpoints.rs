@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{nonstop, nonstop_in, running};
+use support::{nonstop, nonstop_in, running, stopped_member};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_name_the_thing_and_pick_the_exit_code() {
@@ -98,6 +98,27 @@ async fn a_member_without_a_leader_is_skipped_and_alone_exits_2() {
     let both = format!("{electing},{}", m.url);
     let out = nonstop(&["group", "online", "G", "--endpoint", &both]).await;
     assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i10_5_a_member_whose_raft_member_stopped_sends_the_call_to_the_next_endpoint() {
+    let m = running().await;
+    let (stopped, _dir) = stopped_member().await;
+    let both = format!("{stopped},{}", m.url);
+    let out = nonstop(&["group", "list", "--output", "json", "--endpoint", &both]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()[0]["name"], "G", "{out:?}");
+    let warning =
+        format!("warning: {stopped}: its raft member is stopped; trying the next endpoint");
+    assert!(out.stderr.contains(&warning), "{out:?}");
+    // Alone, it cannot be reached in any useful way: exit 2, as for a member that is down.
+    let out = nonstop(&["status", "--endpoint", &stopped]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("this controller member is stopped (raft member is stopped)"),
+        "{out:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

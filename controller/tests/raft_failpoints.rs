@@ -10,6 +10,7 @@ mod raft_support;
 
 use std::time::Duration;
 
+use nonstop_controller::raft::Exit;
 use raft_support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -112,4 +113,27 @@ async fn killed_before_the_snapshot_is_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_snapshot_is_persisted() {
     crash_at_snapshot("raft::after_snapshot_apply").await;
+}
+
+/// A member whose task panics says so, with the panic's message; one shut down says it was
+/// asked to. A daemon exits on the first (src/daemon/roles.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i10_5_a_member_whose_loop_dies_says_why() {
+    let scenario = fail::FailScenario::setup();
+    let mut c = Cluster::start(3, 10).await;
+    c.leader(WAIT).await;
+    fail::cfg("raft::before_log_write", "1*panic").unwrap();
+    let mut acked = Vec::new();
+    flow(&c, 0..5, &mut acked).await;
+    let dead = dead_member(&c).await;
+    fail::remove("raft::before_log_write");
+    let why = tokio::time::timeout(WAIT, c.node(dead).exited()).await;
+    assert_eq!(
+        why.expect("exited() answers once the task ended"),
+        Exit::Failed("panicked: failpoint raft::before_log_write panic".into())
+    );
+    let other = c.running().into_iter().find(|n| n.id() != dead).unwrap();
+    c.shutdown(other.id()).await;
+    assert_eq!(other.exited().await, Exit::Requested);
+    scenario.teardown();
 }

@@ -6,6 +6,7 @@
 //!        │ tried in order until one answers (each gets ATTEMPT = 5 s to connect and answer)
 //!        ▼
 //!  member ──FAILED_PRECONDITION + nonstop-leader──▶ retried once on the leader
+//!  member ──UNAVAILABLE (no leader yet, or nonstop-member-stopped)──▶ the next endpoint
 //! ```
 
 use std::future::Future;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use nonstop_controller::server::status::STOPPED_KEY;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -224,6 +226,12 @@ impl Client {
             }
             Err(s) => match self.redirect(&s).await {
                 Ok(Some(leader)) => Attempt::Answered(self.on_leader(leader, f).await),
+                Ok(None) if member_stopped(&s) => {
+                    eprintln!(
+                        "warning: {url}: its raft member is stopped; trying the next endpoint"
+                    );
+                    Attempt::Next(format!("{url}: {}", s.message()))
+                }
                 Ok(None) if is_unreachable(&s) => Attempt::Next(format!("{url}: {}", s.message())),
                 Ok(None) => Attempt::Answered(Err(CliError::from_status(&s))),
                 // The leader it names does not answer: another member may know better.
@@ -313,6 +321,12 @@ fn is_unreachable(s: &Status) -> bool {
     s.code() == Code::Unavailable || (s.code() == Code::Unknown && broken())
 }
 
+/// Whether a member answered that its raft member has stopped (its daemon exits to be
+/// restarted): another member can answer.
+pub(crate) fn member_stopped(s: &Status) -> bool {
+    s.code() == Code::Unavailable && s.metadata().contains_key(STOPPED_KEY)
+}
+
 /// An error with its causes, on one line ("transport error: Connection refused").
 fn source_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -337,6 +351,18 @@ mod tests {
         assert!(is_unreachable(&broken));
         assert!(!is_unreachable(&Status::unknown("the handler failed")));
         assert!(is_unreachable(&Status::unavailable("no leader")));
+    }
+
+    #[test]
+    fn i10_5_a_stopped_member_is_told_apart() {
+        use nonstop_controller::server::status::from_store;
+        use nonstop_controller::store::StoreError;
+        let stopped = from_store(&StoreError::Stopped("raft member is stopped".into()));
+        assert!(member_stopped(&stopped) && is_unreachable(&stopped));
+        assert!(!member_stopped(&Status::unavailable("no leader yet")));
+        assert!(!member_stopped(&from_store(&StoreError::Fatal(
+            "disk".into()
+        ))));
     }
 
     #[test]

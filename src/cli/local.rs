@@ -148,6 +148,72 @@ fn settled(g: &Group) -> bool {
             || !g.held.is_empty())
 }
 
+/// What a controller member's daemon answers when asked for the cluster's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// It answered (a status, or an error other than "stopped").
+    Serving,
+    /// Its raft member has stopped: the daemon is on its way out, or stuck there.
+    MemberStopped(String),
+    /// Nothing answered in time (starting, hung, or not listening).
+    NoAnswer,
+}
+
+/// Asks the daemon at `member` (host:port) for the status, for at most `within`.
+pub async fn probe(member: &str, within: Duration) -> Probe {
+    let ask = async {
+        let mut c = ClusterServiceClient::connect(format!("http://{member}"))
+            .await
+            .ok()?;
+        Some(match c.status(StatusRequest {}).await {
+            Err(s) if super::client::member_stopped(&s) => {
+                Probe::MemberStopped(s.message().to_string())
+            }
+            _ => Probe::Serving,
+        })
+    };
+    tokio::time::timeout(within, ask)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(Probe::NoAnswer)
+}
+
+/// Whether `pid` is `nonstop run --config NODE_YAML` (a pid alone may have been reused).
+pub fn is_daemon_of(pid: i32, node_yaml: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = (cmdline.split(|b| *b == 0))
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let wanted = node_yaml.canonicalize().ok();
+    let names_it = |a: &String| {
+        Path::new(a) == node_yaml || Path::new(a).canonicalize().ok() == wanted && wanted.is_some()
+    };
+    args.iter().any(|a| a == "run") && args.iter().any(names_it)
+}
+
+/// Stops process `pid`: SIGTERM, then SIGKILL if it still runs after `grace`; returns once it
+/// is gone, true when it had to be killed.
+pub fn stop(pid: i32, grace: Duration) -> bool {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !alive(pid) {
+        return false;
+    }
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    while alive(pid) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// The pid in `node_dir/daemon.pid`, if that process is alive.
 pub fn running_pid(node_dir: &Path) -> Option<i32> {
     let text = std::fs::read_to_string(node_dir.join("daemon.pid")).ok()?;
@@ -155,15 +221,21 @@ pub fn running_pid(node_dir: &Path) -> Option<i32> {
     alive(pid).then_some(pid)
 }
 
-/// Whether a process exists and is not a zombie.
+/// Whether a process exists and is not a zombie: one of its threads still runs. (Its first
+/// thread turns zombie as soon as it exits, while the others, and the sockets they hold, may
+/// still be going away after a SIGKILL.)
 pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+        })
+    })
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub fn run(args: RunArgs) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    // Tests make a daemon fail at a chosen point: FAILPOINTS=raft::before_log_write=panic.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return super::fail(&format!("cannot start the runtime: {e}")),

@@ -5,7 +5,9 @@
 //!
 //! A DIR that holds a cluster already is started again as it was: the nodes that are not
 //! running start from their own node.yaml and keep their data, so that after a drill's
-//! `kill -9` the same `nonstop up` brings the node back (and its groups fail back).
+//! `kill -9` the same `nonstop up` brings the node back (and its groups fail back). A daemon
+//! whose raft member answers that it has stopped counts as not running: it is stopped (it
+//! should have exited by itself) and started again.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -14,7 +16,7 @@ use std::time::Duration;
 use nonstop_controller::config::{self, ClusterFile};
 use nonstop_controller::db::model::NodeSpec;
 
-use super::local;
+use super::local::{self, Probe};
 use crate::daemon::config::NodeConfig;
 
 const EXAMPLE: &str = include_str!("../../examples/chat/cluster.yaml");
@@ -126,24 +128,53 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     let file = config::check(&recorded.display().to_string(), &text)
         .map_err(|ds| lines(&ds))?
         .file;
-    let mut stopped = Vec::new();
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let mut running = Vec::new();
+    let mut configs = Vec::new();
+    let mut stuck = Vec::new();
     for n in file.nodes.iter().map(|n| &n.name) {
-        match local::running_pid(&dir.join(n)) {
-            Some(pid) => running.push(format!("{n} (pid {pid})")),
-            None => stopped.push(n.clone()),
+        let node_yaml = dir.join(n).join("node.yaml");
+        let config = NodeConfig::load(&node_yaml).map_err(|e| e.to_string())?;
+        let pid = local::running_pid(&dir.join(n));
+        let probe = match (pid, &config.controller) {
+            (Some(_), Some(_)) => rt.block_on(local::probe(&config.listen.to_string(), PROBE)),
+            _ => Probe::NoAnswer,
+        };
+        match plan(pid, probe) {
+            Plan::Running(pid) => running.push(format!("{n} (pid {pid})")),
+            Plan::Start => configs.push(config),
+            Plan::Restart { pid, why } => {
+                if !local::is_daemon_of(pid, &node_yaml) {
+                    return Err(format!(
+                        "{n}: its address answers that its raft member is stopped, but pid {pid} \
+                         (its daemon.pid) is not `nonstop run --config {}`: stop what serves {} \
+                         and run `nonstop up --dir {d}` again",
+                        node_yaml.display(),
+                        config.listen
+                    ));
+                }
+                stuck.push((n.clone(), pid, why));
+                configs.push(config);
+            }
         }
     }
-    if stopped.is_empty() {
+    drop(rt);
+    if configs.is_empty() {
         return Err(format!(
             "every node of {d} is already running: {}; `nonstop down --dir {d}` stops them",
             running.join(", ")
         ));
     }
-    let configs = stopped
-        .iter()
-        .map(|n| NodeConfig::load(&dir.join(n).join("node.yaml")).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    for (n, pid, why) in &stuck {
+        println!("{n} (pid {pid}) runs, but {why}: stopping it to start it again");
+        let how = if local::stop(*pid, Duration::from_secs(10)) {
+            "killed after 10 s"
+        } else {
+            "it exited"
+        };
+        println!("stopped {n} (pid {pid}, {how})");
+    }
+    let stopped: Vec<String> = configs.iter().map(|c| c.node.clone()).collect();
     for c in &configs {
         port_free(
             &c.listen.to_string(),
@@ -166,6 +197,35 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     let summary = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
     println!("\n{summary}");
     Ok(())
+}
+
+/// How long `up` waits for a running member's answer about its raft member.
+const PROBE: Duration = Duration::from_secs(3);
+
+/// What `up` on a cluster's folder does with a node.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    /// Its daemon runs (and its member, if it has one, answered or could not be asked).
+    Running(i32),
+    /// No daemon runs: start one.
+    Start,
+    /// Its daemon runs but says its raft member has stopped: a daemon exits then (to be
+    /// restarted), so this one is stuck on its way out. Stop it, then start it again.
+    Restart {
+        /// The daemon's pid.
+        pid: i32,
+        /// What it answered.
+        why: String,
+    },
+}
+
+/// The plan for a node whose daemon is `pid` (if alive) and whose member answered `probe`.
+fn plan(pid: Option<i32>, probe: Probe) -> Plan {
+    match (pid, probe) {
+        (None, _) => Plan::Start,
+        (Some(pid), Probe::MemberStopped(why)) => Plan::Restart { pid, why },
+        (Some(pid), Probe::Serving | Probe::NoAnswer) => Plan::Running(pid),
+    }
 }
 
 /// Refuses an address another process listens on, before any daemon starts; `hint` says what
@@ -304,5 +364,25 @@ fn print_next_steps(dir: &Path, file: &ClusterFile, example: bool) {
         } else {
             println!("  {command:<width$}   # {why}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i10_5_a_daemon_whose_member_stopped_counts_as_not_running() {
+        let stopped = Probe::MemberStopped("this controller member is stopped".into());
+        assert_eq!(
+            plan(Some(42), stopped.clone()),
+            Plan::Restart {
+                pid: 42,
+                why: "this controller member is stopped".into()
+            }
+        );
+        assert_eq!(plan(Some(42), Probe::Serving), Plan::Running(42));
+        assert_eq!(plan(Some(42), Probe::NoAnswer), Plan::Running(42));
+        assert_eq!(plan(None, stopped), Plan::Start);
     }
 }

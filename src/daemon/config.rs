@@ -139,7 +139,8 @@ impl NodeConfig {
         let text = std::fs::read_to_string(path).map_err(|e| parse(e.to_string()))?;
         let mut c: NodeConfig = yaml_serde::from_str(&text).map_err(|e| parse(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        c.data_dir = base.join(&c.data_dir);
+        // Without `.` components, so that the files named in messages read plainly.
+        c.data_dir = base.join(&c.data_dir).components().collect();
         if let Some(ctl) = c.controller.as_mut() {
             ctl.cluster = ctl.cluster.as_ref().map(|p| base.join(p));
         }

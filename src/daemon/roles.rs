@@ -18,7 +18,7 @@ use nonstop_proto::agent::agent_service_server::AgentServiceServer;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
 use tokio::sync::{broadcast, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::config::{ControllerRole, NodeConfig};
 use crate::watchdog::supervisor::{self, Supervisor};
@@ -29,7 +29,9 @@ struct Controller {
     store: RaftStore,
 }
 
-/// Runs the node until SIGTERM or SIGINT; with `drain`, its groups move away first.
+/// Runs the node until SIGTERM or SIGINT (with `drain`, its groups move away first), or until
+/// its raft member stops on its own: then it stops the rest as on SIGTERM and returns the
+/// reason, so that the process exits non-zero.
 pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
@@ -64,8 +66,26 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         None => None,
     };
     info!(node = %config.node, "running");
-    wait_for_signal().await;
-    if drain {
+    // Crash-only: a member that stopped cannot come back inside this process (its raft state
+    // is only safe to read again from its directory), and a daemon that goes on without it
+    // serves errors while looking alive. So its death ends the daemon, for a supervisor (or
+    // `nonstop up --dir`) to start it again.
+    let member_died = async {
+        match &controller {
+            Some(c) => c.node.exited().await,
+            None => std::future::pending().await,
+        }
+    };
+    let died = tokio::select! {
+        _ = wait_for_signal() => None,
+        why = member_died => Some(why),
+    };
+    if let Some(why) = &died {
+        error!("raft member stopped: {why}; exiting so that the supervisor restarts it");
+        // Tests hold a daemon here, alive with a stopped member, as a hung stop would.
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("daemon::member_stopped");
+    } else if drain {
         drain_node(&config).await;
     }
     info!("stopping");
@@ -80,7 +100,12 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         drop(c.store);
     }
     let _ = server.await;
-    Ok(())
+    match died {
+        Some(why) => Err(format!(
+            "raft member stopped: {why}; exiting so that the supervisor restarts it"
+        )),
+        None => Ok(()),
+    }
 }
 
 fn raft_config(config: &NodeConfig, role: &ControllerRole, members: Members) -> RaftConfig {
@@ -106,7 +131,7 @@ fn start_controller(
     let (applied_tx, _) = broadcast::channel(4096);
     let mut rc = raft_config(config, role, members.clone());
     rc.applied_events = Some(applied_tx.clone());
-    let log = RedbStore::open(&config.data_dir.join("raft")).map_err(|e| e.to_string())?;
+    let log = RedbStore::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
     let node = RaftNode::start(rc, log, GrpcTransport::tcp(role.id)).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone(), applied_tx, members);
     let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));

@@ -229,6 +229,16 @@ impl LocalCluster {
     /// Starts a node's daemon from its folder with `extra` arguments to `nonstop run`, logging
     /// to its daemon.log and recording its pid in daemon.pid.
     fn spawn_daemon(&self, node: &str, extra: &[&str]) -> std::process::Child {
+        self.spawn_daemon_with_env(node, extra, &[])
+    }
+
+    /// As `spawn_daemon`, with `env` added to the daemon's environment.
+    pub fn spawn_daemon_with_env(
+        &self,
+        node: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Child {
         use std::os::unix::process::CommandExt;
         self.disturb(&format!("start {node}"));
         let d = self.dir.join(node);
@@ -240,6 +250,7 @@ impl LocalCluster {
         let child = Command::new(BIN)
             .args(["run", "--config", d.join("node.yaml").to_str().unwrap()])
             .args(extra)
+            .envs(env.iter().copied())
             .current_dir(&d)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -347,3 +347,28 @@ async fn report(
         let _ = agent.report(batch).await;
     }
 }
+
+/// A controller member whose raft member has stopped (a real member, shut down), serving
+/// `ClusterService` on 127.0.0.1:0: every call answers that its member is stopped. Its URL,
+/// and the directory of its raft log (removed when dropped).
+pub async fn stopped_member() -> (String, tempfile::TempDir) {
+    use nonstop_controller::raft::{LocalTransport, Members, RaftConfig, RaftNode, RedbStore};
+    use nonstop_controller::store::RaftStore;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let members: Members = [(9, addr.to_string())].into();
+    let (applied, _) = tokio::sync::broadcast::channel(16);
+    let mut config = RaftConfig::new(9, members.clone());
+    config.applied_events = Some(applied.clone());
+    let log = RedbStore::open(dir.path(), 9).unwrap();
+    let node = RaftNode::start(config, log, LocalTransport::new()).unwrap();
+    let store = RaftStore::new(node.clone(), applied, members);
+    node.shutdown().await;
+    let history = History::follow(&store);
+    let api = ClusterApi::new(store, history, "m9");
+    let router = tonic::transport::Server::builder().add_service(ClusterServiceServer::new(api));
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(router.serve_with_incoming(incoming));
+    (format!("http://{addr}"), dir)
+}

@@ -87,6 +87,24 @@ pub enum StoreError {
         /// Why it does not decode.
         reason: String,
     },
+    /// A file beside the log (the high-water mark) could not be read or written.
+    #[error("raft store {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The member's data cannot be used: lost, rolled back, another member's, or not a raft
+    /// log at all. The reason says what to do.
+    #[error("raft store {path}: {reason}")]
+    Refused {
+        /// The file at fault.
+        path: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A snapshot's data does not decode.
     #[error("snapshot at index {index}: {reason}")]
     BadSnapshot {

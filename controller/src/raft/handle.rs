@@ -72,6 +72,9 @@ pub struct RaftStatus {
     /// How far each member's log matches the leader's, by member id (filled on the leader
     /// only: followers do not track it).
     pub progress: Vec<Progress>,
+    /// Messages from peers dropped since start because a field could not be right (see
+    /// docs/daemon.md; correct members never send one).
+    pub refused: u64,
 }
 
 /// A member's replication progress, as the leader tracks it.
@@ -90,6 +93,25 @@ pub struct Progress {
     pub recent_active: bool,
 }
 
+/// Why a member's task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It was asked to ([`RaftNode::shutdown`]), or every handle was dropped.
+    Requested,
+    /// It could not go on: the storage error (naming the file) or the panic inside raft-rs
+    /// that ended it.
+    Failed(String),
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Requested => f.write_str("stopped on request"),
+            Exit::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// A handle on a running controller member. Clones share the member.
 #[derive(Clone)]
 pub struct RaftNode {
@@ -97,6 +119,7 @@ pub struct RaftNode {
     timeout: Duration,
     tx: mpsc::Sender<Request>,
     leadership: watch::Receiver<Leadership>,
+    exit: watch::Receiver<Option<Exit>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -118,12 +141,14 @@ impl RaftNode {
         let (id, timeout) = (config.id, config.request_timeout);
         let (tx, rx) = mpsc::channel(4096);
         let (lead_tx, leadership) = watch::channel(Leadership::default());
-        let task = spawn_member(config, storage, transport, rx, lead_tx)?;
+        let (exit_tx, exit) = watch::channel(None);
+        let task = spawn_member(config, storage, transport, rx, lead_tx, exit_tx)?;
         Ok(RaftNode {
             id,
             timeout,
             tx,
             leadership,
+            exit,
             task: Arc::new(Mutex::new(Some(task))),
         })
     }
@@ -265,14 +290,24 @@ impl RaftNode {
         }
     }
 
-    /// Resolves when the member's task has stopped.
+    /// Resolves when the member's task has stopped (and closed its store).
     pub async fn stopped(&self) {
-        self.tx.closed().await
+        let _ = self.exit.clone().wait_for(Option::is_some).await;
     }
 
-    /// True while the member's task runs.
+    /// Waits until the member's task has ended, and says why. A daemon ends when its member
+    /// ends without being asked to: a restart from the directory is the way back.
+    pub async fn exited(&self) -> Exit {
+        let mut exit = self.exit.clone();
+        match exit.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or(Exit::Requested),
+            Err(_) => Exit::Failed("the member's task was aborted".into()),
+        }
+    }
+
+    /// True while the member's task runs; false once it has ended and closed its store.
     pub fn is_running(&self) -> bool {
-        !self.tx.is_closed()
+        self.exit.borrow().is_none() && self.exit.has_changed().is_ok()
     }
 
     async fn send(&self, req: Request) -> Result<()> {

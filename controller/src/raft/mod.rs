@@ -13,6 +13,11 @@
 //!            peer's RaftService (grpc.rs) ──▶ peer's RaftNode::step
 //! ```
 //!
+//! Every message from a peer is checked before raft-rs sees it (`validate.rs`): raft-rs panics
+//! on fields no correct member sends, and a member drops those instead. Beside the log, a
+//! high-water mark (`mark.rs`) makes a member refuse to start on a log that was lost or rolled
+//! back. A member that stops by itself says why (`RaftNode::exited`); its daemon then exits.
+//!
 //! A command is applied by every member in log order (`ClusterDb::apply`, deterministic); the
 //! member that proposed it answers its caller with the result. A committed command the
 //! database rejects is still committed: it changed nothing, and the caller gets the
@@ -24,18 +29,20 @@ mod error;
 pub mod grpc;
 mod handle;
 mod log;
+mod mark;
 mod node;
 mod ready;
 mod redb_store;
 mod storage;
 pub mod store_suite;
 mod transport;
+mod validate;
 mod waiters;
 
 pub use codec::EntryContext;
 pub use config::{Members, RaftConfig};
 pub use error::{RaftError, Result, StoreError};
-pub use handle::{Applied, Leadership, Progress, RaftNode, RaftStatus, Role};
+pub use handle::{Applied, Exit, Leadership, Progress, RaftNode, RaftStatus, Role};
 pub use redb_store::RedbStore;
 pub use storage::LogStore;
 pub use transport::{LocalTransport, Transport};

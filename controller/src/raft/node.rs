@@ -11,10 +11,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::codec::{self, EntryContext};
 use super::config::{Members, RaftConfig};
 use super::error::{RaftError, Result};
-use super::handle::{Leadership, Progress, RaftStatus, Role};
+use super::handle::{Exit, Leadership, Progress, RaftStatus, Role};
 use super::log;
 use super::storage::LogStore;
 use super::transport::Transport;
+use super::validate::{self, Local, Throttle};
 use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};
 
@@ -65,18 +66,26 @@ pub(crate) struct Member<S: LogStore, T: Transport> {
     /// (raft-rs refuses a snapshot whose configuration does not hold the receiver).
     pub(super) snapshot_now: bool,
     seq: u64,
+    /// Peer messages dropped by `validate::check`, and when to say so.
+    refused: u64,
+    refusals: Throttle,
 }
 
-/// Opens the member on `store` and spawns its task.
+/// At most one warning per peer this often about the messages of it that were dropped.
+const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the member on `store` and spawns its task, which says on `exit` why it ended.
 pub(crate) fn spawn_member<S: LogStore, T: Transport>(
     cfg: RaftConfig,
     mut store: S,
     transport: T,
     rx: mpsc::Receiver<Request>,
     leadership: watch::Sender<Leadership>,
+    exit: watch::Sender<Option<Exit>>,
 ) -> Result<JoinHandle<()>> {
     if store.is_new() && cfg.bootstrap {
         store.bootstrap(&cfg.peers)?;
+        store.persisted()?;
     }
     let snap = store.latest_snapshot().clone();
     let meta = snap.get_metadata();
@@ -103,13 +112,75 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
         sent_snapshots: Vec::new(),
         snapshot_now: false,
         seq: 0,
+        refused: 0,
+        refusals: Throttle::new(REFUSAL_LOG_EVERY),
         cfg,
     };
-    Ok(tokio::spawn(member.run(rx)))
+    let id = member.cfg.id;
+    Ok(tokio::spawn(async move {
+        // raft-rs panics on states it cannot go on from; the member ends then too, and says why
+        // once its store is closed (a restart may open the same directory at once).
+        let ended = Contained(Some(Box::pin(member.run(rx)))).await;
+        let why = ended.unwrap_or_else(|panic| {
+            let text = (panic.downcast_ref::<String>().map(String::as_str))
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic without a message");
+            Exit::Failed(format!("panicked: {text}"))
+        });
+        if let Exit::Failed(why) = &why {
+            tracing::error!(member = id, "raft member stopped: {why}");
+        }
+        exit.send_replace(Some(why));
+    }))
+}
+
+/// A future whose panic is returned instead of unwinding further. The panicking future is
+/// dropped during the unwinding, as tokio's own task harness does: its store then skips the
+/// writes of a clean close (redb checks the file at the next open instead), since the state
+/// in memory may be what panicked.
+struct Contained<F>(Option<std::pin::Pin<Box<F>>>);
+
+impl<F: std::future::Future> std::future::Future for Contained<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        /// Drops the future if dropped while unwinding.
+        struct OnUnwind<'a, F>(&'a mut Option<std::pin::Pin<Box<F>>>);
+        impl<F> Drop for OnUnwind<'_, F> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    *self.0 = None;
+                }
+            }
+        }
+        let slot = &mut self.0;
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let guard = OnUnwind(slot);
+            let Some(fut) = guard.0.as_mut() else {
+                return Poll::Pending;
+            };
+            let r = fut.as_mut().poll(cx);
+            std::mem::forget(guard);
+            r
+        }));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => {
+                self.0 = None;
+                Poll::Ready(Ok(v))
+            }
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 impl<S: LogStore, T: Transport> Member<S, T> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+    /// Runs until asked to stop (or every handle is gone), or until the Ready loop fails.
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) -> Exit {
         let mut ticker = tokio::time::interval(self.cfg.tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -123,11 +194,12 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                 },
             };
             if let Some(done) = done {
-                return self.stop(done);
+                self.stop(done);
+                return Exit::Requested;
             }
             if let Err(e) = self.on_ready() {
-                tracing::error!(member = self.cfg.id, error = %e, "raft member stops");
-                return self.stop(None);
+                self.stop(None);
+                return Exit::Failed(e.to_string());
             }
         }
     }
@@ -180,11 +252,62 @@ impl<S: LogStore, T: Transport> Member<S, T> {
 
     fn step(&mut self, msgs: Vec<Message>) {
         for m in msgs {
-            // Messages from members raft does not know (removed, or not yet added) are refused
-            // by raft-rs; they are harmless.
+            // Checked one by one against the state the previous message left.
+            if let Err(r) = self.check(&m) {
+                self.refuse(&m, r);
+                continue;
+            }
+            // Responses from members raft does not track (removed, or not yet added) are
+            // refused by raft-rs; they are harmless.
             if let Err(e) = self.raw.step(m) {
                 tracing::trace!(member = self.cfg.id, error = %e, "raft message ignored");
             }
+        }
+    }
+
+    /// Whether raft-rs can be given `m` (see `validate.rs`).
+    fn check(&self, m: &Message) -> std::result::Result<(), validate::Refusal> {
+        let r = &self.raw.raft;
+        let cs = &self.conf_state;
+        let configured = !(cs.voters.is_empty() && cs.learners.is_empty());
+        let is_member = |id: u64| {
+            self.members.contains_key(&id)
+                || r.prs().get(id).is_some()
+                || [
+                    &cs.voters,
+                    &cs.learners,
+                    &cs.voters_outgoing,
+                    &cs.learners_next,
+                ]
+                .iter()
+                .any(|ids| ids.contains(&id))
+        };
+        let local = Local {
+            id: self.cfg.id,
+            term: r.term,
+            leader: r.leader_id,
+            is_leader: r.state == StateRole::Leader,
+            last_index: r.raft_log.last_index(),
+            is_member: configured.then_some(&is_member as &dyn Fn(u64) -> bool),
+        };
+        validate::check(m, &local)
+    }
+
+    fn refuse(&mut self, m: &Message, r: validate::Refusal) {
+        self.refused += 1;
+        if let Some(n) = self.refusals.refused(m.from, std::time::Instant::now()) {
+            tracing::warn!(
+                member = self.cfg.id,
+                peer = m.from,
+                msg_type = ?m.get_msg_type(),
+                field = %r.field,
+                reason = %r.reason,
+                dropped = n,
+                "dropped a raft message that cannot be right (from member {}: {}: {})",
+                m.from,
+                r.field,
+                r.reason
+            );
         }
     }
 
@@ -351,6 +474,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             voters: self.conf_state.voters.clone(),
             members: self.members.clone(),
             progress: self.progress(),
+            refused: self.refused,
         }
     }
 }

@@ -5,6 +5,7 @@
 //!              ─▶ persist snapshot + entries + HardState  (one redb transaction, fsync)
 //!              ─▶ note read states; apply committed entries to ClusterDb, answer callers
 //!              ─▶ send persisted messages (votes, acks: only after the fsync)
+//!              ─▶ store.persisted() (the high-water mark: after the log, off the acks' path)
 //!  raw.advance(rd) ─▶ light ready: commit index, messages, more committed entries
 //!  raw.advance_apply() ─▶ maybe snapshot + compact the log; report snapshots sent
 //! ```
@@ -36,6 +37,8 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             self.read_states(rd.take_read_states());
             self.apply(rd.take_committed_entries());
             self.send(rd.take_persisted_messages());
+            let store = self.raw.mut_store();
+            blocking(|| store.persisted())?;
 
             let mut light = self.raw.advance(rd);
             if let Some(commit) = light.commit_index() {

@@ -3,8 +3,14 @@
 //!
 //! The log after the latest snapshot is also kept in memory (it is bounded by
 //! `snapshot_every`), so raft-rs's reads never touch the disk.
+//!
+//! At open, the file must be a redb database (its magic number first, then redb's own
+//! integrity check, with any panic inside redb caught) and hold at least what the high-water
+//! mark beside it says this member held (`mark.rs`); otherwise the open is refused with an
+//! error naming the file and what to do. Every error names the file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use protobuf::Message as _;
 use raft::prelude::{Entry, HardState, Snapshot};
@@ -12,6 +18,7 @@ use raft::{GetEntriesContext, RaftState, StorageError};
 use redb::{Database, ReadableDatabase, TableDefinition};
 
 use super::error::StoreError;
+use super::mark::{self, Mark};
 use super::storage::LogStore;
 
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -23,10 +30,20 @@ const APPLIED: &str = "applied";
 /// Index and term of the last entry dropped from the log (16 bytes).
 const COMPACTED: &str = "compacted";
 
-/// A member's raft state in `<dir>/raft.redb`.
+/// The first bytes of every redb file (redb's `MAGICNUMBER`).
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// A member's raft state in `<dir>/raft.redb`, and its high-water mark in `<dir>/member.json`.
 pub struct RedbStore {
     db: Database,
     path: String,
+    dir: PathBuf,
+    member: u64,
+    /// The mark on disk, and when it was written (or found).
+    mark: Option<Mark>,
+    mark_at: Instant,
+    /// Term and commit index of the HardState last written (what the file durably holds).
+    durable: Option<(u64, u64)>,
     hard_state: HardState,
     snapshot: Snapshot,
     /// Index and term of the entry just before `entries` (dropped by compaction, or covered
@@ -48,26 +65,81 @@ impl std::fmt::Debug for RedbStore {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the store in `dir`, loading what it holds.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    /// Opens (or creates) member `member`'s store in `dir`, loading what it holds. Refuses,
+    /// naming the file and saying what to do, a file that is not a sound redb database, and a
+    /// log that is missing, empty or behind the high-water mark beside it (lost or rolled
+    /// back: see `mark.rs`). A refused open changes nothing.
+    pub fn open(dir: &Path, member: u64) -> Result<Self, StoreError> {
         let file = dir.join("raft.redb");
+        let mark_file = dir.join(mark::FILE);
         let path = file.display().to_string();
-        let err = |e: redb::Error| StoreError::Redb {
-            path: path.clone(),
-            source: e,
+        let found = mark::load(dir)?;
+        let log = match std::fs::metadata(&file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => mark::Log::Missing,
+            Err(e) => return Err(io_err(&path, e)),
+            Ok(m) if m.len() == 0 => mark::Log::Empty,
+            Ok(_) => {
+                check_magic(&file, member)?;
+                mark::Log::New
+            }
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(e.into()))?;
-        let db = Database::create(&file).map_err(|e| err(e.into()))?;
+        if log != mark::Log::New {
+            // Refused before anything is created in its place.
+            mark::check(found.as_ref(), log, member, &file, &mark_file)?;
+        }
+        std::fs::create_dir_all(dir).map_err(|e| io_err(&dir.display().to_string(), e))?;
+        let db = open_db(&file, member)?;
         let mut store = RedbStore {
             db,
             path: path.clone(),
+            dir: dir.to_path_buf(),
+            member,
+            mark: found,
+            mark_at: Instant::now(),
+            durable: None,
             hard_state: HardState::default(),
             snapshot: Snapshot::default(),
             compacted: (0, 0),
             entries: Vec::new(),
         };
-        store.load()?;
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.load()));
+        loaded.map_err(|p| {
+            damaged(
+                &path,
+                member,
+                &format!("redb panicked reading it: {}", panic_text(&p)),
+            )
+        })??;
+        let log = match store.is_new() {
+            true => mark::Log::New,
+            false => mark::Log::Holds {
+                term: store.hard_state.term,
+                commit: store.hard_state.commit,
+            },
+        };
+        mark::check(found.as_ref(), log, member, &file, &mark_file)?;
+        if !store.is_new() {
+            store.durable = Some((store.hard_state.term, store.hard_state.commit));
+        }
         Ok(store)
+    }
+
+    /// Writes the high-water mark if the durable state moved on enough (see `mark.rs`).
+    fn maybe_mark(&mut self) -> Result<(), StoreError> {
+        let Some((term, commit)) = self.durable else {
+            return Ok(());
+        };
+        let next = Mark {
+            member: self.member,
+            term,
+            commit,
+        };
+        if mark::due(self.mark.as_ref(), &next, self.mark_at.elapsed()) {
+            mark::save(&self.dir, &next)?;
+            self.mark = Some(next);
+            self.mark_at = Instant::now();
+        }
+        Ok(())
     }
 
     fn load(&mut self) -> Result<(), StoreError> {
@@ -201,7 +273,12 @@ impl LogStore for RedbStore {
             Ok(())
         })?;
         self.mirror(snapshot, entries, Some(&hs));
+        self.durable = Some((hs.term, hs.commit));
         Ok(())
+    }
+
+    fn persisted(&mut self) -> Result<(), StoreError> {
+        self.maybe_mark()
     }
 
     fn set_commit(&mut self, commit: u64) {
@@ -298,6 +375,109 @@ impl raft::Storage for RedbStore {
     }
 }
 
+impl Drop for RedbStore {
+    /// A store closed normally writes the mark of what it holds, if that moved on since the
+    /// last one (not after a panic: the state in memory may be what panicked). A failed write
+    /// only leaves an older mark, which never refuses a sound log.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some((term, commit)) = self.durable {
+            let now = Mark {
+                member: self.member,
+                term,
+                commit,
+            };
+            if self.mark != Some(now) {
+                let _ = mark::save(&self.dir, &now);
+            }
+        }
+    }
+}
+
+fn io_err(path: &str, source: std::io::Error) -> StoreError {
+    StoreError::File {
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// The refusal of a file that is damaged or not a raft log: what was found, what to do.
+fn damaged(path: &str, member: u64, what: &str) -> StoreError {
+    StoreError::Refused {
+        path: path.to_string(),
+        reason: format!(
+            "{what}: the file is damaged or not this member's raft log. If it is and this \
+             member has been part of a cluster, remove it from the cluster (nonstop member \
+             remove {member}) and add it again with an empty data dir; see docs/daemon.md"
+        ),
+    }
+}
+
+/// Refuses a file that does not start with redb's magic number (redb may panic on one).
+fn check_magic(file: &Path, member: u64) -> Result<(), StoreError> {
+    use std::io::Read as _;
+    let path = file.display().to_string();
+    let mut head = [0u8; REDB_MAGIC.len()];
+    let read = std::fs::File::open(file).and_then(|mut f| {
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(n)
+    });
+    match read {
+        Ok(n) if n == head.len() && head == REDB_MAGIC => Ok(()),
+        Ok(_) => Err(damaged(
+            &path,
+            member,
+            "not a redb database (it does not start as one)",
+        )),
+        Err(e) => Err(io_err(&path, e)),
+    }
+}
+
+/// Opens (or creates) the database with redb's integrity check, which reports a damaged file
+/// as corrupted where a plain open may panic; a panic is caught all the same.
+fn open_db(file: &Path, member: u64) -> Result<Database, StoreError> {
+    let path = file.display().to_string();
+    let opened = std::panic::catch_unwind(|| {
+        let mut b = Database::builder();
+        b.set_check_integrity_on_open(true);
+        b.create(file)
+    });
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)))) => {
+            Err(damaged(&path, member, &format!("corrupted ({why})")))
+        }
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Err(damaged(&path, member, &format!("cut short ({e})")))
+        }
+        Ok(Err(e)) => Err(StoreError::Redb {
+            path,
+            source: e.into(),
+        }),
+        Err(p) => Err(damaged(
+            &path,
+            member,
+            &format!("redb panicked opening it: {}", panic_text(&p)),
+        )),
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    (p.downcast_ref::<String>().cloned())
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 fn encode_pair(a: u64, b: u64) -> [u8; 16] {
     let mut out = [0; 16];
     out[..8].copy_from_slice(&a.to_be_bytes());
@@ -318,20 +498,20 @@ mod tests {
     #[test]
     fn redb_store_passes_the_log_store_suite() {
         let dir = tempfile::tempdir().unwrap();
-        super::super::store_suite::run_all(dir.path(), |d| RedbStore::open(d).unwrap());
+        super::super::store_suite::run_all(dir.path(), |d| RedbStore::open(d, 1).unwrap());
     }
 
     #[test]
     fn a_corrupt_record_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let s = RedbStore::open(dir.path()).unwrap();
+        let s = RedbStore::open(dir.path(), 1).unwrap();
         s.write(|_, meta| {
             meta.insert(COMPACTED, [1u8, 2, 3].as_slice())?;
             Ok(())
         })
         .unwrap();
         drop(s);
-        let err = RedbStore::open(dir.path()).unwrap_err().to_string();
+        let err = RedbStore::open(dir.path(), 1).unwrap_err().to_string();
         assert!(
             err.contains("record compacted") && err.contains("raft.redb"),
             "{err}"

@@ -33,6 +33,13 @@ pub trait LogStore: raft::Storage + Send + 'static {
         hard_state: Option<&HardState>,
     ) -> Result<(), StoreError>;
 
+    /// Called once the member has sent the acknowledgements of what [`LogStore::persist`]
+    /// wrote: work that must follow the write but need not delay them (the [`super::RedbStore`]
+    /// writes its high-water mark here). An error stops the member, as a failed write does.
+    fn persisted(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Records a higher commit index. It may become durable only with the next write: a lower
     /// commit index after a crash is safe, raft learns it again.
     fn set_commit(&mut self, commit: u64);

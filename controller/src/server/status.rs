@@ -7,6 +7,7 @@
 //! | refused by the cluster's state, stale report | FAILED_PRECONDITION |
 //! | not the leader (the leader's address in `nonstop-leader`) | FAILED_PRECONDITION |
 //! | no leader yet, proposal dropped | UNAVAILABLE (retry) |
+//! | this member's raft member stopped (`nonstop-member-stopped` set) | UNAVAILABLE (ask another) |
 //! | timed out | DEADLINE_EXCEEDED |
 //! | a member's storage failed | INTERNAL |
 
@@ -17,6 +18,9 @@ use crate::store::StoreError;
 
 /// The metadata key that carries the leader's address on FAILED_PRECONDITION.
 pub const LEADER_KEY: &str = "nonstop-leader";
+/// The metadata key set on UNAVAILABLE when this member's raft member has stopped (its value
+/// says why): clients go to another member, `nonstop up` counts the node as not running.
+pub const STOPPED_KEY: &str = "nonstop-member-stopped";
 
 /// The status for a command the database rejected.
 pub fn from_apply(e: &ApplyError) -> Status {
@@ -49,6 +53,14 @@ pub fn from_store(e: &StoreError) -> Status {
         StoreError::NoLeader | StoreError::Dropped(_) => Status::unavailable(e.to_string()),
         StoreError::Timeout(_) => Status::deadline_exceeded(e.to_string()),
         StoreError::Invalid { .. } => Status::invalid_argument(e.to_string()),
+        StoreError::Stopped(why) => {
+            let mut s = Status::unavailable(e.to_string());
+            let why = why.replace(|c: char| !c.is_ascii() || c.is_ascii_control(), " ");
+            if let Ok(v) = why.parse() {
+                s.metadata_mut().insert(STOPPED_KEY, v);
+            }
+            s
+        }
         StoreError::Fatal(_) => Status::internal(e.to_string()),
     }
 }

@@ -46,7 +46,8 @@ pub struct LeaderInfo {
     pub term: u64,
 }
 
-/// Why a store call failed. Callers may retry all but `Fatal`.
+/// Why a store call failed. Callers may retry all but `Fatal` and `Stopped` (which another
+/// member may serve).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// This member does not lead; the leader is there.
@@ -73,6 +74,10 @@ pub enum StoreError {
         /// Why it is refused.
         reason: String,
     },
+    /// This member's raft member has stopped (its daemon is about to exit and be restarted):
+    /// another member can answer.
+    #[error("this controller member is stopped ({0}); another member can answer")]
+    Stopped(String),
     /// The member cannot go on (its storage failed).
     #[error("fatal: {0}")]
     Fatal(String),

@@ -76,6 +76,7 @@ fn store_error(e: RaftError) -> StoreError {
             StoreError::Timeout(format!("no answer within {d:?}; it may still apply"))
         }
         RaftError::Invalid { field, reason } => StoreError::Invalid { field, reason },
+        RaftError::Stopped => StoreError::Stopped(RaftError::Stopped.to_string()),
         e => StoreError::Fatal(e.to_string()),
     }
 }

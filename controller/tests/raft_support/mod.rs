@@ -129,7 +129,7 @@ impl Cluster {
         cfg.bootstrap = bootstrap;
         cfg.snapshot_every = self.snapshot_every;
         let m = self.members.get_mut(&id).unwrap();
-        let store = RedbStore::open(&m.dir).unwrap();
+        let store = RedbStore::open(&m.dir, id).unwrap();
         let node = RaftNode::start(cfg, store, GrpcTransport::tcp(id)).unwrap();
         let listener = bind_retrying(&m.addr).await;
         let (stop, stopped) = oneshot::channel::<()>();
