@@ -24,3 +24,5 @@ echo "== cargo test"
 cargo test --workspace --all-targets
 echo "== cargo test (raft crash-safety failpoints)"
 cargo test -p nonstop-controller --features failpoints --test raft_failpoints
+echo "== cargo test (a daemon whose raft member dies exits)"
+cargo test -p nonstop --features failpoints --test t36_member_dies

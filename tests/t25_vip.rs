@@ -146,7 +146,7 @@ fn the_address_follows_the_group_and_is_never_in_two_namespaces() {
     if !watchdog {
         eprintln!(
             "!!! t25: this nonstop has no `watchdog` subcommand, so a kill -9'd daemon leaves its \
-             address in its namespace until it restarts (DESIGN.md Safety): the never-twice \
+             address in its namespace until it restarts (docs/design.md): the never-twice \
              check skipped the kill -9; checking only that the restart cleans the leftover"
         );
         leftover_cleaned_on_restart(&c, &ns, serv, back);

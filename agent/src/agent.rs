@@ -105,7 +105,7 @@ impl AgentHandle {
 
     /// When the lease runs out (`None`: never granted, or the agent stopped with nothing
     /// running). A watchdog outside the agent's process fences the node at that instant if the
-    /// agent cannot (DESIGN.md "Safety": a stopped or hung daemon).
+    /// agent cannot (docs/design.md, step 8: a stopped or hung daemon).
     pub fn lease_deadline(&self) -> watch::Receiver<Option<tokio::time::Instant>> {
         self.deadline.subscribe()
     }

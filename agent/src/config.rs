@@ -13,7 +13,7 @@ pub struct AgentConfig {
     pub node: String,
     /// Where the state file and the resources' own directories live (created if missing).
     pub data_dir: PathBuf,
-    /// How often to heartbeat before registration says otherwise (DESIGN.md default: 200 ms).
+    /// How often to heartbeat before registration says otherwise (the `default` timing profile: 200 ms).
     pub heartbeat: Duration,
     /// Pause between attempts when the link to the leader fails.
     pub retry: Duration,

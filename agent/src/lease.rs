@@ -1,4 +1,4 @@
-//! The agent's lease (DESIGN.md "Safety"): the right to run resources, held only while a
+//! The agent's lease (docs/design.md): the right to run resources, held only while a
 //! majority of the controller's voting members keep acknowledging heartbeats.
 //!
 //! Each heartbeat goes to every member and carries the agent's own monotonic send time; each

@@ -1,5 +1,5 @@
 //! The agent's state file: what it has started, so that an agent that died and restarted can
-//! terminate the leftovers before it registers (DESIGN.md "Safety").
+//! terminate the leftovers before it registers (docs/design.md).
 //!
 //! One JSON object, resource name -> type and [`Footprint`], rewritten whole on every change:
 //! written to a temporary file, fsynced, renamed over the old one, and the directory fsynced, so

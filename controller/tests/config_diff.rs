@@ -104,6 +104,8 @@ fn changes_moves_and_removals_apply_in_an_order_apply_accepts() {
         "~ resource chat: depends_on [\"vip\"] -> []",
         "~ resource chat: properties.MaxUser 8 -> 5",
         "~ resource report: group REPORT_GROUP -> SOCKET_GROUP",
+        // The chat server has a reload_signal: MaxUser reaches it without a restart.
+        "  resource chat changed in place, no restart",
         "+ service CHAT",
     ];
     assert_eq!(lines, expected);
@@ -267,7 +269,10 @@ fn node_properties_are_shown_and_an_owner_goes_with_its_overrides() {
     let lines = converge(&mut live, &localized("other"));
     assert_eq!(
         lines,
-        ["~ resource vip: node_properties.osdb-back.netns back -> other"]
+        [
+            "~ resource vip: node_properties.osdb-back.netns back -> other",
+            "  resource vip restarts (for netns)"
+        ]
     );
     // Dropping the owner and its overrides in one apply: the resource changes first.
     let mut f = example();

@@ -1,6 +1,6 @@
 //! `nonstop watchdog`: a small process beside the daemon that fences the node when the agent's
 //! lease runs out and the agent cannot do it itself (its daemon is stopped, hung or killed), as
-//! Pacemaker's SBD does (DESIGN.md "Safety").
+//! Pacemaker's SBD does (docs/design.md).
 //!
 //! ```text
 //!  daemon: AgentHandle::lease_deadline ─▶ supervisor task ──stdin, one line per change──▶

@@ -33,7 +33,7 @@ pub enum Liveness {
     Down,
 }
 
-/// A node's state as operators see it (DESIGN.md: Up, Down, Paused, Joining).
+/// A node's state as operators see it (Up, Down, Paused, Joining).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum NodeState {
     /// Configured, never heard from.
@@ -480,7 +480,7 @@ pub struct TimingProfile {
 }
 
 impl TimingProfile {
-    /// DESIGN.md's `default` profile.
+    /// The `default` profile.
     pub fn default_profile() -> Self {
         TimingProfile {
             name: "default".into(),
@@ -493,7 +493,7 @@ impl TimingProfile {
         }
     }
 
-    /// DESIGN.md's `fast` profile.
+    /// The `fast` profile.
     pub fn fast() -> Self {
         TimingProfile {
             name: "fast".into(),

@@ -643,3 +643,74 @@ fn i10_2_removing_a_node_that_owns_a_group_is_refused() {
     );
     assert_eq!(db, before);
 }
+
+/// Issue 17, item 1: a type whose stop cannot be forced within the profile's terminate budget
+/// (an OCF agent: up to 21 s) makes its group wait that much longer after its node is declared
+/// Down before it may start elsewhere; a type whose stop can be forced waits nothing more.
+#[test]
+fn i17_1_a_group_waits_its_slowest_stop_bound_after_its_node_is_down() {
+    let mut db = paper();
+    let slow = TypeDef {
+        name: "slow-stop".into(),
+        handler: HandlerRef::Ocf {
+            provider: "heartbeat".into(),
+            agent: "Dummy".into(),
+        },
+        schema: Schema::new(vec![]),
+        timings: Timings::default(),
+        description: String::new(),
+        stop: nonstop_resource_types::StopBound::Within(Millis::secs(21)),
+        reconfigures: false,
+    };
+    op(&mut db, Op::PutType(slow)).unwrap();
+    op(
+        &mut db,
+        resource("db", "SOCKET_GROUP", "slow-stop", &[], &[]),
+    )
+    .unwrap();
+    for n in ["osdb-serv", "osdb-back"] {
+        live(&mut db, Op::NodeUp { node: n.into() }).unwrap();
+    }
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let down_at = Time(100_000);
+    db.apply(Command::liveness(
+        down_at,
+        Op::NodeDown {
+            node: "osdb-serv".into(),
+            reason: "test".into(),
+        },
+    ))
+    .unwrap();
+    // 21 s of stop, 500 ms of it covered by node_timeout: 20.5 s more.
+    let wait = db.stop_wait(&db.groups["SOCKET_GROUP"]);
+    assert_eq!(wait, Millis(20_500));
+    let socket = |db: &ClusterDb, at: Time| {
+        crate::policy::plan(db, at)
+            .into_iter()
+            .filter(|c| c.op.to_string().contains("SOCKET_GROUP"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        socket(&db, down_at.plus(Millis(20_499))).is_empty(),
+        "placed before the stop bound"
+    );
+    assert_eq!(
+        crate::policy::next_wakeup(&db, down_at.plus(Millis(1))),
+        Some(down_at.plus(wait)),
+        "the leader wakes up when the wait ends"
+    );
+    let at = down_at.plus(wait);
+    let err = db
+        .clone()
+        .apply(Command::policy(
+            down_at.plus(Millis(1000)),
+            place("SOCKET_GROUP", "osdb-back"),
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("past its stop bound"), "{err}");
+    let planned = socket(&db, at);
+    assert!(
+        matches!(&planned[..], [Command { op: Op::Place { node: Some(n), .. }, .. }] if n == "osdb-back"),
+        "{planned:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! What one controller member has seen of each agent's heartbeats. Pure (time comes in); every
 //! member keeps its own, whether it leads or not, and none of it is replicated.
 //!
-//! Leases are granted by a quorum (DESIGN.md "Safety", as built here): an agent heartbeats
+//! Leases are granted by a quorum (docs/design.md, "A group never runs on two nodes"): an agent heartbeats
 //! every member, each member that does not suspect it acknowledges with a lease, and the agent
 //! may run resources while a majority of the voting members' leases hold. To declare a node
 //! Down the leader asks every member for its verdict; a member that finds the node silent for
