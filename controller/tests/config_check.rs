@@ -319,3 +319,33 @@ fn node_properties_are_checked_at_their_own_lines() {
         ],
     );
 }
+
+#[test]
+fn i10_8_a_node_named_dot_dot_is_refused() {
+    // `nonstop up` keeps a node's files in DIR/<node>/: `..` put them beside DIR.
+    let text = "nodes:\n  - name: \"..\"\n";
+    let err = config::check("c.yaml", text).unwrap_err();
+    assert_eq!(
+        err.iter().map(Diagnostic::to_string).collect::<Vec<_>>(),
+        ["c.yaml:2:11: node \"..\": name: use 1 to 63 letters, digits, '_', '-', '.' or ':', \
+          starting with a letter or a digit"]
+    );
+}
+
+#[test]
+fn i10_8_every_name_starts_with_a_letter_or_a_digit() {
+    let rule = "name: use 1 to 63 letters, digits, '_', '-', '.' or ':', starting with a letter \
+                or a digit";
+    let expected: Vec<String> = [
+        "2:11: node \"..\"",
+        "5:13: type \"-rf\"",
+        "7:11: group \".hidden\"",
+        "12:17: resource \":r\"",
+        "14:13: service \"_svc\"",
+    ]
+    .iter()
+    .map(|e| format!("unsafe_names.yaml:{e}: {rule}"))
+    .collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_errors("unsafe_names.yaml", &expected);
+}

@@ -153,8 +153,10 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
             ),
         )?;
     }
-    for c in &configs {
-        let pid = spawn(exe, &dir.join(&c.node))?;
+    // Each daemon runs in the folder of the checked name it was found under, never in one its
+    // node.yaml names.
+    for (n, c) in stopped.iter().zip(&configs) {
+        let pid = spawn(exe, &dir.join(n))?;
         println!("started {} again (pid {pid}) on {}", c.node, c.listen);
     }
     let endpoints = std::fs::read_to_string(dir.join("endpoints"))

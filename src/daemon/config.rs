@@ -130,8 +130,9 @@ impl NodeConfig {
 
     /// Checks the fields: roles, member list, loopback-only addresses until TLS exists.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.node.is_empty() {
-            return Err(("node", "must not be empty".into()));
+        if !nonstop_controller::db::is_safe_name(&self.node) {
+            let why = format!("{:?}: {}", self.node, nonstop_controller::db::NAME_RULE);
+            return Err(("node", why));
         }
         if !["default", "fast"].contains(&self.timing.as_str()) {
             return Err(("timing", format!("{:?}: use default or fast", self.timing)));
@@ -259,6 +260,10 @@ mod tests {
             (
                 GOOD.replace("agent: {}\n", "timing: slow\n"),
                 "timing: \"slow\": use default or fast",
+            ),
+            (
+                GOOD.replace("node: a", "node: \"..\""),
+                "node: \"..\": use 1 to 63 letters, digits",
             ),
             (
                 GOOD.replace("agent: {}", "agent: {colour: red}"),

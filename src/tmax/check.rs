@@ -101,19 +101,18 @@ fn name(kind: SectionKind, e: &Entry, report: &mut Report) {
     let imported = !matches!(kind, SectionKind::Domain | SectionKind::Routing);
     if imported && !nonstop_name(&e.name) {
         let msg = format!(
-            "{} name {:?}: nonstop names use letters, digits, '_', '-', '.' and ':' only",
+            "{} name {:?}: nonstop names {}",
             kind.header(),
-            e.name
+            e.name,
+            nonstop_controller::db::NAME_RULE
         );
         report.error(e.pos, code::BAD_NAME, msg);
     }
 }
 
-/// The characters `ClusterDb` accepts in a name.
+/// Whether `ClusterDb` accepts `n` as a name (one rule, the database's).
 pub fn nonstop_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+    nonstop_controller::db::is_safe_name(n)
 }
 
 fn item(kind: SectionKind, e: &Entry, item: &Item, report: &mut Report) {

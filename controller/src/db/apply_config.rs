@@ -9,23 +9,15 @@ use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::localized::{field, validate_overrides};
 use super::model::*;
+use super::names::{NAME_RULE, is_safe_name};
 use super::{ApplyError, ClusterDb};
 
-/// Names: 1 to 63 characters of letters, digits, `_`, `-`, `.` and `:` (OCF type names).
+/// Names follow [`super::names::NAME_RULE`].
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    if ok {
+    if is_safe_name(name) {
         Ok(())
     } else {
-        Err(invalid(
-            subject(kind, name),
-            "name",
-            "use 1 to 63 letters, digits, '_', '-', '.' or ':'",
-        ))
+        Err(invalid(subject(kind, name), "name", NAME_RULE))
     }
 }
 
