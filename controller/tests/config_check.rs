@@ -349,3 +349,24 @@ fn i10_8_every_name_starts_with_a_letter_or_a_digit() {
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     assert_errors("unsafe_names.yaml", &expected);
 }
+
+#[test]
+fn i10_8_process_properties_that_cannot_work_are_refused() {
+    assert_errors(
+        "process_properties.yaml",
+        &[
+            "process_properties.yaml:9:20: resource \"p\": properties.command: \"\" is empty",
+            "process_properties.yaml:10:16: resource \"p\": properties.cwd: \" \" is empty",
+            "process_properties.yaml:11:16: resource \"p\": properties.log: \"\" is empty",
+            "process_properties.yaml:12:16: resource \"p\": properties.env: item 2: \"NOEQUALS\" \
+             is not KEY=VALUE (a name, '=', then the value)",
+            "process_properties.yaml:13:22: resource \"p\": properties.check_tcp: \
+             \"127.0.0.1:99999\": port 99999 is not within 1..=65535",
+            "process_properties.yaml:14:23: resource \"p\": properties.stop_grace: 2h is above \
+             the maximum 1h",
+            "process_properties.yaml:15:17: resource \"p\": properties.user: \"\" is empty",
+            "process_properties.yaml:18:46: resource \"q\": properties.check_tcp: \"localhost\" \
+             is not HOST:PORT: write HOST:PORT, like 127.0.0.1:7000 or [::1]:7000",
+        ],
+    );
+}

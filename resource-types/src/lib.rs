@@ -38,6 +38,9 @@ pub use handler::{
 };
 pub use millis::Millis;
 pub use registry::{Registry, RegistryConfig};
-pub use schema::{Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value};
+pub use schema::{
+    Bound, Format, Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value,
+    check_host_port, split_key_value,
+};
 pub use timing::{RestartDecision, RestartMode, RestartPolicy, Timings};
 pub use typedef::{HandlerRef, StopBound, TypeDef};

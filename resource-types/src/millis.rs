@@ -11,9 +11,17 @@ use std::str::FromStr;
 pub struct Millis(pub u64);
 
 impl Millis {
-    /// `n` seconds.
+    /// `n` seconds (the longest duration that fits when there are more: never a wrap).
     pub const fn secs(n: u64) -> Self {
-        Millis(n * 1000)
+        Millis(n.saturating_mul(1000))
+    }
+
+    /// `n` seconds, or `None` when that many milliseconds do not fit.
+    pub const fn checked_secs(n: u64) -> Option<Self> {
+        match n.checked_mul(1000) {
+            Some(ms) => Some(Millis(ms)),
+            None => None,
+        }
     }
 
     /// The value as a `std::time::Duration`.

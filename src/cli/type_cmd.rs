@@ -53,10 +53,8 @@ enum TypeCmd {
 }
 
 fn parse_prop(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("{s:?} is not KEY=VALUE")),
-    }
+    let (k, v) = nonstop_resource_types::split_key_value(s)?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// Runs `nonstop type ...`.
@@ -205,6 +203,9 @@ fn constraints(p: &PropertySpec) -> String {
     }
     if !p.values.is_empty() {
         parts.push(format!("one of {}", p.values.join(", ")));
+    }
+    if let Some(f) = p.format {
+        parts.push(format!("format {}", f.name()));
     }
     if p.restart {
         parts.push("change needs a restart".to_string());

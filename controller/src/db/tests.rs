@@ -257,7 +257,7 @@ fn a_type_change_that_would_invalidate_resources_is_refused() {
         Op::PutType(t) => t,
         _ => unreachable!(),
     };
-    narrower.schema.properties[1].max = Some(5);
+    narrower.schema.properties[1].max = Some(nonstop_resource_types::Bound::Int(5));
     narrower.schema.properties[1].default = Some(Value::Int(5));
     rejected(
         &mut db,
