@@ -370,3 +370,20 @@ fn i10_8_process_properties_that_cannot_work_are_refused() {
         ],
     );
 }
+
+#[test]
+fn i10_8_a_node_address_is_host_port_and_a_fence_is_a_command() {
+    assert_errors(
+        "node_fields.yaml",
+        &[
+            "node_fields.yaml:2:25: node \"a\": address: \"127.0.0.1:99999\": port 99999 is not \
+             within 1..=65535",
+            "node_fields.yaml:3:25: node \"b\": address: \"osdb-back\" is not HOST:PORT: write \
+             HOST:PORT, like 127.0.0.1:7000 or [::1]:7000",
+            "node_fields.yaml:4:25: node \"c\": address: \"::1:7701\": an IPv6 address goes in \
+             brackets, like [::1]:7000",
+            "node_fields.yaml:5:23: node \"d\": fence: is empty: give the command that fences \
+             the node, or leave fence out",
+        ],
+    );
+}

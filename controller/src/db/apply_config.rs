@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use nonstop_resource_types::TypeDef;
+use nonstop_resource_types::{TypeDef, check_host_port};
 
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
@@ -30,6 +30,14 @@ fn changed(out: &mut Vec<EventKind>, sign: char, kind: &str, name: &str) {
 impl ClusterDb {
     pub(super) fn put_node(&mut self, spec: NodeSpec, out: &mut Vec<EventKind>) -> Result<()> {
         check_name("node", &spec.name)?;
+        let subj = subject("node", &spec.name);
+        if let Some(a) = &spec.address {
+            check_host_port(a).map_err(|why| invalid(subj.clone(), "address", why))?;
+        }
+        if spec.fence.as_ref().is_some_and(|f| f.trim().is_empty()) {
+            let why = "is empty: give the command that fences the node, or leave fence out";
+            return Err(invalid(subj, "fence", why));
+        }
         match self.nodes.get_mut(&spec.name) {
             Some(n) if n.spec == spec => {}
             Some(n) => {
