@@ -327,8 +327,10 @@ fn i10_8_a_node_named_dot_dot_is_refused() {
     let err = config::check("c.yaml", text).unwrap_err();
     assert_eq!(
         err.iter().map(Diagnostic::to_string).collect::<Vec<_>>(),
-        ["c.yaml:2:11: node \"..\": name: use 1 to 63 letters, digits, '_', '-', '.' or ':', \
-          starting with a letter or a digit"]
+        [
+            "c.yaml:2:11: node \"..\": name: use 1 to 63 letters, digits, '_', '-', '.' or ':', \
+          starting with a letter or a digit"
+        ]
     );
 }
 
@@ -384,6 +386,24 @@ fn i10_8_a_node_address_is_host_port_and_a_fence_is_a_command() {
              brackets, like [::1]:7000",
             "node_fields.yaml:5:23: node \"d\": fence: is empty: give the command that fences \
              the node, or leave fence out",
+        ],
+    );
+}
+
+#[test]
+fn i10_8_every_duration_keeps_within_its_range() {
+    assert_errors(
+        "durations.yaml",
+        &[
+            "durations.yaml:6:17: timing: node_timeout 18446744073709551s is not within 1ms..=10m",
+            "durations.yaml:9:16: settings: startup_grace: 2h is not within 0s..=1h",
+            "durations.yaml:14:29: type \"t\": timings.looks_alive: 0s is not within 10ms..=1h",
+            "durations.yaml:18:41: group \"G\": failover_limit.window: 0s is not within \
+             1s..=720h",
+            "durations.yaml:25:37: resource \"r\": timings.pending_timeout: 0s is not within \
+             100ms..=24h",
+            "durations.yaml:29:39: resource \"s\": timings.restart.window: 0s is not within \
+             1s..=720h",
         ],
     );
 }

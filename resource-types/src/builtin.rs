@@ -84,9 +84,11 @@ pub fn ip_address() -> TypeDef {
                 .format(Format::NonEmpty)
                 .required()
                 .needs_restart(),
-            P::new("netns", K::String).format(Format::NonEmpty).describe(
-                "network namespace to act in, as `ip netns` names them (/run/netns/NAME)",
-            ),
+            P::new("netns", K::String)
+                .format(Format::NonEmpty)
+                .describe(
+                    "network namespace to act in, as `ip netns` names them (/run/netns/NAME)",
+                ),
         ],
         Timings {
             looks_alive: Millis::secs(1),

@@ -174,7 +174,10 @@ mod tests {
     fn i10_8_the_builtin_rules_hold_for_a_type_recorded_before_them() {
         // A type stored by an older controller: the process schema without its formats.
         let mut old = chat_server();
-        old.schema.properties.iter_mut().for_each(|p| p.format = None);
+        old.schema
+            .properties
+            .iter_mut()
+            .for_each(|p| p.format = None);
         let mut p = props(7);
         p.insert("env".into(), Value::List(vec!["NOEQUALS".into()]));
         let err = validate(&old, &builtin::process().schema, &p).unwrap_err();

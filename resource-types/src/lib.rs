@@ -36,7 +36,7 @@ pub use handler::{
     FailureSink, Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler,
     ResourceInstance,
 };
-pub use millis::Millis;
+pub use millis::{Millis, MillisRange};
 pub use registry::{Registry, RegistryConfig};
 pub use schema::{
     Bound, Format, Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value,

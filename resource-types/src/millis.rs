@@ -30,6 +30,39 @@ impl Millis {
     }
 }
 
+/// The durations a field accepts, both ends included: every duration of a cluster.yaml has one
+/// (docs/configuration.md), so that neither zero nor 584 million years gets through where it
+/// cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MillisRange {
+    /// The shortest.
+    pub min: Millis,
+    /// The longest.
+    pub max: Millis,
+}
+
+impl MillisRange {
+    /// `min..=max`.
+    pub const fn new(min: Millis, max: Millis) -> Self {
+        MillisRange { min, max }
+    }
+
+    /// Checks `d`: `Err("0s is not within 10ms..=1h")` when it is outside.
+    pub fn check(self, d: Millis) -> Result<(), String> {
+        if self.min <= d && d <= self.max {
+            Ok(())
+        } else {
+            Err(format!("{d} is not within {self}"))
+        }
+    }
+}
+
+impl fmt::Display for MillisRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", self.min, self.max)
+    }
+}
+
 impl From<std::time::Duration> for Millis {
     fn from(d: std::time::Duration) -> Self {
         Millis(d.as_millis().min(u64::MAX as u128) as u64)

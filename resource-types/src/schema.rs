@@ -312,8 +312,7 @@ impl PropertySpec {
         {
             return err(format!("min {lo} is above max {hi}"));
         }
-        if self.format.is_some()
-            && !matches!(self.kind, PropertyKind::String | PropertyKind::List)
+        if self.format.is_some() && !matches!(self.kind, PropertyKind::String | PropertyKind::List)
         {
             return err("format applies to string and list properties only".into());
         }
@@ -337,7 +336,8 @@ impl PropertySpec {
             (Some(f), Value::Str(s)) => f.check(s)?,
             (Some(f), Value::List(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    f.check(item).map_err(|reason| format!("item {}: {reason}", i + 1))?;
+                    f.check(item)
+                        .map_err(|reason| format!("item {}: {reason}", i + 1))?;
                 }
             }
             _ => {}
@@ -510,7 +510,9 @@ fn check_host(host: &str) -> Result<(), String> {
 pub fn split_key_value(s: &str) -> Result<(&str, &str), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k, v)),
-        _ => Err(format!("{s:?} is not KEY=VALUE (a name, '=', then the value)")),
+        _ => Err(format!(
+            "{s:?} is not KEY=VALUE (a name, '=', then the value)"
+        )),
     }
 }
 
@@ -752,7 +754,10 @@ mod tests {
         let ok = props(&[
             ("command", Value::Str("x".into())),
             ("check_tcp", Value::Str("127.0.0.1:7000".into())),
-            ("env", Value::List(vec!["A=1".into(), "B=".into(), "C=x=y".into()])),
+            (
+                "env",
+                Value::List(vec!["A=1".into(), "B=".into(), "C=x=y".into()]),
+            ),
         ]);
         assert!(s.validate(&ok).is_ok());
         let bad = props(&[
@@ -776,7 +781,10 @@ mod tests {
             ]
         );
         let empty_key = props(&[("env", Value::Str("=x".into()))]);
-        assert!(s.validate(&empty_key).is_err(), "a single string is a list of one");
+        assert!(
+            s.validate(&empty_key).is_err(),
+            "a single string is a list of one"
+        );
     }
 
     #[test]
@@ -815,7 +823,12 @@ mod tests {
                 .format(Format::HostPort)
                 .default_value(Value::Str("nowhere".into())),
         ]);
-        let errs: Vec<String> = bad.check().unwrap_err().iter().map(|e| e.to_string()).collect();
+        let errs: Vec<String> = bad
+            .check()
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
         assert_eq!(
             errs,
             [
@@ -833,7 +846,10 @@ mod tests {
                 .unwrap();
         assert_eq!(
             (spec.min, spec.max),
-            (Some(Bound::Int(1)), Some(Bound::Duration(Millis::secs(3600))))
+            (
+                Some(Bound::Int(1)),
+                Some(Bound::Duration(Millis::secs(3600)))
+            )
         );
         assert!(spec.check().is_ok());
         assert!(spec.normalize(&Value::Str("500ms".into())).is_err());

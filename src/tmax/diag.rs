@@ -79,6 +79,8 @@ pub mod code {
     pub const MIN_ZERO: &str = "NST0036";
     /// A server in a BACKUP group: not imported (warning).
     pub const SERVER_IN_BACKUP: &str = "NST0038";
+    /// A GPERIOD longer than nonstop's longest restart window: imported as that (warning).
+    pub const LONG_GPERIOD: &str = "NST0039";
 }
 
 /// How bad a finding is.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use nonstop_resource_types::{TypeDef, check_host_port};
+use nonstop_resource_types::{Timings, TypeDef, check_host_port};
 
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
@@ -19,6 +19,12 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
     } else {
         Err(invalid(subject(kind, name), "name", NAME_RULE))
     }
+}
+
+/// Every duration of a type's or a resource's timings within its range.
+fn check_timings(subj: &str, t: &Timings) -> Result<()> {
+    t.check()
+        .map_err(|(field, why)| invalid(subj.to_string(), &format!("timings.{field}"), why))
 }
 
 fn changed(out: &mut Vec<EventKind>, sign: char, kind: &str, name: &str) {
@@ -85,6 +91,7 @@ impl ClusterDb {
                 .join("; ");
             return Err(invalid(subj, "properties", reason));
         }
+        check_timings(&subj, &def.timings)?;
         // Every resource of the type must still validate under the new schema.
         let mut revalidated = Vec::new();
         for r in self
@@ -185,9 +192,9 @@ impl ClusterDb {
             let reason = format!("window {start}-{end}: hours are 0..24 and must differ");
             return Err(invalid(subj, "failback", reason));
         }
-        if spec.failover_limit.window.0 == 0 {
-            return Err(invalid(subj, "failover_limit.window", "must be above zero"));
-        }
+        FAILOVER_WINDOW
+            .check(spec.failover_limit.window)
+            .map_err(|why| invalid(subj, "failover_limit.window", why))?;
         Ok(())
     }
 
@@ -248,6 +255,9 @@ impl ClusterDb {
             )
         })?;
         let node_properties = self.check_node_properties(&spec, &ty.schema, &props)?;
+        if let Some(t) = &spec.timings {
+            check_timings(&subj, t)?;
+        }
         let timings = spec.timings.unwrap_or(ty.timings);
         if let Some(old) = self.resources.get(&spec.name)
             && old.spec.group != spec.group
@@ -470,6 +480,9 @@ impl ClusterDb {
         s.timing
             .check()
             .map_err(|reason| invalid("settings".into(), "timing", reason))?;
+        STARTUP_GRACE
+            .check(s.startup_grace)
+            .map_err(|why| invalid("settings".into(), "startup_grace", why))?;
         if s.utc_offset_minutes.abs() > 14 * 60 {
             return Err(invalid(
                 "settings".into(),

@@ -25,7 +25,14 @@ mod tests {
 
     #[test]
     fn i10_8_a_safe_name_is_one_folder_and_never_an_option() {
-        for good in ["a", "osdb-serv", "SOCKET_GROUP", "ocf:heartbeat:Dummy", "n1.b", "9x"] {
+        for good in [
+            "a",
+            "osdb-serv",
+            "SOCKET_GROUP",
+            "ocf:heartbeat:Dummy",
+            "n1.b",
+            "9x",
+        ] {
             assert!(is_safe_name(good), "{good}");
         }
         let long = "a".repeat(NAME_MAX + 1);
