@@ -407,3 +407,17 @@ fn i10_8_every_duration_keeps_within_its_range() {
         ],
     );
 }
+
+#[test]
+fn i10_8_a_group_whose_owners_are_all_witnesses_is_refused() {
+    // A witness runs no resources: such a group could never run. Its resources are still
+    // checked.
+    assert_errors(
+        "witness_owners.yaml",
+        &[
+            "witness_owners.yaml:7:13: group \"G\": owners: every owner is a witness, and a \
+             witness runs no resources: the group could never run",
+            "witness_owners.yaml:9:58: resource \"r\": properties.command: \"\" is empty",
+        ],
+    );
+}

@@ -44,6 +44,19 @@ impl ClusterDb {
             let why = "is empty: give the command that fences the node, or leave fence out";
             return Err(invalid(subj, "fence", why));
         }
+        if spec.witness
+            && let Some(g) = self.groups.values().find(|g| {
+                g.rank(&spec.name).is_some()
+                    && (g.spec.owners.iter()).all(|o| *o == spec.name || self.nodes[o].spec.witness)
+            })
+        {
+            let why = format!(
+                "group {:?} would be left with only witnesses as owners, so it could never run: \
+                 give it another owner first",
+                g.spec.name
+            );
+            return Err(invalid(subj, "witness", why));
+        }
         match self.nodes.get_mut(&spec.name) {
             Some(n) if n.spec == spec => {}
             Some(n) => {
@@ -185,6 +198,11 @@ impl ClusterDb {
                 };
                 return Err(invalid(subj, "owners", reason));
             }
+        }
+        if spec.owners.iter().all(|n| self.nodes[n].spec.witness) {
+            let why = "every owner is a witness, and a witness runs no resources: the group could \
+                       never run";
+            return Err(invalid(subj, "owners", why));
         }
         if let Failback::Window { start, end } = spec.failback
             && (start > 23 || end > 24 || start == end)

@@ -641,3 +641,31 @@ fn i10_2_removing_a_node_that_owns_a_group_is_refused() {
     );
     assert_eq!(db, before);
 }
+
+#[test]
+fn i10_8_no_group_is_left_with_only_witnesses_as_owners() {
+    let mut db = ClusterDb::new();
+    let witness = |name: &str| {
+        Op::PutNode(NodeSpec {
+            name: name.into(),
+            witness: true,
+            ..Default::default()
+        })
+    };
+    op(&mut db, witness("w")).unwrap();
+    op(&mut db, node("a")).unwrap();
+    rejected(
+        &mut db,
+        group("G", &["w"]),
+        "group \"G\": owners: every owner is a witness, and a witness runs no resources: the \
+         group could never run",
+    );
+    op(&mut db, group("G", &["a", "w"])).unwrap();
+    // Its last owner that can run it cannot become a witness either.
+    rejected(
+        &mut db,
+        witness("a"),
+        "node \"a\": witness: group \"G\" would be left with only witnesses as owners, so it \
+         could never run: give it another owner first",
+    );
+}
