@@ -204,18 +204,9 @@ impl NodeConfig {
     }
 }
 
-/// Until the daemon speaks TLS, it refuses anything but loopback: plain gRPC on a real network
-/// would let anyone move groups.
+/// Until the daemon speaks TLS, it refuses anything but loopback (one rule with `member add`).
 fn loopback_only(field: &'static str, addr: SocketAddr) -> Result<(), (&'static str, String)> {
-    if addr.ip().is_loopback() {
-        return Ok(());
-    }
-    let why = format!(
-        "{addr} is not a loopback address: until TLS is configured, nonstop only listens on and \
-         talks to 127.0.0.0/8 or ::1, because plain gRPC would let anyone on the network \
-         control the cluster"
-    );
-    Err((field, why))
+    nonstop_controller::server::loopback_only(addr).map_err(|why| (field, why))
 }
 
 #[cfg(test)]
