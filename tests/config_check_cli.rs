@@ -81,3 +81,38 @@ fn unreadable_files_are_errors_too() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err, "bin.yaml:2:11: the file is not UTF-8 text\n1 error\n");
 }
+
+/// `nonstop ... | true`: the reader is gone before anything is written. Writing to the closed
+/// pipe ends the command quietly with exit 0, like `events --follow | head`, instead of a
+/// panic and exit 101.
+#[test]
+fn i10_8_a_closed_stdout_ends_the_command_quietly() {
+    let tmax = "tests/fixtures/tmax/good/mapping.m";
+    for args in [
+        &["config", "check", "examples/cluster.yaml"][..],
+        &[
+            "simulate",
+            "examples/cluster.yaml",
+            "--fail",
+            "node:osdb-serv",
+        ],
+        &["tmax", "import", tmax],
+        &["type", "show", "process"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_nonstop"))
+            .args(args)
+            .current_dir(root())
+            .stdout(writer)
+            .output()
+            .expect("nonstop runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        // (The Tmax file's own warnings go to stderr as usual.)
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}

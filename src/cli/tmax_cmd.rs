@@ -1,11 +1,12 @@
 //! `nonstop tmax check FILE` (nonstop's `cfl`) and `nonstop tmax import FILE [-o OUT]`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use nonstop::tmax::{self, Finding};
+
+use super::output::{end, write_out};
 
 /// Tmax environment files.
 #[derive(Debug, Args)]
@@ -75,9 +76,12 @@ fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode 
     };
     let written = match output {
         Some(path) => std::fs::write(path, yaml).map_err(|e| (path.display().to_string(), e)),
-        None => std::io::stdout()
-            .write_all(yaml.as_bytes())
-            .map_err(|e| ("stdout".to_string(), e)),
+        None => {
+            if let Err(e) = write_out(&yaml) {
+                end(&e)
+            }
+            Ok(())
+        }
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,

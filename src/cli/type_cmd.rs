@@ -111,10 +111,11 @@ fn unknown(registry: &Registry, e: HandlerError) -> ExitCode {
     }
 }
 
-/// Prints `text`; a closed stdout (`| head`) is not an error worth a panic.
+/// Prints `text`; a closed stdout (`| head`) ends the command quietly.
 fn print(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Err(e) = super::output::write_out(text) {
+        super::output::end(&e)
+    }
 }
 
 fn list(registry: &Registry) -> ExitCode {

@@ -15,6 +15,7 @@ use nonstop_controller::config::{self, ClusterFile};
 use nonstop_controller::db::model::NodeSpec;
 
 use super::local;
+use super::output::say;
 use crate::daemon::config::NodeConfig;
 
 const EXAMPLE: &str = include_str!("../../examples/chat/cluster.yaml");
@@ -91,14 +92,14 @@ fn up(args: &UpArgs) -> Result<(), String> {
     write(&cluster_path, &text)?;
     for (i, n) in names.iter().enumerate() {
         let pid = spawn(&exe, &dir.join(n))?;
-        println!("started {n} (pid {pid}) on {}", layout.address(i));
+        say!("started {n} (pid {pid}) on {}", layout.address(i));
     }
     let summary = local::wait(
         &layout.member_addresses(),
         &names,
         Duration::from_secs(args.wait_secs),
     )?;
-    println!("\n{summary}");
+    say!("\n{summary}");
     print_next_steps(&args.dir, &file, args.cluster.is_none());
     Ok(())
 }
@@ -157,7 +158,7 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     // node.yaml names.
     for (n, c) in stopped.iter().zip(&configs) {
         let pid = spawn(exe, &dir.join(n))?;
-        println!("started {} again (pid {pid}) on {}", c.node, c.listen);
+        say!("started {} again (pid {pid}) on {}", c.node, c.listen);
     }
     let endpoints = std::fs::read_to_string(dir.join("endpoints"))
         .map_err(|e| format!("{}/endpoints: {e}", dir.display()))?;
@@ -166,7 +167,7 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
         .map(|l| l.trim_start_matches("http://").to_string())
         .collect();
     let summary = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
-    println!("\n{summary}");
+    say!("\n{summary}");
     Ok(())
 }
 
@@ -299,12 +300,12 @@ fn print_next_steps(dir: &Path, file: &ClusterFile, example: bool) {
     lines.push(("nonstop events --follow".into(), String::new()));
     lines.push((format!("nonstop down{flag}"), String::new()));
     let width = lines.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
-    println!("Try:");
+    say!("Try:");
     for (command, why) in lines {
         if why.is_empty() {
-            println!("  {command}");
+            say!("  {command}");
         } else {
-            println!("  {command:<width$}   # {why}");
+            say!("  {command:<width$}   # {why}");
         }
     }
 }
