@@ -22,6 +22,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::endpoints;
 use super::output::Format;
+use super::output::tell;
 
 /// The gRPC metadata key naming the operator (the audit log's user).
 const USER_KEY: &str = "nonstop-user";
@@ -107,7 +108,7 @@ pub fn run_async<F: Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
     match rt.block_on(f) {
         Ok(()) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            tell!("error: {e}");
             e.exit_code()
         }
     }
@@ -189,7 +190,7 @@ impl Client {
                         "{url}: no answer within {} s (is that member stopped or hung?)",
                         ATTEMPT.as_secs()
                     );
-                    eprintln!("warning: {last}; trying the next endpoint");
+                    tell!("warning: {last}; trying the next endpoint");
                 }
             }
         }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use nonstop_controller::config;
 
-use super::output::say;
+use super::output::{say, tell};
 
 /// `nonstop config ...`
 #[derive(Debug, Args)]
@@ -42,10 +42,10 @@ fn check(path: &std::path::Path) -> ExitCode {
         }
         Err(diags) => {
             for d in &diags {
-                eprintln!("{d}");
+                tell!("{d}");
             }
             let n = diags.len();
-            eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
+            tell!("{n} error{}", if n == 1 { "" } else { "s" });
             ExitCode::FAILURE
         }
     }

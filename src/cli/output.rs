@@ -3,7 +3,9 @@
 use clap::ValueEnum;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{ContentArrangement, Table};
+use nonstop_controller::config::escape_controls;
 use serde::Serialize;
+use std::borrow::Cow;
 
 use super::client::CliError;
 
@@ -34,11 +36,13 @@ pub fn emit<T: Serialize>(
     print_line(text.trim_end())
 }
 
-/// Writes `text` to stdout as it is: every byte the CLI writes there goes through here. A
-/// reader that went away (`nonstop events --follow | head`) is [`CliError::StdoutClosed`], not
-/// the panic `println!` would raise.
+/// Writes `text` to stdout: every byte the CLI writes there goes through here, with control
+/// characters other than newlines and tabs escaped (a property value or a file name must not
+/// drive the terminal). A reader that went away (`nonstop events --follow | head`) is
+/// [`CliError::StdoutClosed`], not the panic `println!` would raise.
 pub fn write_out(text: &str) -> Result<(), CliError> {
     use std::io::Write;
+    let text = shown(text);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -72,6 +76,28 @@ pub fn end(e: &CliError) -> ! {
     }
     std::process::exit(0)
 }
+
+/// Writes a line to stderr, control characters escaped as on stdout: every message, warning
+/// and error the CLI prints goes through here. A closed stderr is ignored (there is nowhere
+/// left to say so).
+pub fn tell_line(text: &str) {
+    use std::io::Write;
+    let text = shown(&format!("{text}\n")).into_owned();
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Text as the CLI prints it: control characters escaped, newlines and tabs kept.
+fn shown(text: &str) -> Cow<'_, str> {
+    escape_controls(text, &['\n', '\t'])
+}
+
+/// `eprintln!` for the CLI: [`tell_line`] with `format!` arguments.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        $crate::cli::output::tell_line(&format!($($arg)*))
+    };
+}
+pub(crate) use tell;
 
 /// `println!` for the CLI: [`say_line`] with `format!` arguments.
 macro_rules! say {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use nonstop::tmax::{self, Finding};
 
-use super::output::{end, write_out};
+use super::output::{end, tell, write_out};
 
 /// Tmax environment files.
 #[derive(Debug, Args)]
@@ -44,7 +44,7 @@ pub fn run(args: TmaxArgs) -> ExitCode {
 
 fn print(findings: &[Finding]) {
     for f in findings {
-        eprintln!("{f}");
+        tell!("{f}");
     }
 }
 
@@ -70,7 +70,7 @@ fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode 
     let yaml = match yaml_serde::to_string(&cluster) {
         Ok(y) => y,
         Err(e) => {
-            eprintln!("{}: cannot write the cluster file: {e}", file.display());
+            tell!("{}: cannot write the cluster file: {e}", file.display());
             return ExitCode::FAILURE;
         }
     };
@@ -86,7 +86,7 @@ fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode 
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err((to, e)) => {
-            eprintln!("cannot write {to}: {e}");
+            tell!("cannot write {to}: {e}");
             ExitCode::FAILURE
         }
     }

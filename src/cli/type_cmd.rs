@@ -3,6 +3,7 @@
 //! and `test` runs the conformance suite against a type here, like resource-agents'
 //! ocf-tester but for every kind of type.
 
+use super::output::tell;
 use clap::{Args, Subcommand};
 use nonstop_resource_types::conformance::Suite;
 use nonstop_resource_types::registry::Origin;
@@ -90,7 +91,7 @@ pub fn run(args: TypeArgs) -> ExitCode {
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("nonstop type: {message}");
+    tell!("nonstop type: {message}");
     ExitCode::from(2)
 }
 

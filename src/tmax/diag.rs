@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use nonstop_controller::config::Diagnostic;
+use nonstop_controller::config::{Diagnostic, escape_controls};
 
 use super::lexer::Pos;
 
@@ -107,11 +107,11 @@ impl fmt::Display for Finding {
         match self.severity {
             Severity::Error => write!(f, "{d}"),
             Severity::Warning => {
-                write!(f, "{}:{}:{}: warning: ", d.file, d.line, d.column)?;
+                write!(f, "{}warning: ", d.place())?;
                 if let Some(c) = &d.code {
                     write!(f, "{c}: ")?;
                 }
-                f.write_str(&d.message)
+                f.write_str(&escape_controls(&d.message, &[]))
             }
         }
     }
