@@ -299,6 +299,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// `nonstop up` keeps a node's files in DIR/<node>/: whatever a node is called, if the
+    /// file checks, that folder is one new entry inside DIR (never DIR itself, its parent, or
+    /// deeper), and the name reads as no option.
+    #[test]
+    fn i10_8_an_accepted_node_name_is_one_folder_inside_dir(
+        name in prop_oneof![
+            "[a-zA-Z0-9_.:/-]{0,6}",
+            "\\PC{0,8}",
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("a/../..".to_string()),
+        ],
+    ) {
+        let text = format!("nodes: [{{name: {}}}]\n", serde_json::to_string(&name).unwrap());
+        check_promises(&text);
+        if config::check("f.yaml", &text).is_ok() {
+            let dir = std::path::Path::new("/d");
+            let path = dir.join(&name);
+            let parts: Vec<_> = path.strip_prefix(dir).unwrap().components().collect();
+            prop_assert!(
+                matches!(parts[..], [std::path::Component::Normal(_)]),
+                "{name:?} -> {path:?}"
+            );
+            prop_assert!(!name.starts_with('-'), "{name:?}");
+        }
+    }
+}
+
 /// A change to a valid file's meaning (not its syntax), aimed at the checker's rules: names
 /// swapped for other names (known, unknown, repeated), values out of range, items repeated or
 /// dropped.

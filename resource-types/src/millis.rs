@@ -157,6 +157,23 @@ mod tests {
     }
 
     #[test]
+    fn i10_8_durations_are_exact_or_refused_never_wrapped() {
+        // The largest whole number of seconds that fits is kept exactly (its field's range
+        // refuses it); one more second, or a plain number of seconds too large, is an error.
+        assert_eq!(
+            "18446744073709551s".parse::<Millis>(),
+            Ok(Millis(18_446_744_073_709_551_000))
+        );
+        assert!("18446744073709552s".parse::<Millis>().is_err());
+        assert!("5124095576030432h".parse::<Millis>().is_err());
+        let plain: Result<Millis, _> = serde_json::from_str("18446744073709552");
+        assert!(plain.is_err());
+        assert_eq!(Millis::secs(u64::MAX), Millis(u64::MAX), "saturates");
+        assert_eq!(Millis::checked_secs(u64::MAX), None);
+        assert_eq!(Millis::checked_secs(5), Some(Millis(5000)));
+    }
+
+    #[test]
     fn rejects_garbage_with_the_text_in_the_message() {
         for bad in ["", "s", "5 parsecs", "-1s", "1.5s", "99999999999999999999h"] {
             let err = bad.parse::<Millis>().unwrap_err();
