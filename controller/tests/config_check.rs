@@ -421,3 +421,18 @@ fn i10_8_a_group_whose_owners_are_all_witnesses_is_refused() {
         ],
     );
 }
+
+#[test]
+fn i10_8_an_ocf_agent_is_named_inside_the_ocf_folder() {
+    // The agent runs from /usr/lib/ocf/resource.d/<provider>/<agent>: refused at apply, not
+    // only when a node opens it.
+    for spec in ["../../bin:sh", "heartbeat:", "heartbeat:a/b", ":Dummy"] {
+        let text = format!("nodes: [{{name: a}}]\ntypes:\n  - {{ name: x, ocf: \"{spec}\" }}\n");
+        let err = config::check("c.yaml", &text).unwrap_err();
+        let want = format!(
+            "c.yaml:3:21: type \"x\": ocf: {spec:?}: the provider and the agent are file \
+             names under /usr/lib/ocf/resource.d: not empty, without '/', not . or .."
+        );
+        assert_eq!(err[0].to_string(), want);
+    }
+}
