@@ -47,7 +47,9 @@ impl ClusterDb {
         if spec.witness
             && let Some(g) = self.groups.values().find(|g| {
                 g.rank(&spec.name).is_some()
-                    && (g.spec.owners.iter()).all(|o| *o == spec.name || self.nodes[o].spec.witness)
+                    && (g.spec.owners.iter()).all(|o| {
+                        *o == spec.name || self.nodes.get(o).is_some_and(|n| n.spec.witness)
+                    })
             })
         {
             let why = format!(

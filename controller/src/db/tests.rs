@@ -669,3 +669,23 @@ fn i10_8_no_group_is_left_with_only_witnesses_as_owners() {
          could never run: give it another owner first",
     );
 }
+
+#[test]
+fn i10_8_the_witness_rule_never_panics_on_an_owner_it_does_not_know() {
+    // `config check` keeps a group whose owners are wrong in its scratch database as written
+    // (to check its resources): apply must judge a node there without indexing a missing one.
+    let mut db = ClusterDb::new();
+    op(&mut db, node("a")).unwrap();
+    let spec = GroupSpec {
+        name: "G".into(),
+        owners: vec!["a".into(), "ghost".into()],
+        ..Default::default()
+    };
+    db.groups.insert("G".into(), Group::new(spec));
+    let witness = Op::PutNode(NodeSpec {
+        name: "a".into(),
+        witness: true,
+        ..Default::default()
+    });
+    assert!(op(&mut db, witness).is_ok());
+}
