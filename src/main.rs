@@ -1,6 +1,7 @@
 //! `nonstop`: the one binary of the nonstop cluster manager (daemon, CLI, local cluster,
 //! configuration and Tmax import, simulation).
 
+#[deny(clippy::print_stdout, clippy::print_stderr)] // every write goes through cli::output
 mod cli;
 mod daemon;
 mod watchdog;

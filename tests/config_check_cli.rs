@@ -117,3 +117,113 @@ fn i17_9_type_commands_see_the_cluster_files_types_and_an_unknown_type_exits_1()
         String::from_utf8_lossy(&out.stderr).contains("unknown resource type \"no-such-type\"")
     );
 }
+
+/// `nonstop ... | true`: the reader is gone before anything is written. Writing to the closed
+/// pipe ends the command quietly with exit 0, like `events --follow | head`, instead of a
+/// panic and exit 101.
+#[test]
+fn i10_8_a_closed_stdout_ends_the_command_quietly() {
+    let tmax = "tests/fixtures/tmax/good/mapping.m";
+    for args in [
+        &["config", "check", "examples/cluster.yaml"][..],
+        &[
+            "simulate",
+            "examples/cluster.yaml",
+            "--fail",
+            "node:osdb-serv",
+        ],
+        &["tmax", "import", tmax],
+        &["type", "show", "process"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_nonstop"))
+            .args(args)
+            .current_dir(root())
+            .stdout(writer)
+            .output()
+            .expect("nonstop runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        // (The Tmax file's own warnings go to stderr as usual.)
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A file name (or a name inside the file) with control characters must not reach the terminal
+/// raw: ESC could recolour or clear it, CR could overwrite the line, LF could fake another
+/// error line. They are printed as escapes (`\u{1b}`, `\r`, `\n`).
+#[test]
+fn i10_8_control_characters_are_escaped_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "bad\u{1b}[2J\r\nX.yaml";
+    std::fs::write(dir.path().join(name), "nodes:\n  - name: \"\\e[31m\"\n").unwrap();
+    let tmax = "t\u{1b}]0;x\u{7}.m";
+    std::fs::write(dir.path().join(tmax), "*DOMAIN\nres SHMKEY = 1\n").unwrap();
+    let shown = "bad\\u{1b}[2J\\r\\nX.yaml";
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["config", "check", name],
+            format!(
+                "{shown}:2:11: node \"\\u{{1b}}[31m\": name: use 1 to 63 letters, digits, '_', \
+                 '-', '.' or ':', starting with a letter or a digit\n1 error\n"
+            ),
+        ),
+        (
+            &["config", "check", "missing\u{1b}[2J.yaml"],
+            "missing\\u{1b}[2J.yaml:1:1: No such file or directory (os error 2)\n1 error\n".into(),
+        ),
+        (
+            &[
+                "apply",
+                "gone\u{9b}31m.yaml",
+                "--endpoint",
+                "http://127.0.0.1:1",
+            ],
+            "error: gone\\u{9b}31m.yaml: cannot read: No such file or directory (os error 2)\n"
+                .into(),
+        ),
+        (
+            &["tmax", "check", tmax],
+            "t\\u{1b}]0;x\\u{7}.m:1:1: NST0007: section *NODE is missing".into(),
+        ),
+        (
+            &["simulate", name],
+            format!("{shown}:2:11: node \"\\u{{1b}}[31m\": name: use 1 to 63"),
+        ),
+    ];
+    for (args, want) in cases {
+        let out = nonstop(args, dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            !err.contains(['\u{1b}', '\r', '\u{7}', '\u{9b}']),
+            "{args:?}: raw control characters in {err:?}"
+        );
+        assert!(err.starts_with(&want), "{args:?}: {err:?}\nwanted {want:?}");
+    }
+}
+
+/// The same on stdout (`down` names the folder it looked in) and in clap's usage errors, which
+/// echo the arguments.
+#[test]
+fn i10_8_control_characters_are_escaped_on_stdout_and_in_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nonstop(&["down", "--dir", "x\u{1b}[2J"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "no local cluster in x\\u{1b}[2J\n"
+    );
+    let out = nonstop(&["\u{1b}[31mbo\rgus"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: unrecognized subcommand 'bo\\rgus'"),
+        "{err:?}"
+    );
+    assert!(!err.contains(['\u{1b}', '\r']), "{err:?}");
+}

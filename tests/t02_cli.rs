@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{CLUSTER, running, start};
+use support::{CLUSTER, nonstop, running, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_lists_in_every_format() {
@@ -390,4 +390,17 @@ async fn i10_7_a_superseded_wait_ends_at_once_with_exit_5() {
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.stderr.contains("superseded"), "{out:?}");
     assert!(took < std::time::Duration::from_secs(10), "waited {took:?}");
+}
+
+/// The CLI refuses a member it could only reach in plain gRPC over a network before it asks any
+/// endpoint (the server refuses it too: controller/tests/raft_members.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i10_8_member_add_refuses_a_non_loopback_address_before_asking() {
+    for address in ["10.0.0.1:7704", "[fd00::1]:7704"] {
+        let args = ["member", "add", "--id", "4", "--address", address];
+        let r = nonstop(&[&args[..], &["--endpoint", "http://127.0.0.1:1"]].concat()).await;
+        assert_eq!(r.code, 1, "{r:?}");
+        let want = format!("error: --address: {address} is not a loopback address: until TLS");
+        assert!(r.stderr.starts_with(&want), "{r:?}");
+    }
 }

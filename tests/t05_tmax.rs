@@ -401,3 +401,36 @@ fn one_group_may_give_cousin_and_backup_when_they_name_different_groups() {
     let errors = tmax::import_source("bad.m", &bad).expect_err("CFL0309");
     assert_eq!(codes(&errors, Severity::Error), ["8:28 CFL0309"]);
 }
+
+/// Tmax allows a GPERIOD up to MAX_INT seconds; nonstop's restart window stops at 30 days
+/// (docs/configuration.md). A longer one imports as 30 days, with a warning at the item, so
+/// that the imported cluster applies.
+#[test]
+fn i10_8_a_gperiod_beyond_thirty_days_imports_as_thirty_days_with_a_warning() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tmax/good/mapping.m");
+    let src = fs::read_to_string(path)
+        .unwrap()
+        .replace("GPERIOD = 600", "GPERIOD = 2592001");
+    let (cluster, findings) = tmax::import_source("m.m", &src).unwrap_or_else(|e| {
+        panic!(
+            "{:?}",
+            e.iter().map(ToString::to_string).collect::<Vec<_>>()
+        )
+    });
+    let warned: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert!(
+        warned.contains(
+            &"m.m:7:58: warning: NST0039: \"tmaxh4\": GPERIOD = 2592001 s is longer than the \
+              longest restart window, 30 days (2592000 s): imported as 30 days"
+                .to_string()
+        ),
+        "{warned:?}"
+    );
+    let svr3 = resource(&cluster, "svr3").timings.expect("timings").restart;
+    assert_eq!(svr3.window, Millis::secs(30 * 86_400));
+    let ops = to_ops(&cluster).unwrap();
+    let cmd = Command::operator(Time(0), "test", Op::Batch(ops));
+    ClusterDb::new()
+        .apply(cmd)
+        .expect("the imported cluster applies");
+}

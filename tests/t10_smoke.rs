@@ -184,3 +184,32 @@ fn up_refuses_bad_flags_and_creates_nothing() {
         assert!(!dir.exists(), "{args:?} created {d}");
     }
 }
+
+/// A node's files go to DIR/<node>/: a node named `..` put them beside DIR (where `down` does
+/// not look). `up` refuses the name, naming the node and the field, before creating anything.
+#[test]
+fn i10_8_up_refuses_a_node_named_dot_dot_before_creating_any_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("c.yaml"),
+        "nodes: [{name: \"..\"}, {name: b}]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["up", "c.yaml", "--dir", "d", "--base-port", "7791"])
+        .args(["--wait-secs", "1"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("c.yaml:1:16: node \"..\": name: use 1 to 63 letters"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["c.yaml"], "up created files");
+}

@@ -319,3 +319,120 @@ fn node_properties_are_checked_at_their_own_lines() {
         ],
     );
 }
+
+#[test]
+fn i10_8_a_node_named_dot_dot_is_refused() {
+    // `nonstop up` keeps a node's files in DIR/<node>/: `..` put them beside DIR.
+    let text = "nodes:\n  - name: \"..\"\n";
+    let err = config::check("c.yaml", text).unwrap_err();
+    assert_eq!(
+        err.iter().map(Diagnostic::to_string).collect::<Vec<_>>(),
+        [
+            "c.yaml:2:11: node \"..\": name: use 1 to 63 letters, digits, '_', '-', '.' or ':', \
+          starting with a letter or a digit"
+        ]
+    );
+}
+
+#[test]
+fn i10_8_every_name_starts_with_a_letter_or_a_digit() {
+    let rule = "name: use 1 to 63 letters, digits, '_', '-', '.' or ':', starting with a letter \
+                or a digit";
+    let expected: Vec<String> = [
+        "2:11: node \"..\"",
+        "5:13: type \"-rf\"",
+        "7:11: group \".hidden\"",
+        "12:17: resource \":r\"",
+        "14:13: service \"_svc\"",
+    ]
+    .iter()
+    .map(|e| format!("unsafe_names.yaml:{e}: {rule}"))
+    .collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    assert_errors("unsafe_names.yaml", &expected);
+}
+
+#[test]
+fn i10_8_process_properties_that_cannot_work_are_refused() {
+    assert_errors(
+        "process_properties.yaml",
+        &[
+            "process_properties.yaml:9:20: resource \"p\": properties.command: \"\" is empty",
+            "process_properties.yaml:10:16: resource \"p\": properties.cwd: \" \" is empty",
+            "process_properties.yaml:11:16: resource \"p\": properties.log: \"\" is empty",
+            "process_properties.yaml:12:16: resource \"p\": properties.env: item 2: \"NOEQUALS\" \
+             is not KEY=VALUE (a name, '=', then the value)",
+            "process_properties.yaml:13:22: resource \"p\": properties.check_tcp: \
+             \"127.0.0.1:99999\": port 99999 is not within 1..=65535",
+            "process_properties.yaml:14:23: resource \"p\": properties.stop_grace: 2h is above \
+             the maximum 1h",
+            "process_properties.yaml:15:17: resource \"p\": properties.user: \"\" is empty",
+            "process_properties.yaml:18:46: resource \"q\": properties.check_tcp: \"localhost\" \
+             is not HOST:PORT: write HOST:PORT, like 127.0.0.1:7000 or [::1]:7000",
+        ],
+    );
+}
+
+#[test]
+fn i10_8_a_node_address_is_host_port_and_a_fence_is_a_command() {
+    assert_errors(
+        "node_fields.yaml",
+        &[
+            "node_fields.yaml:2:25: node \"a\": address: \"127.0.0.1:99999\": port 99999 is not \
+             within 1..=65535",
+            "node_fields.yaml:3:25: node \"b\": address: \"osdb-back\" is not HOST:PORT: write \
+             HOST:PORT, like 127.0.0.1:7000 or [::1]:7000",
+            "node_fields.yaml:4:25: node \"c\": address: \"::1:7701\": an IPv6 address goes in \
+             brackets, like [::1]:7000",
+            "node_fields.yaml:5:23: node \"d\": fence: is empty: give the command that fences \
+             the node, or leave fence out",
+        ],
+    );
+}
+
+#[test]
+fn i10_8_every_duration_keeps_within_its_range() {
+    assert_errors(
+        "durations.yaml",
+        &[
+            "durations.yaml:6:17: timing: node_timeout 18446744073709551s is not within 1ms..=10m",
+            "durations.yaml:9:16: settings: startup_grace: 2h is not within 0s..=1h",
+            "durations.yaml:14:29: type \"t\": timings.looks_alive: 0s is not within 10ms..=1h",
+            "durations.yaml:18:41: group \"G\": failover_limit.window: 0s is not within \
+             1s..=720h",
+            "durations.yaml:25:37: resource \"r\": timings.pending_timeout: 0s is not within \
+             100ms..=24h",
+            "durations.yaml:29:39: resource \"s\": timings.restart.window: 0s is not within \
+             1s..=720h",
+        ],
+    );
+}
+
+#[test]
+fn i10_8_a_group_whose_owners_are_all_witnesses_is_refused() {
+    // A witness runs no resources: such a group could never run. Its resources are still
+    // checked.
+    assert_errors(
+        "witness_owners.yaml",
+        &[
+            "witness_owners.yaml:7:13: group \"G\": owners: every owner is a witness, and a \
+             witness runs no resources: the group could never run",
+            "witness_owners.yaml:9:58: resource \"r\": properties.command: \"\" is empty",
+        ],
+    );
+}
+
+#[test]
+fn i10_8_an_ocf_agent_is_named_inside_the_ocf_folder() {
+    // The agent runs from /usr/lib/ocf/resource.d/<provider>/<agent>: refused at apply, not
+    // only when a node opens it.
+    for spec in ["../../bin:sh", "heartbeat:", "heartbeat:a/b", ":Dummy"] {
+        let text = format!("nodes: [{{name: a}}]\ntypes:\n  - {{ name: x, ocf: \"{spec}\" }}\n");
+        let err = config::check("c.yaml", &text).unwrap_err();
+        let want = format!(
+            "c.yaml:3:21: type \"x\": ocf: {spec:?}: the provider and the agent are file \
+             names under /usr/lib/ocf/resource.d: not empty, without '/', not . or .."
+        );
+        assert_eq!(err[0].to_string(), want);
+    }
+}

@@ -285,3 +285,21 @@ fn node_properties_are_shown_and_an_owner_goes_with_its_overrides() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn i10_8_a_node_becomes_a_witness_once_its_group_has_another_owner() {
+    let parse = |t: &str| config::load_str("f.yaml", t).unwrap();
+    let before = parse("nodes: [{name: a}, {name: b}]\ngroups: [{name: G, owners: [a]}]\n");
+    let after = parse(
+        "nodes: [{name: a, witness: true}, {name: b}]\ngroups: [{name: G, owners: [a, b]}]\n",
+    );
+    let mut live = fresh(&before);
+    let lines = converge(&mut live, &after);
+    assert_eq!(
+        lines,
+        [
+            "~ node a: witness (none) -> true",
+            "~ group G: owners [\"a\"] -> [\"a\",\"b\"]"
+        ]
+    );
+}

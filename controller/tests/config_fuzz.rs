@@ -179,6 +179,157 @@ proptest! {
     }
 }
 
+/// Every duration of a cluster.yaml with the range docs/configuration.md gives it, in ms, and
+/// where it is written: `r:`, `g:` or `top:` and the text, `{}` standing for the value, put in
+/// the resource, the group or the top level; `profile` for a field of a full timing profile.
+const DURATIONS: [(&str, u64, u64, &str); 13] = [
+    ("looks_alive", 10, 3_600_000, "r:timings: {looks_alive: {}}"),
+    ("is_alive", 10, 3_600_000, "r:timings: {is_alive: {}}"),
+    (
+        "pending_timeout",
+        100,
+        86_400_000,
+        "r:timings: {pending_timeout: {}}",
+    ),
+    (
+        "restart.window",
+        1000,
+        2_592_000_000,
+        "r:timings: {restart: {window: {}}}",
+    ),
+    (
+        "restart.delay",
+        0,
+        3_600_000,
+        "r:timings: {restart: {delay: {}}}",
+    ),
+    (
+        "stop_grace",
+        0,
+        3_600_000,
+        "r:properties: {command: x, stop_grace: {}}",
+    ),
+    (
+        "failover_limit.window",
+        1000,
+        2_592_000_000,
+        "g:failover_limit: {count: 1, window: {}}",
+    ),
+    ("startup_grace", 0, 3_600_000, "top:startup_grace: {}"),
+    ("heartbeat", 1, 600_000, "profile"),
+    ("lease", 1, 600_000, "profile"),
+    ("terminate", 1, 600_000, "profile"),
+    ("node_timeout", 1, 600_000, "profile"),
+    ("raft_election", 1, 600_000, "profile"),
+];
+
+/// A cluster with duration `field` (written at `place`) set to `ms` milliseconds.
+fn with_duration(field: &str, place: &str, ms: u64) -> String {
+    let value = format!("{ms}ms");
+    let mut top = String::new();
+    let mut group = String::new();
+    let mut resource = String::from("properties: {command: x}");
+    match place.split_once(':') {
+        Some(("r", text)) if text.starts_with("properties") => {
+            resource = text.replace("{}", &value)
+        }
+        Some(("r", text)) => resource = format!("{resource}, {}", text.replace("{}", &value)),
+        Some(("g", text)) => group = format!(", {}", text.replace("{}", &value)),
+        Some(("top", text)) => top = text.replace("{}", &value),
+        _ => {
+            let profile = [
+                ("heartbeat", "200ms"),
+                ("lease", "1s"),
+                ("terminate", "500ms"),
+                ("node_timeout", "2s"),
+                ("raft_heartbeat", "100ms"),
+                ("raft_election", "1s"),
+            ];
+            let fields: Vec<String> = profile
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", if *k == field { &value } else { *v }))
+                .collect();
+            top = format!("timing: {{name: custom, {}}}", fields.join(", "));
+        }
+    }
+    format!(
+        "{top}\nnodes: [{{name: a}}]\ngroups:\n  - {{name: G, owners: [a]{group}, resources: \
+         [{{name: r, type: process, {resource}}}]}}\n"
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Found by the reliability review: zero intervals, zero windows and a node_timeout of
+    /// 18446744073709551s were all accepted. Every duration is now refused outside its range,
+    /// naming the field, and accepted inside it (a profile may still break the safety rule).
+    #[test]
+    fn i10_8_durations_are_judged_by_their_documented_range(
+        f in 0..DURATIONS.len(),
+        edge in 0..6usize,
+        any in any::<u64>(),
+    ) {
+        let (field, min, max, place) = DURATIONS[f];
+        let ms = match edge {
+            0 => min.saturating_sub(1),
+            1 => min,
+            2 => max,
+            3 => max + 1,
+            4 => any,
+            _ => any % (2 * max),
+        };
+        let text = with_duration(field, place, ms);
+        check_promises(&text);
+        let outside = ms < min || ms > max;
+        let result = config::check("f.yaml", &text);
+        let errors: Vec<String> = result
+            .as_ref()
+            .err()
+            .map(|d| d.iter().map(|d| d.message.clone()).collect())
+            .unwrap_or_default();
+        let named = errors.iter().any(|m| {
+            m.contains(field)
+                && (m.contains("is not within") || m.contains("the maximum") || m.contains("the minimum"))
+        });
+        prop_assert_eq!(named, outside, "{}\n{:?}", text, errors);
+        if place != "profile" {
+            prop_assert_eq!(result.is_ok(), !outside, "{}\n{:?}", text, errors);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// `nonstop up` keeps a node's files in DIR/<node>/: whatever a node is called, if the
+    /// file checks, that folder is one new entry inside DIR (never DIR itself, its parent, or
+    /// deeper), and the name reads as no option.
+    #[test]
+    fn i10_8_an_accepted_node_name_is_one_folder_inside_dir(
+        name in prop_oneof![
+            "[a-zA-Z0-9_.:/-]{0,6}",
+            "\\PC{0,8}",
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("a/../..".to_string()),
+        ],
+    ) {
+        let text = format!("nodes: [{{name: {}}}]\n", serde_json::to_string(&name).unwrap());
+        check_promises(&text);
+        if config::check("f.yaml", &text).is_ok() {
+            let dir = std::path::Path::new("/d");
+            let path = dir.join(&name);
+            let parts: Vec<_> = path.strip_prefix(dir).unwrap().components().collect();
+            prop_assert!(
+                matches!(parts[..], [std::path::Component::Normal(_)]),
+                "{name:?} -> {path:?}"
+            );
+            prop_assert!(!name.starts_with('-'), "{name:?}");
+        }
+    }
+}
+
 /// A change to a valid file's meaning (not its syntax), aimed at the checker's rules: names
 /// swapped for other names (known, unknown, repeated), values out of range, items repeated or
 /// dropped.

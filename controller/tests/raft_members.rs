@@ -260,3 +260,27 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     let seen = seen.expect("the new leader's address is known").unwrap();
     assert_eq!(seen.leader_address.as_deref(), Some(addr.as_str()));
 }
+
+/// nonstop speaks no TLS yet: a member at a non-loopback address would carry the cluster over
+/// the network in plain gRPC, and it counted toward quorum. The server refuses it, naming the
+/// field, even when the client did not check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i10_8_a_member_that_cannot_be_reached_securely_is_refused() {
+    let c = Cluster::start(1, 1000).await;
+    let leader = c.leader(Duration::from_secs(5)).await;
+    for address in ["10.0.0.1:7704", "0.0.0.0:7704", "[fd00::1]:7704"] {
+        let req = pb::AddMemberRequest {
+            id: 4,
+            address: address.into(),
+        };
+        let err = api(&c, leader)
+            .add_member(Request::new(req))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{address}");
+        let want = format!("address: {address} is not a loopback address: until TLS");
+        assert!(err.message().starts_with(&want), "{}", err.message());
+    }
+    let l = list(&c, leader, false).await.unwrap();
+    assert_eq!(l.members.len(), 1, "nothing changed");
+}

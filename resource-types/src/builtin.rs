@@ -2,7 +2,7 @@
 //! The handlers that run them live beside this file, one file each.
 
 use crate::millis::Millis;
-use crate::schema::{PropertyKind as K, PropertySpec as P, Schema, Value};
+use crate::schema::{Format, PropertyKind as K, PropertySpec as P, Schema, Value};
 use crate::timing::Timings;
 use crate::typedef::{HandlerRef, StopBound, TypeDef};
 
@@ -29,12 +29,18 @@ pub fn process() -> TypeDef {
         "process",
         "a program run and watched by the agent (Tmax SERVER, MSCS generic application)",
         vec![
-            P::new("command", K::String).required().needs_restart(),
+            P::new("command", K::String)
+                .format(Format::NonEmpty)
+                .required()
+                .needs_restart(),
             P::new("args", K::List).needs_restart(),
             P::new("env", K::List)
+                .format(Format::KeyValue)
                 .needs_restart()
                 .describe("KEY=VALUE pairs added to the environment"),
-            P::new("cwd", K::String).needs_restart(),
+            P::new("cwd", K::String)
+                .format(Format::NonEmpty)
+                .needs_restart(),
             P::new("instances", K::Int)
                 .range(Some(1), Some(1024))
                 .default_value(Value::Int(1))
@@ -42,12 +48,19 @@ pub fn process() -> TypeDef {
             P::new("stop_signal", K::Enum)
                 .choices(&["TERM", "INT", "HUP", "QUIT", "USR1", "USR2", "KILL"])
                 .default_value(Value::Str("TERM".into())),
-            P::new("stop_grace", K::Duration).default_value(Value::Str("5s".into())),
+            P::new("stop_grace", K::Duration)
+                .within(Millis(0), Millis::secs(3600))
+                .default_value(Value::Str("5s".into())),
             P::new("log", K::String)
+                .format(Format::NonEmpty)
                 .needs_restart()
                 .describe("file that receives stdout and stderr"),
-            P::new("check_tcp", K::String).describe("host:port that is_alive connects to"),
-            P::new("check_command", K::String).describe("command that is_alive runs"),
+            P::new("check_tcp", K::String)
+                .format(Format::HostPort)
+                .describe("host:port that is_alive connects to"),
+            P::new("check_command", K::String)
+                .format(Format::NonEmpty)
+                .describe("command that is_alive runs"),
             P::new("reload_signal", K::Enum)
                 .choices(&["HUP", "USR1", "USR2"])
                 .describe(
@@ -55,9 +68,11 @@ pub fn process() -> TypeDef {
                      applied without a restart (the program reads $NONSTOP_PROPERTIES again)",
                 ),
             P::new("user", K::String)
+                .format(Format::NonEmpty)
                 .needs_restart()
                 .describe("run as this user (name or uid); default: the agent's user"),
             P::new("group", K::String)
+                .format(Format::NonEmpty)
                 .needs_restart()
                 .describe("run with this group (name or gid); default: the user's group"),
         ],
@@ -72,10 +87,16 @@ pub fn ip_address() -> TypeDef {
         "a virtual IP address added to an interface (MSCS IP Address resource)",
         vec![
             P::new("address", K::Address).required().needs_restart(),
-            P::new("interface", K::String).required().needs_restart(),
-            P::new("netns", K::String).needs_restart().describe(
-                "network namespace to act in, as `ip netns` names them (/run/netns/NAME)",
-            ),
+            P::new("interface", K::String)
+                .format(Format::NonEmpty)
+                .required()
+                .needs_restart(),
+            P::new("netns", K::String)
+                .format(Format::NonEmpty)
+                .needs_restart()
+                .describe(
+                    "network namespace to act in, as `ip netns` names them (/run/netns/NAME)",
+                ),
         ],
         Timings {
             looks_alive: Millis::secs(1),
@@ -92,19 +113,27 @@ pub fn tmax_node() -> TypeDef {
         "tmax-node",
         "a Tmax TP-monitor node (tmboot / tmdown)",
         vec![
-            P::new("node", K::String).required().needs_restart(),
-            P::new("tmaxdir", K::String).required().needs_restart(),
+            P::new("node", K::String)
+                .format(Format::NonEmpty)
+                .required()
+                .needs_restart(),
+            P::new("tmaxdir", K::String)
+                .format(Format::NonEmpty)
+                .required()
+                .needs_restart(),
             P::new("tportno", K::Int)
                 .range(Some(1), Some(65535))
                 .required()
                 .needs_restart(),
-            P::new("boot_command", K::String),
-            P::new("down_command", K::String),
-            P::new("probe_command", K::String),
+            P::new("boot_command", K::String).format(Format::NonEmpty),
+            P::new("down_command", K::String).format(Format::NonEmpty),
+            P::new("probe_command", K::String).format(Format::NonEmpty),
             P::new("user", K::String)
+                .format(Format::NonEmpty)
                 .needs_restart()
                 .describe("run the commands as this user (name or uid); default: the agent's"),
             P::new("group", K::String)
+                .format(Format::NonEmpty)
                 .needs_restart()
                 .describe("run the commands with this group (name or gid)"),
         ],

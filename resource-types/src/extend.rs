@@ -56,12 +56,27 @@ impl Validated {
 
 /// Validates `props` against `def`'s own schema, after checking that the schema keeps every
 /// property of `base` (an extension may add properties, never drop or retype the built-in's).
+/// The built-in's own rules (bounds, formats) hold too, even for a type recorded before they
+/// were written.
 pub fn validate(def: &TypeDef, base: &Schema, props: &Properties) -> Result<Validated> {
     check_extends(def, base).map_err(HandlerError::InvalidProperties)?;
     let all = def
         .schema
         .validate(props)
         .map_err(HandlerError::InvalidProperties)?;
+    let broken: Vec<PropertyError> = all
+        .iter()
+        .filter_map(|(name, v)| {
+            let reason = base.get(name)?.normalize(v).err()?;
+            Some(PropertyError {
+                property: name.clone(),
+                reason,
+            })
+        })
+        .collect();
+    if !broken.is_empty() {
+        return Err(HandlerError::InvalidProperties(broken));
+    }
     let extra_env = all
         .iter()
         .filter(|(name, _)| base.get(name).is_none())
@@ -152,6 +167,24 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid properties: property \"MaxUser\": 11 is above the maximum 10"
+        );
+    }
+
+    #[test]
+    fn i10_8_the_builtin_rules_hold_for_a_type_recorded_before_them() {
+        // A type stored by an older controller: the process schema without its formats.
+        let mut old = chat_server();
+        old.schema
+            .properties
+            .iter_mut()
+            .for_each(|p| p.format = None);
+        let mut p = props(7);
+        p.insert("env".into(), Value::List(vec!["NOEQUALS".into()]));
+        let err = validate(&old, &builtin::process().schema, &p).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid properties: property \"env\": item 1: \"NOEQUALS\" is not KEY=VALUE (a \
+             name, '=', then the value)"
         );
     }
 

@@ -36,8 +36,11 @@ pub use handler::{
     FailureSink, Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler,
     ResourceInstance,
 };
-pub use millis::Millis;
+pub use millis::{Millis, MillisRange};
 pub use registry::{Registry, RegistryConfig};
-pub use schema::{Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value};
+pub use schema::{
+    Bound, Format, Properties, PropertyError, PropertyKind, PropertySpec, Schema, Value,
+    check_host_port, split_key_value,
+};
 pub use timing::{RestartDecision, RestartMode, RestartPolicy, Timings};
 pub use typedef::{HandlerRef, StopBound, TypeDef};

@@ -11,14 +11,55 @@ use std::str::FromStr;
 pub struct Millis(pub u64);
 
 impl Millis {
-    /// `n` seconds.
+    /// `n` seconds (the longest duration that fits when there are more: never a wrap).
     pub const fn secs(n: u64) -> Self {
-        Millis(n * 1000)
+        Millis(n.saturating_mul(1000))
+    }
+
+    /// `n` seconds, or `None` when that many milliseconds do not fit.
+    pub const fn checked_secs(n: u64) -> Option<Self> {
+        match n.checked_mul(1000) {
+            Some(ms) => Some(Millis(ms)),
+            None => None,
+        }
     }
 
     /// The value as a `std::time::Duration`.
     pub fn as_duration(self) -> std::time::Duration {
         std::time::Duration::from_millis(self.0)
+    }
+}
+
+/// The durations a field accepts, both ends included: every duration of a cluster.yaml has one
+/// (docs/configuration.md), so that neither zero nor 584 million years gets through where it
+/// cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MillisRange {
+    /// The shortest.
+    pub min: Millis,
+    /// The longest.
+    pub max: Millis,
+}
+
+impl MillisRange {
+    /// `min..=max`.
+    pub const fn new(min: Millis, max: Millis) -> Self {
+        MillisRange { min, max }
+    }
+
+    /// Checks `d`: `Err("0s is not within 10ms..=1h")` when it is outside.
+    pub fn check(self, d: Millis) -> Result<(), String> {
+        if self.min <= d && d <= self.max {
+            Ok(())
+        } else {
+            Err(format!("{d} is not within {self}"))
+        }
+    }
+}
+
+impl fmt::Display for MillisRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", self.min, self.max)
     }
 }
 
@@ -113,6 +154,23 @@ mod tests {
             assert_eq!(m, Millis(ms), "{text}");
             assert_eq!(m.to_string(), shown);
         }
+    }
+
+    #[test]
+    fn i10_8_durations_are_exact_or_refused_never_wrapped() {
+        // The largest whole number of seconds that fits is kept exactly (its field's range
+        // refuses it); one more second, or a plain number of seconds too large, is an error.
+        assert_eq!(
+            "18446744073709551s".parse::<Millis>(),
+            Ok(Millis(18_446_744_073_709_551_000))
+        );
+        assert!("18446744073709552s".parse::<Millis>().is_err());
+        assert!("5124095576030432h".parse::<Millis>().is_err());
+        let plain: Result<Millis, _> = serde_json::from_str("18446744073709552");
+        assert!(plain.is_err());
+        assert_eq!(Millis::secs(u64::MAX), Millis(u64::MAX), "saturates");
+        assert_eq!(Millis::checked_secs(u64::MAX), None);
+        assert_eq!(Millis::checked_secs(5), Some(Millis(5000)));
     }
 
     #[test]

@@ -83,11 +83,17 @@ const TERMINATE_LIMIT: Duration = Duration::from_secs(20);
 /// The longest an OCF terminate takes: its stop, then killing what carries the marker.
 pub const STOP_BOUND: Duration = Duration::from_secs(21);
 
+/// Whether `s` can name a provider folder or an agent file: one file name, inside
+/// `resource.d` (not empty, no `/`, not `.` or `..`). The controller checks it when a type is
+/// applied, the handler again before it runs anything.
+pub fn clean_name(s: &str) -> bool {
+    !s.is_empty() && !s.contains('/') && s != "." && s != ".."
+}
+
 /// The path of agent `provider`/`agent`, which must exist and be executable.
 pub fn agent_path(root: &Path, provider: &str, agent: &str) -> Result<PathBuf> {
     let name = format!("ocf:{provider}:{agent}");
-    let clean = |s: &str| !s.is_empty() && !s.contains('/') && s != "." && s != "..";
-    if !clean(provider) || !clean(agent) {
+    if !clean_name(provider) || !clean_name(agent) {
         return Err(crate::registry::not_found(
             &name,
             "bad provider or agent name".into(),

@@ -31,7 +31,7 @@ use crate::handler::{
 };
 use crate::procs::ProcessGroup;
 use crate::runas::RunAs;
-use crate::schema::Properties;
+use crate::schema::{Properties, split_key_value};
 use crate::typedef::TypeDef;
 
 /// How long `terminate` waits for killed processes to be reaped.
@@ -114,10 +114,9 @@ impl Config {
         };
         let mut env = Vec::new();
         for pair in p.list("env") {
-            match pair.split_once('=') {
-                Some((k, v)) if !k.is_empty() => env.push((k.to_string(), v.to_string())),
-                _ => return Err(invalid("env", format!("{pair:?} is not KEY=VALUE"))),
-            }
+            // The schema's rule (`key-value`), which validation already applied.
+            let (k, v) = split_key_value(&pair).map_err(|why| invalid("env", why))?;
+            env.push((k.to_string(), v.to_string()));
         }
         let signal = p.str("stop_signal").unwrap_or("TERM");
         let stop_signal = format!("SIG{signal}")

@@ -7,7 +7,23 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::millis::Millis;
+use crate::millis::{Millis, MillisRange};
+
+const MS: u64 = 1;
+const SEC: u64 = 1000 * MS;
+const MIN: u64 = 60 * SEC;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+
+/// `looks_alive` and `is_alive`: at least 10 ms apart (a check every millisecond would only
+/// burn the CPU), at most an hour (a check that never comes watches nothing).
+pub const CHECK_INTERVAL: MillisRange = MillisRange::new(Millis(10 * MS), Millis(HOUR));
+/// `pending_timeout`: 100 ms (no online or offline takes no time at all) to 24 hours.
+pub const PENDING_TIMEOUT: MillisRange = MillisRange::new(Millis(100 * MS), Millis(DAY));
+/// `restart.window`: 1 s (a zero window counts no restart, so the limit never bites) to 30 days.
+pub const RESTART_WINDOW: MillisRange = MillisRange::new(Millis(SEC), Millis(30 * DAY));
+/// `restart.delay`: none (restart at once) to an hour.
+pub const RESTART_DELAY: MillisRange = MillisRange::new(Millis(0), Millis(HOUR));
 
 /// What to do when a resource fails.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,6 +159,24 @@ fn default_pending() -> Millis {
     Millis::secs(180)
 }
 
+impl Timings {
+    /// Checks every duration against its range; the error names the field (`looks_alive`,
+    /// `restart.window`) and says why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let fields = [
+            ("looks_alive", self.looks_alive, CHECK_INTERVAL),
+            ("is_alive", self.is_alive, CHECK_INTERVAL),
+            ("pending_timeout", self.pending_timeout, PENDING_TIMEOUT),
+            ("restart.window", self.restart.window, RESTART_WINDOW),
+            ("restart.delay", self.restart.delay, RESTART_DELAY),
+        ];
+        for (field, value, range) in fields {
+            range.check(value).map_err(|why| (field, why))?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for Timings {
     /// looks_alive every second and is_alive every 10 s (WSFC: 5 s and 60 s): the checks are
     /// local and cheap, and a handler that can push failures (a watched child process) does not
@@ -168,6 +202,41 @@ mod tests {
             window: Millis::secs(900),
             delay: Millis(0),
         }
+    }
+
+    #[test]
+    fn i10_8_every_timing_has_a_range() {
+        assert_eq!(Timings::default().check(), Ok(()));
+        let t = |f: fn(&mut Timings)| {
+            let mut t = Timings::default();
+            f(&mut t);
+            t.check()
+        };
+        let err = |field, why: &str| Err((field, why.to_string()));
+        assert_eq!(
+            t(|t| t.looks_alive = Millis(0)),
+            err("looks_alive", "0s is not within 10ms..=1h")
+        );
+        assert_eq!(
+            t(|t| t.is_alive = Millis(HOUR + 1)),
+            err("is_alive", "3600001ms is not within 10ms..=1h")
+        );
+        assert_eq!(
+            t(|t| t.pending_timeout = Millis(0)),
+            err("pending_timeout", "0s is not within 100ms..=24h")
+        );
+        assert_eq!(
+            t(|t| t.restart.window = Millis(0)),
+            err("restart.window", "0s is not within 1s..=720h")
+        );
+        assert_eq!(
+            t(|t| t.restart.delay = Millis(u64::MAX)),
+            err(
+                "restart.delay",
+                "18446744073709551615ms is not within 0s..=1h"
+            )
+        );
+        assert_eq!(t(|t| t.restart.delay = Millis(0)), Ok(()));
     }
 
     #[test]

@@ -141,7 +141,7 @@ async fn bad_properties_name_the_field() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("\"env\": \"NOEQUALS\" is not KEY=VALUE"),
+            .contains("\"env\": item 1: \"NOEQUALS\" is not KEY=VALUE"),
         "{err}"
     );
 }

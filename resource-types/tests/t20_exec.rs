@@ -37,7 +37,10 @@ async fn the_example_plugin_passes_the_conformance_suite() {
         reg.list()
     );
     let def = reg.type_def("sleeper").await.unwrap();
-    assert_eq!(def.schema.get("start_delay").unwrap().max, Some(3600));
+    assert_eq!(
+        def.schema.get("start_delay").unwrap().max,
+        Some(nonstop_resource_types::Bound::Int(3600))
+    );
     let h = reg.handler_for(&def).unwrap();
     let report = Suite::new(h.as_ref(), props(&[("message", "hi")]), dir.path().into())
         .step_limit(Duration::from_secs(10))

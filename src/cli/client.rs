@@ -24,6 +24,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::endpoints;
 use super::output::Format;
+use super::output::tell;
 
 /// The gRPC metadata key naming the operator (the audit log's user).
 const USER_KEY: &str = "nonstop-user";
@@ -114,7 +115,7 @@ pub fn run_async<F: Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
     match rt.block_on(f) {
         Ok(()) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            tell!("error: {e}");
             e.exit_code()
         }
     }
@@ -196,7 +197,7 @@ impl Client {
                         "{url}: no answer within {} s (is that member stopped or hung?)",
                         ATTEMPT.as_secs()
                     );
-                    eprintln!("warning: {last}; trying the next endpoint");
+                    tell!("warning: {last}; trying the next endpoint");
                 }
             }
         }
@@ -227,9 +228,7 @@ impl Client {
             Err(s) => match self.redirect(&s).await {
                 Ok(Some(leader)) => Attempt::Answered(self.on_leader(leader, f).await),
                 Ok(None) if member_stopped(&s) => {
-                    eprintln!(
-                        "warning: {url}: its raft member is stopped; trying the next endpoint"
-                    );
+                    tell!("warning: {url}: its raft member is stopped; trying the next endpoint");
                     Attempt::Next(format!("{url}: {}", s.message()))
                 }
                 Ok(None) if is_unreachable(&s) => Attempt::Next(format!("{url}: {}", s.message())),

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use nonstop_controller::config;
 
+use super::output::{say, tell};
+
 /// `nonstop config ...`
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -35,15 +37,15 @@ fn check(path: &std::path::Path) -> ExitCode {
     let result = config::read(path).and_then(|text| config::check(&name, &text));
     match result {
         Ok(c) => {
-            println!("ok: {}", summary(&c.file));
+            say!("ok: {}", summary(&c.file));
             ExitCode::SUCCESS
         }
         Err(diags) => {
             for d in &diags {
-                eprintln!("{d}");
+                tell!("{d}");
             }
             let n = diags.len();
-            eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
+            tell!("{n} error{}", if n == 1 { "" } else { "s" });
             ExitCode::FAILURE
         }
     }

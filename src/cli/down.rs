@@ -9,6 +9,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::local::{alive, running_pid};
+use super::output::say;
 
 /// Arguments of `nonstop down`.
 #[derive(Debug, clap::Args)]
@@ -21,7 +22,7 @@ pub struct DownArgs {
 /// Runs `nonstop down`.
 pub fn run(args: DownArgs) -> ExitCode {
     let Ok(entries) = std::fs::read_dir(&args.dir) else {
-        println!("no local cluster in {}", args.dir.display());
+        say!("no local cluster in {}", args.dir.display());
         return ExitCode::SUCCESS;
     };
     let mut pids = Vec::new();
@@ -39,13 +40,13 @@ pub fn run(args: DownArgs) -> ExitCode {
     for (name, pid) in &pids {
         if alive(*pid) {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            println!("stopped {name} (pid {pid}, killed after 10 s)");
+            say!("stopped {name} (pid {pid}, killed after 10 s)");
         } else {
-            println!("stopped {name} (pid {pid})");
+            say!("stopped {name} (pid {pid})");
         }
     }
     if pids.is_empty() {
-        println!("nothing was running in {}", args.dir.display());
+        say!("nothing was running in {}", args.dir.display());
     }
     ExitCode::SUCCESS
 }

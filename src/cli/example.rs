@@ -95,7 +95,7 @@ async fn hold(name: &str, term_delay: &str) -> Result<(), String> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    eprintln!("{name}: stopping in {delay}");
+    super::output::tell!("{name}: stopping in {delay}");
     tokio::time::sleep(delay.as_duration()).await;
     Ok(())
 }

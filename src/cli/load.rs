@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::output::tell;
 use nonstop::tmax::{self, Severity};
 use nonstop_controller::config::{self, ClusterFile, Diagnostic};
 
@@ -21,7 +22,7 @@ pub fn load_cluster(path: &Path) -> Result<ClusterFile, Vec<Diagnostic>> {
     };
     let (file, warnings) = tmax::import_path(path).map_err(errors)?;
     for w in warnings {
-        eprintln!("{w}");
+        tell!("{w}");
     }
     Ok(file)
 }

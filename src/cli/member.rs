@@ -68,6 +68,9 @@ pub fn run(args: MemberArgs) -> ExitCode {
                 emit(c.format, &view, member_table)
             }
             MemberCmd::Add { id, address } => {
+                // The server refuses it too; checked here so nothing is asked of the cluster.
+                nonstop_controller::server::member_address(&address)
+                    .map_err(|why| CliError::Refused(format!("--address: {why}")))?;
                 let req = pb::AddMemberRequest { id, address };
                 let reply = call!(c, add_member, req)?;
                 print_change(&c, reply).await

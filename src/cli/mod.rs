@@ -142,26 +142,29 @@ fn with_exit_codes(mut cmd: clap::Command) -> clap::Command {
 }
 
 /// Prints clap's help or usage error; a usage error is bad input (exit 1, not clap's 2, which
-/// means "cannot reach the cluster" here).
+/// means "cannot reach the cluster" here). A usage error echoes the arguments, so it is
+/// printed as every other error is (control characters escaped, without clap's colours).
 fn usage(e: &clap::Error) -> ExitCode {
-    let _ = e.print();
     if e.use_stderr() {
+        let text = e.render().to_string();
+        output::tell_line(text.trim_end());
         ExitCode::FAILURE
     } else {
+        let _ = e.print();
         ExitCode::SUCCESS
     }
 }
 
 /// Prints an error and returns exit code 1.
 pub(crate) fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    output::tell!("error: {message}");
     ExitCode::FAILURE
 }
 
 /// Prints every diagnostic, one per line, and returns exit code 1.
 pub(crate) fn fail_all(errors: &[Diagnostic]) -> ExitCode {
     for e in errors {
-        eprintln!("{e}");
+        output::tell!("{e}");
     }
     ExitCode::FAILURE
 }

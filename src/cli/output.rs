@@ -3,7 +3,9 @@
 use clap::ValueEnum;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{ContentArrangement, Table};
+use nonstop_controller::config::escape_controls;
 use serde::Serialize;
+use std::borrow::Cow;
 
 use super::client::CliError;
 
@@ -34,12 +36,15 @@ pub fn emit<T: Serialize>(
     print_line(text.trim_end())
 }
 
-/// Writes a line to stdout; a reader that went away ends the command quietly instead of the
-/// panic `println!` would raise.
-pub fn print_line(text: &str) -> Result<(), CliError> {
+/// Writes `text` to stdout: every byte the CLI writes there goes through here, with control
+/// characters other than newlines and tabs escaped (a property value or a file name must not
+/// drive the terminal). A reader that went away (`nonstop events --follow | head`) is
+/// [`CliError::StdoutClosed`], not the panic `println!` would raise.
+pub fn write_out(text: &str) -> Result<(), CliError> {
     use std::io::Write;
+    let text = shown(text);
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::StdoutClosed),
         Err(e) => Err(CliError::Refused(format!(
@@ -47,6 +52,60 @@ pub fn print_line(text: &str) -> Result<(), CliError> {
         ))),
     }
 }
+
+/// Writes a line to stdout (see [`write_out`]).
+pub fn print_line(text: &str) -> Result<(), CliError> {
+    write_out(&format!("{text}\n"))
+}
+
+/// Writes a line to stdout for the commands that do not return a [`CliError`] (`up`, `down`,
+/// `config check`, ...): when the reader went away, the program ends there, quietly, with exit
+/// code 0, as the operator commands do (`nonstop config check FILE | true`).
+pub fn say_line(text: &str) {
+    if let Err(e) = print_line(text) {
+        end(&e)
+    }
+}
+
+/// Ends the program after a failed write to stdout: exit 0 when nobody reads any more, else
+/// the error (exit 1).
+pub fn end(e: &CliError) -> ! {
+    if !matches!(e, CliError::StdoutClosed) {
+        super::fail(&e.to_string());
+        std::process::exit(1);
+    }
+    std::process::exit(0)
+}
+
+/// Writes a line to stderr, control characters escaped as on stdout: every message, warning
+/// and error the CLI prints goes through here. A closed stderr is ignored (there is nowhere
+/// left to say so).
+pub fn tell_line(text: &str) {
+    use std::io::Write;
+    let text = shown(&format!("{text}\n")).into_owned();
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Text as the CLI prints it: control characters escaped, newlines and tabs kept.
+fn shown(text: &str) -> Cow<'_, str> {
+    escape_controls(text, &['\n', '\t'])
+}
+
+/// `eprintln!` for the CLI: [`tell_line`] with `format!` arguments.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        $crate::cli::output::tell_line(&format!($($arg)*))
+    };
+}
+pub(crate) use tell;
+
+/// `println!` for the CLI: [`say_line`] with `format!` arguments.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say_line(&format!($($arg)*))
+    };
+}
+pub(crate) use say;
 
 /// A table with a header row and one row per item.
 pub fn rows<I, R>(header: &[&str], items: I) -> String

@@ -9,6 +9,7 @@ use clap::ValueEnum;
 use nonstop_controller::sim::{SimEvent, Simulator};
 
 use super::load::load_cluster;
+use super::output::{end, say, write_out};
 
 /// Arguments of `nonstop simulate`.
 #[derive(Debug, clap::Args)]
@@ -59,9 +60,13 @@ pub fn run(args: SimulateArgs) -> ExitCode {
         }
     }
     match output {
-        Output::Text => print!("{}", sim.render_text()),
+        Output::Text => {
+            if let Err(e) = write_out(&sim.render_text()) {
+                end(&e)
+            }
+        }
         Output::Json => match serde_json::to_string_pretty(&sim.json_report()) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => say!("{s}"),
             Err(e) => return super::fail(&e.to_string()),
         },
     }

@@ -1,11 +1,12 @@
 //! `nonstop tmax check FILE` (nonstop's `cfl`) and `nonstop tmax import FILE [-o OUT]`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use nonstop::tmax::{self, Finding};
+
+use super::output::{end, tell, write_out};
 
 /// Tmax environment files.
 #[derive(Debug, Args)]
@@ -43,7 +44,7 @@ pub fn run(args: TmaxArgs) -> ExitCode {
 
 fn print(findings: &[Finding]) {
     for f in findings {
-        eprintln!("{f}");
+        tell!("{f}");
     }
 }
 
@@ -69,20 +70,23 @@ fn import(file: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode 
     let yaml = match yaml_serde::to_string(&cluster) {
         Ok(y) => y,
         Err(e) => {
-            eprintln!("{}: cannot write the cluster file: {e}", file.display());
+            tell!("{}: cannot write the cluster file: {e}", file.display());
             return ExitCode::FAILURE;
         }
     };
     let written = match output {
         Some(path) => std::fs::write(path, yaml).map_err(|e| (path.display().to_string(), e)),
-        None => std::io::stdout()
-            .write_all(yaml.as_bytes())
-            .map_err(|e| ("stdout".to_string(), e)),
+        None => {
+            if let Err(e) = write_out(&yaml) {
+                end(&e)
+            }
+            Ok(())
+        }
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err((to, e)) => {
-            eprintln!("cannot write {to}: {e}");
+            tell!("cannot write {to}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,7 @@
 //! and `test` runs the conformance suite against a type here, like resource-agents'
 //! ocf-tester but for every kind of type.
 
+use super::output::tell;
 use clap::{Args, Subcommand};
 use nonstop_resource_types::conformance::Suite;
 use nonstop_resource_types::registry::Origin;
@@ -60,10 +61,8 @@ enum TypeCmd {
 }
 
 fn parse_prop(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("{s:?} is not KEY=VALUE")),
-    }
+    let (k, v) = nonstop_resource_types::split_key_value(s)?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// Runs `nonstop type ...`.
@@ -125,7 +124,7 @@ fn register_cluster_types(registry: &Registry, file: &std::path::Path) -> Result
         // A type this machine cannot run (its plug-in or agent is elsewhere) is still the
         // cluster's: said, not fatal.
         if let Err(e) = registry.register(def.clone()) {
-            eprintln!(
+            tell!(
                 "nonstop type: {name}: type {:?} cannot run here: {e}",
                 t.name
             );
@@ -136,7 +135,7 @@ fn register_cluster_types(registry: &Registry, file: &std::path::Path) -> Result
 
 /// A failure of the command: bad input, an unknown type (exit 1).
 fn fail(message: &str) -> ExitCode {
-    eprintln!("nonstop type: {message}");
+    tell!("nonstop type: {message}");
     ExitCode::from(1)
 }
 
@@ -157,10 +156,11 @@ fn unknown(registry: &Registry, e: HandlerError) -> ExitCode {
     }
 }
 
-/// Prints `text`; a closed stdout (`| head`) is not an error worth a panic.
+/// Prints `text`; a closed stdout (`| head`) ends the command quietly.
 fn print(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Err(e) = super::output::write_out(text) {
+        super::output::end(&e)
+    }
 }
 
 fn list(registry: &Registry) -> ExitCode {
@@ -249,6 +249,9 @@ fn constraints(p: &PropertySpec) -> String {
     }
     if !p.values.is_empty() {
         parts.push(format!("one of {}", p.values.join(", ")));
+    }
+    if let Some(f) = p.format {
+        parts.push(format!("format {}", f.name()));
     }
     if p.restart {
         parts.push("change needs a restart".to_string());

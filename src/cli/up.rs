@@ -17,6 +17,7 @@ use nonstop_controller::config::{self, ClusterFile};
 use nonstop_controller::db::model::NodeSpec;
 
 use super::local::{self, Probe};
+use super::output::say;
 use crate::daemon::config::NodeConfig;
 
 const EXAMPLE: &str = include_str!("../../examples/chat/cluster.yaml");
@@ -93,14 +94,14 @@ fn up(args: &UpArgs) -> Result<(), String> {
     write(&cluster_path, &text)?;
     for (i, n) in names.iter().enumerate() {
         let pid = spawn(&exe, &dir.join(n))?;
-        println!("started {n} (pid {pid}) on {}", layout.address(i));
+        say!("started {n} (pid {pid}) on {}", layout.address(i));
     }
     let summary = local::wait(
         &layout.member_addresses(),
         &names,
         Duration::from_secs(args.wait_secs),
     )?;
-    println!("\n{summary}");
+    say!("\n{summary}");
     print_next_steps(&args.dir, &file, args.cluster.is_none());
     Ok(())
 }
@@ -166,13 +167,13 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
         ));
     }
     for (n, pid, why) in &stuck {
-        println!("{n} (pid {pid}) runs, but {why}: stopping it to start it again");
+        say!("{n} (pid {pid}) runs, but {why}: stopping it to start it again");
         let how = if local::stop(*pid, Duration::from_secs(10)) {
             "killed after 10 s"
         } else {
             "it exited"
         };
-        println!("stopped {n} (pid {pid}, {how})");
+        say!("stopped {n} (pid {pid}, {how})");
     }
     let stopped: Vec<String> = configs.iter().map(|c| c.node.clone()).collect();
     for c in &configs {
@@ -184,9 +185,11 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
             ),
         )?;
     }
-    for c in &configs {
-        let pid = spawn(exe, &dir.join(&c.node))?;
-        println!("started {} again (pid {pid}) on {}", c.node, c.listen);
+    // Each daemon runs in the folder of the checked name it was found under, never in one its
+    // node.yaml names.
+    for (n, c) in stopped.iter().zip(&configs) {
+        let pid = spawn(exe, &dir.join(n))?;
+        say!("started {} again (pid {pid}) on {}", c.node, c.listen);
     }
     let endpoints = std::fs::read_to_string(dir.join("endpoints"))
         .map_err(|e| format!("{}/endpoints: {e}", dir.display()))?;
@@ -195,7 +198,7 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
         .map(|l| l.trim_start_matches("http://").to_string())
         .collect();
     let summary = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
-    println!("\n{summary}");
+    say!("\n{summary}");
     Ok(())
 }
 
@@ -357,12 +360,12 @@ fn print_next_steps(dir: &Path, file: &ClusterFile, example: bool) {
     lines.push(("nonstop events --follow".into(), String::new()));
     lines.push((format!("nonstop down{flag}"), String::new()));
     let width = lines.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
-    println!("Try:");
+    say!("Try:");
     for (command, why) in lines {
         if why.is_empty() {
-            println!("  {command}");
+            say!("  {command}");
         } else {
-            println!("  {command:<width$}   # {why}");
+            say!("  {command:<width$}   # {why}");
         }
     }
 }

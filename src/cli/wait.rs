@@ -13,6 +13,7 @@ use tonic::Streaming;
 use super::client::{CliError, Client, call};
 use super::node::named;
 use super::output::cell;
+use super::output::tell;
 use super::views::GroupView;
 
 /// How often the group is read when no event stream is open: fine enough for the duration to
@@ -200,7 +201,7 @@ impl Progress {
         }
         match &self.bar {
             Some(bar) => bar.set_message(line.clone()),
-            None => eprintln!("{line}"),
+            None => tell!("{line}"),
         }
         self.last = line;
     }

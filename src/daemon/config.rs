@@ -198,8 +198,9 @@ impl NodeConfig {
 
     /// Checks the fields: roles, member list, loopback-only addresses until TLS exists.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if self.node.is_empty() {
-            return Err(("node", "must not be empty".into()));
+        if !nonstop_controller::db::is_safe_name(&self.node) {
+            let why = format!("{:?}: {}", self.node, nonstop_controller::db::NAME_RULE);
+            return Err(("node", why));
         }
         if !["default", "fast"].contains(&self.timing.as_str()) {
             return Err(("timing", format!("{:?}: use default or fast", self.timing)));
@@ -271,18 +272,9 @@ impl NodeConfig {
     }
 }
 
-/// Until the daemon speaks TLS, it refuses anything but loopback: plain gRPC on a real network
-/// would let anyone move groups.
+/// Until the daemon speaks TLS, it refuses anything but loopback (one rule with `member add`).
 fn loopback_only(field: &'static str, addr: SocketAddr) -> Result<(), (&'static str, String)> {
-    if addr.ip().is_loopback() {
-        return Ok(());
-    }
-    let why = format!(
-        "{addr} is not a loopback address: until TLS is configured, nonstop only listens on and \
-         talks to 127.0.0.0/8 or ::1, because plain gRPC would let anyone on the network \
-         control the cluster"
-    );
-    Err((field, why))
+    nonstop_controller::server::loopback_only(addr).map_err(|why| (field, why))
 }
 
 #[cfg(test)]
@@ -327,6 +319,10 @@ mod tests {
             (
                 GOOD.replace("agent: {}\n", "timing: slow\n"),
                 "timing: \"slow\": use default or fast",
+            ),
+            (
+                GOOD.replace("node: a", "node: \"..\""),
+                "node: \"..\": use 1 to 63 letters, digits",
             ),
             (
                 GOOD.replace("agent: {}", "agent: {colour: red}"),

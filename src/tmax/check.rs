@@ -9,6 +9,7 @@ use super::items::{self, MAX_INT, NAME_LIMIT, Spec};
 use super::lexer::Pos;
 use super::model::{Entry, EnvFile, Item, SectionKind};
 use super::refs;
+use nonstop_resource_types::timing::RESTART_WINDOW;
 
 /// The five sections every file must have (3.1.1: "반드시 정의되어야 한다").
 const MANDATORY: [SectionKind; 5] = [
@@ -101,19 +102,18 @@ fn name(kind: SectionKind, e: &Entry, report: &mut Report) {
     let imported = !matches!(kind, SectionKind::Domain | SectionKind::Routing);
     if imported && !nonstop_name(&e.name) {
         let msg = format!(
-            "{} name {:?}: nonstop names use letters, digits, '_', '-', '.' and ':' only",
+            "{} name {:?}: nonstop names {}",
             kind.header(),
-            e.name
+            e.name,
+            nonstop_controller::db::NAME_RULE
         );
         report.error(e.pos, code::BAD_NAME, msg);
     }
 }
 
-/// The characters `ClusterDb` accepts in a name.
+/// Whether `ClusterDb` accepts `n` as a name (one rule, the database's).
 pub fn nonstop_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+    nonstop_controller::db::is_safe_name(n)
 }
 
 fn item(kind: SectionKind, e: &Entry, item: &Item, report: &mut Report) {
@@ -132,6 +132,8 @@ fn item(kind: SectionKind, e: &Entry, item: &Item, report: &mut Report) {
     if let Err((c, why)) = value(spec, &item.value.text) {
         let msg = format!("{:?}: {} = {:?}: {why}", e.name, item.key, item.value.text);
         report.error(item.value.pos, c, msg);
+    } else if item.key == "GPERIOD" {
+        gperiod(e, item, report);
     }
     let hyphen = item.key == "NODENAME" && !item.value.quoted && item.value.text.contains('-');
     if hyphen && kind == SectionKind::SvrGroup {
@@ -140,6 +142,23 @@ fn item(kind: SectionKind, e: &Entry, item: &Item, report: &mut Report) {
             e.name, item.value.text
         );
         report.error(item.value.pos, code::HYPHEN_UNQUOTED, msg);
+    }
+}
+
+/// A GPERIOD (valid for Tmax) longer than nonstop's longest restart window is imported as that
+/// window (`import::restart_policy`).
+fn gperiod(e: &Entry, item: &Item, report: &mut Report) {
+    let longest = RESTART_WINDOW.max.0 / 1000;
+    let Ok(secs) = item.value.text.trim().parse::<u64>() else {
+        return;
+    };
+    if secs > longest {
+        let msg = format!(
+            "{:?}: GPERIOD = {secs} s is longer than the longest restart window, 30 days \
+             ({longest} s): imported as 30 days",
+            e.name
+        );
+        report.warn(item.value.pos, code::LONG_GPERIOD, msg);
     }
 }
 

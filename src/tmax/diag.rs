@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use nonstop_controller::config::Diagnostic;
+use nonstop_controller::config::{Diagnostic, escape_controls};
 
 use super::lexer::Pos;
 
@@ -79,6 +79,8 @@ pub mod code {
     pub const MIN_ZERO: &str = "NST0036";
     /// A server in a BACKUP group: not imported (warning).
     pub const SERVER_IN_BACKUP: &str = "NST0038";
+    /// A GPERIOD longer than nonstop's longest restart window: imported as that (warning).
+    pub const LONG_GPERIOD: &str = "NST0039";
 }
 
 /// How bad a finding is.
@@ -105,11 +107,11 @@ impl fmt::Display for Finding {
         match self.severity {
             Severity::Error => write!(f, "{d}"),
             Severity::Warning => {
-                write!(f, "{}:{}:{}: warning: ", d.file, d.line, d.column)?;
+                write!(f, "{}warning: ", d.place())?;
                 if let Some(c) = &d.code {
                     write!(f, "{c}: ")?;
                 }
-                f.write_str(&d.message)
+                f.write_str(&escape_controls(&d.message, &[]))
             }
         }
     }

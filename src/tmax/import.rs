@@ -23,6 +23,7 @@ use nonstop_resource_types::{
 
 use super::model::{Entry, EnvFile, SectionKind};
 use super::refs::{Index, listed};
+use nonstop_resource_types::timing::RESTART_WINDOW;
 
 /// The type nonstop gives Tmax gateways: a `process` with the gateway's address items.
 pub const GATEWAY_TYPE: &str = "tmax-gateway";
@@ -305,7 +306,8 @@ pub fn restart_policy(levels: &[&Entry]) -> RestartPolicy {
     RestartPolicy {
         mode: RestartMode::Restart,
         limit,
-        window: Millis::secs(period),
+        // Tmax allows up to MAX_INT seconds; nonstop's window stops at 30 days (NST0039).
+        window: Millis::secs(period).min(RESTART_WINDOW.max),
         delay: Millis(0),
     }
 }

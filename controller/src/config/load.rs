@@ -104,6 +104,7 @@ fn reword(msg: &str) -> String {
     };
     let what = match msg[i + UNTAGGED.len()..].trim() {
         "Raw" => "not a duration: write a whole number with a unit, like 500ms, 5s, 15m or 24h",
+        "Bound" => "not a bound: a whole number, or a duration with a unit (5s) for a duration",
         _ => return msg.to_string(),
     };
     format!("{}{what}", &msg[..i])

@@ -15,7 +15,7 @@ mod ops;
 pub mod positions;
 
 pub use check::{Checked, check, check_file};
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, escape_controls};
 pub use diff::{Diff, DiffError, diff};
 
 pub use file::ClusterFile;

@@ -91,6 +91,15 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
                 format!("{spec:?}: write provider:agent, like heartbeat:Dummy"),
             )
         })?;
+        if !nonstop_resource_types::ocf::clean_name(provider)
+            || !nonstop_resource_types::ocf::clean_name(agent)
+        {
+            let why = format!(
+                "{spec:?}: the provider and the agent are file names under \
+                 /usr/lib/ocf/resource.d: not empty, without '/', not . or .."
+            );
+            return Err(err(subj, "ocf", why));
+        }
         let h = HandlerRef::Ocf {
             provider: provider.into(),
             agent: agent.into(),

@@ -3,30 +3,28 @@
 
 use std::collections::BTreeSet;
 
-use nonstop_resource_types::TypeDef;
+use nonstop_resource_types::{Timings, TypeDef, check_host_port};
 
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::localized::{field, validate_overrides};
 use super::model::*;
+use super::names::{NAME_RULE, is_safe_name};
 use super::{ApplyError, ClusterDb};
 
-/// Names: 1 to 63 characters of letters, digits, `_`, `-`, `.` and `:` (OCF type names).
+/// Names follow [`super::names::NAME_RULE`].
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    if ok {
+    if is_safe_name(name) {
         Ok(())
     } else {
-        Err(invalid(
-            subject(kind, name),
-            "name",
-            "use 1 to 63 letters, digits, '_', '-', '.' or ':'",
-        ))
+        Err(invalid(subject(kind, name), "name", NAME_RULE))
     }
+}
+
+/// Every duration of a type's or a resource's timings within its range.
+fn check_timings(subj: &str, t: &Timings) -> Result<()> {
+    t.check()
+        .map_err(|(field, why)| invalid(subj.to_string(), &format!("timings.{field}"), why))
 }
 
 fn changed(out: &mut Vec<EventKind>, sign: char, kind: &str, name: &str) {
@@ -38,6 +36,29 @@ fn changed(out: &mut Vec<EventKind>, sign: char, kind: &str, name: &str) {
 impl ClusterDb {
     pub(super) fn put_node(&mut self, spec: NodeSpec, out: &mut Vec<EventKind>) -> Result<()> {
         check_name("node", &spec.name)?;
+        let subj = subject("node", &spec.name);
+        if let Some(a) = &spec.address {
+            check_host_port(a).map_err(|why| invalid(subj.clone(), "address", why))?;
+        }
+        if spec.fence.as_ref().is_some_and(|f| f.trim().is_empty()) {
+            let why = "is empty: give the command that fences the node, or leave fence out";
+            return Err(invalid(subj, "fence", why));
+        }
+        if spec.witness
+            && let Some(g) = self.groups.values().find(|g| {
+                g.rank(&spec.name).is_some()
+                    && (g.spec.owners.iter()).all(|o| {
+                        *o == spec.name || self.nodes.get(o).is_some_and(|n| n.spec.witness)
+                    })
+            })
+        {
+            let why = format!(
+                "group {:?} would be left with only witnesses as owners, so it could never run: \
+                 give it another owner first",
+                g.spec.name
+            );
+            return Err(invalid(subj, "witness", why));
+        }
         match self.nodes.get_mut(&spec.name) {
             Some(n) if n.spec == spec => {}
             Some(n) => {
@@ -85,6 +106,7 @@ impl ClusterDb {
                 .join("; ");
             return Err(invalid(subj, "properties", reason));
         }
+        check_timings(&subj, &def.timings)?;
         // Every resource of the type must still validate under the new schema.
         let mut revalidated = Vec::new();
         for r in self
@@ -179,15 +201,20 @@ impl ClusterDb {
                 return Err(invalid(subj, "owners", reason));
             }
         }
+        if spec.owners.iter().all(|n| self.nodes[n].spec.witness) {
+            let why = "every owner is a witness, and a witness runs no resources: the group could \
+                       never run";
+            return Err(invalid(subj, "owners", why));
+        }
         if let Failback::Window { start, end } = spec.failback
             && (start > 23 || end > 24 || start == end)
         {
             let reason = format!("window {start}-{end}: hours are 0..24 and must differ");
             return Err(invalid(subj, "failback", reason));
         }
-        if spec.failover_limit.window.0 == 0 {
-            return Err(invalid(subj, "failover_limit.window", "must be above zero"));
-        }
+        FAILOVER_WINDOW
+            .check(spec.failover_limit.window)
+            .map_err(|why| invalid(subj, "failover_limit.window", why))?;
         Ok(())
     }
 
@@ -248,6 +275,9 @@ impl ClusterDb {
             )
         })?;
         let node_properties = self.check_node_properties(&spec, &ty.schema, &props)?;
+        if let Some(t) = &spec.timings {
+            check_timings(&subj, t)?;
+        }
         let timings = spec.timings.unwrap_or(ty.timings);
         if let Some(old) = self.resources.get(&spec.name)
             && old.spec.group != spec.group
@@ -470,6 +500,9 @@ impl ClusterDb {
         s.timing
             .check()
             .map_err(|reason| invalid("settings".into(), "timing", reason))?;
+        STARTUP_GRACE
+            .check(s.startup_grace)
+            .map_err(|why| invalid("settings".into(), "startup_grace", why))?;
         if s.utc_offset_minutes.abs() > 14 * 60 {
             return Err(invalid(
                 "settings".into(),

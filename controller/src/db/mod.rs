@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod localized;
 pub mod model;
+mod names;
 mod placement;
 mod state;
 
@@ -27,6 +28,7 @@ pub use command::{Command, Op, Origin, RestartCount};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};
 pub use model::*;
+pub use names::{NAME_MAX, NAME_RULE, is_safe_name};
 pub use nonstop_resource_types::{DesiredGroup, DesiredNode, DesiredResource};
 
 use crate::time::Time;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use nonstop_resource_types::ResourceState;
-use nonstop_resource_types::{Millis, Properties, Timings};
+use nonstop_resource_types::{Millis, MillisRange, Properties, Timings};
 
 use crate::time::Time;
 
@@ -161,6 +161,16 @@ pub struct Limit {
     /// Within how long.
     pub window: Millis,
 }
+
+/// `failover_limit.window`: 1 s (a zero window counts nothing) to 30 days.
+pub const FAILOVER_WINDOW: MillisRange = MillisRange::new(Millis(1000), Millis(30 * 86_400_000));
+
+/// `startup_grace`: none (start on a backup at once) to an hour.
+pub const STARTUP_GRACE: MillisRange = MillisRange::new(Millis(0), Millis(3_600_000));
+
+/// Every field of a timing profile: 1 ms to 10 minutes. A node declared Down only after hours
+/// is no high availability, and the safety rule's sums stay far from overflowing.
+pub const PROFILE_FIELD: MillisRange = MillisRange::new(Millis(1), Millis(600_000));
 
 impl Limit {
     /// The number of `times` inside the window ending at `now`.
@@ -519,6 +529,19 @@ impl TimingProfile {
     /// `node_timeout`) covers clocks that run at slightly different rates; heartbeats must come
     /// several times per lease.
     pub fn check(&self) -> Result<(), String> {
+        let fields = [
+            ("heartbeat", self.heartbeat),
+            ("lease", self.lease),
+            ("terminate", self.terminate),
+            ("node_timeout", self.node_timeout),
+            ("raft_heartbeat", self.raft_heartbeat),
+            ("raft_election", self.raft_election),
+        ];
+        for (field, value) in fields {
+            PROFILE_FIELD
+                .check(value)
+                .map_err(|why| format!("{field} {why}"))?;
+        }
         let margin = self.node_timeout.0 / 20;
         let needed = self.lease.0 + self.terminate.0 + margin;
         if self.node_timeout.0 <= needed {

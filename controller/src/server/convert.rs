@@ -1,7 +1,7 @@
 //! The database's records as the operators' API shows them.
 
 use nonstop_proto::cluster as pb;
-use nonstop_resource_types::{PropertyKind, RestartPolicy, TypeDef};
+use nonstop_resource_types::{Bound, PropertyKind, RestartPolicy, TypeDef};
 
 use crate::db::model::{Failback, Group, Node, Resource, Target};
 use crate::db::{AuditEntry, ClusterDb, Event};
@@ -92,9 +92,9 @@ pub(super) fn resource_type(t: &TypeDef) -> pb::ResourceType {
             default: p.default.as_ref().map(|d| d.to_plain()).unwrap_or_default(),
             description: p.description.clone(),
             constraint: match p.kind {
-                PropertyKind::Int => bounds(p.min, p.max),
+                PropertyKind::Int | PropertyKind::Duration => bounds(p.min, p.max),
                 PropertyKind::Enum => p.values.join("|"),
-                _ => String::new(),
+                _ => p.format.map(|f| f.name().to_string()).unwrap_or_default(),
             },
         })
         .collect();
@@ -107,7 +107,7 @@ pub(super) fn resource_type(t: &TypeDef) -> pb::ResourceType {
     }
 }
 
-fn bounds(min: Option<i64>, max: Option<i64>) -> String {
+fn bounds(min: Option<Bound>, max: Option<Bound>) -> String {
     match (min, max) {
         (Some(a), Some(b)) => format!("{a}..={b}"),
         (Some(a), None) => format!(">= {a}"),

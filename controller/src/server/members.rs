@@ -9,7 +9,6 @@
 //!  TransferLeader ── raft-rs MsgTransferLeader ──▶ wait until the member leads
 //! ```
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use nonstop_proto::cluster as pb;
@@ -17,6 +16,7 @@ use tonic::{Request, Response, Status};
 
 use super::cluster::ClusterApi;
 use super::status::{bad_field, from_store};
+use super::transport::member_address;
 use crate::store::{MemberView, Store, StoreError};
 
 /// How long a transfer waits when the request does not say.
@@ -53,13 +53,7 @@ pub(super) async fn add<S: Store>(
     if req.id == 0 {
         return Err(bad_field("id", "must not be 0"));
     }
-    if req.address.parse::<SocketAddr>().is_err() {
-        let why = format!(
-            "{:?} is not an IP address and port (127.0.0.1:7704)",
-            req.address
-        );
-        return Err(bad_field("address", why));
-    }
+    member_address(&req.address).map_err(|why| bad_field("address", why))?;
     let store = api.store();
     store
         .add_member(req.id, req.address)
