@@ -38,6 +38,8 @@ pub struct GrpcLink {
     state: Arc<Mutex<LinkState>>,
     /// One client per member address, for heartbeats.
     members: Mutex<HashMap<String, AgentServiceClient<Channel>>>,
+    /// The address calls are made from (the node's own; `None`: the kernel's choice).
+    local: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -60,14 +62,22 @@ impl GrpcLink {
             timeout,
             state,
             members: Mutex::new(HashMap::new()),
+            local: None,
         }
+    }
+
+    /// The same link, calling from `local` (the node's own address).
+    pub fn from_address(mut self, local: Option<std::net::IpAddr>) -> Self {
+        self.local = local;
+        self
     }
 
     fn endpoint(&self, addr: &str) -> Result<Endpoint> {
         Ok(Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| AgentError::Link(format!("{addr}: {e}")))?
             .connect_timeout(self.timeout)
-            .timeout(self.timeout))
+            .timeout(self.timeout)
+            .local_address(self.local))
     }
 
     /// The heartbeat client of every member (lazily connected).

@@ -78,14 +78,27 @@ impl Layout {
     }
 }
 
+/// What `up` saw once the cluster settled.
+#[derive(Debug)]
+pub struct Settled {
+    /// What runs where, a line per group.
+    pub summary: String,
+    /// The groups that are Failed, with why (`up` fails when there is any).
+    pub failed: Vec<String>,
+}
+
 /// Waits until one of `members` answers with a leader, the nodes `joining` have joined, and no
-/// group is on its way anywhere; returns a summary of what runs where.
-pub fn wait(members: &[String], joining: &[String], timeout: Duration) -> Result<String, String> {
+/// group is on its way anywhere; returns what runs where.
+pub fn wait(members: &[String], joining: &[String], timeout: Duration) -> Result<Settled, String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(poll(members, joining, timeout))
 }
 
-async fn poll(members: &[String], joining: &[String], timeout: Duration) -> Result<String, String> {
+async fn poll(
+    members: &[String],
+    joining: &[String],
+    timeout: Duration,
+) -> Result<Settled, String> {
     let start = Instant::now();
     let mut last = String::from("no member answered");
     while start.elapsed() < timeout {
@@ -104,7 +117,7 @@ async fn poll(members: &[String], joining: &[String], timeout: Duration) -> Resu
     ))
 }
 
-async fn status(member: &str, joining: &[String]) -> Result<Option<String>, String> {
+async fn status(member: &str, joining: &[String]) -> Result<Option<Settled>, String> {
     let mut c = ClusterServiceClient::connect(format!("http://{member}"))
         .await
         .map_err(|e| e.to_string())?;
@@ -122,6 +135,7 @@ async fn status(member: &str, joining: &[String]) -> Result<Option<String>, Stri
         return Ok(None);
     }
     let mut out = format!("leader: {}\n", s.leader);
+    let mut failed = Vec::new();
     for g in &s.groups {
         let place = if g.has_owner {
             format!("on {}", g.owner)
@@ -134,17 +148,30 @@ async fn status(member: &str, joining: &[String]) -> Result<Option<String>, Stri
             format!(": {}", g.held)
         };
         let _ = writeln!(out, "group {:<16} {:<8} {place}{held}", g.name, g.state);
+        if g.state == "Failed" {
+            let why = if g.held.is_empty() {
+                "a resource gave up".to_string()
+            } else {
+                g.held.clone()
+            };
+            failed.push(format!("group {} is Failed: {why}", g.name));
+        }
     }
-    Ok(Some(out))
+    Ok(Some(Settled {
+        summary: out,
+        failed,
+    }))
 }
 
 /// Whether `up` has nothing more to wait for in a group: Online, kept offline by the
-/// operator, or held Failed (waiting would not change it).
+/// operator, or Failed where it is (held, or a resource gave up without a move: waiting would
+/// not change it).
 fn settled(g: &Group) -> bool {
     let pending = g.state.ends_with("Pending") || !g.moving_to.is_empty();
     !pending
         && (g.state == "Online"
             || (g.target == "offline" && g.state == "Offline")
+            || g.state == "Failed"
             || !g.held.is_empty())
 }
 

@@ -96,14 +96,26 @@ fn up(args: &UpArgs) -> Result<(), String> {
         let pid = spawn(&exe, &dir.join(n))?;
         say!("started {n} (pid {pid}) on {}", layout.address(i));
     }
-    let summary = local::wait(
+    let settled = local::wait(
         &layout.member_addresses(),
         &names,
         Duration::from_secs(args.wait_secs),
     )?;
-    say!("\n{summary}");
-    print_next_steps(&args.dir, &file, args.cluster.is_none());
-    Ok(())
+    say!("\n{}", settled.summary);
+    print_next_steps(&args.dir, &layout, &file, args.cluster.is_none());
+    failed(&settled)
+}
+
+/// `up` fails when a group it waited for is Failed, saying which and why (the cluster keeps
+/// running: `nonstop events` and the daemon.log files tell more).
+fn failed(settled: &local::Settled) -> Result<(), String> {
+    if settled.failed.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} (the daemons keep running; see `nonstop events` and the daemon.log files)",
+        settled.failed.join("; ")
+    ))
 }
 
 /// `up` on a DIR that holds a cluster: starts the nodes that are not running from their own
@@ -197,9 +209,9 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
         .lines()
         .map(|l| l.trim_start_matches("http://").to_string())
         .collect();
-    let summary = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
-    say!("\n{summary}");
-    Ok(())
+    let settled = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
+    say!("\n{}", settled.summary);
+    failed(&settled)
 }
 
 /// How long `up` waits for a running member's answer about its raft member.
@@ -324,14 +336,25 @@ fn spawn(exe: &Path, node_dir: &Path) -> Result<u32, String> {
     Ok(child.id())
 }
 
-/// What to try next, named after the cluster's first group and its owners.
-fn print_next_steps(dir: &Path, file: &ClusterFile, example: bool) {
-    let flag = if dir == Path::new(".nonstop") {
+/// What to try next, named after the cluster's first group and its owners. Run from the folder
+/// that holds `.nonstop`, the commands find the cluster by themselves; with another `--dir`,
+/// the first line points them at it (or they would ask whatever listens on 127.0.0.1:7701).
+fn print_next_steps(dir: &Path, layout: &local::Layout, file: &ClusterFile, example: bool) {
+    let default = dir == Path::new(".nonstop");
+    let flag = if default {
         String::new()
     } else {
         format!(" --dir {}", dir.display())
     };
-    let mut lines = vec![("nonstop status".to_string(), String::new())];
+    let mut lines = Vec::new();
+    if !default {
+        let urls = layout.endpoints().lines().collect::<Vec<_>>().join(",");
+        lines.push((
+            format!("export NONSTOP_ENDPOINT={urls}"),
+            "so that the commands below reach this cluster".to_string(),
+        ));
+    }
+    lines.push(("nonstop status".to_string(), String::new()));
     if example {
         lines.push((
             "nonstop example chat-client 127.0.0.1:7000".into(),

@@ -132,10 +132,16 @@ fn start_controller(
     let mut rc = raft_config(config, role, members.clone());
     rc.applied_events = Some(applied_tx.clone());
     let log = RedbStore::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
-    let node = RaftNode::start(rc, log, GrpcTransport::tcp(role.id)).map_err(|e| e.to_string())?;
+    let transport = GrpcTransport::tcp_from(role.id, local_address(config));
+    let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone(), applied_tx, members);
     let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
-    tokio::spawn(leader::run(store.clone(), witness.clone(), stop));
+    tokio::spawn(leader::run_from(
+        store.clone(),
+        witness.clone(),
+        stop,
+        local_address(config),
+    ));
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));
     }
@@ -218,7 +224,8 @@ async fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), S
         .iter()
         .map(SocketAddr::to_string)
         .collect();
-    let link = GrpcLink::new(&config.node, addresses, link_timeout(&config.timing));
+    let link = GrpcLink::new(&config.node, addresses, link_timeout(&config.timing))
+        .from_address(local_address(config));
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
     // The watchdog starts first: no lease can be granted before a watchdog guards it.
     let (watchdog, deadline_tx) = start_watchdog(&agent_config, role.plugin_dirs)?;
@@ -247,6 +254,13 @@ fn start_watchdog(
     let (tx, rx) = watch::channel(None);
     let watchdog = Supervisor::start(spec, rx).map_err(refuse)?;
     Ok((watchdog, tx))
+}
+
+/// The address this node's outgoing connections are made from: the one it listens on (unless
+/// that is a wildcard), so that peers and firewalls see it where it serves.
+fn local_address(config: &NodeConfig) -> Option<std::net::IpAddr> {
+    let ip = config.listen.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 /// How long the agent's link waits for one call. Below the agent's own bound on a heartbeat
@@ -314,7 +328,11 @@ async fn drain_node(config: &NodeConfig) {
     use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
     let name = config.node.clone();
     for addr in config.controller_addresses() {
-        let Ok(mut c) = ClusterServiceClient::connect(format!("http://{addr}")).await else {
+        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+            continue;
+        };
+        let endpoint = endpoint.local_address(local_address(config));
+        let Ok(mut c) = endpoint.connect().await.map(ClusterServiceClient::new) else {
             continue;
         };
         let Ok(node) = c.get_node(NameRequest { name: name.clone() }).await else {

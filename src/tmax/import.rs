@@ -247,9 +247,13 @@ fn server(
     appdir: Option<&str>,
 ) -> ResourceEntry {
     let mut props = Properties::new();
-    let program = s.text("TARGET").unwrap_or(&s.name).trim();
-    let command = match appdir {
-        Some(dir) => format!("{}/{program}", dir.trim().trim_end_matches('/')),
+    let program = s
+        .text("TARGET")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(s.name.trim());
+    let command = match appdir.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(dir) => format!("{}/{program}", dir.trim_end_matches('/')),
         None => program.to_string(),
     };
     props.insert("command".into(), Value::Str(command));
@@ -259,8 +263,9 @@ fn server(
             props.insert("args".into(), Value::List(args));
         }
     }
-    if let Some(dir) = appdir {
-        props.insert("cwd".into(), Value::Str(dir.trim().to_string()));
+    // An empty APPDIR names no folder: the program runs where the agent does.
+    if let Some(dir) = appdir.map(str::trim).filter(|d| !d.is_empty()) {
+        props.insert("cwd".into(), Value::Str(dir.to_string()));
     }
     if let Some(tmaxdir) = node.and_then(|n| n.text("TMAXDIR")) {
         let env = vec![format!("TMAXDIR={}", tmaxdir.trim())];

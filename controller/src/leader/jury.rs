@@ -44,6 +44,8 @@ impl Tally {
 pub struct Jury {
     witness: SharedWitness,
     clients: Mutex<HashMap<String, AgentServiceClient<Channel>>>,
+    /// The address the questions are asked from (the member's own).
+    local: Option<std::net::IpAddr>,
 }
 
 impl Jury {
@@ -52,7 +54,14 @@ impl Jury {
         Jury {
             witness,
             clients: Mutex::new(HashMap::new()),
+            local: None,
         }
+    }
+
+    /// The same, asking from `local` (the member's own address).
+    pub fn from_address(mut self, local: Option<std::net::IpAddr>) -> Self {
+        self.local = local;
+        self
     }
 
     /// Asks every voter about `node`, stopping once the outcome is known.
@@ -115,7 +124,8 @@ impl Jury {
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .ok()?
             .connect_timeout(ASK_TIMEOUT)
-            .timeout(ASK_TIMEOUT);
+            .timeout(ASK_TIMEOUT)
+            .local_address(self.local);
         let client = AgentServiceClient::new(endpoint.connect_lazy());
         clients.insert(address.to_string(), client.clone());
         Some(client)

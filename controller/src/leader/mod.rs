@@ -35,8 +35,18 @@ pub fn witness() -> SharedWitness {
 }
 
 /// Runs the leader's duties whenever this member leads, until `stop` turns true.
-pub async fn run<S: Store>(store: S, witness: SharedWitness, mut stop: watch::Receiver<bool>) {
-    let jury = Jury::new(witness.clone());
+pub async fn run<S: Store>(store: S, witness: SharedWitness, stop: watch::Receiver<bool>) {
+    run_from(store, witness, stop, None).await
+}
+
+/// [`run`], asking the other members from `local` (this member's own address).
+pub async fn run_from<S: Store>(
+    store: S,
+    witness: SharedWitness,
+    mut stop: watch::Receiver<bool>,
+    local: Option<std::net::IpAddr>,
+) {
+    let jury = Jury::new(witness.clone()).from_address(local);
     let mut leadership = store.leadership();
     loop {
         let info = leadership.borrow_and_update().clone();

@@ -53,13 +53,18 @@ pub trait Connect: Send + Sync + 'static {
     fn connect(&self, address: &str) -> ConnectFuture;
 }
 
-/// Plain TCP (`host:port`), no TLS.
+/// Plain TCP (`host:port`), no TLS, from `local` when given (the member's own listen
+/// address: its peers, and a firewall, see its connections come from the address it serves on).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TcpConnect;
+pub struct TcpConnect {
+    /// The address outgoing connections are made from (`None`: the kernel's choice).
+    pub local: Option<std::net::IpAddr>,
+}
 
 impl Connect for TcpConnect {
     fn connect(&self, address: &str) -> ConnectFuture {
-        let ep = endpoint(address);
+        let local = self.local;
+        let ep = endpoint(address).map(|e| e.local_address(local));
         Box::pin(async move { ep?.connect().await.map_err(|e| e.to_string()) })
     }
 }
@@ -110,7 +115,12 @@ impl GrpcTransport {
 
     /// Over plain TCP.
     pub fn tcp(id: u64) -> Self {
-        Self::new(id, TcpConnect)
+        Self::new(id, TcpConnect::default())
+    }
+
+    /// Over plain TCP, connecting from `local` (the member's own address).
+    pub fn tcp_from(id: u64, local: Option<std::net::IpAddr>) -> Self {
+        Self::new(id, TcpConnect { local })
     }
 
     fn spawn_peer(&self, to: u64, address: &str) -> Peer {
