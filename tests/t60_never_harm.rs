@@ -344,3 +344,99 @@ fn i10_7_status_without_a_quorum_says_it_cannot_read() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
 }
+
+/// Item 17.2 with real daemons: a check failure that gives up, on a resource whose stop takes
+/// 2 s (an exec plug-in whose terminate is slow): the group moves to the backup only once the
+/// old copy is stopped. Before, Failed was reported before the terminate, the group was placed
+/// at once, and the two copies overlapped for the length of the stop. This also runs a plug-in
+/// through the daemon past its first is_alive (issue 17, item 8).
+#[test]
+fn i17_2_a_give_up_moves_the_group_only_after_the_slow_stop() {
+    let plugin_dir = tempfile::tempdir().unwrap();
+    let plugin = plugin_dir.path().join("slowstop");
+    let flag = plugin_dir.path().join("broken");
+    let tag = format!("nonstop-slowstop-{}", std::process::id());
+    std::fs::write(
+        &plugin,
+        format!(
+            r#"#!/bin/sh
+pid="$NONSTOP_DATA_DIR/pid"
+running() {{ [ -f "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; }}
+case "$1" in
+meta-data) echo '{{"properties": [{{"name": "message", "type": "string", "default": "hello"}}]}}' ;;
+validate) [ "$NONSTOP_PROP_message" = hello ] || exit 2 ;;
+online) running && exit 0
+  nohup {BIN} example hold {tag} >/dev/null 2>&1 &
+  echo $! > "$pid" ;;
+offline|terminate) sleep 2; running && kill -KILL "$(cat "$pid")"; rm -f "$pid" ;;
+looks-alive|is-alive) [ -f {flag} ] && exit 7; running || exit 7 ;;
+*) exit 3 ;;
+esac
+"#,
+            flag = flag.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", plugin.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let tag_for_rules = tag.clone();
+    let mut c = LocalCluster::start_watched(
+        "fast",
+        |port, _| {
+            e2e::cluster_yaml("fast", port).replace(
+                "types:\n",
+                &format!(
+                    "types:\n  - {{name: slowstop, exec: {}}}\n",
+                    plugin.display()
+                ),
+            ) + "  - name: SLOW_STOP
+    owners: [osdb-serv, osdb-back, osdb-third]
+    resources:
+      - name: slowstop
+        type: slowstop
+        timings: {looks_alive: 200ms, restart: {mode: no-restart}}
+"
+        },
+        |rules, _, _| rules.process("slow-stopping daemon", &tag_for_rules),
+    );
+    c.wait_online("SLOW_STOP", "osdb-serv", Duration::from_secs(30));
+    // Past the first is_alive (10 s after the start): the plug-in's defaults reached it.
+    std::thread::sleep(Duration::from_secs(11));
+    let g = c.group("SLOW_STOP").unwrap();
+    assert_eq!(
+        (g["state"].as_str(), g["owner"].as_str()),
+        (Some("Online"), Some("osdb-serv"))
+    );
+    c.disturb("break the slow-stopping resource");
+    std::fs::write(&flag, "").unwrap();
+    let start = Instant::now();
+    loop {
+        let g = c.group("SLOW_STOP").unwrap();
+        if g["owner"] != "osdb-serv" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never moved: {g}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let moved = start.elapsed();
+    std::fs::remove_file(&flag).unwrap();
+    c.wait_online("SLOW_STOP", "osdb-back", Duration::from_secs(30));
+    eprintln!("broken -> placed elsewhere after {moved:?}");
+    assert!(
+        moved >= Duration::from_secs(2),
+        "placed during the 2 s stop: {moved:?}"
+    );
+    let checker = c.checker.as_ref().unwrap();
+    assert_eq!(
+        checker.most("slow-stopping daemon"),
+        1,
+        "{}",
+        checker.report()
+    );
+    c.check();
+}

@@ -367,3 +367,46 @@ async fn i17_4_added_properties_change_in_place_with_the_reload_signal() {
     );
     r.terminate().await;
 }
+
+/// Issue 10, item 9: resources ran as root whoever asked for them. `user` and `group` make the
+/// program run as that user (the test runs as root, so it can switch).
+#[tokio::test]
+async fn i10_9_a_process_runs_as_its_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("!!! SKIPPED: switching users needs root");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The log must be writable before the switch: the agent opens it, the program inherits it.
+    let mut p = props(&[("command", "sleep"), ("user", "nobody")]);
+    p.insert("args".into(), Value::List(vec!["300".into()]));
+    let mut r = handler()
+        .open(context("as", p, dir.path()).0)
+        .await
+        .unwrap();
+    r.online().await.unwrap();
+    let pid = r.footprint().process_groups[0].pgid;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    r.terminate().await;
+    assert_eq!(uid, nobody.uid.to_string(), "{status}");
+    let err = handler()
+        .open(
+            context(
+                "as",
+                props(&[("command", "x"), ("user", "no-such-user-x")]),
+                dir.path(),
+            )
+            .0,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"user\"") && err.contains("no user"), "{err}");
+}
