@@ -3,10 +3,15 @@
 //! cluster's event history through the CLI). It asserts what a user would want from the
 //! outside:
 //!
-//! - **never two copies**: at most one process whose command line holds a watched needle (a
-//!   group's program: the chat server, a marker that can really run twice, a plug-in's daemon),
-//!   and at most one of a set of files (an OCF Dummy's per-node state files);
-//! - **no exit nobody caused**: a watched process that disappears outside a window the test
+//! - **never two copies**: at most one process tree whose command line holds a watched needle
+//!   (a group's program: the chat server, a marker that can really run twice, a plug-in's
+//!   daemon), and at most one of a set of files (an OCF Dummy's per-node state files). A
+//!   matching process whose ancestor also matches is part of the same copy (a wrapper such as
+//!   a pyenv shim forks subshells with the same command line); a second start by nonstop has
+//!   the agent, not the first copy, above it;
+//! - **no exit nobody caused**: a watched process that dies (its pid is gone, a zombie, or
+//!   reused by a process started later; a process that only execs into another command line
+//!   has not died) outside a window the test
 //!   declared (a move, a kill, a restart: [`Checker::cause`]) is a violation, and so is a
 //!   resource failure in the cluster's events outside such a window; in quiet periods pids do
 //!   not change;
@@ -90,8 +95,8 @@ struct State {
     exits: Vec<Exit>,
     /// (from, until, what), on the checker's clock.
     causes: Vec<(Instant, Instant, String)>,
-    /// label -> pids seen alive in the last sample.
-    live: BTreeMap<String, BTreeSet<i32>>,
+    /// label -> (pid, start time) of the watched processes seen alive so far and not yet dead.
+    live: BTreeMap<String, BTreeSet<(i32, u64)>>,
     /// label -> the most copies seen at once.
     most: BTreeMap<String, usize>,
     samples: u64,
@@ -297,47 +302,66 @@ fn sample(rules: &Rules, state: &Mutex<State>, started: Instant) {
     let mut st = state.lock().unwrap();
     st.samples += 1;
     for (label, needle) in &rules.processes {
-        let pids: BTreeSet<i32> = procs
-            .iter()
-            .filter(|(_, cmd)| cmd.contains(needle.as_str()))
-            .map(|(pid, _)| *pid)
+        let matching: BTreeSet<i32> = procs
+            .values()
+            .filter(|p| p.cmd.contains(needle.as_str()))
+            .map(|p| p.pid)
             .collect();
-        if pids.len() > 1 {
-            let who: Vec<String> = procs
+        // One copy per tree: the matching processes with no matching ancestor.
+        let tops: Vec<&Proc> = matching
+            .iter()
+            .filter(|pid| !has_ancestor_in(&procs, **pid, &matching))
+            .map(|pid| &procs[pid])
+            .collect();
+        if tops.len() > 1 {
+            let who: Vec<String> = tops
                 .iter()
-                .filter(|(p, _)| pids.contains(p))
-                .map(|(p, cmd)| format!("{p} (parent {}): {}", parent(*p), cmd.replace('\n', " ")))
+                .map(|p| {
+                    format!(
+                        "{} (parent {}): {}",
+                        p.pid,
+                        p.ppid,
+                        p.cmd.replace('\n', " ")
+                    )
+                })
                 .collect();
             st.violations.push(Violation {
                 at_ms,
                 what: format!(
                     "{} copies of {label} at once: {}",
-                    pids.len(),
+                    tops.len(),
                     who.join(" | ")
                 ),
             });
         }
         let most = st.most.entry(label.clone()).or_default();
-        *most = (*most).max(pids.len());
-        let before = st
-            .live
-            .insert(label.clone(), pids.clone())
-            .unwrap_or_default();
-        for gone in before.difference(&pids) {
+        *most = (*most).max(tops.len());
+        // Deaths: a process seen before that no longer lives (gone, a zombie, or its pid now
+        // names a process started later). One that still lives under another command line
+        // (an exec in flight, a wrapper that became the program) is still tracked.
+        let before = st.live.remove(label).unwrap_or_default();
+        // Only the top of each copy is tracked: a wrapper's short-lived subshells are not copies.
+        let mut live: BTreeSet<(i32, u64)> = tops.iter().map(|p| (p.pid, p.start)).collect();
+        for &(pid, start) in &before {
+            if procs.get(&pid).is_some_and(|p| p.start == start) {
+                live.insert((pid, start));
+                continue;
+            }
             let cause = cause_at(&st.causes, now);
             if cause.is_none() {
                 st.violations.push(Violation {
                     at_ms,
-                    what: format!("{label} pid {gone} exited with no cause"),
+                    what: format!("{label} pid {pid} exited with no cause"),
                 });
             }
             st.exits.push(Exit {
                 label: label.clone(),
-                pid: *gone,
+                pid,
                 at_ms,
                 cause,
             });
         }
+        st.live.insert(label.clone(), live);
     }
     for (label, paths) in &rules.files {
         let there: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
@@ -350,34 +374,60 @@ fn sample(rules: &Rules, state: &Mutex<State>, started: Instant) {
     }
 }
 
-/// The parent of `pid` (0 if unknown).
-fn parent(pid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let (_, rest) = s.rsplit_once(')')?;
-            rest.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
+/// Whether some ancestor of `pid` is in `set`.
+fn has_ancestor_in(procs: &BTreeMap<i32, Proc>, pid: i32, set: &BTreeSet<i32>) -> bool {
+    let mut at = procs.get(&pid).map_or(0, |p| p.ppid);
+    // A bounded walk: pid chains are short, and a racing reuse cannot make it loop forever.
+    for _ in 0..64 {
+        if at <= 1 {
+            return false;
+        }
+        if set.contains(&at) {
+            return true;
+        }
+        at = procs.get(&at).map_or(0, |p| p.ppid);
+    }
+    false
 }
 
-/// Every live process (not zombies) with its command line.
-fn processes() -> Vec<(i32, String)> {
+/// A live process as /proc shows it.
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    /// Start time in clock ticks since boot: with the pid, the process's identity.
+    start: u64,
+    cmd: String,
+}
+
+/// Every live process (not zombies), by pid.
+fn processes() -> BTreeMap<i32, Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+        return BTreeMap::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let zombie = stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
-            if zombie {
+            // Fields after the command name: state, ppid, ... starttime is field 22 overall,
+            // the 20th after the closing parenthesis.
+            let (_, rest) = stat.rsplit_once(')')?;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.first() == Some(&"Z") {
                 return None;
             }
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+            let ppid = fields.get(1)?.parse().ok()?;
+            let start = fields.get(19)?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            Some((
+                pid,
+                Proc {
+                    pid,
+                    ppid,
+                    start,
+                    cmd,
+                },
+            ))
         })
         .collect()
 }
