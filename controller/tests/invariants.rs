@@ -1,26 +1,37 @@
 //! Property tests over random clusters and random event sequences, with the real apply and
-//! plan: the invariants that must hold whatever happens.
+//! plan: the invariants that must hold whatever happens. The simulator's model agents take time
+//! to stop (up to each type's stop bound), lose reports and stop confirmations, and keep running
+//! on a failed node until their lease runs out; the invariants are checked at every instant the
+//! simulator passes through, so a placement that comes too early shows as a resource running on
+//! two nodes.
 
 use std::collections::BTreeMap;
 
 use nonstop_controller::config::ClusterFile;
 use nonstop_controller::db::model::{GroupSpec, Liveness, ResourceSpec, Target};
-use nonstop_controller::sim::{SimEvent, Simulator};
+use nonstop_controller::sim::{SimError, SimEvent, SimOptions, Simulator};
 use nonstop_controller::{ClusterDb, Command, Op, Time, policy};
-use nonstop_resource_types::Value;
+use nonstop_resource_types::{Millis, Value};
 use proptest::prelude::*;
 
 /// A random cluster: 2..6 nodes (some AUTOBACKUP=N), 1..6 groups with 1..4 owners and a chain
-/// of 1..4 resources each, random restart modes.
+/// of 1..4 resources each, random restart modes; a resource is a process (its stop can be
+/// forced within the profile's `terminate`) or, one time in three, an OCF agent (a stop within
+/// 21 s, so its group waits 20.5 s after its node is Down).
 fn cluster() -> impl Strategy<Value = String> {
-    (2usize..6, prop::collection::vec((prop::collection::vec(0usize..6, 1..4), 1usize..4, 0usize..3), 1..6), prop::collection::vec(any::<bool>(), 6))
+    let resource = (0usize..3, 0usize..3);
+    let group = (
+        prop::collection::vec(0usize..6, 1..4),
+        prop::collection::vec(resource, 1..4),
+    );
+    (2usize..6, prop::collection::vec(group, 1..6), prop::collection::vec(any::<bool>(), 6))
         .prop_map(|(n, groups, autobackup)| {
-            let mut y = String::from("nodes:\n");
+            let mut y = String::from("types:\n  - {name: slow, ocf: \"heartbeat:Dummy\"}\nnodes:\n");
             for (i, auto) in autobackup.iter().take(n).enumerate() {
                 y += &format!("  - {{name: n{i}, autobackup: {auto}}}\n");
             }
             y += "groups:\n";
-            for (gi, (owners, nres, mode)) in groups.iter().enumerate() {
+            for (gi, (owners, resources)) in groups.iter().enumerate() {
                 let mut o: Vec<usize> = Vec::new();
                 for x in owners {
                     if !o.contains(&(x % n)) {
@@ -29,13 +40,27 @@ fn cluster() -> impl Strategy<Value = String> {
                 }
                 let o: Vec<String> = o.iter().map(|i| format!("n{i}")).collect();
                 y += &format!("  - name: g{gi}\n    owners: [{}]\n    resources:\n", o.join(", "));
-                let mode = ["restart", "restart-then-failover", "no-restart"][*mode];
-                for r in 0..*nres {
+                for (r, (mode, kind)) in resources.iter().enumerate() {
+                    let mode = ["restart", "restart-then-failover", "no-restart"][*mode];
                     let dep = if r > 0 { format!(", depends_on: [g{gi}r{}]", r - 1) } else { String::new() };
-                    y += &format!("      - {{name: g{gi}r{r}, type: process, properties: {{command: x}}, timings: {{restart: {{mode: {mode}, limit: 2}}}}{dep}}}\n");
+                    let kind = if *kind == 2 { "slow" } else { "process, properties: {command: x}" };
+                    y += &format!("      - {{name: g{gi}r{r}, type: {kind}, timings: {{restart: {{mode: {mode}, limit: 2}}}}{dep}}}\n");
                 }
             }
             y
+        })
+}
+
+/// How long stops take (each capped by its type's bound) and which reports are lost.
+fn faults() -> impl Strategy<Value = SimOptions> {
+    let latency = prop_oneof![Just(0u64), 0u64..1_000, 0u64..30_000,].prop_map(Millis);
+    (
+        prop::collection::vec(latency, 1..5),
+        prop::collection::vec(prop::bool::weighted(0.25), 0..6),
+    )
+        .prop_map(|(stop_latencies, losses)| SimOptions {
+            stop_latencies,
+            losses,
         })
 }
 
@@ -56,52 +81,108 @@ fn event(nodes: usize) -> impl Strategy<Value = String> {
     ]
 }
 
-fn check(sim: &Simulator) -> Result<(), TestCaseError> {
+/// An event, or a pause that lets what is under way go on (`step`: to the next instant
+/// something is due; `advance` by a little), so that events race with stops in progress.
+fn racing_event(nodes: usize) -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => event(nodes),
+        3 => Just("step".to_string()),
+        1 => prop_oneof![Just("advance 500ms"), Just("advance 2s"), Just("advance 10s")]
+            .prop_map(str::to_string),
+        1 => (0usize..6, 0usize..4).prop_map(|(g, r)| format!("lose report:g{g}r{r}")),
+        1 => (0usize..6).prop_map(|g| format!("lose stop:g{g}")),
+    ]
+}
+
+/// Fails with `$why` unless `$cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+/// The invariants, checked at the end of every instant the simulator passes through.
+fn check(sim: &Simulator) -> Result<(), String> {
     let db = &sim.db;
-    // A resource runs on at most one node, and only on its group's owner.
+    // A resource runs on at most one node, and only on its group's owner (a resource being
+    // stopped, or terminated by a node whose lease ran out, still runs).
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for (node, rs) in sim.running() {
         for r in rs {
-            prop_assert!(seen.insert(r, node).is_none(), "{r} runs on two nodes");
+            if let Some(other) = seen.insert(r, node) {
+                return Err(format!("{r} runs on two nodes, {other} and {node}"));
+            }
             let g = &db.groups[&db.resources[r].spec.group];
-            prop_assert_eq!(
-                g.owner.as_deref(),
-                Some(node.as_str()),
-                "{} runs off its owner",
-                r
+            ensure!(
+                g.owner.as_deref() == Some(node.as_str()),
+                "{r} runs on {node}, off its group's owner {:?}",
+                g.owner
             );
         }
     }
     for g in db.groups.values() {
         let Some(owner) = &g.owner else { continue };
-        prop_assert!(
+        ensure!(
             g.rank(owner).is_some(),
             "{} placed outside its owners",
             g.spec.name
         );
         let n = &db.nodes[owner];
-        // A group stays on a Down node only when held; on a paused node only when no other
-        // owner could take it (a drain never takes a service down).
+        // A group stays on a Down node only when held or while it waits out its slowest stop
+        // bound; on a paused node only while it moves away or when no other owner could take
+        // it (a drain never takes a service down).
         if n.liveness == Liveness::Down {
-            prop_assert!(
-                g.held.is_some(),
-                "{} left on Down node {}",
-                g.spec.name,
-                owner
+            let waits = sim.now < n.since.plus(db.stop_wait(g));
+            ensure!(
+                g.held.is_some() || waits,
+                "{} left on Down node {owner}",
+                g.spec.name
             );
         }
-        if n.paused && n.liveness == Liveness::Up && g.held.is_none() && g.target == Target::Online
+        if n.paused
+            && n.liveness == Liveness::Up
+            && g.held.is_none()
+            && g.moving.is_none()
+            && g.target == Target::Online
         {
-            prop_assert!(
+            ensure!(
                 db.best_owner(g, sim.now).is_none(),
-                "{} left on paused {}",
-                g.spec.name,
-                owner
+                "{} left on paused {owner}",
+                g.spec.name
             );
         }
     }
-    // Settled: plan has nothing more to say.
-    prop_assert!(policy::plan(db, sim.now).is_empty());
+    // Settled at this instant: plan has nothing more to say.
+    ensure!(
+        policy::plan(db, sim.now).is_empty(),
+        "plan still has {:?}",
+        policy::plan(db, sim.now)
+    );
+    Ok(())
+}
+
+/// Runs `events` (and `step`s) on `sim` without waiting between them, then lets it settle:
+/// every rejected event must leave the database as it was; anything else that goes wrong,
+/// a failed invariant at some instant included, fails the case.
+fn race(sim: &mut Simulator, events: &[String]) -> Result<(), TestCaseError> {
+    let failed = |e: SimError| TestCaseError::fail(e.to_string());
+    for e in events {
+        if e == "step" {
+            sim.step().map_err(failed)?;
+            continue;
+        }
+        let ev = SimEvent::parse_line(e).unwrap();
+        let before = sim.db.clone();
+        match sim.inject_at_once(&ev) {
+            Ok(()) => {}
+            Err(SimError::Rejected { .. }) => prop_assert_eq!(&sim.db, &before, "{}", e),
+            Err(other) => return Err(failed(other)),
+        }
+    }
+    sim.settle().map_err(failed)?;
+    prop_assert!(!sim.busy());
     Ok(())
 }
 
@@ -114,17 +195,32 @@ proptest! {
     fn invariants_hold_under_random_events(yaml in cluster(), events in prop::collection::vec(event(6), 0..30)) {
         let file: ClusterFile = yaml_serde::from_str(&yaml).unwrap();
         let mut sim = Simulator::start(&file).unwrap();
-        check(&sim)?;
+        sim.watch(check).map_err(|e| TestCaseError::fail(e.to_string()))?;
         for e in &events {
             let ev = SimEvent::parse_line(e).unwrap();
             // Rejected events (unknown names, moves to nodes that cannot host) are fine: they
             // must leave the database as it was.
             let before = sim.db.clone();
-            if sim.inject(&ev).is_err() {
-                prop_assert_eq!(&sim.db, &before);
+            match sim.inject(&ev) {
+                Ok(()) => {}
+                Err(SimError::Rejected { .. }) => prop_assert_eq!(&sim.db, &before),
+                Err(e) => return Err(TestCaseError::fail(e.to_string())),
             }
-            check(&sim)?;
         }
+    }
+
+    /// Stops that take time, lost reports and confirmations, and events that come while stops
+    /// are under way: a resource still never runs on two nodes, nor off its group's owner.
+    #[test]
+    fn invariants_hold_with_slow_stops_and_lost_reports(
+        yaml in cluster(),
+        options in faults(),
+        events in prop::collection::vec(racing_event(6), 0..40),
+    ) {
+        let file: ClusterFile = yaml_serde::from_str(&yaml).unwrap();
+        let mut sim = Simulator::start_with(&file, &[], options).unwrap();
+        sim.watch(check).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        race(&mut sim, &events)?;
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The events a simulation injects, written the way `nonstop simulate` takes them:
-//! `node:osdb-serv`, `resource:chat`, `group:SOCKET_GROUP@osdb-back`.
+//! `node:osdb-serv`, `resource:chat`, `group:SOCKET_GROUP@osdb-back`, `stop:SOCKET_GROUP`.
 
 use std::fmt;
 
@@ -11,7 +11,7 @@ use crate::db::model::Target;
 /// One injected event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SimEvent {
-    /// A node fails (crash or cut off).
+    /// A node fails: it is cut off, its lease runs out, it is declared Down (sim/mod.rs).
     FailNode(String),
     /// A node comes back.
     RecoverNode(String),
@@ -19,8 +19,19 @@ pub enum SimEvent {
     FailResource(String),
     /// Time passes.
     Advance(Millis),
+    /// The next report or stop confirmation of something never reaches the leader.
+    Lose(Loss),
     /// An operator command.
     Operator(Op),
+}
+
+/// What a `lose` event loses: the next one sent, once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// The next report on this resource (`lose report:R`).
+    Report(String),
+    /// The next confirmation that this group is stopped for a move (`lose stop:G`).
+    Stop(String),
 }
 
 /// An event that does not parse.
@@ -39,7 +50,8 @@ impl SimEvent {
     /// The flags `parse` takes, for help texts.
     pub const FLAGS: &'static str = "--fail node:N|resource:R, --recover node:N, --pause node:N, \
         --resume node:N, --evict node:N, --move group:G[@N], --online group:G|resource:R, \
-        --offline group:G|resource:R, --clear group:G, --advance DURATION";
+        --offline group:G|resource:R, --clear group:G, --advance DURATION, \
+        --lose report:R|stop:G";
 
     /// Parses `--flag value`.
     pub fn parse(flag: &str, value: &str) -> Result<SimEvent, ParseEventError> {
@@ -79,6 +91,11 @@ impl SimEvent {
             ("resume", "node") => op(Op::ResumeNode { node: s }),
             ("evict", "node") => op(Op::EvictNode { node: s }),
             ("clear", "group") => op(Op::ClearGroup { group: s }),
+            ("lose", "report") => Ok(SimEvent::Lose(Loss::Report(s))),
+            ("lose", "stop") => Ok(SimEvent::Lose(Loss::Stop(s))),
+            ("lose", _) => Err(err(&format!(
+                "{kind:?} does not fit: use report:R or stop:G"
+            ))),
             ("move", "group") => {
                 let (group, to) = match name.split_once('@') {
                     Some((g, n)) => (g.to_string(), Some(n.to_string())),
@@ -117,6 +134,8 @@ impl fmt::Display for SimEvent {
             SimEvent::RecoverNode(n) => write!(f, "recover node:{n}"),
             SimEvent::FailResource(r) => write!(f, "fail resource:{r}"),
             SimEvent::Advance(d) => write!(f, "advance {d}"),
+            SimEvent::Lose(Loss::Report(r)) => write!(f, "lose report:{r}"),
+            SimEvent::Lose(Loss::Stop(g)) => write!(f, "lose stop:{g}"),
             SimEvent::Operator(op) => write!(f, "{op}"),
         }
     }
