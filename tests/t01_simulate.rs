@@ -134,3 +134,54 @@ fn a_tmax_environment_file_simulates_with_its_backup_rules() {
     // BACKUP groups are not groups of their own (Tmax 3.8.1).
     assert!(!out.contains("svg1b") && !out.contains("svg1c"), "{out}");
 }
+
+#[test]
+fn a_slow_stop_holds_the_start_on_the_new_owner_until_it_ends() {
+    let (code, out, err) = simulate(&[
+        CHAT,
+        "--stop-latency",
+        "400ms",
+        "--move",
+        "group:SOCKET_GROUP@osdb-back",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |w: &str| {
+        lines
+            .iter()
+            .position(|l| *l == w)
+            .unwrap_or_else(|| panic!("missing {w:?} in:\n{out}"))
+    };
+    let stopping = at("* Stopping chat ( osdb-serv )");
+    let stopped = at("* Stopped SOCKET_GROUP ( osdb-serv )");
+    let started = at("* Start chat ( osdb-back )");
+    assert!(stopping < stopped && stopped < started, "{out}");
+    assert!(
+        lines[stopping..stopped]
+            .iter()
+            .any(|l| l.starts_with("-- +400ms")),
+        "time passes while chat stops:\n{out}"
+    );
+}
+
+#[test]
+fn a_lost_stop_confirmation_leaves_the_group_where_it_was_not_on_two_nodes() {
+    let (code, out, err) = simulate(&[
+        CHAT,
+        "--lose",
+        "stop:SOCKET_GROUP",
+        "--move",
+        "group:SOCKET_GROUP@osdb-back",
+        "--advance",
+        "1m",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("( osdb-back )"),
+        "nothing starts on osdb-back:\n{out}"
+    );
+    assert!(out.contains("SOCKET_GROUP osdb-serv Offline"), "{out}");
+    let (code, _, err) = simulate(&[CHAT, "--stop-latency", "soon"]);
+    assert_eq!(code, 1, "a bad duration is a usage error (docs/cli.md)");
+    assert!(err.contains("--stop-latency"), "{err}");
+}

@@ -1,12 +1,13 @@
 //! `nonstop simulate FILE [--fail node:N | --recover node:N | --fail resource:R | --pause node:N
-//! ...] [--output text|json]`: runs the leader's own `plan` on a copy of the cluster with
-//! failures injected in the order given, and prints every transition.
+//! ...] [--stop-latency DURATION] [--output text|json]`: runs the leader's own `plan` on a copy
+//! of the cluster with failures injected in the order given, and prints every transition.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use nonstop_controller::sim::{SimEvent, Simulator};
+use nonstop_controller::sim::{SimEvent, SimOptions, Simulator};
+use nonstop_resource_types::Millis;
 
 use super::load::load_cluster;
 use super::output::{end, say, write_out};
@@ -21,13 +22,21 @@ use super::output::{end, say, write_out};
     --evict node:N       take the node out   --clear group:G   forget G's failures\n  \
     --move group:G[@N]   move G to N, or to its best owner\n  \
     --online group:G|resource:R   --offline group:G|resource:R\n  \
-    --advance DURATION   let time pass (5s, 15m, 2h)")]
+    --lose report:R      the next report about R is lost (a real agent would retry)\n  \
+    --lose stop:G        the next stop confirmation for G is lost (likewise)\n  \
+    --advance DURATION   let time pass (5s, 15m, 2h)\n\n\
+Every stop is instant unless --stop-latency says otherwise; a failed node runs until its lease \
+ends and is declared Down node_timeout after it failed.")]
 pub struct SimulateArgs {
     /// A cluster.yaml or a Tmax environment file.
     file: PathBuf,
     /// How to print the result (may also be given among the events).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// How long every stop takes (each capped by its type's stop bound), to see what slow stops
+    /// do to fail-over (5s, 500ms).
+    #[arg(long, value_name = "DURATION")]
+    stop_latency: Option<Millis>,
     /// The events (see below).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "EVENTS")]
     events: Vec<String>,
@@ -50,7 +59,11 @@ pub fn run(args: SimulateArgs) -> ExitCode {
         Ok(f) => f,
         Err(errors) => return super::fail_all(&errors),
     };
-    let mut sim = match Simulator::start(&file) {
+    let options = args
+        .stop_latency
+        .map(SimOptions::stop_latency)
+        .unwrap_or_default();
+    let mut sim = match Simulator::start_with(&file, &[], options) {
         Ok(s) => s,
         Err(e) => return super::fail(&format!("{}: {e}", args.file.display())),
     };

@@ -30,10 +30,11 @@
 //! - Reports made at one instant about one resource reach the leader as one, the last state: no
 //!   time passes between them (so a stop that takes no time shows as its outcome alone).
 //! - A report or a stop confirmation can be lost (`lose report:R`, `lose stop:G`, or
-//!   [`SimOptions::losses`]). The agent does not send it again, as a real agent does not: it
-//!   reports its next transition, and it confirms each stop number once, so after a lost
-//!   confirmation the group stays moving until its owner is Down or an operator moves it again
-//!   (which hands out a new number).
+//!   [`SimOptions::losses`]), and the model agent does not send it again. This is harsher than a
+//!   real agent, which retries a batch until the leader has committed it (agent/src/report.rs):
+//!   it stands for the worst a network and a change of leader could do, and the invariants must
+//!   hold through it. Liveness is not claimed there: after a lost stop confirmation the group
+//!   stays moving until its owner is Down or an operator moves it again (a new stop number).
 
 mod agent;
 mod event;
