@@ -1,13 +1,16 @@
 //! Policy cases as data, in the spirit of Pacemaker's scheduler regression tests: each
 //! `tests/policy/<case>.yaml` holds a cluster, events, the lines that must appear (written by
-//! hand) and the final placement; `<case>.expected` beside it holds the whole transcript.
+//! hand, some with the time of day they must come at) and the final placement;
+//! `<case>.expected` beside it holds the whole transcript. Each case is a test of its own,
+//! named by its file (`cargo test --test policy -- 014` runs one).
 //! `NONSTOP_BLESS=1 cargo test --test policy` rewrites the `.expected` files: review the diff.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use nonstop_controller::config::ClusterFile;
-use nonstop_controller::sim::{SimEvent, Simulator};
+use nonstop_controller::sim::{SimEvent, Simulator, clock};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -19,9 +22,10 @@ struct Case {
     absent: Vec<String>,
     #[serde(default)]
     events: Vec<Step>,
-    /// Lines that must appear after the start, in this order (other lines may come between).
+    /// Lines that must appear after the start, in this order (other lines may come between),
+    /// each optionally at a time of day.
     #[serde(default)]
-    expect: Vec<String>,
+    expect: Vec<Expect>,
     /// Lines that must not appear after the start.
     #[serde(default)]
     forbid: Vec<String>,
@@ -31,6 +35,24 @@ struct Case {
     /// The final state of each group listed.
     #[serde(default)]
     states: BTreeMap<String, String>,
+}
+
+/// A line that must appear: `"* Node osdb-serv Down"`, or `{line: ..., at: "00:16:42"}` when
+/// it must come at that time of day (the cluster's local time, as the transcript's marks show
+/// it; the simulation starts at 00:16:40 UTC).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expect {
+    Line(String),
+    At { line: String, at: String },
+}
+
+impl Expect {
+    fn line(&self) -> &str {
+        match self {
+            Expect::Line(l) | Expect::At { line: l, .. } => l,
+        }
+    }
 }
 
 /// An event, or an event that must be rejected with an error containing `error`.
@@ -72,19 +94,29 @@ fn run_case(path: &Path) -> Result<(), String> {
         }
         check_one_node_rule(&sim)?;
     }
-    let after: Vec<&str> = sim.transcript[start_len..]
-        .iter()
-        .map(|t| t.summary.as_str())
-        .collect();
+    let after = &sim.transcript[start_len..];
+    let offset = sim.db.settings.utc_offset_minutes;
     let mut rest = after.iter();
     for want in &case.expect {
-        if !rest.any(|l| l == want) {
+        let Some(t) = rest.find(|t| t.summary == want.line()) else {
             return Err(format!(
-                "missing or out of order: {want:?}\ntranscript:\n{}",
+                "missing or out of order: {:?}\ntranscript:\n{}",
+                want.line(),
                 sim.render_text()
             ));
+        };
+        if let Expect::At { at, .. } = want {
+            let got = clock(t.event.at, offset);
+            if &got != at {
+                return Err(format!(
+                    "{:?} came at {got}, want {at}\ntranscript:\n{}",
+                    want.line(),
+                    sim.render_text()
+                ));
+            }
         }
     }
+    let after: Vec<&str> = after.iter().map(|t| t.summary.as_str()).collect();
     for bad in &case.forbid {
         if after.contains(&bad.as_str()) {
             return Err(format!(
@@ -153,25 +185,38 @@ fn compare_snapshot(case: &Path, got: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn policy_cases() {
+/// The fewest cases the directory may hold: a lost glob must not pass as a green suite.
+const MIN_CASES: usize = 40;
+
+fn main() {
+    let args = Arguments::from_args();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/policy");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/policy exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     cases.sort();
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|c| run_case(c).err().map(|e| format!("{}: {e}", c.display())))
+    let count = cases.len();
+    let mut trials: Vec<Trial> = cases
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            Trial::test(name, move || run_case(&path).map_err(Failed::from))
+        })
         .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
-    assert!(cases.len() >= 40, "only {} policy cases", cases.len());
+    trials.push(Trial::test(
+        "the_case_directory_holds_the_cases",
+        move || {
+            if count < MIN_CASES {
+                return Err(
+                    format!("only {count} policy cases (want at least {MIN_CASES})").into(),
+                );
+            }
+            Ok(())
+        },
+    ));
+    libtest_mimic::run(&args, trials).exit();
 }
