@@ -6,10 +6,12 @@
 #   bash bench/campaign.sh [RUNS] [SEED]      # default 200 runs, seed 7
 #
 # Needs root (for the full-disk case's tmpfs). Exit 0: no violation.
+# The whole output goes to $LOG (default /tmp/nonstop-campaign.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
 seed=${2:-7}
 NONSTOP_CAMPAIGN_RUNS=$runs NONSTOP_CAMPAIGN_SEED=$seed \
   cargo test --release -p nonstop --test t66_campaign -- --ignored --nocapture 2>&1 \
-  | grep -E '^( *[0-9]+ +[0-9.]+ s |campaign|  +[0-9]+  |the outside checker|  VIOLATION|test )'
+  | tee "${LOG:-/tmp/nonstop-campaign.log}" \
+  | grep -E '^( *[0-9]+ +[0-9.]+ s |campaign|  +[0-9]+  |the outside checker|  VIOLATION|test |thread .* panicked)'

@@ -8,6 +8,7 @@
 #
 # Needs root for nothing; needs resource-agents and python3 (scripts/apt-packages.txt).
 # Exit 0: no violation. The actions and what the checker saw are printed as it goes.
+# The whole output goes to $LOG (default /tmp/nonstop-soak.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-600}
@@ -15,4 +16,5 @@ seed=${2:-$(date +%s)}
 echo "soak: $secs s, seed $seed (run again with: bash bench/soak.sh $secs $seed)"
 NONSTOP_SOAK_SECS=$secs NONSTOP_SOAK_SEED=$seed \
   cargo test --release -p nonstop --test t65_soak -- --nocapture 2>&1 \
-  | grep -E '^(soak|running|test |  +[0-9.]+ s |the outside checker|  VIOLATION|  +[0-9]+ ms )'
+  | tee "${LOG:-/tmp/nonstop-soak.log}" \
+  | grep -E '^(soak|running|test |  +[0-9.]+ s |the outside checker|  VIOLATION|  +[0-9]+ ms |thread .* panicked)'

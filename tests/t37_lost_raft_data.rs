@@ -67,3 +67,40 @@ fn i10_6_a_daemon_refuses_to_start_on_an_emptied_raft_log() {
         return;
     }
 }
+
+/// Found by the fault campaign: `up --dir` right after a member's daemon stopped believed the
+/// node was running (the cluster still showed it Up from before, within `node_timeout`) while
+/// the daemon it had just started refused its emptied raft log and exited. `up` must wait for
+/// the daemons it started, and say which one exited and why.
+#[test]
+fn i10_6_up_names_the_daemon_that_refused_its_emptied_log() {
+    let c = LocalCluster::start("default");
+    let leader = c.leader_node();
+    let node = *NODES.iter().find(|n| **n != leader).unwrap();
+    let pid = c.pid(node);
+    c.signal(node, "TERM");
+    let gone = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            gone.elapsed() < Duration::from_secs(10),
+            "{node} did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = c.dir.join(node).join("raft").join("raft.redb");
+    std::fs::File::create(&log).unwrap();
+    // At once: the cluster still shows the node Up (node_timeout is 2 s in this profile).
+    let dir = c.dir.to_str().unwrap();
+    let out = c.cli(&["up", "--dir", dir, "--wait-secs", "20"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{node}: its daemon (pid")) && stderr.contains("exited"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("it is empty"),
+        "the daemon's reason: {stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr:?}");
+}

@@ -1,7 +1,7 @@
 //! The local cluster's layout on disk and on loopback, shared by `up` and `down`.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
@@ -85,6 +85,105 @@ pub struct Settled {
     pub summary: String,
     /// The groups that are Failed, with why (`up` fails when there is any).
     pub failed: Vec<String>,
+}
+
+/// A daemon `up` started.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Its node.
+    pub node: String,
+    /// Its pid.
+    pub pid: i32,
+    /// Its folder (where its daemon.log is).
+    pub dir: PathBuf,
+    /// The address its controller member serves on; none for a node without a member.
+    pub member: Option<String>,
+}
+
+/// Waits until every daemon in `started` serves: its member answers at its address (a node
+/// without a member: its daemon still runs). Fails as soon as one has exited, with the end of
+/// its daemon.log. What the cluster shows about the node proves nothing here: a node stopped a
+/// moment ago is still Up in the cluster's eyes, and a daemon that refuses to start (an emptied
+/// raft log) exits without ever answering.
+pub fn wait_serving(started: &[Started], timeout: Duration) -> Result<(), String> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let begin = Instant::now();
+    let mut waiting: Vec<&Started> = started.iter().collect();
+    while !waiting.is_empty() {
+        still_running(started)?;
+        let mut next = Vec::new();
+        for s in waiting {
+            let serving = match &s.member {
+                Some(m) => rt.block_on(probe(m, Duration::from_millis(500))) == Probe::Serving,
+                None => true,
+            };
+            if !serving {
+                next.push(s);
+            }
+        }
+        waiting = next;
+        if waiting.is_empty() {
+            break;
+        }
+        if begin.elapsed() > timeout {
+            let names: Vec<&str> = waiting.iter().map(|s| s.node.as_str()).collect();
+            return Err(format!(
+                "{} did not answer within {} s (see the daemon.log files)",
+                names.join(", "),
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Fails, naming the node and quoting the end of its daemon.log, if a daemon in `started` has
+/// exited.
+pub fn still_running(started: &[Started]) -> Result<(), String> {
+    for s in started {
+        if !alive(s.pid) {
+            let log = s.dir.join("daemon.log");
+            return Err(format!(
+                "{}: its daemon (pid {}) exited:\n{}\n(the whole log: {})",
+                s.node,
+                s.pid,
+                log_tail(&log, 3),
+                log.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The last `n` non-empty lines of a log, without terminal colour codes.
+fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(strip_colours)
+        .collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `line` without ANSI escape sequences (ESC [ ... letter).
+fn strip_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Waits until one of `members` answers with a leader, the nodes `joining` have joined, and no

@@ -92,15 +92,21 @@ fn up(args: &UpArgs) -> Result<(), String> {
     }
     // Written last: it is what marks DIR as holding a cluster (see `start_again`).
     write(&cluster_path, &text)?;
+    let mut started = Vec::new();
     for (i, n) in names.iter().enumerate() {
         let pid = spawn(&exe, &dir.join(n))?;
         say!("started {n} (pid {pid}) on {}", layout.address(i));
+        started.push(local::Started {
+            node: n.clone(),
+            pid: pid as i32,
+            dir: dir.join(n),
+            member: (i < layout.members()).then(|| layout.address(i)),
+        });
     }
-    let settled = local::wait(
-        &layout.member_addresses(),
-        &names,
-        Duration::from_secs(args.wait_secs),
-    )?;
+    let timeout = Duration::from_secs(args.wait_secs);
+    local::wait_serving(&started, timeout)?;
+    let settled = local::wait(&layout.member_addresses(), &names, timeout)?;
+    local::still_running(&started)?;
     say!("\n{}", settled.summary);
     print_next_steps(&args.dir, &layout, &file, args.cluster.is_none());
     failed(&settled)
@@ -199,17 +205,29 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     }
     // Each daemon runs in the folder of the checked name it was found under, never in one its
     // node.yaml names.
+    let mut started = Vec::new();
     for (n, c) in stopped.iter().zip(&configs) {
         let pid = spawn(exe, &dir.join(n))?;
         say!("started {} again (pid {pid}) on {}", c.node, c.listen);
+        started.push(local::Started {
+            node: n.clone(),
+            pid: pid as i32,
+            dir: dir.join(n),
+            member: c.controller.as_ref().map(|_| c.listen.to_string()),
+        });
     }
+    let timeout = Duration::from_secs(args.wait_secs);
+    // A node the cluster still shows Up from before its stop proves nothing: wait for the new
+    // daemons themselves first.
+    local::wait_serving(&started, timeout)?;
     let endpoints = std::fs::read_to_string(dir.join("endpoints"))
         .map_err(|e| format!("{}/endpoints: {e}", dir.display()))?;
     let members: Vec<String> = endpoints
         .lines()
         .map(|l| l.trim_start_matches("http://").to_string())
         .collect();
-    let settled = local::wait(&members, &stopped, Duration::from_secs(args.wait_secs))?;
+    let settled = local::wait(&members, &stopped, timeout)?;
+    local::still_running(&started)?;
     say!("\n{}", settled.summary);
     failed(&settled)
 }
