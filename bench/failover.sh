@@ -5,8 +5,8 @@
 # on its port), for the default and the fast timing profiles. Between rounds `nonstop up`
 # restarts the home node and the group fails back.
 #
-# Rounds alternate between the two cases DESIGN.md asks to report apart: before the kill,
-# `nonstop member transfer` makes the home node the raft leader (odd rounds: fail-over pays an
+# Rounds alternate between two cases reported apart (the leader lost with the node, or not):
+# before the kill, `nonstop member transfer` makes the home node the raft leader (odd rounds: fail-over pays an
 # election too), or moves the leadership to osdb-third (even rounds). Each round is counted
 # under the case the cluster's status shows just before the kill.
 #
