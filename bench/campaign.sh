@@ -14,4 +14,4 @@ seed=${2:-7}
 NONSTOP_CAMPAIGN_RUNS=$runs NONSTOP_CAMPAIGN_SEED=$seed \
   cargo test --release -p nonstop --test t66_campaign -- --ignored --nocapture 2>&1 \
   | tee "${LOG:-/tmp/nonstop-campaign.log}" \
-  | grep -E '^( *[0-9]+ +[0-9.]+ s |campaign|  +[0-9]+  |the outside checker|  VIOLATION|test |thread .* panicked)'
+  | grep --line-buffered -E '^( *[0-9]+ +[0-9.]+ s |campaign|  +[0-9]+  |the outside checker|  VIOLATION|test |thread .* panicked)'

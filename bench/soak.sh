@@ -17,4 +17,4 @@ echo "soak: $secs s, seed $seed (run again with: bash bench/soak.sh $secs $seed)
 NONSTOP_SOAK_SECS=$secs NONSTOP_SOAK_SEED=$seed \
   cargo test --release -p nonstop --test t65_soak -- --nocapture 2>&1 \
   | tee "${LOG:-/tmp/nonstop-soak.log}" \
-  | grep -E '^(soak|running|test |  +[0-9.]+ s |the outside checker|  VIOLATION|  +[0-9]+ ms |thread .* panicked)'
+  | grep --line-buffered -E '^(soak|running|test |  +[0-9.]+ s |the outside checker|  VIOLATION|  +[0-9]+ ms |thread .* panicked)'
