@@ -258,6 +258,8 @@ fn full_disk(c: &LocalCluster) -> String {
         up_again(c);
         return "full disk: skipped (cannot mount a tmpfs here)".into();
     }
+    // Unmounted even when the run panics, so that no tmpfs outlives the campaign.
+    let mount = Unmount(raft.clone());
     copy_dir(&keep, &raft);
     // Fill what is left.
     let filler = raft.join("filler");
@@ -300,13 +302,22 @@ fn full_disk(c: &LocalCluster) -> String {
     wait_gone(c, n);
     let _ = std::fs::remove_dir_all(&keep);
     copy_dir(&raft, &keep);
-    let _ = Command::new("umount").arg(&raft).status();
+    drop(mount);
     copy_dir(&keep, &raft);
     up_again(c);
     if hit {
         format!("full disk on {n}: writes failed, recovered once space was back")
     } else {
         format!("full disk on {n}: no write failed, recovered")
+    }
+}
+
+/// Unmounts its folder when dropped.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 
