@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use nonstop_resource_types::{Footprint, HandlerRef};
+use nonstop_contract::HandlerRef;
+use nonstop_resource_types::Footprint;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
