@@ -19,8 +19,8 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use nonstop_agent::{HeartbeatAck, Lease};
+use nonstop_contract::Millis;
 use nonstop_controller::leader::{Tally, Verdict, Witness};
-use nonstop_resource_types::Millis;
 use proptest::prelude::*;
 
 const NODE: &str = "n";

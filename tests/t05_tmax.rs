@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
 use nonstop::tmax::{self, Finding, Severity};
+use nonstop_contract::{Millis, RestartMode, Value};
 use nonstop_controller::config::{ClusterFile, to_ops};
 use nonstop_controller::db::model::{Load, Target};
 use nonstop_controller::{ClusterDb, Command, Op, Time};
-use nonstop_resource_types::{Millis, RestartMode, Value};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use nix::time::{ClockId, clock_gettime};
 use nonstop_agent::state_file::{Started, StartedMap, write_atomically};
+use nonstop_contract::HandlerRef;
+use nonstop_resource_types::Footprint;
 use nonstop_resource_types::procs::ProcessGroup;
-use nonstop_resource_types::{Footprint, HandlerRef};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nonstop");
 

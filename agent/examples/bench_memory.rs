@@ -12,7 +12,7 @@ use std::time::Duration;
 use nonstop_agent::local::LocalLeader;
 use nonstop_agent::testing::{SleepHandler, desired_group, desired_resource, until};
 use nonstop_agent::{Agent, AgentConfig, HandlerMap};
-use nonstop_resource_types::{DesiredNode, Millis, Timings};
+use nonstop_contract::{DesiredNode, Millis, Timings};
 
 /// Resources per group: 20 groups of 10 for 200, a chain of dependencies in each.
 const PER_GROUP: usize = 10;

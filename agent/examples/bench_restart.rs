@@ -14,9 +14,7 @@ use nix::unistd::Pid;
 use nonstop_agent::local::LocalLeader;
 use nonstop_agent::testing::{SleepHandler, desired_group, desired_resource, next_matching};
 use nonstop_agent::{Agent, AgentConfig, HandlerMap};
-use nonstop_resource_types::{
-    DesiredNode, Millis, ResourceState, RestartMode, RestartPolicy, Timings,
-};
+use nonstop_contract::{DesiredNode, Millis, ResourceState, RestartMode, RestartPolicy, Timings};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -57,7 +55,7 @@ async fn main() -> Result<(), String> {
         )],
         types: Vec::new(),
     });
-    let online = |r: &nonstop_resource_types::ResourceReport| r.state == ResourceState::Online;
+    let online = |r: &nonstop_contract::ResourceReport| r.state == ResourceState::Online;
     next_matching(&mut reports, WAIT, online)
         .await
         .ok_or("never came online")?;

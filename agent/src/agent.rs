@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_resource_types::DesiredNode;
+use nonstop_contract::DesiredNode;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
@@ -94,7 +94,7 @@ pub struct AgentHandle {
     task: JoinHandle<()>,
     deadline: watch::Sender<Option<tokio::time::Instant>>,
     events: broadcast::Sender<AgentEvent>,
-    reports: broadcast::Sender<nonstop_resource_types::ResourceReport>,
+    reports: broadcast::Sender<nonstop_contract::ResourceReport>,
 }
 
 impl AgentHandle {
@@ -111,7 +111,7 @@ impl AgentHandle {
     }
 
     /// Every resource report from now on (the same ones the leader gets).
-    pub fn reports(&self) -> broadcast::Receiver<nonstop_resource_types::ResourceReport> {
+    pub fn reports(&self) -> broadcast::Receiver<nonstop_contract::ResourceReport> {
         self.reports.subscribe()
     }
 
@@ -157,7 +157,7 @@ impl MainLoop {
     async fn run(
         mut self,
         mut stop: Shutdown,
-        reports: mpsc::UnboundedReceiver<nonstop_resource_types::AgentReport>,
+        reports: mpsc::UnboundedReceiver<nonstop_contract::AgentReport>,
     ) {
         let retry = self.shared.config.retry;
         self.tasks

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use nonstop_resource_types::DesiredNode;
+use nonstop_contract::DesiredNode;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 

@@ -14,8 +14,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use nonstop_contract::{DesiredGroup, ResourceState};
 use nonstop_resource_types::handler::Failure;
-use nonstop_resource_types::{DesiredGroup, ResourceState};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::AgentEvent;
@@ -262,7 +262,7 @@ impl Group {
     /// `TypeDef::restart_needed_for`) through the instance's `reconfigure`; a slot whose
     /// instance takes them gets the new properties, and so keeps running. Others are left to
     /// be restarted.
-    async fn reconfigure_in_place(&mut self, wanted: &[nonstop_resource_types::DesiredResource]) {
+    async fn reconfigure_in_place(&mut self, wanted: &[nonstop_contract::DesiredResource]) {
         for i in 0..self.slots.len() {
             let slot = &self.slots[i];
             let Some(w) = wanted.iter().find(|w| w.name == slot.spec.name) else {

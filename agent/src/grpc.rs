@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
+use nonstop_contract::{AgentReport, DesiredNode, Millis};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
-use nonstop_resource_types::{AgentReport, DesiredNode, Millis};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{AgentError, Result};

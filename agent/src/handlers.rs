@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nonstop_resource_types::{HandlerRef, Registry, ResourceHandler, TypeDef};
+use nonstop_contract::{HandlerRef, TypeDef};
+use nonstop_resource_types::{Registry, ResourceHandler};
 
 /// Gives the handler for a type.
 pub trait HandlerSource: Send + Sync + 'static {
@@ -84,8 +85,9 @@ impl HandlerSource for HandlerMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nonstop_resource_types::builtin::process;
-    use nonstop_resource_types::{PropertyKind, PropertySpec, RegistryConfig};
+    use nonstop_contract::builtin::process;
+    use nonstop_contract::{PropertyKind, PropertySpec};
+    use nonstop_resource_types::RegistryConfig;
 
     #[test]
     fn the_registry_learns_types_from_the_desired_state() {

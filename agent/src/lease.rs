@@ -82,7 +82,7 @@ impl Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nonstop_resource_types::Millis;
+    use nonstop_contract::Millis;
 
     const LEASE: Millis = Millis(1000);
 

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_resource_types::{Footprint, StopBound};
+use nonstop_contract::StopBound;
+use nonstop_resource_types::Footprint;
 
 use crate::handlers::HandlerSource;
 use crate::runtime::Shared;
@@ -44,7 +45,7 @@ pub async fn clean_up(started: &StartedMap, handlers: &dyn HandlerSource) -> Sta
         let limit = match &handler {
             Some(h) => h.def().stop.limit(),
             // An unknown type's bound is not known: the longest of the built-in ones.
-            None => StopBound::Within(nonstop_resource_types::ocf::STOP_BOUND.into()).limit(),
+            None => StopBound::Within(nonstop_contract::plugin::ocf::STOP_BOUND.into()).limit(),
         };
         let work = async {
             match &handler {

@@ -19,9 +19,9 @@
 
 use std::time::Duration;
 
+use nonstop_contract::{DesiredResource, ResourceState, RestartCount, RestartDecision, StopBound};
 use nonstop_resource_types::handler::Failure;
-use nonstop_resource_types::{DesiredResource, FailureSink, Footprint, Health, ResourceState};
-use nonstop_resource_types::{HandlerError, OpenContext, RestartCount, RestartDecision, StopBound};
+use nonstop_resource_types::{FailureSink, Footprint, HandlerError, Health, OpenContext};
 
 use crate::event::AgentEvent;
 use crate::group::{Fenced, Group};

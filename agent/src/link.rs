@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use nonstop_resource_types::{AgentReport, DesiredNode, Millis};
+use nonstop_contract::{AgentReport, DesiredNode, Millis};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;

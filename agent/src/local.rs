@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use nonstop_resource_types::{AgentReport, DesiredNode, GroupStopped, Millis, ResourceReport};
+use nonstop_contract::{AgentReport, DesiredNode, GroupStopped, Millis, ResourceReport};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_resource_types::{
-    AgentReport, GroupStopped, ResourceReport, ResourceState, RestartCount,
-};
+use nonstop_contract::{AgentReport, GroupStopped, ResourceReport, ResourceState, RestartCount};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::wall_ms;

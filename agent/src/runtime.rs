@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nonstop_resource_types::{DesiredResource, ResourceHandler};
+use nonstop_contract::DesiredResource;
+use nonstop_resource_types::ResourceHandler;
 use tokio::sync::{broadcast, watch};
 
 use crate::clock::Clock;

@@ -11,9 +11,8 @@
 
 use std::sync::Arc;
 
-use nonstop_resource_types::{
-    DesiredResource, ResourceHandler, ResourceInstance, ResourceState, RestartCount,
-};
+use nonstop_contract::{DesiredResource, ResourceState, RestartCount};
+use nonstop_resource_types::{ResourceHandler, ResourceInstance};
 
 /// A resource as its group task holds it.
 #[derive(Debug)]
@@ -151,7 +150,7 @@ impl Check {
 mod tests {
     use super::*;
     use crate::testing::ScriptedHandler;
-    use nonstop_resource_types::{HandlerRef, Millis, Properties, Timings};
+    use nonstop_contract::{HandlerRef, Millis, Properties, Timings};
 
     fn slot() -> Slot {
         let spec = DesiredResource {

@@ -3,13 +3,17 @@
 //!
 //! One JSON object, resource name -> type and [`Footprint`], rewritten whole on every change:
 //! written to a temporary file, fsynced, renamed over the old one, and the directory fsynced, so
-//! a crash at any moment leaves either the old or the new file, never a torn one.
+//! a crash at any moment leaves either the old or the new file, never a torn one (a crash before
+//! the rename may leave the temporary file, `.tmp` and six random characters, beside it).
 
 use std::collections::BTreeMap;
+use std::fs::Permissions;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nonstop_resource_types::{Footprint, HandlerRef};
+use nonstop_contract::HandlerRef;
+use nonstop_resource_types::Footprint;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -105,15 +109,19 @@ impl StateFile {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+/// Writes `bytes` to `path` through a temporary file beside it (tempfile's `NamedTempFile`,
+/// removed if anything fails), fsynced, renamed over `path`, then the directory fsynced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| io_error(&tmp, e))?;
-    file.sync_all().map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .permissions(Permissions::from_mode(0o666)) // less the umask, as File::create
+        .tempfile_in(dir)
+        .map_err(|e| io_error(dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| io_error(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| io_error(path, e.error))?;
     // The rename is durable only once the directory is.
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -156,7 +164,12 @@ mod tests {
         let back = StateFile::load(&path).unwrap();
         assert_eq!(back.keys().collect::<Vec<_>>(), vec!["b"]);
         assert_eq!(back["b"].footprint.process_groups[0].pgid, 20);
-        assert!(!path.with_extension("tmp").exists());
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(
+            files.len(),
+            1,
+            "no temporary file is left behind: {files:?}"
+        );
     }
 
     #[tokio::test]

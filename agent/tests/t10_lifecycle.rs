@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{DEADLINE, Harness, timings};
 use nonstop_agent::testing::{Behaviour, desired_group, desired_resource, until};
-use nonstop_resource_types::{DesiredResource, ResourceState as S, RestartMode};
+use nonstop_contract::{DesiredResource, ResourceState as S, RestartMode};
 
 /// ip <- app <- web: web needs app, app needs ip.
 fn chain(online: bool) -> Vec<DesiredResource> {

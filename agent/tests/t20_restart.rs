@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Harness, timings};
 use nonstop_agent::testing::{Behaviour, desired_group, desired_resource};
-use nonstop_resource_types::{DesiredGroup, ResourceState as S, RestartCount, RestartMode};
+use nonstop_contract::{DesiredGroup, ResourceState as S, RestartCount, RestartMode};
 use tokio::time::Instant;
 
 fn group(epoch: u64, mode: RestartMode, limit: Option<u32>, delay_ms: u64) -> DesiredGroup {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{DEADLINE, Harness, process_alive, timings};
 use nonstop_agent::AgentEvent;
 use nonstop_agent::testing::{desired_group, desired_resource, until};
-use nonstop_resource_types::{DesiredGroup, ResourceState as S, RestartMode};
+use nonstop_contract::{DesiredGroup, ResourceState as S, RestartMode};
 use tokio::time::Instant;
 
 /// The `fast` timing profile: heartbeat 50 ms, lease 300 ms.

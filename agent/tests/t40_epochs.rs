@@ -6,7 +6,7 @@ mod common;
 use common::{Harness, timings};
 use nonstop_agent::AgentEvent;
 use nonstop_agent::testing::{Behaviour, desired_group, desired_resource};
-use nonstop_resource_types::{DesiredNode, DesiredResource, ResourceState as S, RestartMode};
+use nonstop_contract::{DesiredNode, DesiredResource, ResourceState as S, RestartMode};
 
 fn res(name: &str, online: bool) -> DesiredResource {
     let t = timings(RestartMode::RestartThenFailover, Some(3), 0);

@@ -7,7 +7,7 @@ use common::{DEADLINE, Harness, process_alive, timings};
 use nonstop_agent::AgentEvent;
 use nonstop_agent::state_file::StateFile;
 use nonstop_agent::testing::{desired_group, desired_resource, until};
-use nonstop_resource_types::{ResourceState as S, RestartMode};
+use nonstop_contract::{ResourceState as S, RestartMode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_agent_kills_what_the_dead_one_left_before_registering() {
@@ -82,8 +82,9 @@ async fn a_garbled_state_file_does_not_stop_the_agent() {
 #[tokio::test]
 async fn i10_4_a_restarted_agent_kills_nothing_it_did_not_start() {
     use nonstop_agent::state_file::{Started, StartedMap, write_atomically};
+    use nonstop_contract::HandlerRef;
+    use nonstop_resource_types::Footprint;
     use nonstop_resource_types::procs::ProcessGroup;
-    use nonstop_resource_types::{Footprint, HandlerRef};
     use std::os::unix::process::CommandExt;
 
     let mut h = Harness::start(50, 300);

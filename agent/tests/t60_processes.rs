@@ -9,7 +9,7 @@ use common::{DEADLINE, Harness, process_alive, timings};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use nonstop_agent::testing::{desired_group, desired_resource, until};
-use nonstop_resource_types::{Millis, ResourceState as S, RestartCount, RestartMode};
+use nonstop_contract::{Millis, ResourceState as S, RestartCount, RestartMode};
 use tokio::time::Instant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

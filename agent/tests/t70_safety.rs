@@ -15,13 +15,13 @@ use nonstop_agent::testing::{
     Behaviour, ScriptedHandler, desired_group, desired_resource, next_matching, until,
 };
 use nonstop_agent::{Agent, AgentConfig, AgentEvent, HandlerMap};
-use nonstop_resource_types::process::ProcessHandler;
-use nonstop_resource_types::{
+use nonstop_contract::{
     DesiredNode, HandlerRef, Millis, Properties, ResourceState as S, RestartMode, StopBound, Value,
     builtin,
 };
+use nonstop_resource_types::process::ProcessHandler;
 
-fn one(t: nonstop_resource_types::Timings) -> Vec<nonstop_resource_types::DesiredGroup> {
+fn one(t: nonstop_contract::Timings) -> Vec<nonstop_contract::DesiredGroup> {
     vec![desired_group(
         "g",
         1,

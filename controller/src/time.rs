@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 /// A point in cluster time, in milliseconds since the Unix epoch (UTC).
 #[derive(

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use nonstop_contract::Value;
 use nonstop_controller::config::{self, Diagnostic};
-use nonstop_resource_types::Value;
 
 fn fixture(rel: &str) -> (String, String) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,7 +41,7 @@ fn the_example_and_the_good_fixtures_check() {
     assert_eq!(chat.spec.depends_on, ["vip"]);
     assert_eq!(
         chat.spec.properties["MaxUser"],
-        nonstop_resource_types::Value::Int(8)
+        nonstop_contract::Value::Int(8)
     );
     assert!(!c.db.nodes["osdb-third"].spec.autobackup);
     let netns =

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use nonstop_contract::{TypeDef, Value};
 use nonstop_controller::config::{self, ClusterFile, file::*};
 use nonstop_controller::db::model::{
     CousinSet, GroupSpec, NodeSpec, ResourceSpec, Service, Settings,
 };
 use nonstop_controller::{ClusterDb, Command, Time};
-use nonstop_resource_types::{TypeDef, Value};
 use proptest::prelude::*;
 
 /// Everything `nonstop apply` may change, and nothing else.
@@ -132,7 +132,7 @@ fn a_live_running_resource_is_not_removed_behind_the_operators_back() {
     // instead of producing a batch that would fail.
     let mut live = fresh(&example());
     let r = live.resources.get_mut("report").unwrap();
-    r.state = nonstop_resource_types::ResourceState::Online;
+    r.state = nonstop_contract::ResourceState::Online;
     let mut f = example();
     f.groups.pop();
     let err = config::diff(&live, &f).unwrap_err();

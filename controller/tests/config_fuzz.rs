@@ -5,10 +5,10 @@
 //! The case count defaults to a quick run; for a long run:
 //! `CONFIG_FUZZ_CASES=200000 cargo test -p nonstop-controller --test config_fuzz --release`.
 
+use nonstop_contract::Value;
 use nonstop_controller::config::{self, ClusterFile, Diagnostic};
 use nonstop_controller::db::model::Load;
 use nonstop_controller::{ClusterDb, Command, Op, Time};
-use nonstop_resource_types::Value;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use nonstop_contract::{Millis, Value};
 use nonstop_controller::config::ClusterFile;
 use nonstop_controller::db::model::{GroupSpec, Liveness, ResourceSpec, Target};
 use nonstop_controller::sim::{SimError, SimEvent, SimOptions, Simulator};
 use nonstop_controller::{ClusterDb, Command, Op, Time, policy};
-use nonstop_resource_types::{Millis, Value};
 use proptest::prelude::*;
 
 /// A random cluster: 2..6 nodes (some AUTOBACKUP=N), 1..6 groups with 1..4 owners and a chain
@@ -261,8 +261,8 @@ fn any_op() -> impl Strategy<Value = Op> {
     ];
     let group = (0usize..7).prop_map(|g| format!("g{g}"));
     let res = (0usize..7, 0usize..5).prop_map(|(g, r)| format!("g{g}r{r}"));
+    use nonstop_contract::ResourceState;
     use nonstop_controller::db::model::PlaceReason;
-    use nonstop_resource_types::ResourceState;
     let state = prop_oneof![
         Just(ResourceState::Online),
         Just(ResourceState::Offline),
@@ -328,7 +328,7 @@ fn any_op() -> impl Strategy<Value = Op> {
 }
 
 /// Per-node property values, valid or not for `process`.
-fn any_props() -> impl Strategy<Value = nonstop_resource_types::Properties> {
+fn any_props() -> impl Strategy<Value = nonstop_contract::Properties> {
     let value = prop_oneof![
         (0i64..2000).prop_map(Value::Int),
         "[a-z0-9]{0,3}".prop_map(Value::Str),

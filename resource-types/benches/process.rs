@@ -6,10 +6,9 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use nix::sys::signal::{SIGKILL, kill};
 use nix::unistd::Pid;
+use nonstop_contract::{Properties, Value, builtin};
 use nonstop_resource_types::process::ProcessHandler;
-use nonstop_resource_types::{
-    FailureSink, OpenContext, Properties, ResourceHandler, Value, builtin,
-};
+use nonstop_resource_types::{FailureSink, OpenContext, ResourceHandler};
 use std::time::Duration;
 use tokio::sync::mpsc;
 

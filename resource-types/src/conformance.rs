@@ -6,6 +6,7 @@
 //! looks_alive after offline says Dead, terminate never fails, and terminate after a hung
 //! online cleans up (for types where a hang can be provoked).
 
+use nonstop_contract::schema::Properties;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,7 +15,6 @@ use tokio::sync::mpsc;
 use crate::handler::{
     Failure, FailureSink, Footprint, Health, OpenContext, ResourceHandler, ResourceInstance,
 };
-use crate::schema::Properties;
 
 /// One check's result.
 #[derive(Clone, Debug, PartialEq, Eq)]

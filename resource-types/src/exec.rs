@@ -9,6 +9,10 @@
 //! ```
 
 use async_trait::async_trait;
+use nonstop_contract::plugin::exec::STOP_BOUND;
+use nonstop_contract::schema::{PropertyError, Schema};
+use nonstop_contract::timing::Timings;
+use nonstop_contract::typedef::{HandlerRef, TypeDef};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,9 +23,6 @@ use crate::extend::env_name;
 use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
 };
-use crate::schema::{PropertyError, Schema};
-use crate::timing::Timings;
-use crate::typedef::{HandlerRef, TypeDef};
 
 /// Exit code: success (for the checks: running).
 pub const EXIT_OK: i32 = 0;
@@ -37,9 +38,9 @@ const QUICK_LIMIT: Duration = Duration::from_secs(30);
 /// How long `terminate` may take before the handler gives up on it (it never fails); then
 /// `offline` gets as long again.
 const TERMINATE_LIMIT: Duration = Duration::from_secs(10);
-/// The longest a plug-in's terminate takes: `terminate`, then `offline`, then killing what
-/// carries the marker.
-pub const STOP_BOUND: Duration = Duration::from_secs(21);
+// The type's stop bound (`STOP_BOUND`, in the contract, which the controller reads) covers
+// `terminate`, then `offline`, then the second that killing what carries the marker may take.
+const _: () = assert!(STOP_BOUND.as_millis() >= 2 * TERMINATE_LIMIT.as_millis() + 1000);
 
 /// What `meta-data` prints (JSON).
 #[derive(Debug, Deserialize)]
@@ -80,7 +81,7 @@ pub async fn read_type(program: &Path) -> Result<TypeDef> {
         schema: meta.properties,
         timings: meta.timings.unwrap_or_default(),
         description: meta.description,
-        stop: crate::typedef::StopBound::Forced,
+        stop: nonstop_contract::typedef::StopBound::Forced,
         reconfigures: false,
     }
     .stop_within(STOP_BOUND);

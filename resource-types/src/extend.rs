@@ -4,12 +4,12 @@
 //! properties are checked like any other, and passes the added ones to the program it runs as
 //! environment variables `NONSTOP_PROP_<name>`.
 
+use nonstop_contract::millis::Millis;
+use nonstop_contract::schema::{Properties, PropertyError, Schema, Value};
+use nonstop_contract::typedef::TypeDef;
 use std::time::Duration;
 
 use crate::handler::{HandlerError, Result};
-use crate::millis::Millis;
-use crate::schema::{Properties, PropertyError, Schema, Value};
-use crate::typedef::TypeDef;
 
 /// A resource's properties after validation, split between the base type's and the extension's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,8 +134,8 @@ pub fn env_name(prefix: &str, property: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtin;
-    use crate::schema::{PropertyKind, PropertySpec};
+    use nonstop_contract::builtin;
+    use nonstop_contract::schema::{PropertyKind, PropertySpec};
 
     fn chat_server() -> TypeDef {
         let mut def = builtin::process();

@@ -14,13 +14,13 @@
 //! half-done state that `terminate` cannot clean up.
 
 use async_trait::async_trait;
+use nonstop_contract::schema::Properties;
+use nonstop_contract::typedef::TypeDef;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 use crate::procs::ProcessGroup;
-use crate::schema::Properties;
-use crate::typedef::TypeDef;
 
 /// What a handler reports about a resource's health.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,7 +192,7 @@ pub struct OpenContext {
 pub enum HandlerError {
     /// Properties that do not fit the schema (from `open`).
     #[error("invalid properties: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
-    InvalidProperties(Vec<crate::schema::PropertyError>),
+    InvalidProperties(Vec<nonstop_contract::schema::PropertyError>),
     /// No handler for a type name.
     #[error("unknown resource type {0:?}")]
     UnknownType(String),

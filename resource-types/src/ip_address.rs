@@ -6,15 +6,15 @@
 //! Without a `/prefix` the address is a host address (/32, /128): it adds no route.
 
 use async_trait::async_trait;
+use nonstop_contract::builtin;
+use nonstop_contract::schema::check_address;
+use nonstop_contract::typedef::TypeDef;
 use std::net::IpAddr;
 
-use crate::builtin;
 use crate::extend::{self, Validated};
 use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
 };
-use crate::schema::check_address;
-use crate::typedef::TypeDef;
 
 pub mod announce;
 pub mod netlink;
@@ -62,7 +62,7 @@ impl ResourceHandler for IpAddressHandler {
 }
 
 fn invalid(property: &str, reason: String) -> HandlerError {
-    HandlerError::InvalidProperties(vec![crate::schema::PropertyError {
+    HandlerError::InvalidProperties(vec![nonstop_contract::schema::PropertyError {
         property: property.into(),
         reason,
     }])

@@ -13,6 +13,10 @@
 //! (Dummy's default state file depends on the resource's name).
 
 use async_trait::async_trait;
+use nonstop_contract::plugin::ocf::{STOP_BOUND, clean_name};
+use nonstop_contract::schema::{PropertyError, PropertyKind, PropertySpec, Schema};
+use nonstop_contract::timing::Timings;
+use nonstop_contract::typedef::{HandlerRef, TypeDef};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
@@ -22,9 +26,6 @@ use crate::extend::env_name;
 use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
 };
-use crate::schema::{PropertyError, PropertyKind, PropertySpec, Schema};
-use crate::timing::Timings;
-use crate::typedef::{HandlerRef, TypeDef};
 
 mod meta;
 
@@ -80,15 +81,9 @@ pub mod rc {
 const QUICK_LIMIT: Duration = Duration::from_secs(30);
 /// How long terminate's stop may take.
 const TERMINATE_LIMIT: Duration = Duration::from_secs(20);
-/// The longest an OCF terminate takes: its stop, then killing what carries the marker.
-pub const STOP_BOUND: Duration = Duration::from_secs(21);
-
-/// Whether `s` can name a provider folder or an agent file: one file name, inside
-/// `resource.d` (not empty, no `/`, not `.` or `..`). The controller checks it when a type is
-/// applied, the handler again before it runs anything.
-pub fn clean_name(s: &str) -> bool {
-    !s.is_empty() && !s.contains('/') && s != "." && s != ".."
-}
+// The type's stop bound (`STOP_BOUND`, in the contract, which the controller reads) covers the
+// stop and the second that killing what carries the marker may take.
+const _: () = assert!(STOP_BOUND.as_millis() >= TERMINATE_LIMIT.as_millis() + 1000);
 
 /// The path of agent `provider`/`agent`, which must exist and be executable.
 pub fn agent_path(root: &Path, provider: &str, agent: &str) -> Result<PathBuf> {
@@ -148,7 +143,7 @@ pub async fn read_type(root: &Path, provider: &str, agent: &str) -> Result<TypeD
         schema: meta.schema,
         timings: meta.timings,
         description: meta.description,
-        stop: crate::typedef::StopBound::Forced,
+        stop: nonstop_contract::typedef::StopBound::Forced,
         reconfigures: false,
     }
     .stop_within(STOP_BOUND))
@@ -168,7 +163,11 @@ impl OcfHandler {
         OcfHandler { def, root, agent }
     }
 
-    fn env(&self, ctx: &OpenContext, props: &crate::schema::Properties) -> Vec<(String, String)> {
+    fn env(
+        &self,
+        ctx: &OpenContext,
+        props: &nonstop_contract::schema::Properties,
+    ) -> Vec<(String, String)> {
         let (provider, agent) = match &self.def.handler {
             HandlerRef::Ocf { provider, agent } => (provider.clone(), agent.clone()),
             _ => Default::default(),

@@ -15,6 +15,9 @@
 
 use async_trait::async_trait;
 use nix::sys::signal::Signal;
+use nonstop_contract::builtin;
+use nonstop_contract::schema::{Properties, split_key_value};
+use nonstop_contract::typedef::TypeDef;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +26,6 @@ use tokio::process::Command;
 use tokio::sync::watch;
 
 use crate::action::{self, kill_group};
-use crate::builtin;
 use crate::extend::{self, Validated};
 use crate::handler::{
     FailureSink, Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler,
@@ -31,8 +33,6 @@ use crate::handler::{
 };
 use crate::procs::ProcessGroup;
 use crate::runas::RunAs;
-use crate::schema::{Properties, split_key_value};
-use crate::typedef::TypeDef;
 
 /// How long `terminate` waits for killed processes to be reaped.
 const REAP_LIMIT: Duration = Duration::from_secs(2);
@@ -107,7 +107,7 @@ impl Config {
 
     fn from_props(p: &Validated, ctx: &OpenContext) -> Result<Config> {
         let invalid = |name: &str, reason: String| {
-            HandlerError::InvalidProperties(vec![crate::schema::PropertyError {
+            HandlerError::InvalidProperties(vec![nonstop_contract::schema::PropertyError {
                 property: name.into(),
                 reason,
             }])

@@ -3,18 +3,18 @@
 //! `ocf:<provider>:<agent>`), and types registered from the cluster database (which may extend
 //! a built-in). An unknown type is an error naming it, never a panic.
 
+use nonstop_contract::builtin;
+use nonstop_contract::typedef::{HandlerRef, TypeDef};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::builtin;
 use crate::exec::{self, ExecHandler};
 use crate::handler::{HandlerError, ResourceHandler, Result};
 use crate::ip_address::IpAddressHandler;
 use crate::ocf::{self, OcfHandler};
 use crate::process::ProcessHandler;
 use crate::tmax_node::TmaxNodeHandler;
-use crate::typedef::{HandlerRef, TypeDef};
 
 /// Where the registry looks for external types.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,9 +4,8 @@
 //! runs as the agent does (root on a real cluster: give services a user).
 
 use nix::unistd::{Gid, Group, Uid, User};
+use nonstop_contract::schema::PropertyError;
 use tokio::process::Command;
-
-use crate::schema::PropertyError;
 
 /// Who a program runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]

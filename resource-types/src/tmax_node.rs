@@ -11,10 +11,11 @@
 //! records the down command for a later agent to run.
 
 use async_trait::async_trait;
+use nonstop_contract::builtin;
+use nonstop_contract::typedef::TypeDef;
 use std::time::Duration;
 
 use crate::action::{self, Outcome};
-use crate::builtin;
 use crate::extend::{self, Validated};
 use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, Reconfigured, ResourceHandler, ResourceInstance,
@@ -22,12 +23,12 @@ use crate::handler::{
 };
 use crate::process::tcp_answers;
 use crate::runas::RunAs;
-use crate::typedef::TypeDef;
 
 /// How long a check's connect or probe may take.
 const CHECK_LIMIT: Duration = Duration::from_secs(5);
-/// How long terminate's down command may take.
-pub const TERMINATE_LIMIT: Duration = Duration::from_secs(10);
+/// How long terminate's down command may take: the type's stop bound, which the contract
+/// declares (the controller reads it from the type definition).
+pub const TERMINATE_LIMIT: Duration = builtin::TMAX_NODE_TERMINATE_LIMIT;
 /// How often online and offline look at the port while the node boots or goes down (no event
 /// says when a port opens or closes).
 const PORT_POLL: Duration = Duration::from_millis(20);
@@ -235,7 +236,7 @@ impl ResourceInstance for TmaxNode {
     /// everything else the schema marks `restart`.
     async fn reconfigure(
         &mut self,
-        properties: &crate::schema::Properties,
+        properties: &nonstop_contract::schema::Properties,
     ) -> Result<Reconfigured> {
         let Some(def) = self.def.clone() else {
             return Ok(Reconfigured::NeedsRestart);

@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests of the resource types.
 #![allow(dead_code)]
 
+use nonstop_contract::{Properties, Value};
 use nonstop_resource_types::conformance::Report;
-use nonstop_resource_types::{FailureSink, OpenContext, Properties, Value};
+use nonstop_resource_types::{FailureSink, OpenContext};
 use std::path::Path;
 use tokio::sync::mpsc;
 

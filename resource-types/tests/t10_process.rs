@@ -3,10 +3,11 @@
 mod common;
 
 use common::{assert_passed, context, props};
+use nonstop_contract::schema::{PropertyKind, PropertySpec};
+use nonstop_contract::{Value, builtin};
 use nonstop_resource_types::conformance::Suite;
 use nonstop_resource_types::process::ProcessHandler;
-use nonstop_resource_types::schema::{PropertyKind, PropertySpec};
-use nonstop_resource_types::{Health, ResourceHandler, Value, builtin};
+use nonstop_resource_types::{Health, ResourceHandler};
 use std::time::{Duration, Instant};
 
 fn handler() -> ProcessHandler {
@@ -296,8 +297,8 @@ fn agent_that_exits_without_stopping() {
 /// properties file and its reload signal; its pid does not change.
 #[tokio::test]
 async fn i17_4_added_properties_change_in_place_with_the_reload_signal() {
+    use nonstop_contract::schema::{PropertyKind, PropertySpec};
     use nonstop_resource_types::Reconfigured;
-    use nonstop_resource_types::schema::{PropertyKind, PropertySpec};
     let dir = tempfile::tempdir().unwrap();
     let mut def = builtin::process();
     def.name = "chat-server".into();
@@ -331,7 +332,7 @@ async fn i17_4_added_properties_change_in_place_with_the_reload_signal() {
     let mut changed = p.clone();
     changed.insert("MaxUser".into(), Value::Int(5));
     changed.insert("stop_grace".into(), Value::Str("2s".into()));
-    let canon = |p: &nonstop_resource_types::Properties| def.schema.validate(p).unwrap();
+    let canon = |p: &nonstop_contract::Properties| def.schema.validate(p).unwrap();
     assert!(
         def.restart_needed_for(&canon(&p), &canon(&changed))
             .is_empty(),

@@ -39,7 +39,7 @@ async fn the_example_plugin_passes_the_conformance_suite() {
     let def = reg.type_def("sleeper").await.unwrap();
     assert_eq!(
         def.schema.get("start_delay").unwrap().max,
-        Some(nonstop_resource_types::Bound::Int(3600))
+        Some(nonstop_contract::Bound::Int(3600))
     );
     let h = reg.handler_for(&def).unwrap();
     let report = Suite::new(h.as_ref(), props(&[("message", "hi")]), dir.path().into())
@@ -54,7 +54,7 @@ async fn the_example_plugin_passes_the_conformance_suite() {
 async fn schema_errors_name_the_property_and_plugin_validate_is_run() {
     let dir = tempfile::tempdir().unwrap();
     let reg = registry(vec![examples()]);
-    let exec = nonstop_resource_types::HandlerRef::Exec("sleeper".into());
+    let exec = nonstop_contract::HandlerRef::Exec("sleeper".into());
     let h = reg.handler("sleeper", &exec).await.unwrap();
     let err = h
         .open(context("s", props(&[("start_delay", "-1")]), dir.path()).0)
@@ -121,8 +121,9 @@ async fn broken_plugins_are_clear_errors() {
 /// it, or its is-alive fails ("log is empty") ten seconds after every start.
 #[tokio::test]
 async fn i17_8_the_plugins_own_defaults_reach_a_type_defined_in_the_cluster() {
+    use nonstop_contract::{HandlerRef, Schema, TypeDef};
+    use nonstop_resource_types::ResourceHandler;
     use nonstop_resource_types::exec::ExecHandler;
-    use nonstop_resource_types::{HandlerRef, ResourceHandler, Schema, TypeDef};
     let dir = tempfile::tempdir().unwrap();
     let program = examples().join("sleeper").canonicalize().unwrap();
     // What `types: [{name: sleeper, exec: PATH}]` makes: no properties of its own.

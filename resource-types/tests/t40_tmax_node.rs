@@ -4,10 +4,11 @@
 mod common;
 
 use common::{assert_passed, context, props};
+use nonstop_contract::builtin;
 use nonstop_resource_types::conformance::Suite;
 use nonstop_resource_types::process::tcp_answers;
 use nonstop_resource_types::tmax_node::TmaxNodeHandler;
-use nonstop_resource_types::{Health, ResourceHandler, builtin};
+use nonstop_resource_types::{Health, ResourceHandler};
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn node_props(dir: &Path, port: u16) -> nonstop_resource_types::Properties {
+fn node_props(dir: &Path, port: u16) -> nonstop_contract::Properties {
     props(&[
         ("node", "node1"),
         ("tmaxdir", dir.to_str().unwrap()),
@@ -43,7 +44,7 @@ async fn tmax_node_passes_the_conformance_suite() {
     let mut hang = node_props(dir.path(), free_port());
     hang.insert(
         "boot_command".into(),
-        nonstop_resource_types::Value::Str("sleep 3600".into()),
+        nonstop_contract::Value::Str("sleep 3600".into()),
     );
     let report = Suite::new(&h, p, dir.path().into())
         .step_limit(Duration::from_secs(15))
@@ -82,7 +83,7 @@ async fn a_failing_probe_makes_is_alive_dead() {
     let probe = "echo 'tmadmin: no TMM' >&2; exit 1";
     p.insert(
         "probe_command".into(),
-        nonstop_resource_types::Value::Str(probe.into()),
+        nonstop_contract::Value::Str(probe.into()),
     );
     let mut r = h.open(context("n", p, dir.path()).0).await.unwrap();
     r.online().await.unwrap();
@@ -101,7 +102,7 @@ async fn a_port_out_of_range_is_rejected() {
     let dir = tmaxdir();
     let h = TmaxNodeHandler::new(builtin::tmax_node());
     let mut p = node_props(dir.path(), 1);
-    p.insert("tportno".into(), nonstop_resource_types::Value::Int(70000));
+    p.insert("tportno".into(), nonstop_contract::Value::Int(70000));
     let err = h
         .open(context("n", p, dir.path()).0)
         .await

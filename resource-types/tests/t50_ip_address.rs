@@ -5,9 +5,10 @@
 mod common;
 
 use common::{assert_passed, context, props};
+use nonstop_contract::{Properties, builtin};
 use nonstop_resource_types::conformance::Suite;
 use nonstop_resource_types::ip_address::{IpAddressHandler, netlink::in_netns};
-use nonstop_resource_types::{Health, Properties, ResourceHandler, builtin};
+use nonstop_resource_types::{Health, ResourceHandler};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -188,7 +189,7 @@ async fn clean_up_removes_what_a_dead_agent_left_and_a_missing_interface_is_name
     let mut p = net.props();
     p.insert(
         "interface".into(),
-        nonstop_resource_types::Value::Str("nosuchif0".into()),
+        nonstop_contract::Value::Str("nosuchif0".into()),
     );
     let mut r = h.open(context("vip", p, dir.path()).0).await.unwrap();
     let err = r.online().await.unwrap_err().to_string();

@@ -3,9 +3,10 @@
 mod common;
 
 use common::{context, props};
+use nonstop_contract::schema::{PropertyKind, PropertySpec};
+use nonstop_contract::{HandlerRef, TypeDef, builtin};
 use nonstop_resource_types::registry::Origin;
-use nonstop_resource_types::schema::{PropertyKind, PropertySpec};
-use nonstop_resource_types::{HandlerRef, Registry, RegistryConfig, TypeDef, builtin};
+use nonstop_resource_types::{Registry, RegistryConfig};
 
 fn chat_server() -> TypeDef {
     let mut def = builtin::process();

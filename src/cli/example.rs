@@ -87,7 +87,7 @@ pub fn run(args: ExampleArgs) -> ExitCode {
 async fn hold(name: &str, term_delay: &str) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
     let delay = term_delay
-        .parse::<nonstop_resource_types::Millis>()
+        .parse::<nonstop_contract::Millis>()
         .map_err(|e| format!("--term-delay: {e}"))?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use nonstop_contract::Millis;
 use nonstop_proto::cluster as pb;
-use nonstop_resource_types::Millis;
 
 use super::client::{CliError, Client, ConnArgs, call, run_async};
 use super::node::named;

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use nonstop_contract::Millis;
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
-use nonstop_resource_types::Millis;
 use serde::Serialize;
 use tonic::transport::Endpoint;
 

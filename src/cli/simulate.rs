@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
+use nonstop_contract::Millis;
 use nonstop_controller::sim::{SimEvent, SimOptions, Simulator};
-use nonstop_resource_types::Millis;
 
 use super::load::load_cluster;
 use super::output::{end, say, write_out};

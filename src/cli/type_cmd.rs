@@ -5,11 +5,10 @@
 
 use super::output::tell;
 use clap::{Args, Subcommand};
+use nonstop_contract::{Properties, PropertySpec, TypeDef, Value};
 use nonstop_resource_types::conformance::Suite;
 use nonstop_resource_types::registry::Origin;
-use nonstop_resource_types::{
-    HandlerError, Properties, PropertySpec, Registry, RegistryConfig, TypeDef, Value,
-};
+use nonstop_resource_types::{HandlerError, Registry, RegistryConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -61,7 +60,7 @@ enum TypeCmd {
 }
 
 fn parse_prop(s: &str) -> Result<(String, String), String> {
-    let (k, v) = nonstop_resource_types::split_key_value(s)?;
+    let (k, v) = nonstop_contract::split_key_value(s)?;
     Ok((k.to_string(), v.to_string()))
 }
 
@@ -320,7 +319,7 @@ mod tests {
 
     #[test]
     fn show_prints_the_schema_and_the_default_timings() {
-        let text = describe(&nonstop_resource_types::builtin::process());
+        let text = describe(&nonstop_contract::builtin::process());
         assert!(
             text.contains("instances        int       default 1; range 1..=1024"),
             "{text}"

@@ -9,7 +9,7 @@ use super::items::{self, MAX_INT, NAME_LIMIT, Spec};
 use super::lexer::Pos;
 use super::model::{Entry, EnvFile, Item, SectionKind};
 use super::refs;
-use nonstop_resource_types::timing::RESTART_WINDOW;
+use nonstop_contract::timing::RESTART_WINDOW;
 
 /// The five sections every file must have (3.1.1: "반드시 정의되어야 한다").
 const MANDATORY: [SectionKind; 5] = [

@@ -13,17 +13,17 @@
 
 use std::collections::{HashMap, HashSet};
 
+use nonstop_contract::{
+    Millis, Properties, PropertyKind, PropertySpec, RestartMode, RestartPolicy, Timings, Value,
+};
 use nonstop_controller::config::file::{
     ClusterFile, CousinEntry, CousinMemberEntry, GroupEntry, ResourceEntry, ServiceEntry, TypeEntry,
 };
 use nonstop_controller::db::model::{Load, NodeSpec, Target};
-use nonstop_resource_types::{
-    Millis, Properties, PropertyKind, PropertySpec, RestartMode, RestartPolicy, Timings, Value,
-};
 
 use super::model::{Entry, EnvFile, SectionKind};
 use super::refs::{Index, listed};
-use nonstop_resource_types::timing::RESTART_WINDOW;
+use nonstop_contract::timing::RESTART_WINDOW;
 
 /// The type nonstop gives Tmax gateways: a `process` with the gateway's address items.
 pub const GATEWAY_TYPE: &str = "tmax-gateway";

@@ -9,6 +9,7 @@ mod follower;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use nonstop_contract::DesiredNode;
 use nonstop_controller::config;
 use nonstop_controller::leader;
 use nonstop_controller::server::{AgentApi, ClusterApi, History};
@@ -20,7 +21,6 @@ use nonstop_proto::agent::{self as apb};
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_proto::cluster::{self as cpb};
-use nonstop_resource_types::DesiredNode;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;

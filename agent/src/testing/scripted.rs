@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use nonstop_contract::{HandlerRef, Schema, StopBound, Timings, TypeDef};
 use nonstop_resource_types::handler::{HandlerError, Result};
 use nonstop_resource_types::{
-    FailureSink, Footprint, HandlerRef, Health, OpenContext, ResourceHandler, ResourceInstance,
-    Schema, StopBound, Timings, TypeDef,
+    FailureSink, Footprint, Health, OpenContext, ResourceHandler, ResourceInstance,
 };
 
 /// How a scripted resource behaves.

@@ -12,11 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use nonstop_contract::{HandlerRef, Schema, StopBound, Timings, TypeDef};
 use nonstop_resource_types::handler::{HandlerError, Result};
 use nonstop_resource_types::procs::ProcessGroup;
 use nonstop_resource_types::{
-    FailureSink, Footprint, HandlerRef, Health, OpenContext, ResourceHandler, ResourceInstance,
-    Schema, StopBound, Timings, TypeDef,
+    FailureSink, Footprint, Health, OpenContext, ResourceHandler, ResourceInstance,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;

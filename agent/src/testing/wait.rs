@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nonstop_resource_types::{DesiredGroup, DesiredResource, HandlerRef, Properties, Timings};
+use nonstop_contract::{DesiredGroup, DesiredResource, HandlerRef, Properties, Timings};
 use tokio::sync::broadcast;
 
 /// Waits until `cond` holds, checking every 5 ms, for at most `within`. Returns whether it held.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use nonstop_agent::local::LocalLeader;
 use nonstop_agent::testing::{ScriptedHandler, SleepHandler, next_matching};
 use nonstop_agent::{Agent, AgentConfig, AgentEvent, AgentHandle, HandlerMap};
-use nonstop_resource_types::{
+use nonstop_contract::{
     DesiredGroup, DesiredNode, Millis, ResourceReport, ResourceState, RestartMode, RestartPolicy,
     Timings,
 };

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use super::file::ClusterFile;
 use super::ops::{self, ConfigError};
-use nonstop_resource_types::TypeDef;
+use nonstop_contract::TypeDef;
 
 use crate::db::model::{CousinSet, GroupSpec, NodeSpec, ResourceSpec, Service};
 use crate::db::{ApplyError, ClusterDb, Command, Op};

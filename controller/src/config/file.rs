@@ -24,10 +24,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use nonstop_resource_types::{Properties, PropertySpec, Timings};
+use nonstop_contract::{Properties, PropertySpec, Timings};
 
 use crate::db::model::{Failback, Limit, Load, NodeSpec, Target, TimingProfile};
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 /// A whole `cluster.yaml`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

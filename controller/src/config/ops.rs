@@ -2,7 +2,7 @@
 //! accepts (settings, nodes, types, groups, resources with dependencies first, cousin sets,
 //! services).
 
-use nonstop_resource_types::{HandlerRef, Millis, Schema, StopBound, TypeDef};
+use nonstop_contract::{HandlerRef, Millis, Schema, StopBound, TypeDef};
 
 use super::file::{ClusterFile, TimingChoice, TypeEntry};
 use crate::db::model::{
@@ -79,7 +79,7 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
             HandlerRef::Exec(path.clone()),
             Schema::default(),
             Default::default(),
-            StopBound::Within(Millis::from(nonstop_resource_types::exec::STOP_BOUND)),
+            StopBound::Within(Millis::from(nonstop_contract::plugin::exec::STOP_BOUND)),
             false,
         )
     } else {
@@ -91,8 +91,8 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
                 format!("{spec:?}: write provider:agent, like heartbeat:Dummy"),
             )
         })?;
-        if !nonstop_resource_types::ocf::clean_name(provider)
-            || !nonstop_resource_types::ocf::clean_name(agent)
+        if !nonstop_contract::plugin::ocf::clean_name(provider)
+            || !nonstop_contract::plugin::ocf::clean_name(agent)
         {
             let why = format!(
                 "{spec:?}: the provider and the agent are file names under \
@@ -104,7 +104,7 @@ pub fn type_def(t: &TypeEntry, known: &[TypeDef]) -> Result<TypeDef, ConfigError
             provider: provider.into(),
             agent: agent.into(),
         };
-        let stop = StopBound::Within(Millis::from(nonstop_resource_types::ocf::STOP_BOUND));
+        let stop = StopBound::Within(Millis::from(nonstop_contract::plugin::ocf::STOP_BOUND));
         (h, Schema::default(), Default::default(), stop, false)
     };
     schema.properties.extend(t.properties.iter().cloned());

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use nonstop_resource_types::{Timings, TypeDef, check_host_port};
+use nonstop_contract::{Timings, TypeDef, check_host_port};
 
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;

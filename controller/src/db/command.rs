@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-pub use nonstop_resource_types::RestartCount;
-use nonstop_resource_types::TypeDef;
+pub use nonstop_contract::RestartCount;
+use nonstop_contract::TypeDef;
 
 use super::model::{
     CousinSet, GroupSpec, NodeSpec, PlaceReason, ResourceSpec, ResourceState, Service, Settings,

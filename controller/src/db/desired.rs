@@ -2,7 +2,7 @@
 //! database alone.
 //! The leader streams it to each agent with the epoch; the simulator follows it too.
 
-use nonstop_resource_types::{DesiredGroup, DesiredNode, DesiredResource, HandlerRef};
+use nonstop_contract::{DesiredGroup, DesiredNode, DesiredResource, HandlerRef};
 
 use super::ClusterDb;
 use super::model::{Group, Target};

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 use super::command::RestartCount;
 use super::model::{NodeState, PlaceReason, ResourceState, Target};

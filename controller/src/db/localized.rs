@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use nonstop_resource_types::{Properties, PropertyError, Schema};
+use nonstop_contract::{Properties, PropertyError, Schema};
 
 use super::ClusterDb;
 use super::error::{Result, invalid, subject, unknown};
@@ -110,7 +110,7 @@ impl ClusterDb {
 
 #[cfg(test)]
 mod tests {
-    use nonstop_resource_types::{PropertyKind, PropertySpec, Value};
+    use nonstop_contract::{PropertyKind, PropertySpec, Value};
 
     use super::super::model::ResourceSpec;
     use super::super::tests::{chat_type, group, live, node, op, paper, place, rejected};
@@ -118,7 +118,7 @@ mod tests {
 
     /// `chat` of the paper's cluster with `prop` overridden on `node` by `value`.
     fn chat_with(node: &str, prop: &str, value: Value) -> Op {
-        let mut over = nonstop_resource_types::Properties::new();
+        let mut over = nonstop_contract::Properties::new();
         over.insert(prop.into(), value);
         let Op::PutResource(spec) = super::super::tests::resource(
             "chat",

@@ -21,15 +21,15 @@ mod state;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-use nonstop_resource_types::TypeDef;
-use nonstop_resource_types::builtin::builtin_types;
+use nonstop_contract::TypeDef;
+use nonstop_contract::builtin::builtin_types;
 
 pub use command::{Command, Op, Origin, RestartCount};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};
 pub use model::*;
 pub use names::{NAME_MAX, NAME_RULE, is_safe_name};
-pub use nonstop_resource_types::{DesiredGroup, DesiredNode, DesiredResource};
+pub use nonstop_contract::{DesiredGroup, DesiredNode, DesiredResource};
 
 use crate::time::Time;
 

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use nonstop_resource_types::ResourceState;
-use nonstop_resource_types::{Millis, MillisRange, Properties, Timings};
+pub use nonstop_contract::ResourceState;
+use nonstop_contract::{Millis, MillisRange, Properties, Timings};
 
 use crate::time::Time;
 

@@ -4,7 +4,7 @@
 use super::ClusterDb;
 use super::model::{Group, Liveness, ResourceState};
 use crate::time::Time;
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 impl ClusterDb {
     /// Whether `node` may take group `g` without an operator naming it: it is an owner, Up, not

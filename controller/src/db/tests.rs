@@ -1,7 +1,7 @@
 //! Unit tests of apply: every rejected command changes nothing, and the one-node rule holds at
 //! the level of single commands.
 
-use nonstop_resource_types::{
+use nonstop_contract::{
     HandlerRef, Millis, PropertyKind, PropertySpec, Schema, Timings, TypeDef, Value,
 };
 
@@ -257,7 +257,7 @@ fn a_type_change_that_would_invalidate_resources_is_refused() {
         Op::PutType(t) => t,
         _ => unreachable!(),
     };
-    narrower.schema.properties[1].max = Some(nonstop_resource_types::Bound::Int(5));
+    narrower.schema.properties[1].max = Some(nonstop_contract::Bound::Int(5));
     narrower.schema.properties[1].default = Some(Value::Int(5));
     rejected(
         &mut db,
@@ -659,7 +659,7 @@ fn i17_1_a_group_waits_its_slowest_stop_bound_after_its_node_is_down() {
         schema: Schema::new(vec![]),
         timings: Timings::default(),
         description: String::new(),
-        stop: nonstop_resource_types::StopBound::Within(Millis::secs(21)),
+        stop: nonstop_contract::StopBound::Within(Millis::secs(21)),
         reconfigures: false,
     };
     op(&mut db, Op::PutType(slow)).unwrap();

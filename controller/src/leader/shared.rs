@@ -7,7 +7,9 @@
 //! survives a restart; a suspicion whose end has passed is dropped.
 
 use std::collections::BTreeMap;
+use std::fs::Permissions;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -107,16 +109,18 @@ fn load(path: &Path) -> BTreeMap<String, u64> {
     })
 }
 
+/// Writes the file through a temporary file beside it (tempfile's `NamedTempFile`, removed if
+/// anything fails), fsynced, renamed over it, then the directory fsynced.
 fn save(path: &Path, ends: &BTreeMap<String, u64>) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(ends).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .permissions(Permissions::from_mode(0o666)) // less the umask, as File::create
+        .tempfile_in(dir)?;
+    tmp.write_all(&serde_json::to_vec(ends).map_err(std::io::Error::other)?)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)?;
+    // The rename is durable only once the directory is.
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The decision for one group (see the diagram in `policy`).
 
-use nonstop_resource_types::{Millis, RestartMode};
+use nonstop_contract::{Millis, RestartMode};
 
 use crate::db::model::{Group, Liveness, PlaceReason, Target};
 use crate::db::{ClusterDb, Op};

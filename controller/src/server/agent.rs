@@ -7,9 +7,9 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::Stream;
+use nonstop_contract::{AgentReport, wire};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_server::AgentService;
-use nonstop_resource_types::{AgentReport, wire};
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 

@@ -1,7 +1,7 @@
 //! The database's records as the operators' API shows them.
 
+use nonstop_contract::{Bound, PropertyKind, RestartPolicy, TypeDef};
 use nonstop_proto::cluster as pb;
-use nonstop_resource_types::{Bound, PropertyKind, RestartPolicy, TypeDef};
 
 use crate::db::model::{Failback, Group, Node, Resource, Target};
 use crate::db::{AuditEntry, ClusterDb, Event};
@@ -117,8 +117,8 @@ fn bounds(min: Option<Bound>, max: Option<Bound>) -> String {
 }
 
 /// `builtin:process`, `exec:/path`, `ocf:heartbeat:Dummy`.
-pub fn handler(h: &nonstop_resource_types::HandlerRef) -> String {
-    use nonstop_resource_types::HandlerRef as H;
+pub fn handler(h: &nonstop_contract::HandlerRef) -> String {
+    use nonstop_contract::HandlerRef as H;
     match h {
         H::Builtin(n) => format!("builtin:{n}"),
         H::Exec(p) => format!("exec:{p}"),
@@ -144,6 +144,6 @@ pub(super) fn audit(a: &AuditEntry) -> pb::AuditEntry {
 }
 
 /// Property values as plain text, by name.
-fn plain(p: &nonstop_resource_types::Properties) -> std::collections::HashMap<String, String> {
+fn plain(p: &nonstop_contract::Properties) -> std::collections::HashMap<String, String> {
     p.iter().map(|(k, v)| (k.clone(), v.to_plain())).collect()
 }

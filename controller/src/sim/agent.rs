@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nonstop_resource_types::{DesiredGroup, Millis, ResourceState, RestartDecision, StopBound};
+use nonstop_contract::{DesiredGroup, Millis, ResourceState, RestartDecision, StopBound};
 
 use super::{Loss, SimError, SimOptions, Simulator};
 use crate::db::model::Liveness;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 use crate::db::Op;
 use crate::db::model::Target;

@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 use crate::config::{ClusterFile, to_ops};
 use crate::db::model::Liveness;

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use nonstop_resource_types::Millis;
+use nonstop_contract::Millis;
 
 use super::{Simulator, Transition};
 use crate::time::Time;

@@ -1,11 +1,11 @@
 //! OCF meta-data XML -> nonstop's schema and timings.
 
+use nonstop_contract::millis::Millis;
+use nonstop_contract::schema::{PropertyKind, PropertySpec, Schema};
+use nonstop_contract::timing::Timings;
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::{Meta, spec};
-use crate::millis::Millis;
-use crate::schema::{PropertyKind, PropertySpec, Schema};
-use crate::timing::Timings;
 
 /// Parses an agent's meta-data.
 pub(super) fn parse(xml: &str) -> Result<Meta, String> {

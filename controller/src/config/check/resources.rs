@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use nonstop_resource_types::{Properties, Schema};
+use nonstop_contract::{Properties, Schema};
 
 use super::Checker;
 use super::locate::{Fault, plain};

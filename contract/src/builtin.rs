@@ -1,10 +1,17 @@
-//! The built-in resource types' definitions: names, property schemas, default timings.
-//! The handlers that run them live beside this file, one file each.
+//! The built-in resource types' definitions: names, property schemas, default timings, stop
+//! bounds. The handlers that run them live in nonstop-resource-types, one file each.
+
+use std::time::Duration;
 
 use crate::millis::Millis;
 use crate::schema::{Format, PropertyKind as K, PropertySpec as P, Schema, Value};
 use crate::timing::Timings;
 use crate::typedef::{HandlerRef, StopBound, TypeDef};
+
+/// How long `tmax-node`'s terminate (its down command) may take. What tmboot starts lives
+/// outside the agent's process tree, so its stop cannot be forced: this is the type's stop
+/// bound, and the handler bounds the command by it.
+pub const TMAX_NODE_TERMINATE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Every built-in type, in the order `nonstop type list` shows them.
 pub fn builtin_types() -> Vec<TypeDef> {
@@ -139,7 +146,7 @@ pub fn tmax_node() -> TypeDef {
         ],
         Timings::default(),
     )
-    .stop_within(crate::tmax_node::TERMINATE_LIMIT)
+    .stop_within(TMAX_NODE_TERMINATE_LIMIT)
 }
 
 #[cfg(test)]

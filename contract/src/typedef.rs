@@ -90,10 +90,10 @@ impl TypeDef {
     }
 
     /// The properties whose change from `old` to `new` needs the resource restarted, by name
-    /// (empty: the change can be applied in place, through
-    /// [`crate::ResourceInstance::reconfigure`]). A property needs it when its schema says
-    /// `restart`, when the type does not reconfigure at all, or when it is one a built-in's
-    /// program only reads when it starts (the properties a type adds to `process` or
+    /// (empty: the change can be applied in place, through the running instance's
+    /// `ResourceInstance::reconfigure` in nonstop-resource-types). A property needs it when its
+    /// schema says `restart`, when the type does not reconfigure at all, or when it is one a
+    /// built-in's program only reads when it starts (the properties a type adds to `process` or
     /// `tmax-node`, which the program gets in its environment) and nothing tells the program
     /// of the change (`process` with `reload_signal`, see docs/resource-types.md).
     pub fn restart_needed_for(&self, old: &Properties, new: &Properties) -> Vec<String> {
