@@ -5,7 +5,7 @@ mod raft_support;
 
 use std::time::Duration;
 
-use nonstop_controller::raft::{LocalTransport, RaftConfig, RaftError, RaftNode, RedbStore};
+use nonstop_controller::raft::{LocalTransport, RaftConfig, RaftError, RaftNode, RedbLog};
 use raft_support::{fast, propose, put_node};
 
 struct Local {
@@ -22,7 +22,7 @@ fn start(forward: bool) -> Local {
         .map(|id| {
             let mut cfg = fast(RaftConfig::new(id, peers.clone()));
             cfg.forward_proposals = forward;
-            let store = RedbStore::open(&dir.path().join(format!("m{id}")), id).unwrap();
+            let store = RedbLog::open(&dir.path().join(format!("m{id}")), id).unwrap();
             let node = RaftNode::start(cfg, store, net.clone()).unwrap();
             net.register(node.clone());
             node
@@ -118,7 +118,7 @@ fn a_bad_configuration_is_refused_before_anything_starts() {
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path(), 1).unwrap();
+        let store = RedbLog::open(dir.path(), 1).unwrap();
         let cfg = RaftConfig::new(0, Default::default());
         let err = RaftNode::start(cfg, store, LocalTransport::new()).unwrap_err();
         assert!(err.to_string().contains("raft.id"), "{err}");

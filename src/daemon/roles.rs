@@ -10,7 +10,7 @@ use nonstop_controller::config as cluster_config;
 use nonstop_controller::db::{Command, Op, TimingProfile};
 use nonstop_controller::leader;
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
-use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbStore};
+use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbLog};
 use nonstop_controller::server::{AgentApi, ClusterApi, History};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_controller::time::Time;
@@ -131,7 +131,7 @@ fn start_controller(
     let (applied_tx, _) = broadcast::channel(4096);
     let mut rc = raft_config(config, role, members.clone());
     rc.applied_events = Some(applied_tx.clone());
-    let log = RedbStore::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
+    let log = RedbLog::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
     let transport = GrpcTransport::tcp_from(role.id, local_address(config));
     let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone(), applied_tx, members);

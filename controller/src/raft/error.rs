@@ -37,7 +37,7 @@ pub enum RaftError {
     },
     /// The member's storage failed: it stopped and must be restarted from its directory.
     #[error("fatal: {0}")]
-    Fatal(#[from] StoreError),
+    Fatal(#[from] LogError),
 }
 
 impl RaftError {
@@ -67,7 +67,7 @@ impl RaftError {
 
 /// A storage failure. Raft cannot go on without its log, so these are fatal for the member.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum LogError {
     /// The redb database failed.
     #[error("raft store {path}: {source}")]
     Redb {

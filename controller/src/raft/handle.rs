@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use super::config::{Members, RaftConfig};
 use super::error::{RaftError, Result};
+use super::log_storage::LogStorage;
 use super::node::{Request, spawn_member};
-use super::storage::LogStore;
 use super::transport::Transport;
 use super::waiters::ReadFn;
 use crate::db::{ApplyError, ClusterDb, Command, Event};
@@ -130,11 +130,11 @@ impl std::fmt::Debug for RaftNode {
 }
 
 impl RaftNode {
-    /// Starts a member on `storage` (bootstrapping it if it is new and `config.bootstrap`),
+    /// Starts a member on `log` (bootstrapping it if it is new and `config.bootstrap`),
     /// sending through `transport`. Must be called inside a tokio runtime.
-    pub fn start<S: LogStore, T: Transport>(
+    pub fn start<S: LogStorage, T: Transport>(
         config: RaftConfig,
-        storage: S,
+        log: S,
         transport: T,
     ) -> Result<RaftNode> {
         config.validate()?;
@@ -142,7 +142,7 @@ impl RaftNode {
         let (tx, rx) = mpsc::channel(4096);
         let (lead_tx, leadership) = watch::channel(Leadership::default());
         let (exit_tx, exit) = watch::channel(None);
-        let task = spawn_member(config, storage, transport, rx, lead_tx, exit_tx)?;
+        let task = spawn_member(config, log, transport, rx, lead_tx, exit_tx)?;
         Ok(RaftNode {
             id,
             timeout,
@@ -271,7 +271,7 @@ impl RaftNode {
     }
 
     /// Stops the member gracefully: answers every waiting caller with `Stopped`, closes its
-    /// store, and returns when it is closed.
+    /// log, and returns when it is closed.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Request::Shutdown(tx)).await.is_ok() {
@@ -290,7 +290,7 @@ impl RaftNode {
         }
     }
 
-    /// Resolves when the member's task has stopped (and closed its store).
+    /// Resolves when the member's task has stopped (and closed its log).
     pub async fn stopped(&self) {
         let _ = self.exit.clone().wait_for(Option::is_some).await;
     }
@@ -305,7 +305,7 @@ impl RaftNode {
         }
     }
 
-    /// True while the member's task runs; false once it has ended and closed its store.
+    /// True while the member's task runs; false once it has ended and closed its log.
     pub fn is_running(&self) -> bool {
         self.exit.borrow().is_none() && self.exit.has_changed().is_ok()
     }

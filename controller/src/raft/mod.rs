@@ -5,7 +5,7 @@
 //!  RaftNode (handle, clone) ──Request──▶ member task (node.rs): owns RawNode + ClusterDb
 //!        ▲  answers (oneshot)                 │ tick / step / propose / read_index
 //!        │                                    ▼
-//!        └───────── waiters.rs ◀── Ready loop (ready.rs) ──▶ LogStore (storage.rs, redb_store.rs)
+//!        └───────── waiters.rs ◀── Ready loop (ready.rs) ──▶ LogStorage (log_storage.rs, redb_log.rs)
 //!                                             │ messages
 //!                                             ▼
 //!                     Transport (transport.rs; grpc.rs: RaftTransport client streams)
@@ -28,21 +28,21 @@ mod config;
 mod error;
 pub mod grpc;
 mod handle;
-mod log;
+mod log_storage;
+pub mod log_suite;
+mod logger;
 mod mark;
 mod node;
 mod ready;
-mod redb_store;
-mod storage;
-pub mod store_suite;
+mod redb_log;
 mod transport;
 mod validate;
 mod waiters;
 
 pub use codec::EntryContext;
 pub use config::{Members, RaftConfig};
-pub use error::{RaftError, Result, StoreError};
+pub use error::{LogError, RaftError, Result};
 pub use handle::{Applied, Exit, Leadership, Progress, RaftNode, RaftStatus, Role};
-pub use redb_store::RedbStore;
-pub use storage::LogStore;
+pub use log_storage::LogStorage;
+pub use redb_log::RedbLog;
 pub use transport::{LocalTransport, Transport};

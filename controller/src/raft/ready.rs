@@ -5,7 +5,7 @@
 //!              ─▶ persist snapshot + entries + HardState  (one redb transaction, fsync)
 //!              ─▶ note read states; apply committed entries to ClusterDb, answer callers
 //!              ─▶ send persisted messages (votes, acks: only after the fsync)
-//!              ─▶ store.persisted() (the high-water mark: after the log, off the acks' path)
+//!              ─▶ log.persisted() (the high-water mark: after the log, off the acks' path)
 //!  raw.advance(rd) ─▶ light ready: commit index, messages, more committed entries
 //!  raw.advance_apply() ─▶ maybe snapshot + compact the log; report snapshots sent
 //! ```
@@ -20,12 +20,12 @@ use raft::prelude::{
 use super::codec::{self, EntryContext};
 use super::error::{RaftError, Result};
 use super::handle::{Applied, Leadership};
+use super::log_storage::LogStorage;
 use super::node::Member;
-use super::storage::LogStore;
 use super::transport::Transport;
 use crate::db::{ApplyError, Event};
 
-impl<S: LogStore, T: Transport> Member<S, T> {
+impl<S: LogStorage, T: Transport> Member<S, T> {
     /// Handles every pending Ready. Between `ready()` and `advance()` nothing but the Ready's
     /// own work happens.
     pub(super) fn on_ready(&mut self) -> Result<()> {
@@ -37,8 +37,8 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             self.read_states(rd.take_read_states());
             self.apply(rd.take_committed_entries());
             self.send(rd.take_persisted_messages());
-            let store = self.raw.mut_store();
-            blocking(|| store.persisted())?;
+            let log = self.raw.mut_store();
+            blocking(|| log.persisted())?;
 
             let mut light = self.raw.advance(rd);
             if let Some(commit) = light.commit_index() {
@@ -95,8 +95,8 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         if !entries.is_empty() {
             fail::fail_point!("raft::before_log_write");
         }
-        let store = self.raw.mut_store();
-        blocking(|| store.persist(snapshot.as_ref(), entries, hs))?;
+        let log = self.raw.mut_store();
+        blocking(|| log.persist(snapshot.as_ref(), entries, hs))?;
         if !entries.is_empty() {
             fail::fail_point!("raft::after_log_write");
         }
@@ -238,10 +238,10 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         meta.index = self.applied;
         meta.term = term;
         meta.set_conf_state(self.conf_state.clone());
-        let store = self.raw.mut_store();
+        let log = self.raw.mut_store();
         // Keep as many entries again behind the snapshot for members slightly behind.
         let keep = self.cfg.snapshot_every;
-        blocking(|| store.save_snapshot(snap, keep))?;
+        blocking(|| log.save_snapshot(snap, keep))?;
         self.snapshot_index = self.applied;
         self.snapshot_now = false;
         Ok(())
