@@ -7,8 +7,8 @@
 
 use crate::db::{ClusterDb, Command};
 
-use super::config::Members;
 use super::error::LogError;
+use super::types::Members;
 
 /// Who proposed an entry, so that the proposing member can answer its caller.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -2,13 +2,10 @@
 //! elections and snapshots. Defaults follow etcd (heartbeat 100 ms, election 1 s), with the
 //! random part of the election timeout half as wide (1 to 1.5 s, not 1 to 2 s).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::{RaftError, Result};
-
-/// Raft ids and transport addresses of the controller members.
-pub type Members = BTreeMap<u64, String>;
+use super::types::Members;
 
 /// How a member starts and runs raft.
 #[derive(Clone, Debug)]

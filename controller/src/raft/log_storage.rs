@@ -9,8 +9,8 @@
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 
 use super::codec;
-use super::config::Members;
 use super::error::LogError;
+use super::types::Members;
 use crate::db::ClusterDb;
 
 /// Durable raft state of one member.

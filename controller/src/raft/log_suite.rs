@@ -9,8 +9,8 @@ use std::path::Path;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, StorageError};
 
-use super::config::Members;
 use super::log_storage::LogStorage;
+use super::types::Members;
 
 /// Runs every check, each in its own subdirectory of `root`; `open` opens (or reopens) a
 /// log in a directory.

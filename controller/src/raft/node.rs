@@ -9,12 +9,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::codec::{self, EntryContext};
-use super::config::{Members, RaftConfig};
+use super::config::RaftConfig;
 use super::error::{RaftError, Result};
-use super::handle::{Exit, Leadership, Progress, RaftStatus, Role};
 use super::log_storage::LogStorage;
 use super::logger;
 use super::transport::Transport;
+use super::types::{Exit, Leadership, Members, Progress, RaftStatus, Role};
 use super::validate::{self, Local, Throttle};
 use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};

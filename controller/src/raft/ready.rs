@@ -19,10 +19,10 @@ use raft::prelude::{
 
 use super::codec::{self, EntryContext};
 use super::error::{RaftError, Result};
-use super::handle::{Applied, Leadership};
 use super::log_storage::LogStorage;
 use super::node::Member;
 use super::transport::Transport;
+use super::types::{Applied, Leadership, Members};
 use crate::db::{ApplyError, Event};
 
 impl<S: LogStorage, T: Transport> Member<S, T> {
@@ -108,7 +108,7 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
     }
 
     /// Replaces the database with a snapshot received from the leader.
-    fn restore(&mut self, snap: Snapshot, members: super::Members, db: crate::db::ClusterDb) {
+    fn restore(&mut self, snap: Snapshot, members: Members, db: crate::db::ClusterDb) {
         let meta = snap.get_metadata();
         tracing::info!(
             member = self.cfg.id,
