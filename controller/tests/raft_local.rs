@@ -65,7 +65,7 @@ async fn a_follower_forwards_and_reads_are_linearizable() {
     }
     let status = follower.status().await.unwrap();
     assert_eq!(status.leader, lead);
-    assert!(status.applied >= a.index);
+    assert!(status.applied >= a.revision);
 }
 
 #[tokio::test]

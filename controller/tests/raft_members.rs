@@ -51,7 +51,7 @@ async fn the_leader_lists_every_member_with_its_progress() {
     let last = propose(&c.node(leader), put_node(1), Duration::from_secs(5))
         .await
         .unwrap()
-        .index;
+        .revision;
     c.converged(last, Duration::from_secs(5)).await;
     // Progress reaches the leader with the next heartbeat acknowledgement.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -242,7 +242,7 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     let last = propose(&c.node(leader), put_node(1), Duration::from_secs(5))
         .await
         .unwrap()
-        .index;
+        .revision;
     let dbs = c.converged(last, Duration::from_secs(10)).await;
     assert_eq!(dbs.len(), 4);
     assert!(dbs.windows(2).all(|w| w[0] == w[1]), "members disagree");

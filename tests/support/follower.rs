@@ -4,7 +4,7 @@
 
 use nonstop_controller::ClusterDb;
 use nonstop_controller::store::{
-    AppliedEvents, Committed, LeaderInfo, LocalStore, MemberInfo, MemberView, Store, StoreError,
+    Applied, AppliedEvents, LeaderInfo, LocalStore, MemberInfo, MemberView, Store, StoreError,
 };
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -18,7 +18,7 @@ pub struct Follower {
 }
 
 impl Store for Follower {
-    async fn propose(&self, _: nonstop_controller::Command) -> Result<Committed, StoreError> {
+    async fn propose(&self, _: nonstop_controller::Command) -> Result<Applied, StoreError> {
         Err(match &self.leader {
             Some(l) => StoreError::NotLeader {
                 leader: Some(l.clone()),

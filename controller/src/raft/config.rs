@@ -40,7 +40,7 @@ pub struct RaftConfig {
     pub forward_proposals: bool,
     /// Where to publish the events of every command this member applies (the services' watch
     /// streams and the leader's policy loop follow it); `None`: nowhere.
-    pub applied_events: Option<tokio::sync::broadcast::Sender<crate::store::AppliedEvents>>,
+    pub applied_events: Option<tokio::sync::broadcast::Sender<super::types::AppliedEvents>>,
 }
 
 impl RaftConfig {

@@ -22,7 +22,7 @@ use super::error::{RaftError, Result};
 use super::log_storage::LogStorage;
 use super::node::Member;
 use super::transport::Transport;
-use super::types::{Applied, Leadership, Members};
+use super::types::{Applied, AppliedEvents, Leadership, Members};
 use crate::db::{ApplyError, Event};
 
 impl<S: LogStorage, T: Transport> Member<S, T> {
@@ -152,15 +152,17 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
                 && !events.is_empty()
             {
                 // Watchers that lag or left lose events; the log itself is not affected.
-                let _ = tx.send(crate::store::AppliedEvents {
+                let _ = tx.send(AppliedEvents {
                     revision: e.index,
                     events: events.clone(),
                 });
             }
             let mine = ctx.filter(|c| c.proposer == self.cfg.id).map(|c| c.seq);
             let index = e.index;
-            self.waiters
-                .applied(index, mine, || Applied { index, result });
+            self.waiters.applied(index, mine, || Applied {
+                revision: index,
+                result,
+            });
         }
         self.waiters.serve_reads(self.applied, &self.db);
     }

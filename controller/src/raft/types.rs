@@ -1,6 +1,12 @@
 //! The data a member shares with its callers and between its own modules: who the members
-//! are, what a proposal answers, who leads, the member's status and why it stopped. Every
-//! other file of raft/ may use these; this one uses no other file of raft/.
+//! are, what a command's application says, who leads, the member's status and why it stopped.
+//! Every other file of raft/ may use these; this one uses no other file of raft/. The store
+//! (`crate::store`) hands the same types to the services.
+//!
+//! A command that was applied is told two ways, to two audiences: its proposer gets an
+//! [`Applied`] (the events, or why the database rejected it), and every subscriber gets the
+//! [`AppliedEvents`] of each command that changed something (a rejected command, or one
+//! without events, is not broadcast).
 
 use std::collections::BTreeMap;
 
@@ -9,14 +15,25 @@ use crate::db::{ApplyError, Event};
 /// Raft ids and transport addresses of the controller members.
 pub type Members = BTreeMap<u64, String>;
 
-/// A command applied on this member.
+/// A proposed command, applied on this member: the answer to its proposer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
-    /// The raft log index it was committed at.
-    pub index: u64,
+    /// The revision it was applied at: on a raft member, the log index it was committed at
+    /// (the number [`AppliedEvents`] carry).
+    pub revision: u64,
     /// What the database said: the events, or why it rejected the command (a rejected command
     /// is still committed, and changed nothing).
-    pub result: std::result::Result<Vec<Event>, ApplyError>,
+    pub result: Result<Vec<Event>, ApplyError>,
+}
+
+/// The events of one applied command, as every subscriber sees them (the services' watch
+/// streams, the leader's policy loop). Only commands that changed something are sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedEvents {
+    /// The revision the command was applied at (as in [`Applied::revision`]).
+    pub revision: u64,
+    /// Its events.
+    pub events: Vec<Event>,
 }
 
 /// Who leads, as this member sees it.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
+use super::{Applied, AppliedEvents, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
 
 /// One member, in memory. Clones share it.
@@ -40,7 +40,7 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    async fn propose(&self, cmd: Command) -> Result<Committed, StoreError> {
+    async fn propose(&self, cmd: Command) -> Result<Applied, StoreError> {
         let (revision, result) = {
             let mut db = self.lock();
             let result = db.apply(cmd);
@@ -52,7 +52,7 @@ impl Store for LocalStore {
                 events: events.clone(),
             });
         }
-        Ok(Committed { revision, result })
+        Ok(Applied { revision, result })
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>

@@ -10,28 +10,13 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use crate::db::{ApplyError, ClusterDb, Command, Event};
+use crate::db::{ClusterDb, Command};
 
+/// What a store says of an applied command: to its proposer ([`Applied`]) and to every
+/// subscriber ([`AppliedEvents`]). The raft member's own types, whichever store answers.
+pub use crate::raft::{Applied, AppliedEvents};
 pub use local::LocalStore;
 pub use raft::RaftStore;
-
-/// A command committed and applied on this member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Committed {
-    /// The database revision after it (unchanged when it was rejected).
-    pub revision: u64,
-    /// What the database said: the events, or why it rejected the command (nothing changed).
-    pub result: Result<Vec<Event>, ApplyError>,
-}
-
-/// Events applied together, at a revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppliedEvents {
-    /// The revision after the command.
-    pub revision: u64,
-    /// Its events.
-    pub events: Vec<Event>,
-}
 
 /// Who leads, as this member sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,7 +81,7 @@ impl StoreError {
 /// The replicated database.
 pub trait Store: Clone + Send + Sync + 'static {
     /// Proposes a command and waits until it is applied on this member.
-    fn propose(&self, cmd: Command) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+    fn propose(&self, cmd: Command) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 
     /// Reads the database (linearizable: it sees every command committed before the call).
     fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send

@@ -6,7 +6,7 @@ use tokio::sync::{broadcast, watch};
 
 use std::time::Duration;
 
-use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
+use super::{Applied, AppliedEvents, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
 use crate::raft::{Members, RaftError, RaftNode, RaftStatus, Role};
 
@@ -134,12 +134,8 @@ fn successor(s: &RaftStatus, id: u64) -> Option<u64> {
 }
 
 impl Store for RaftStore {
-    async fn propose(&self, cmd: Command) -> Result<Committed, StoreError> {
-        let a = self.node.propose(cmd).await.map_err(store_error)?;
-        Ok(Committed {
-            revision: a.index,
-            result: a.result,
-        })
+    async fn propose(&self, cmd: Command) -> Result<Applied, StoreError> {
+        self.node.propose(cmd).await.map_err(store_error)
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
