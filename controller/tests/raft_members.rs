@@ -16,8 +16,7 @@ use tonic::{Code, Request};
 
 /// The ClusterService of member `id` (called directly, without a server in front).
 fn api(c: &Cluster, id: u64) -> ClusterApi<RaftStore> {
-    let (applied, _) = tokio::sync::broadcast::channel(16);
-    let store = RaftStore::new(c.node(id), applied, c.peers());
+    let store = RaftStore::new(c.node(id), c.peers());
     let history = History::follow(&store);
     ClusterApi::new(store, history, &format!("node{id}"))
 }
@@ -251,8 +250,7 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     // do not name it) still sends callers to its address.
     assert_eq!(transfer(&c, leader, 4, 5000).await.unwrap(), 4);
     let first: Members = c.peers().into_iter().filter(|(id, _)| *id != 4).collect();
-    let (applied, _) = tokio::sync::broadcast::channel(16);
-    let store = RaftStore::new(c.node(1), applied, first);
+    let store = RaftStore::new(c.node(1), first);
     let mut leadership = store.leadership();
     // (The address is looked up a moment after the leadership change is seen.)
     let seen = leadership.wait_for(|l| l.leader_id == 4 && l.leader_address.is_some());

@@ -17,7 +17,7 @@ use nonstop_controller::time::Time;
 use nonstop_proto::agent::agent_service_server::AgentServiceServer;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::config::{ControllerRole, NodeConfig};
@@ -128,13 +128,11 @@ fn start_controller(
         .iter()
         .map(|(id, a)| (*id, a.to_string()))
         .collect();
-    let (applied_tx, _) = broadcast::channel(4096);
-    let mut rc = raft_config(config, role, members.clone());
-    rc.applied_events = Some(applied_tx.clone());
+    let rc = raft_config(config, role, members.clone());
     let log = RedbLog::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
     let transport = GrpcTransport::tcp_from(role.id, local_address(config));
     let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
-    let store = RaftStore::new(node.clone(), applied_tx, members);
+    let store = RaftStore::new(node.clone(), members);
     let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     tokio::spawn(leader::run_from(
         store.clone(),

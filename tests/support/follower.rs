@@ -50,8 +50,8 @@ impl Store for Follower {
         2
     }
 
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
-        self.inner.applied()
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.inner.subscribe_applied()
     }
 
     fn leadership(&self) -> watch::Receiver<LeaderInfo> {

@@ -85,7 +85,7 @@ async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: L
             }
         }
     };
-    let mut applied = store.applied();
+    let mut applied = store.subscribe_applied();
     let mut tick = tokio::time::interval(Duration::from_millis(50).min(timeout / 4));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_plan = Instant::now();

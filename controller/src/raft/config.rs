@@ -38,9 +38,6 @@ pub struct RaftConfig {
     pub request_timeout: Duration,
     /// A follower forwards proposals to the leader (true) or answers `NotLeader` (false).
     pub forward_proposals: bool,
-    /// Where to publish the events of every command this member applies (the services' watch
-    /// streams and the leader's policy loop follow it); `None`: nowhere.
-    pub applied_events: Option<tokio::sync::broadcast::Sender<super::types::AppliedEvents>>,
 }
 
 impl RaftConfig {
@@ -57,7 +54,6 @@ impl RaftConfig {
             snapshot_every: 1000,
             request_timeout: Duration::from_secs(5),
             forward_proposals: true,
-            applied_events: None,
         }
     }
 

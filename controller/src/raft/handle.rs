@@ -5,17 +5,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raft::prelude::Message;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::config::RaftConfig;
 use super::error::{RaftError, Result};
 use super::log_storage::LogStorage;
-use super::node::{Request, spawn_member};
+use super::node::{Outlets, Request, spawn_member};
 use super::transport::Transport;
-use super::types::{Applied, Exit, Leadership, RaftStatus};
+use super::types::{Applied, AppliedEvents, Exit, Leadership, RaftStatus};
 use super::waiters::ReadFn;
 use crate::db::{ClusterDb, Command};
+
+/// How many applied commands a subscriber may fall behind before it misses some (it is told
+/// how many, with `RecvError::Lagged`).
+const APPLIED_EVENTS_CAPACITY: usize = 4096;
 
 /// A handle on a running controller member. Clones share the member.
 #[derive(Clone)]
@@ -24,6 +28,8 @@ pub struct RaftNode {
     timeout: Duration,
     tx: mpsc::Sender<Request>,
     leadership: watch::Receiver<Leadership>,
+    /// The member publishes the events of what it applies here; subscribers take receivers.
+    applied: broadcast::Sender<AppliedEvents>,
     exit: watch::Receiver<Option<Exit>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -46,13 +52,20 @@ impl RaftNode {
         let (id, timeout) = (config.id, config.request_timeout);
         let (tx, rx) = mpsc::channel(4096);
         let (lead_tx, leadership) = watch::channel(Leadership::default());
+        let (applied, _) = broadcast::channel(APPLIED_EVENTS_CAPACITY);
         let (exit_tx, exit) = watch::channel(None);
-        let task = spawn_member(config, log, transport, rx, lead_tx, exit_tx)?;
+        let outlets = Outlets {
+            leadership: lead_tx,
+            applied: applied.clone(),
+            exit: exit_tx,
+        };
+        let task = spawn_member(config, log, transport, rx, outlets)?;
         Ok(RaftNode {
             id,
             timeout,
             tx,
             leadership,
+            applied,
             exit,
             task: Arc::new(Mutex::new(Some(task))),
         })
@@ -111,6 +124,13 @@ impl RaftNode {
     /// Who leads; changes as elections happen (for the policy loop, which runs on the leader).
     pub fn leadership(&self) -> watch::Receiver<Leadership> {
         self.leadership.clone()
+    }
+
+    /// The events of every command this member applies from now on, in log order (the
+    /// services' watch streams and the leader's policy loop follow them). Commands that
+    /// changed nothing are not sent; a subscriber more than 4,096 commands behind misses some.
+    pub fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.applied.subscribe()
     }
 
     /// Adds a voting member reachable at `address` (on the leader, or forwarded to it).

@@ -4,7 +4,7 @@
 
 use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Message};
 use raft::{ProgressState, RawNode, StateRole};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -14,7 +14,7 @@ use super::error::{RaftError, Result};
 use super::log_storage::LogStorage;
 use super::logger;
 use super::transport::Transport;
-use super::types::{Exit, Leadership, Members, Progress, RaftStatus, Role};
+use super::types::{AppliedEvents, Exit, Leadership, Members, Progress, RaftStatus, Role};
 use super::validate::{self, Local, Throttle};
 use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};
@@ -48,6 +48,16 @@ pub(crate) enum Request {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Where a member tells the world what happens to it; the handle holds the other ends.
+pub(crate) struct Outlets {
+    /// Who leads.
+    pub leadership: watch::Sender<Leadership>,
+    /// The events of each command applied.
+    pub applied: broadcast::Sender<AppliedEvents>,
+    /// Why the member's task ended.
+    pub exit: watch::Sender<Option<Exit>>,
+}
+
 /// A running member: the RawNode and everything the Ready loop updates.
 pub(crate) struct Member<S: LogStorage, T: Transport> {
     pub(super) cfg: RaftConfig,
@@ -58,6 +68,7 @@ pub(crate) struct Member<S: LogStorage, T: Transport> {
     pub(super) transport: T,
     pub(super) waiters: Waiters,
     pub(super) leadership: watch::Sender<Leadership>,
+    pub(super) applied_events: broadcast::Sender<AppliedEvents>,
     pub(super) applied: u64,
     pub(super) snapshot_index: u64,
     /// Members sent a snapshot in the last Ready (reported to raft after `advance`).
@@ -74,15 +85,20 @@ pub(crate) struct Member<S: LogStorage, T: Transport> {
 /// At most one warning per peer this often about the messages of it that were dropped.
 const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Opens the member on `log` and spawns its task, which says on `exit` why it ended.
+/// Opens the member on `log` and spawns its task, which publishes on `outlets` and says on
+/// `outlets.exit` why it ended.
 pub(crate) fn spawn_member<S: LogStorage, T: Transport>(
     cfg: RaftConfig,
     mut log: S,
     transport: T,
     rx: mpsc::Receiver<Request>,
-    leadership: watch::Sender<Leadership>,
-    exit: watch::Sender<Option<Exit>>,
+    outlets: Outlets,
 ) -> Result<JoinHandle<()>> {
+    let Outlets {
+        leadership,
+        applied,
+        exit,
+    } = outlets;
     if log.is_new() && cfg.bootstrap {
         log.bootstrap(&cfg.peers)?;
         log.persisted()?;
@@ -107,6 +123,7 @@ pub(crate) fn spawn_member<S: LogStorage, T: Transport>(
         transport,
         waiters: Waiters::default(),
         leadership,
+        applied_events: applied,
         applied: meta.index,
         snapshot_index: meta.index,
         sent_snapshots: Vec::new(),

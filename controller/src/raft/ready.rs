@@ -148,11 +148,12 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
                 }
             };
             self.applied = e.index;
-            if let (Some(tx), Ok(events)) = (&self.cfg.applied_events, &result)
+            if let Ok(events) = &result
                 && !events.is_empty()
+                && self.applied_events.receiver_count() > 0
             {
                 // Watchers that lag or left lose events; the log itself is not affected.
-                let _ = tx.send(AppliedEvents {
+                let _ = self.applied_events.send(AppliedEvents {
                     revision: e.index,
                     events: events.clone(),
                 });

@@ -75,7 +75,7 @@ impl Store for LocalStore {
         1
     }
 
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
         self.applied.subscribe()
     }
 

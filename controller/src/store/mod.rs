@@ -100,7 +100,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn member_id(&self) -> u64;
 
     /// Every command applied on this member from now on, with its events.
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents>;
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents>;
 
     /// Who leads, as this member sees it.
     fn leadership(&self) -> watch::Receiver<LeaderInfo>;

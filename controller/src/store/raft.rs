@@ -1,6 +1,6 @@
 //! The raft member as the services' [`Store`]: proposals and linearizable reads go through
-//! raft; applied events come from the member's Ready loop; leadership carries the leader's
-//! address, so a follower can point agents and operators to it.
+//! raft; applied events are the member's own (`RaftNode::subscribe_applied`); leadership
+//! carries the leader's address, so a follower can point agents and operators to it.
 
 use tokio::sync::{broadcast, watch};
 
@@ -14,19 +14,14 @@ use crate::raft::{Members, RaftError, RaftNode, RaftStatus, Role};
 #[derive(Clone, Debug)]
 pub struct RaftStore {
     node: RaftNode,
-    applied: broadcast::Sender<AppliedEvents>,
     leader: watch::Receiver<LeaderInfo>,
 }
 
 impl RaftStore {
-    /// Wraps a started member. `applied` must be the sender given in its `RaftConfig`;
-    /// `members` gives the addresses that leadership reports (a leader not among them, one
-    /// added since, is looked up in the member's current configuration).
-    pub fn new(
-        node: RaftNode,
-        applied: broadcast::Sender<AppliedEvents>,
-        members: Members,
-    ) -> Self {
+    /// Wraps a started member. `members` gives the addresses that leadership reports (a
+    /// leader not among them, one added since, is looked up in the member's current
+    /// configuration).
+    pub fn new(node: RaftNode, members: Members) -> Self {
         let mut raft = node.leadership();
         let (tx, rx) = watch::channel(leader_info(&raft.borrow(), &members));
         let member = node.clone();
@@ -45,11 +40,7 @@ impl RaftStore {
                 }
             }
         });
-        RaftStore {
-            node,
-            applied,
-            leader: rx,
-        }
+        RaftStore { node, leader: rx }
     }
 
     /// The member under the store.
@@ -158,8 +149,8 @@ impl Store for RaftStore {
         self.node.id()
     }
 
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
-        self.applied.subscribe()
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.node.subscribe_applied()
     }
 
     fn leadership(&self) -> watch::Receiver<LeaderInfo> {
