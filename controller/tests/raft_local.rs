@@ -36,11 +36,11 @@ fn start(forward: bool) -> Local {
 
 async fn leader(nodes: &[RaftNode]) -> u64 {
     let mut watch = nodes[0].leadership();
-    let l = tokio::time::timeout(Duration::from_secs(5), watch.wait_for(|l| l.leader != 0))
+    let l = tokio::time::timeout(Duration::from_secs(5), watch.wait_for(|l| l.leader_id != 0))
         .await
         .expect("a leader within 5 s")
         .unwrap();
-    l.leader
+    l.leader_id
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn without_forwarding_a_follower_names_the_leader() {
     // The first node's watch saw a leader; wait until every member knows it.
     for n in &l.nodes {
         let mut w = n.leadership();
-        tokio::time::timeout(Duration::from_secs(5), w.wait_for(|x| x.leader == lead))
+        tokio::time::timeout(Duration::from_secs(5), w.wait_for(|x| x.leader_id == lead))
             .await
             .unwrap()
             .unwrap();

@@ -128,11 +128,11 @@ fn start_controller(
         .iter()
         .map(|(id, a)| (*id, a.to_string()))
         .collect();
-    let rc = raft_config(config, role, members.clone());
+    let rc = raft_config(config, role, members);
     let log = RedbLog::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
     let transport = GrpcTransport::tcp_from(role.id, local_address(config));
     let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
-    let store = RaftStore::new(node.clone(), members);
+    let store = RaftStore::new(node.clone());
     let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     tokio::spawn(leader::run_from(
         store.clone(),

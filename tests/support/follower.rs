@@ -4,7 +4,7 @@
 
 use nonstop_controller::ClusterDb;
 use nonstop_controller::store::{
-    Applied, AppliedEvents, LeaderInfo, LocalStore, MemberInfo, MemberView, Store, StoreError,
+    Applied, AppliedEvents, Leadership, LocalStore, MemberInfo, MemberView, Store, StoreError,
 };
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -54,8 +54,8 @@ impl Store for Follower {
         self.inner.subscribe_applied()
     }
 
-    fn leadership(&self) -> watch::Receiver<LeaderInfo> {
-        let info = LeaderInfo {
+    fn leadership(&self) -> watch::Receiver<Leadership> {
+        let info = Leadership {
             is_leader: false,
             leader_id: 1,
             leader_address: self.leader.clone(),
@@ -84,7 +84,7 @@ impl Store for Follower {
         Err(self.refusal())
     }
 
-    async fn transfer_leader(&self, _: u64, _: Duration) -> Result<LeaderInfo, StoreError> {
+    async fn transfer_leader(&self, _: u64, _: Duration) -> Result<Leadership, StoreError> {
         Err(self.refusal())
     }
 }

@@ -358,10 +358,10 @@ pub async fn stopped_member() -> (String, tempfile::TempDir) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let members: Members = [(9, addr.to_string())].into();
-    let config = RaftConfig::new(9, members.clone());
+    let config = RaftConfig::new(9, members);
     let log = RedbLog::open(dir.path(), 9).unwrap();
     let node = RaftNode::start(config, log, LocalTransport::new()).unwrap();
-    let store = RaftStore::new(node.clone(), members);
+    let store = RaftStore::new(node.clone());
     node.shutdown().await;
     let history = History::follow(&store);
     let api = ClusterApi::new(store, history, "m9");

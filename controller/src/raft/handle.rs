@@ -163,8 +163,8 @@ impl RaftNode {
         let deadline = tokio::time::Instant::now() + within;
         let mut watch = self.leadership();
         loop {
-            let now = *watch.borrow_and_update();
-            if now.leader == to {
+            let now = watch.borrow_and_update().clone();
+            if now.leader_id == to {
                 return Ok(now);
             }
             self.ask(|reply| Request::TransferLeader { to, reply })
@@ -173,14 +173,14 @@ impl RaftNode {
             // was behind or silent for an election timeout) or leadership moved elsewhere.
             let again = tokio::time::Instant::now() + self.timeout.min(Duration::from_secs(1));
             let until = again.min(deadline);
-            while watch.borrow().leader != to {
+            while watch.borrow().leader_id != to {
                 match tokio::time::timeout_at(until, watch.changed()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return Err(RaftError::Stopped),
                     Err(_) => break,
                 }
             }
-            if watch.borrow().leader != to && tokio::time::Instant::now() >= deadline {
+            if watch.borrow().leader_id != to && tokio::time::Instant::now() >= deadline {
                 return Err(RaftError::Timeout(within));
             }
         }

@@ -250,17 +250,24 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
         Ok(())
     }
 
+    /// Says who leads, with the leader's address, when that changed.
     fn publish_leadership(&mut self) {
         let r = &self.raw.raft;
-        let now = Leadership {
-            is_leader: r.state == raft::StateRole::Leader,
-            leader: r.leader_id,
-            term: r.term,
-        };
+        let (is_leader, leader_id, term) =
+            (r.state == raft::StateRole::Leader, r.leader_id, r.term);
+        let address = self.members.get(&leader_id);
         self.leadership.send_if_modified(|l| {
-            let changed = *l != now;
-            *l = now;
-            changed
+            let same = (l.is_leader, l.leader_id, l.term) == (is_leader, leader_id, term)
+                && l.leader_address.as_ref() == address;
+            if !same {
+                *l = Leadership {
+                    is_leader,
+                    leader_id,
+                    leader_address: address.cloned(),
+                    term,
+                };
+            }
+            !same
         });
     }
 }

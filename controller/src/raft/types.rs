@@ -36,13 +36,17 @@ pub struct AppliedEvents {
     pub events: Vec<Event>,
 }
 
-/// Who leads, as this member sees it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Who leads, as this member sees it, and where to reach the leader (so that a follower can
+/// point agents and operators to it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leadership {
     /// This member is the leader.
     pub is_leader: bool,
     /// The leader's raft id (0 when none is known).
-    pub leader: u64,
+    pub leader_id: u64,
+    /// The leader's address (host:port of its gRPC server), when this member knows it: from
+    /// its configured peers, or from the membership change that added the leader.
+    pub leader_address: Option<String>,
     /// The current term.
     pub term: u64,
 }

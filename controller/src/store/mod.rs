@@ -12,24 +12,12 @@ use tokio::sync::{broadcast, watch};
 
 use crate::db::{ClusterDb, Command};
 
-/// What a store says of an applied command: to its proposer ([`Applied`]) and to every
-/// subscriber ([`AppliedEvents`]). The raft member's own types, whichever store answers.
-pub use crate::raft::{Applied, AppliedEvents};
+/// What a store says of an applied command, to its proposer ([`Applied`]) and to every
+/// subscriber ([`AppliedEvents`]), and who leads ([`Leadership`]): the raft member's own
+/// types, whichever store answers.
+pub use crate::raft::{Applied, AppliedEvents, Leadership};
 pub use local::LocalStore;
 pub use raft::RaftStore;
-
-/// Who leads, as this member sees it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LeaderInfo {
-    /// This member leads.
-    pub is_leader: bool,
-    /// The leader's member id (0: none known).
-    pub leader_id: u64,
-    /// The leader's address (host:port of its gRPC server), if known.
-    pub leader_address: Option<String>,
-    /// The raft term.
-    pub term: u64,
-}
 
 /// Why a store call failed. Callers may retry all but `Fatal` and `Stopped` (which another
 /// member may serve).
@@ -103,7 +91,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents>;
 
     /// Who leads, as this member sees it.
-    fn leadership(&self) -> watch::Receiver<LeaderInfo>;
+    fn leadership(&self) -> watch::Receiver<Leadership>;
 
     /// The controller members: id, address, and whether each votes.
     fn members(&self) -> impl Future<Output = Result<Vec<MemberInfo>, StoreError>> + Send;
@@ -131,7 +119,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         to: u64,
         within: Duration,
-    ) -> impl Future<Output = Result<LeaderInfo, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Leadership, StoreError>> + Send;
 }
 
 /// The controller members as one member sees them.
