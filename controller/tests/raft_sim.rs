@@ -100,9 +100,9 @@ fn config(id: u64) -> RaftConfig {
 
 /// One member's software: started again by turmoil after every crash.
 async fn member(id: u64, dir: std::path::PathBuf, registry: Registry) -> turmoil::Result {
-    let store = RedbLog::open(&dir, id)?;
+    let log = RedbLog::open(&dir, id)?;
     let transport = GrpcTransport::new(id, SimConnect);
-    let node = RaftNode::start(config(id), store, transport)?;
+    let node = RaftNode::start(config(id), log, transport)?;
     registry.lock().unwrap().insert(id, node.clone());
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     let incoming = futures::stream::unfold(listener, |l| async move {

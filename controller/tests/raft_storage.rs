@@ -284,8 +284,8 @@ fn nix_is_root() -> bool {
 /// A single member on `dir`, with the test timing.
 fn single(dir: &Path) -> RaftNode {
     let cfg = fast(RaftConfig::new(1, [(1, "127.0.0.1:1".to_string())].into()));
-    let store = RedbLog::open(dir, 1).unwrap();
-    RaftNode::start(cfg, store, LocalTransport::new()).unwrap()
+    let log = RedbLog::open(dir, 1).unwrap();
+    RaftNode::start(cfg, log, LocalTransport::new()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,7 +65,9 @@ impl RaftError {
     }
 }
 
-/// A storage failure. Raft cannot go on without its log, so these are fatal for the member.
+/// A failure of the member's raft log (its redb file, or the high-water mark beside it).
+/// Raft cannot go on without its log, so these are fatal for the member. (Their texts still
+/// say "raft store PATH", as operators' notes and docs/daemon.md quote them.)
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The redb database failed.

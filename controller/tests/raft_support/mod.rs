@@ -129,8 +129,8 @@ impl Cluster {
         cfg.bootstrap = bootstrap;
         cfg.snapshot_every = self.snapshot_every;
         let m = self.members.get_mut(&id).unwrap();
-        let store = RedbLog::open(&m.dir, id).unwrap();
-        let node = RaftNode::start(cfg, store, GrpcTransport::tcp(id)).unwrap();
+        let log = RedbLog::open(&m.dir, id).unwrap();
+        let node = RaftNode::start(cfg, log, GrpcTransport::tcp(id)).unwrap();
         let listener = bind_retrying(&m.addr).await;
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = node.clone();
