@@ -22,7 +22,7 @@ async fn three_members_elect_commit_and_agree() {
             .await
             .unwrap();
         applied.result.unwrap();
-        last = applied.index;
+        last = applied.revision;
     }
     let dbs = c.converged(last, Duration::from_secs(5)).await;
     assert!(dbs.windows(2).all(|w| w[0] == w[1]), "members disagree");
@@ -48,7 +48,7 @@ async fn rejected_commands_are_committed_and_answered() {
         .unwrap();
     let err = applied.result.unwrap_err().to_string();
     assert!(err.contains("ghost"), "{err}");
-    let dbs = c.converged(applied.index, Duration::from_secs(5)).await;
+    let dbs = c.converged(applied.revision, Duration::from_secs(5)).await;
     assert_eq!(dbs[0].revision, 0, "a rejected command changed nothing");
 }
 
@@ -79,7 +79,7 @@ async fn losing_the_leader_elects_another_and_keeps_every_ack() {
             .await
             .unwrap();
         acked.push(i);
-        last = a.index;
+        last = a.revision;
     }
     c.run(old, true).await;
     let dbs = c.converged(last, Duration::from_secs(10)).await;
@@ -116,7 +116,7 @@ async fn a_member_down_during_compaction_catches_up_by_snapshot() {
         last = propose(&c.node(leader), put_node(i), Duration::from_secs(5))
             .await
             .unwrap()
-            .index;
+            .revision;
     }
     c.run(down, true).await;
     let dbs = c.converged(last, Duration::from_secs(10)).await;

@@ -53,7 +53,7 @@ async fn still_serving(c: &Cluster, leader: u64, n: u64) {
     }
     let a = propose(&c.node(leader), put_node(n), WAIT).await.unwrap();
     a.result.unwrap();
-    let dbs = c.converged(a.index, WAIT).await;
+    let dbs = c.converged(a.revision, WAIT).await;
     assert!(dbs.windows(2).all(|w| w[0] == w[1]), "members disagree");
 }
 

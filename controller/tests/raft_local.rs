@@ -1,11 +1,14 @@
 //! Members in one process over the in-memory transport: the handle's contract (errors,
-//! forwarding, linearizable reads, the leadership watch, shutdown) without sockets.
+//! forwarding, linearizable reads, the leadership watch, the applied events, shutdown)
+//! without sockets.
 
 mod raft_support;
 
 use std::time::Duration;
 
-use nonstop_controller::raft::{LocalTransport, RaftConfig, RaftError, RaftNode, RedbStore};
+use nonstop_controller::raft::{
+    AppliedEvents, LocalTransport, RaftConfig, RaftError, RaftNode, RedbLog,
+};
 use raft_support::{fast, propose, put_node};
 
 struct Local {
@@ -22,8 +25,8 @@ fn start(forward: bool) -> Local {
         .map(|id| {
             let mut cfg = fast(RaftConfig::new(id, peers.clone()));
             cfg.forward_proposals = forward;
-            let store = RedbStore::open(&dir.path().join(format!("m{id}")), id).unwrap();
-            let node = RaftNode::start(cfg, store, net.clone()).unwrap();
+            let log = RedbLog::open(&dir.path().join(format!("m{id}")), id).unwrap();
+            let node = RaftNode::start(cfg, log, net.clone()).unwrap();
             net.register(node.clone());
             node
         })
@@ -33,11 +36,11 @@ fn start(forward: bool) -> Local {
 
 async fn leader(nodes: &[RaftNode]) -> u64 {
     let mut watch = nodes[0].leadership();
-    let l = tokio::time::timeout(Duration::from_secs(5), watch.wait_for(|l| l.leader != 0))
+    let l = tokio::time::timeout(Duration::from_secs(5), watch.wait_for(|l| l.leader_id != 0))
         .await
         .expect("a leader within 5 s")
         .unwrap();
-    l.leader
+    l.leader_id
 }
 
 #[tokio::test]
@@ -65,7 +68,29 @@ async fn a_follower_forwards_and_reads_are_linearizable() {
     }
     let status = follower.status().await.unwrap();
     assert_eq!(status.leader, lead);
-    assert!(status.applied >= a.index);
+    assert!(status.applied >= a.revision);
+}
+
+#[tokio::test]
+async fn every_member_publishes_the_events_of_what_it_applies() {
+    let l = start(true);
+    // Subscribed before anything is applied: nothing needs to be wired up beside the member.
+    let mut subscribers: Vec<_> = l.nodes.iter().map(|n| n.subscribe_applied()).collect();
+    let lead = leader(&l.nodes).await;
+    let on_leader = l.nodes.iter().find(|n| n.id() == lead).unwrap();
+    let a = propose(on_leader, put_node(3), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let events = a.result.unwrap();
+    assert!(!events.is_empty());
+    let want = AppliedEvents {
+        revision: a.revision,
+        events,
+    };
+    for s in &mut subscribers {
+        let got = tokio::time::timeout(Duration::from_secs(5), s.recv()).await;
+        assert_eq!(got.expect("events within 5 s").unwrap(), want);
+    }
 }
 
 #[tokio::test]
@@ -75,7 +100,7 @@ async fn without_forwarding_a_follower_names_the_leader() {
     // The first node's watch saw a leader; wait until every member knows it.
     for n in &l.nodes {
         let mut w = n.leadership();
-        tokio::time::timeout(Duration::from_secs(5), w.wait_for(|x| x.leader == lead))
+        tokio::time::timeout(Duration::from_secs(5), w.wait_for(|x| x.leader_id == lead))
             .await
             .unwrap()
             .unwrap();
@@ -118,9 +143,9 @@ fn a_bad_configuration_is_refused_before_anything_starts() {
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = RedbStore::open(dir.path(), 1).unwrap();
+        let log = RedbLog::open(dir.path(), 1).unwrap();
         let cfg = RaftConfig::new(0, Default::default());
-        let err = RaftNode::start(cfg, store, LocalTransport::new()).unwrap_err();
+        let err = RaftNode::start(cfg, log, LocalTransport::new()).unwrap_err();
         assert!(err.to_string().contains("raft.id"), "{err}");
     });
 }

@@ -6,7 +6,6 @@ mod raft_support;
 
 use std::time::Duration;
 
-use nonstop_controller::raft::Members;
 use nonstop_controller::server::{ClusterApi, History};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_proto::cluster as pb;
@@ -16,8 +15,7 @@ use tonic::{Code, Request};
 
 /// The ClusterService of member `id` (called directly, without a server in front).
 fn api(c: &Cluster, id: u64) -> ClusterApi<RaftStore> {
-    let (applied, _) = tokio::sync::broadcast::channel(16);
-    let store = RaftStore::new(c.node(id), applied, c.peers());
+    let store = RaftStore::new(c.node(id));
     let history = History::follow(&store);
     ClusterApi::new(store, history, &format!("node{id}"))
 }
@@ -51,7 +49,7 @@ async fn the_leader_lists_every_member_with_its_progress() {
     let last = propose(&c.node(leader), put_node(1), Duration::from_secs(5))
         .await
         .unwrap()
-        .index;
+        .revision;
     c.converged(last, Duration::from_secs(5)).await;
     // Progress reaches the leader with the next heartbeat acknowledgement.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -242,22 +240,19 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     let last = propose(&c.node(leader), put_node(1), Duration::from_secs(5))
         .await
         .unwrap()
-        .index;
+        .revision;
     let dbs = c.converged(last, Duration::from_secs(10)).await;
     assert_eq!(dbs.len(), 4);
     assert!(dbs.windows(2).all(|w| w[0] == w[1]), "members disagree");
 
-    // The new member leads: a member started before it was added (whose configured members
-    // do not name it) still sends callers to its address.
+    // The new member leads: a member started before it was added (whose configured peers do
+    // not name it) still sends callers to its address, learnt from the change that added it.
     assert_eq!(transfer(&c, leader, 4, 5000).await.unwrap(), 4);
-    let first: Members = c.peers().into_iter().filter(|(id, _)| *id != 4).collect();
-    let (applied, _) = tokio::sync::broadcast::channel(16);
-    let store = RaftStore::new(c.node(1), applied, first);
+    let store = RaftStore::new(c.node(1));
     let mut leadership = store.leadership();
-    // (The address is looked up a moment after the leadership change is seen.)
-    let seen = leadership.wait_for(|l| l.leader_id == 4 && l.leader_address.is_some());
+    let seen = leadership.wait_for(|l| l.leader_id == 4);
     let seen = tokio::time::timeout(Duration::from_secs(5), seen).await;
-    let seen = seen.expect("the new leader's address is known").unwrap();
+    let seen = seen.expect("member 1 sees member 4 lead").unwrap();
     assert_eq!(seen.leader_address.as_deref(), Some(addr.as_str()));
 }
 

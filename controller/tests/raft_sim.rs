@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use nonstop_controller::raft::grpc::{
     Connect, ConnectFuture, GrpcTransport, endpoint, raft_service,
 };
-use nonstop_controller::raft::{RaftConfig, RaftError, RaftNode, RedbStore};
+use nonstop_controller::raft::{RaftConfig, RaftError, RaftNode, RedbLog};
 use raft_support::{assert_exactly_once, put_node};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -100,9 +100,9 @@ fn config(id: u64) -> RaftConfig {
 
 /// One member's software: started again by turmoil after every crash.
 async fn member(id: u64, dir: std::path::PathBuf, registry: Registry) -> turmoil::Result {
-    let store = RedbStore::open(&dir, id)?;
+    let log = RedbLog::open(&dir, id)?;
     let transport = GrpcTransport::new(id, SimConnect);
-    let node = RaftNode::start(config(id), store, transport)?;
+    let node = RaftNode::start(config(id), log, transport)?;
     registry.lock().unwrap().insert(id, node.clone());
     let listener = turmoil::net::TcpListener::bind(("0.0.0.0", PORT)).await?;
     let incoming = futures::stream::unfold(listener, |l| async move {

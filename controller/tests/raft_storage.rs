@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nonstop_controller::raft::{
-    Exit, LocalTransport, LogStore, Members, RaftConfig, RaftNode, RedbStore,
+    Exit, LocalTransport, LogStorage, Members, RaftConfig, RaftNode, RedbLog,
 };
 use raft::Storage as _;
 use raft::prelude::{Entry, HardState};
@@ -53,14 +53,14 @@ fn log_file(dir: &Path) -> PathBuf {
 /// Member 1's store after it took part in a cluster: bootstrapped, then at term 3 with
 /// entries 2..=6 committed.
 fn used(dir: &Path) {
-    let mut s = RedbStore::open(dir, 1).unwrap();
+    let mut s = RedbLog::open(dir, 1).unwrap();
     s.bootstrap(&members()).unwrap();
     s.persist(None, &entries(2, 6, 3), Some(&hs(3, 6))).unwrap();
 }
 
 /// Opens `dir` as member `member`, which must fail without a panic; the error's text.
 fn refusal(dir: &Path, member: u64) -> String {
-    let opened = std::panic::catch_unwind(|| RedbStore::open(dir, member));
+    let opened = std::panic::catch_unwind(|| RedbLog::open(dir, member));
     let opened = opened.unwrap_or_else(|_| panic!("opening {} panicked", dir.display()));
     let err = opened.expect_err("the store must be refused").to_string();
     eprintln!("{err}");
@@ -106,7 +106,7 @@ fn i10_6_an_older_copy_of_the_raft_log_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.redb");
     {
-        let mut s = RedbStore::open(dir.path(), 1).unwrap();
+        let mut s = RedbLog::open(dir.path(), 1).unwrap();
         s.bootstrap(&members()).unwrap();
         s.persist(None, &entries(2, 3, 1), Some(&hs(1, 3))).unwrap();
         std::fs::copy(log_file(dir.path()), &old).unwrap();
@@ -147,7 +147,7 @@ fn i10_6_random_bytes_are_named_and_no_panic() {
 fn i10_6_random_bytes_over_a_sound_log_are_named_and_no_panic() {
     let sound = tempfile::tempdir().unwrap();
     {
-        let mut s = RedbStore::open(sound.path(), 1).unwrap();
+        let mut s = RedbLog::open(sound.path(), 1).unwrap();
         s.bootstrap(&members()).unwrap();
         let mut es = entries(2, 50, 2);
         es.iter_mut().for_each(|e| e.data = vec![7; 200].into());
@@ -169,7 +169,7 @@ fn i10_6_random_bytes_over_a_sound_log_are_named_and_no_panic() {
             .iter_mut()
             .for_each(|b| *b = rng.random());
         std::fs::write(&file, &bytes).unwrap();
-        let opened = std::panic::catch_unwind(|| RedbStore::open(dir.path(), 1));
+        let opened = std::panic::catch_unwind(|| RedbLog::open(dir.path(), 1));
         match opened.unwrap_or_else(|_| panic!("seed {seed}: opening the damaged log panicked")) {
             Err(e) => {
                 let e = e.to_string();
@@ -196,7 +196,7 @@ fn i10_6_a_truncated_raft_log_is_named_and_no_panic() {
         let f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         f.set_len(keep).unwrap();
         drop(f);
-        let opened = std::panic::catch_unwind(|| RedbStore::open(dir.path(), 1));
+        let opened = std::panic::catch_unwind(|| RedbLog::open(dir.path(), 1));
         match opened.unwrap_or_else(|_| panic!("opening a file cut to {keep} bytes panicked")) {
             Err(e) => {
                 eprintln!("{e}");
@@ -219,15 +219,15 @@ fn i10_6_another_members_data_is_refused() {
     );
     assert!(err.contains("member.json"), "names the file: {err}");
     // Its own member opens it, as it was.
-    let s = RedbStore::open(dir.path(), 1).unwrap();
+    let s = RedbLog::open(dir.path(), 1).unwrap();
     assert_eq!(s.initial_state().unwrap().hard_state, hs(3, 6));
 }
 
 #[test]
 fn i10_6_a_store_that_holds_nothing_yet_opens_and_restarts_as_new() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(RedbStore::open(dir.path(), 1).unwrap().is_new());
-    assert!(RedbStore::open(dir.path(), 1).unwrap().is_new());
+    assert!(RedbLog::open(dir.path(), 1).unwrap().is_new());
+    assert!(RedbLog::open(dir.path(), 1).unwrap().is_new());
 }
 
 /// A small tmpfs mounted for a test, unmounted when dropped.
@@ -284,8 +284,8 @@ fn nix_is_root() -> bool {
 /// A single member on `dir`, with the test timing.
 fn single(dir: &Path) -> RaftNode {
     let cfg = fast(RaftConfig::new(1, [(1, "127.0.0.1:1".to_string())].into()));
-    let store = RedbStore::open(dir, 1).unwrap();
-    RaftNode::start(cfg, store, LocalTransport::new()).unwrap()
+    let log = RedbLog::open(dir, 1).unwrap();
+    RaftNode::start(cfg, log, LocalTransport::new()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,14 +10,14 @@ use nonstop_controller::config as cluster_config;
 use nonstop_controller::db::{Command, Op, TimingProfile};
 use nonstop_controller::leader;
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
-use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbStore};
+use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbLog};
 use nonstop_controller::server::{AgentApi, ClusterApi, History};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_controller::time::Time;
 use nonstop_proto::agent::agent_service_server::AgentServiceServer;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::config::{ControllerRole, NodeConfig};
@@ -128,13 +128,11 @@ fn start_controller(
         .iter()
         .map(|(id, a)| (*id, a.to_string()))
         .collect();
-    let (applied_tx, _) = broadcast::channel(4096);
-    let mut rc = raft_config(config, role, members.clone());
-    rc.applied_events = Some(applied_tx.clone());
-    let log = RedbStore::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
+    let rc = raft_config(config, role, members);
+    let log = RedbLog::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
     let transport = GrpcTransport::tcp_from(role.id, local_address(config));
     let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
-    let store = RaftStore::new(node.clone(), applied_tx, members);
+    let store = RaftStore::new(node.clone());
     let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     tokio::spawn(leader::run_from(
         store.clone(),

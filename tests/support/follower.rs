@@ -4,7 +4,7 @@
 
 use nonstop_controller::ClusterDb;
 use nonstop_controller::store::{
-    AppliedEvents, Committed, LeaderInfo, LocalStore, MemberInfo, MemberView, Store, StoreError,
+    Applied, AppliedEvents, Leadership, LocalStore, MemberInfo, MemberView, Store, StoreError,
 };
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -18,7 +18,7 @@ pub struct Follower {
 }
 
 impl Store for Follower {
-    async fn propose(&self, _: nonstop_controller::Command) -> Result<Committed, StoreError> {
+    async fn propose(&self, _: nonstop_controller::Command) -> Result<Applied, StoreError> {
         Err(match &self.leader {
             Some(l) => StoreError::NotLeader {
                 leader: Some(l.clone()),
@@ -50,12 +50,12 @@ impl Store for Follower {
         2
     }
 
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
-        self.inner.applied()
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.inner.subscribe_applied()
     }
 
-    fn leadership(&self) -> watch::Receiver<LeaderInfo> {
-        let info = LeaderInfo {
+    fn leadership(&self) -> watch::Receiver<Leadership> {
+        let info = Leadership {
             is_leader: false,
             leader_id: 1,
             leader_address: self.leader.clone(),
@@ -84,7 +84,7 @@ impl Store for Follower {
         Err(self.refusal())
     }
 
-    async fn transfer_leader(&self, _: u64, _: Duration) -> Result<LeaderInfo, StoreError> {
+    async fn transfer_leader(&self, _: u64, _: Duration) -> Result<Leadership, StoreError> {
         Err(self.refusal())
     }
 }

@@ -352,18 +352,16 @@ async fn report(
 /// `ClusterService` on 127.0.0.1:0: every call answers that its member is stopped. Its URL,
 /// and the directory of its raft log (removed when dropped).
 pub async fn stopped_member() -> (String, tempfile::TempDir) {
-    use nonstop_controller::raft::{LocalTransport, Members, RaftConfig, RaftNode, RedbStore};
+    use nonstop_controller::raft::{LocalTransport, Members, RaftConfig, RaftNode, RedbLog};
     use nonstop_controller::store::RaftStore;
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let members: Members = [(9, addr.to_string())].into();
-    let (applied, _) = tokio::sync::broadcast::channel(16);
-    let mut config = RaftConfig::new(9, members.clone());
-    config.applied_events = Some(applied.clone());
-    let log = RedbStore::open(dir.path(), 9).unwrap();
+    let config = RaftConfig::new(9, members);
+    let log = RedbLog::open(dir.path(), 9).unwrap();
     let node = RaftNode::start(config, log, LocalTransport::new()).unwrap();
-    let store = RaftStore::new(node.clone(), applied, members);
+    let store = RaftStore::new(node.clone());
     node.shutdown().await;
     let history = History::follow(&store);
     let api = ClusterApi::new(store, history, "m9");

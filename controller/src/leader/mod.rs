@@ -26,7 +26,7 @@ pub use witness::{Verdict, Witness};
 use crate::db::model::Liveness as NodeLiveness;
 use crate::db::{Command, Op};
 use crate::policy;
-use crate::store::{LeaderInfo, Store};
+use crate::store::{Leadership, Store};
 use crate::time::Time;
 
 /// A member's witness, starting now, that keeps its suspicions in memory only (tests).
@@ -73,7 +73,7 @@ pub async fn run_from<S: Store>(
 }
 
 /// One term of leadership: never returns on its own.
-async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: LeaderInfo) {
+async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: Leadership) {
     // A read can fail right after an election (the new leader has not committed in its term
     // yet): try again until it works; leadership changes end this function from outside.
     let timeout = loop {
@@ -85,7 +85,7 @@ async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: L
             }
         }
     };
-    let mut applied = store.applied();
+    let mut applied = store.subscribe_applied();
     let mut tick = tokio::time::interval(Duration::from_millis(50).min(timeout / 4));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_plan = Instant::now();

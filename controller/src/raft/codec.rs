@@ -7,8 +7,8 @@
 
 use crate::db::{ClusterDb, Command};
 
-use super::config::Members;
-use super::error::StoreError;
+use super::error::LogError;
+use super::types::Members;
 
 /// Who proposed an entry, so that the proposing member can answer its caller.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,8 +69,8 @@ pub fn encode_snapshot(members: &Members, db: &ClusterDb) -> Vec<u8> {
 }
 
 /// Decodes snapshot data made by [`encode_snapshot`].
-pub fn decode_snapshot(index: u64, bytes: &[u8]) -> Result<(Members, ClusterDb), StoreError> {
-    let bad = |reason: String| StoreError::BadSnapshot { index, reason };
+pub fn decode_snapshot(index: u64, bytes: &[u8]) -> Result<(Members, ClusterDb), LogError> {
+    let bad = |reason: String| LogError::BadSnapshot { index, reason };
     let len = bytes
         .get(..4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)

@@ -2,13 +2,10 @@
 //! elections and snapshots. Defaults follow etcd (heartbeat 100 ms, election 1 s), with the
 //! random part of the election timeout half as wide (1 to 1.5 s, not 1 to 2 s).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::{RaftError, Result};
-
-/// Raft ids and transport addresses of the controller members.
-pub type Members = BTreeMap<u64, String>;
+use super::types::Members;
 
 /// How a member starts and runs raft.
 #[derive(Clone, Debug)]
@@ -41,9 +38,6 @@ pub struct RaftConfig {
     pub request_timeout: Duration,
     /// A follower forwards proposals to the leader (true) or answers `NotLeader` (false).
     pub forward_proposals: bool,
-    /// Where to publish the events of every command this member applies (the services' watch
-    /// streams and the leader's policy loop follow it); `None`: nowhere.
-    pub applied_events: Option<tokio::sync::broadcast::Sender<crate::store::AppliedEvents>>,
 }
 
 impl RaftConfig {
@@ -60,7 +54,6 @@ impl RaftConfig {
             snapshot_every: 1000,
             request_timeout: Duration::from_secs(5),
             forward_proposals: true,
-            applied_events: None,
         }
     }
 

@@ -37,7 +37,7 @@ pub enum RaftError {
     },
     /// The member's storage failed: it stopped and must be restarted from its directory.
     #[error("fatal: {0}")]
-    Fatal(#[from] StoreError),
+    Fatal(#[from] LogError),
 }
 
 impl RaftError {
@@ -65,9 +65,11 @@ impl RaftError {
     }
 }
 
-/// A storage failure. Raft cannot go on without its log, so these are fatal for the member.
+/// A failure of the member's raft log (its redb file, or the high-water mark beside it).
+/// Raft cannot go on without its log, so these are fatal for the member. (Their texts still
+/// say "raft store PATH", as operators' notes and docs/daemon.md quote them.)
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum LogError {
     /// The redb database failed.
     #[error("raft store {path}: {source}")]
     Redb {

@@ -28,9 +28,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::config::Members;
 use super::handle::RaftNode;
 use super::transport::Transport;
+use super::types::Members;
 
 /// Largest gRPC message either side accepts (a snapshot travels in one).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;

@@ -5,112 +5,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raft::prelude::Message;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::config::{Members, RaftConfig};
+use super::config::RaftConfig;
 use super::error::{RaftError, Result};
-use super::node::{Request, spawn_member};
-use super::storage::LogStore;
+use super::log_storage::LogStorage;
+use super::node::{Outlets, Request, spawn_member};
 use super::transport::Transport;
+use super::types::{Applied, AppliedEvents, Exit, Leadership, RaftStatus};
 use super::waiters::ReadFn;
-use crate::db::{ApplyError, ClusterDb, Command, Event};
+use crate::db::{ClusterDb, Command};
 
-/// A command applied on this member.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    /// The raft log index it was committed at.
-    pub index: u64,
-    /// What the database said: the events, or why it rejected the command (a rejected command
-    /// is still committed, and changed nothing).
-    pub result: std::result::Result<Vec<Event>, ApplyError>,
-}
-
-/// Who leads, as this member sees it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Leadership {
-    /// This member is the leader.
-    pub is_leader: bool,
-    /// The leader's raft id (0 when none is known).
-    pub leader: u64,
-    /// The current term.
-    pub term: u64,
-}
-
-/// A member's raft role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Follows a leader (or waits for one).
-    Follower,
-    /// Checks whether it could win an election (pre-vote).
-    PreCandidate,
-    /// Runs for leader.
-    Candidate,
-    /// Leads.
-    Leader,
-}
-
-/// A snapshot of a member's raft state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RaftStatus {
-    /// This member's raft id.
-    pub id: u64,
-    /// The current term.
-    pub term: u64,
-    /// The leader's raft id (0 when none is known).
-    pub leader: u64,
-    /// This member's role.
-    pub role: Role,
-    /// The highest index known committed.
-    pub commit: u64,
-    /// The highest index applied to this member's database.
-    pub applied: u64,
-    /// The voters.
-    pub voters: Vec<u64>,
-    /// Members and their addresses.
-    pub members: Members,
-    /// How far each member's log matches the leader's, by member id (filled on the leader
-    /// only: followers do not track it).
-    pub progress: Vec<Progress>,
-    /// Messages from peers dropped since start because a field could not be right (see
-    /// docs/daemon.md; correct members never send one).
-    pub refused: u64,
-}
-
-/// A member's replication progress, as the leader tracks it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    /// The member's raft id.
-    pub id: u64,
-    /// The highest log index known to match the leader's.
-    pub matched: u64,
-    /// The next index the leader sends it.
-    pub next_index: u64,
-    /// How the leader sends to it: `probe` (finding where the logs match), `replicate`
-    /// (streaming entries) or `snapshot` (sending a snapshot).
-    pub state: &'static str,
-    /// Whether it answered within the last election timeout.
-    pub recent_active: bool,
-}
-
-/// Why a member's task ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exit {
-    /// It was asked to ([`RaftNode::shutdown`]), or every handle was dropped.
-    Requested,
-    /// It could not go on: the storage error (naming the file) or the panic inside raft-rs
-    /// that ended it.
-    Failed(String),
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Exit::Requested => f.write_str("stopped on request"),
-            Exit::Failed(why) => f.write_str(why),
-        }
-    }
-}
+/// How many applied commands a subscriber may fall behind before it misses some (it is told
+/// how many, with `RecvError::Lagged`).
+const APPLIED_EVENTS_CAPACITY: usize = 4096;
 
 /// A handle on a running controller member. Clones share the member.
 #[derive(Clone)]
@@ -119,6 +28,8 @@ pub struct RaftNode {
     timeout: Duration,
     tx: mpsc::Sender<Request>,
     leadership: watch::Receiver<Leadership>,
+    /// The member publishes the events of what it applies here; subscribers take receivers.
+    applied: broadcast::Sender<AppliedEvents>,
     exit: watch::Receiver<Option<Exit>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -130,24 +41,31 @@ impl std::fmt::Debug for RaftNode {
 }
 
 impl RaftNode {
-    /// Starts a member on `storage` (bootstrapping it if it is new and `config.bootstrap`),
+    /// Starts a member on `log` (bootstrapping it if it is new and `config.bootstrap`),
     /// sending through `transport`. Must be called inside a tokio runtime.
-    pub fn start<S: LogStore, T: Transport>(
+    pub fn start<S: LogStorage, T: Transport>(
         config: RaftConfig,
-        storage: S,
+        log: S,
         transport: T,
     ) -> Result<RaftNode> {
         config.validate()?;
         let (id, timeout) = (config.id, config.request_timeout);
         let (tx, rx) = mpsc::channel(4096);
         let (lead_tx, leadership) = watch::channel(Leadership::default());
+        let (applied, _) = broadcast::channel(APPLIED_EVENTS_CAPACITY);
         let (exit_tx, exit) = watch::channel(None);
-        let task = spawn_member(config, storage, transport, rx, lead_tx, exit_tx)?;
+        let outlets = Outlets {
+            leadership: lead_tx,
+            applied: applied.clone(),
+            exit: exit_tx,
+        };
+        let task = spawn_member(config, log, transport, rx, outlets)?;
         Ok(RaftNode {
             id,
             timeout,
             tx,
             leadership,
+            applied,
             exit,
             task: Arc::new(Mutex::new(Some(task))),
         })
@@ -208,6 +126,13 @@ impl RaftNode {
         self.leadership.clone()
     }
 
+    /// The events of every command this member applies from now on, in log order (the
+    /// services' watch streams and the leader's policy loop follow them). Commands that
+    /// changed nothing are not sent; a subscriber more than 4,096 commands behind misses some.
+    pub fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.applied.subscribe()
+    }
+
     /// Adds a voting member reachable at `address` (on the leader, or forwarded to it).
     pub async fn add_member(&self, id: u64, address: &str) -> Result<()> {
         if id == 0 {
@@ -238,8 +163,8 @@ impl RaftNode {
         let deadline = tokio::time::Instant::now() + within;
         let mut watch = self.leadership();
         loop {
-            let now = *watch.borrow_and_update();
-            if now.leader == to {
+            let now = watch.borrow_and_update().clone();
+            if now.leader_id == to {
                 return Ok(now);
             }
             self.ask(|reply| Request::TransferLeader { to, reply })
@@ -248,14 +173,14 @@ impl RaftNode {
             // was behind or silent for an election timeout) or leadership moved elsewhere.
             let again = tokio::time::Instant::now() + self.timeout.min(Duration::from_secs(1));
             let until = again.min(deadline);
-            while watch.borrow().leader != to {
+            while watch.borrow().leader_id != to {
                 match tokio::time::timeout_at(until, watch.changed()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return Err(RaftError::Stopped),
                     Err(_) => break,
                 }
             }
-            if watch.borrow().leader != to && tokio::time::Instant::now() >= deadline {
+            if watch.borrow().leader_id != to && tokio::time::Instant::now() >= deadline {
                 return Err(RaftError::Timeout(within));
             }
         }
@@ -271,7 +196,7 @@ impl RaftNode {
     }
 
     /// Stops the member gracefully: answers every waiting caller with `Stopped`, closes its
-    /// store, and returns when it is closed.
+    /// log, and returns when it is closed.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Request::Shutdown(tx)).await.is_ok() {
@@ -290,7 +215,7 @@ impl RaftNode {
         }
     }
 
-    /// Resolves when the member's task has stopped (and closed its store).
+    /// Resolves when the member's task has stopped (and closed its log).
     pub async fn stopped(&self) {
         let _ = self.exit.clone().wait_for(Option::is_some).await;
     }
@@ -305,7 +230,7 @@ impl RaftNode {
         }
     }
 
-    /// True while the member's task runs; false once it has ended and closed its store.
+    /// True while the member's task runs; false once it has ended and closed its log.
     pub fn is_running(&self) -> bool {
         self.exit.borrow().is_none() && self.exit.has_changed().is_ok()
     }

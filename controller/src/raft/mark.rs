@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::StoreError;
+use super::error::LogError;
 
 /// The mark's file name, in the raft log's directory.
 pub(crate) const FILE: &str = "member.json";
@@ -61,12 +61,12 @@ pub(crate) fn check(
     member: u64,
     log_file: &Path,
     mark_file: &Path,
-) -> Result<(), StoreError> {
+) -> Result<(), LogError> {
     let Some(mark) = mark else {
         return Ok(());
     };
     if mark.member != member {
-        return Err(StoreError::Refused {
+        return Err(LogError::Refused {
             path: mark_file.display().to_string(),
             reason: format!(
                 "this raft data is member {}'s, not member {member}'s (controller.id): start it \
@@ -92,7 +92,7 @@ pub(crate) fn check(
         Log::Holds { .. } => "rolled back (an older copy?)",
         _ => "lost",
     };
-    Err(StoreError::Refused {
+    Err(LogError::Refused {
         path: log_file.display().to_string(),
         reason: format!(
             "it {what} but {had}: this member's data was {lost}, and a member that forgot its \
@@ -118,7 +118,7 @@ pub(crate) fn due(prev: Option<&Mark>, next: &Mark, since: Duration) -> bool {
 }
 
 /// The mark in `dir`, if there is one; an error names the file.
-pub(crate) fn load(dir: &Path) -> Result<Option<Mark>, StoreError> {
+pub(crate) fn load(dir: &Path) -> Result<Option<Mark>, LogError> {
     let path = dir.join(FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -127,7 +127,7 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Mark>, StoreError> {
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| StoreError::Refused {
+        .map_err(|e| LogError::Refused {
             path: path.display().to_string(),
             reason: format!(
                 "not a high-water mark ({e}): it guards the raft log beside it against being \
@@ -138,7 +138,7 @@ pub(crate) fn load(dir: &Path) -> Result<Option<Mark>, StoreError> {
 }
 
 /// Writes `mark` in `dir` atomically and durably; an error names the file.
-pub(crate) fn save(dir: &Path, mark: &Mark) -> Result<(), StoreError> {
+pub(crate) fn save(dir: &Path, mark: &Mark) -> Result<(), LogError> {
     let path = dir.join(FILE);
     let tmp = dir.join(format!("{FILE}.tmp"));
     let text = serde_json::to_string(mark).expect("a mark serialises");
@@ -155,8 +155,8 @@ pub(crate) fn save(dir: &Path, mark: &Mark) -> Result<(), StoreError> {
         .map_err(|e| file_err(dir, e))
 }
 
-fn file_err(path: &Path, source: std::io::Error) -> StoreError {
-    StoreError::File {
+fn file_err(path: &Path, source: std::io::Error) -> LogError {
+    LogError::File {
         path: PathBuf::from(path).display().to_string(),
         source,
     }

@@ -2,16 +2,21 @@
 //! controller members over gRPC.
 //!
 //! ```text
-//!  RaftNode (handle, clone) ──Request──▶ member task (node.rs): owns RawNode + ClusterDb
+//!  RaftNode (handle.rs, clone) ──Request──▶ member task (node.rs): owns RawNode + ClusterDb
 //!        ▲  answers (oneshot)                 │ tick / step / propose / read_index
 //!        │                                    ▼
-//!        └───────── waiters.rs ◀── Ready loop (ready.rs) ──▶ LogStore (storage.rs, redb_store.rs)
+//!        └───────── waiters.rs ◀── Ready loop (ready.rs) ──▶ LogStorage (log_storage.rs),
+//!                                             │                on disk: RedbLog (redb_log.rs)
 //!                                             │ messages
 //!                                             ▼
-//!                     Transport (transport.rs; grpc.rs: RaftTransport client streams)
+//!       Transport (transport.rs): gRPC client streams (grpc.rs), in-process (local_transport.rs)
 //!                                             │
 //!            peer's RaftService (grpc.rs) ──▶ peer's RaftNode::step
 //! ```
+//!
+//! The types the callers and these files share (members, a proposal's answer, leadership, a
+//! member's status, why it stopped) live in `types.rs`, which imports no other file of raft/;
+//! no two files of raft/ import each other, directly or through a third.
 //!
 //! Every message from a peer is checked before raft-rs sees it (`validate.rs`): raft-rs panics
 //! on fields no correct member sends, and a member drops those instead. Beside the log, a
@@ -28,21 +33,25 @@ mod config;
 mod error;
 pub mod grpc;
 mod handle;
-mod log;
+mod local_transport;
+mod log_storage;
+pub mod log_suite;
+mod logger;
 mod mark;
 mod node;
 mod ready;
-mod redb_store;
-mod storage;
-pub mod store_suite;
+mod redb_log;
 mod transport;
+mod types;
 mod validate;
 mod waiters;
 
 pub use codec::EntryContext;
-pub use config::{Members, RaftConfig};
-pub use error::{RaftError, Result, StoreError};
-pub use handle::{Applied, Exit, Leadership, Progress, RaftNode, RaftStatus, Role};
-pub use redb_store::RedbStore;
-pub use storage::LogStore;
-pub use transport::{LocalTransport, Transport};
+pub use config::RaftConfig;
+pub use error::{LogError, RaftError, Result};
+pub use handle::RaftNode;
+pub use local_transport::LocalTransport;
+pub use log_storage::LogStorage;
+pub use redb_log::RedbLog;
+pub use transport::Transport;
+pub use types::{Applied, AppliedEvents, Exit, Leadership, Members, Progress, RaftStatus, Role};

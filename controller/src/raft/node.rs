@@ -4,17 +4,17 @@
 
 use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Message};
 use raft::{ProgressState, RawNode, StateRole};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::codec::{self, EntryContext};
-use super::config::{Members, RaftConfig};
+use super::config::RaftConfig;
 use super::error::{RaftError, Result};
-use super::handle::{Exit, Leadership, Progress, RaftStatus, Role};
-use super::log;
-use super::storage::LogStore;
+use super::log_storage::LogStorage;
+use super::logger;
 use super::transport::Transport;
+use super::types::{AppliedEvents, Exit, Leadership, Members, Progress, RaftStatus, Role};
 use super::validate::{self, Local, Throttle};
 use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};
@@ -44,12 +44,22 @@ pub(crate) enum Request {
     ReadLocal(ReadFn),
     /// The raft state.
     Status(oneshot::Sender<RaftStatus>),
-    /// Stop gracefully; answered once the store is closed.
+    /// Stop gracefully; answered once the log is closed.
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Where a member tells the world what happens to it; the handle holds the other ends.
+pub(crate) struct Outlets {
+    /// Who leads.
+    pub leadership: watch::Sender<Leadership>,
+    /// The events of each command applied.
+    pub applied: broadcast::Sender<AppliedEvents>,
+    /// Why the member's task ended.
+    pub exit: watch::Sender<Option<Exit>>,
+}
+
 /// A running member: the RawNode and everything the Ready loop updates.
-pub(crate) struct Member<S: LogStore, T: Transport> {
+pub(crate) struct Member<S: LogStorage, T: Transport> {
     pub(super) cfg: RaftConfig,
     pub(super) raw: RawNode<S>,
     pub(super) db: ClusterDb,
@@ -58,6 +68,7 @@ pub(crate) struct Member<S: LogStore, T: Transport> {
     pub(super) transport: T,
     pub(super) waiters: Waiters,
     pub(super) leadership: watch::Sender<Leadership>,
+    pub(super) applied_events: broadcast::Sender<AppliedEvents>,
     pub(super) applied: u64,
     pub(super) snapshot_index: u64,
     /// Members sent a snapshot in the last Ready (reported to raft after `advance`).
@@ -74,20 +85,25 @@ pub(crate) struct Member<S: LogStore, T: Transport> {
 /// At most one warning per peer this often about the messages of it that were dropped.
 const REFUSAL_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Opens the member on `store` and spawns its task, which says on `exit` why it ended.
-pub(crate) fn spawn_member<S: LogStore, T: Transport>(
+/// Opens the member on `log` and spawns its task, which publishes on `outlets` and says on
+/// `outlets.exit` why it ended.
+pub(crate) fn spawn_member<S: LogStorage, T: Transport>(
     cfg: RaftConfig,
-    mut store: S,
+    mut log: S,
     transport: T,
     rx: mpsc::Receiver<Request>,
-    leadership: watch::Sender<Leadership>,
-    exit: watch::Sender<Option<Exit>>,
+    outlets: Outlets,
 ) -> Result<JoinHandle<()>> {
-    if store.is_new() && cfg.bootstrap {
-        store.bootstrap(&cfg.peers)?;
-        store.persisted()?;
+    let Outlets {
+        leadership,
+        applied,
+        exit,
+    } = outlets;
+    if log.is_new() && cfg.bootstrap {
+        log.bootstrap(&cfg.peers)?;
+        log.persisted()?;
     }
-    let snap = store.latest_snapshot().clone();
+    let snap = log.latest_snapshot().clone();
     let meta = snap.get_metadata();
     let (mut members, db) = match meta.index {
         0 => (Members::new(), ClusterDb::new()),
@@ -97,7 +113,7 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
         members.entry(*id).or_insert_with(|| addr.clone());
     }
     transport.set_members(&members);
-    let raw = RawNode::new(&cfg.to_raft(meta.index), store, &log::logger(cfg.id))
+    let raw = RawNode::new(&cfg.to_raft(meta.index), log, &logger::logger(cfg.id))
         .map_err(|e| RaftError::invalid("raft", e.to_string()))?;
     let member = Member {
         raw,
@@ -107,6 +123,7 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
         transport,
         waiters: Waiters::default(),
         leadership,
+        applied_events: applied,
         applied: meta.index,
         snapshot_index: meta.index,
         sent_snapshots: Vec::new(),
@@ -119,7 +136,7 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
     let id = member.cfg.id;
     Ok(tokio::spawn(async move {
         // raft-rs panics on states it cannot go on from; the member ends then too, and says why
-        // once its store is closed (a restart may open the same directory at once).
+        // once its log is closed (a restart may open the same directory at once).
         let ended = Contained(Some(Box::pin(member.run(rx)))).await;
         let why = ended.unwrap_or_else(|panic| {
             let text = (panic.downcast_ref::<String>().map(String::as_str))
@@ -135,7 +152,7 @@ pub(crate) fn spawn_member<S: LogStore, T: Transport>(
 }
 
 /// A future whose panic is returned instead of unwinding further. The panicking future is
-/// dropped during the unwinding, as tokio's own task harness does: its store then skips the
+/// dropped during the unwinding, as tokio's own task harness does: its log then skips the
 /// writes of a clean close (redb checks the file at the next open instead), since the state
 /// in memory may be what panicked.
 struct Contained<F>(Option<std::pin::Pin<Box<F>>>);
@@ -178,7 +195,7 @@ impl<F: std::future::Future> std::future::Future for Contained<F> {
     }
 }
 
-impl<S: LogStore, T: Transport> Member<S, T> {
+impl<S: LogStorage, T: Transport> Member<S, T> {
     /// Runs until asked to stop (or every handle is gone), or until the Ready loop fails.
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) -> Exit {
         let mut ticker = tokio::time::interval(self.cfg.tick);
@@ -216,7 +233,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
 
     fn stop(mut self, done: Option<oneshot::Sender<()>>) {
         self.waiters.stop();
-        // Close the store before saying so: a restart may open the same directory at once.
+        // Close the log before saying so: a restart may open the same directory at once.
         drop(self);
         if let Some(done) = done {
             let _ = done.send(());

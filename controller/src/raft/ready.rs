@@ -5,7 +5,7 @@
 //!              ─▶ persist snapshot + entries + HardState  (one redb transaction, fsync)
 //!              ─▶ note read states; apply committed entries to ClusterDb, answer callers
 //!              ─▶ send persisted messages (votes, acks: only after the fsync)
-//!              ─▶ store.persisted() (the high-water mark: after the log, off the acks' path)
+//!              ─▶ log.persisted() (the high-water mark: after the log, off the acks' path)
 //!  raw.advance(rd) ─▶ light ready: commit index, messages, more committed entries
 //!  raw.advance_apply() ─▶ maybe snapshot + compact the log; report snapshots sent
 //! ```
@@ -19,13 +19,13 @@ use raft::prelude::{
 
 use super::codec::{self, EntryContext};
 use super::error::{RaftError, Result};
-use super::handle::{Applied, Leadership};
+use super::log_storage::LogStorage;
 use super::node::Member;
-use super::storage::LogStore;
 use super::transport::Transport;
+use super::types::{Applied, AppliedEvents, Leadership, Members};
 use crate::db::{ApplyError, Event};
 
-impl<S: LogStore, T: Transport> Member<S, T> {
+impl<S: LogStorage, T: Transport> Member<S, T> {
     /// Handles every pending Ready. Between `ready()` and `advance()` nothing but the Ready's
     /// own work happens.
     pub(super) fn on_ready(&mut self) -> Result<()> {
@@ -37,8 +37,8 @@ impl<S: LogStore, T: Transport> Member<S, T> {
             self.read_states(rd.take_read_states());
             self.apply(rd.take_committed_entries());
             self.send(rd.take_persisted_messages());
-            let store = self.raw.mut_store();
-            blocking(|| store.persisted())?;
+            let log = self.raw.mut_store();
+            blocking(|| log.persisted())?;
 
             let mut light = self.raw.advance(rd);
             if let Some(commit) = light.commit_index() {
@@ -95,8 +95,8 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         if !entries.is_empty() {
             fail::fail_point!("raft::before_log_write");
         }
-        let store = self.raw.mut_store();
-        blocking(|| store.persist(snapshot.as_ref(), entries, hs))?;
+        let log = self.raw.mut_store();
+        blocking(|| log.persist(snapshot.as_ref(), entries, hs))?;
         if !entries.is_empty() {
             fail::fail_point!("raft::after_log_write");
         }
@@ -108,7 +108,7 @@ impl<S: LogStore, T: Transport> Member<S, T> {
     }
 
     /// Replaces the database with a snapshot received from the leader.
-    fn restore(&mut self, snap: Snapshot, members: super::Members, db: crate::db::ClusterDb) {
+    fn restore(&mut self, snap: Snapshot, members: Members, db: crate::db::ClusterDb) {
         let meta = snap.get_metadata();
         tracing::info!(
             member = self.cfg.id,
@@ -148,19 +148,22 @@ impl<S: LogStore, T: Transport> Member<S, T> {
                 }
             };
             self.applied = e.index;
-            if let (Some(tx), Ok(events)) = (&self.cfg.applied_events, &result)
+            if let Ok(events) = &result
                 && !events.is_empty()
+                && self.applied_events.receiver_count() > 0
             {
                 // Watchers that lag or left lose events; the log itself is not affected.
-                let _ = tx.send(crate::store::AppliedEvents {
+                let _ = self.applied_events.send(AppliedEvents {
                     revision: e.index,
                     events: events.clone(),
                 });
             }
             let mine = ctx.filter(|c| c.proposer == self.cfg.id).map(|c| c.seq);
             let index = e.index;
-            self.waiters
-                .applied(index, mine, || Applied { index, result });
+            self.waiters.applied(index, mine, || Applied {
+                revision: index,
+                result,
+            });
         }
         self.waiters.serve_reads(self.applied, &self.db);
     }
@@ -238,26 +241,33 @@ impl<S: LogStore, T: Transport> Member<S, T> {
         meta.index = self.applied;
         meta.term = term;
         meta.set_conf_state(self.conf_state.clone());
-        let store = self.raw.mut_store();
+        let log = self.raw.mut_store();
         // Keep as many entries again behind the snapshot for members slightly behind.
         let keep = self.cfg.snapshot_every;
-        blocking(|| store.save_snapshot(snap, keep))?;
+        blocking(|| log.save_snapshot(snap, keep))?;
         self.snapshot_index = self.applied;
         self.snapshot_now = false;
         Ok(())
     }
 
+    /// Says who leads, with the leader's address, when that changed.
     fn publish_leadership(&mut self) {
         let r = &self.raw.raft;
-        let now = Leadership {
-            is_leader: r.state == raft::StateRole::Leader,
-            leader: r.leader_id,
-            term: r.term,
-        };
+        let (is_leader, leader_id, term) =
+            (r.state == raft::StateRole::Leader, r.leader_id, r.term);
+        let address = self.members.get(&leader_id);
         self.leadership.send_if_modified(|l| {
-            let changed = *l != now;
-            *l = now;
-            changed
+            let same = (l.is_leader, l.leader_id, l.term) == (is_leader, leader_id, term)
+                && l.leader_address.as_ref() == address;
+            if !same {
+                *l = Leadership {
+                    is_leader,
+                    leader_id,
+                    leader_address: address.cloned(),
+                    term,
+                };
+            }
+            !same
         });
     }
 }

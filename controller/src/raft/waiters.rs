@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::error::RaftError;
-use super::handle::Applied;
+use super::types::Applied;
 use crate::db::ClusterDb;
 
 /// Answers a proposal.

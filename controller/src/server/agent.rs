@@ -222,7 +222,7 @@ impl<S: Store> AgentService for AgentApi<S> {
         let node = r.into_inner().node;
         self.known(&node).await?;
         let store = self.store.clone();
-        let mut applied = store.applied();
+        let mut applied = store.subscribe_applied();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let mut last = String::new();

@@ -30,7 +30,7 @@ impl History {
             ring: Arc::default(),
             live,
         };
-        let mut applied = store.applied();
+        let mut applied = store.subscribe_applied();
         let me = h.clone();
         tokio::spawn(async move {
             loop {

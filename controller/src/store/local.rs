@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
+use super::{Applied, AppliedEvents, Leadership, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
 
 /// One member, in memory. Clones share it.
@@ -13,14 +13,14 @@ use crate::db::{ClusterDb, Command};
 pub struct LocalStore {
     db: Arc<Mutex<ClusterDb>>,
     applied: broadcast::Sender<AppliedEvents>,
-    leader: watch::Sender<LeaderInfo>,
+    leader: watch::Sender<Leadership>,
 }
 
 impl LocalStore {
     /// A store holding `db`, leading as member 1 at `address`.
     pub fn new(db: ClusterDb, address: &str) -> Self {
         let (applied, _) = broadcast::channel(4096);
-        let info = LeaderInfo {
+        let info = Leadership {
             is_leader: true,
             leader_id: 1,
             leader_address: Some(address.to_string()),
@@ -40,7 +40,7 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    async fn propose(&self, cmd: Command) -> Result<Committed, StoreError> {
+    async fn propose(&self, cmd: Command) -> Result<Applied, StoreError> {
         let (revision, result) = {
             let mut db = self.lock();
             let result = db.apply(cmd);
@@ -52,7 +52,7 @@ impl Store for LocalStore {
                 events: events.clone(),
             });
         }
-        Ok(Committed { revision, result })
+        Ok(Applied { revision, result })
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -75,11 +75,11 @@ impl Store for LocalStore {
         1
     }
 
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
         self.applied.subscribe()
     }
 
-    fn leadership(&self) -> watch::Receiver<LeaderInfo> {
+    fn leadership(&self) -> watch::Receiver<Leadership> {
         self.leader.subscribe()
     }
 
@@ -124,7 +124,7 @@ impl Store for LocalStore {
         Err(StoreError::invalid("id", why))
     }
 
-    async fn transfer_leader(&self, to: u64, _within: Duration) -> Result<LeaderInfo, StoreError> {
+    async fn transfer_leader(&self, to: u64, _within: Duration) -> Result<Leadership, StoreError> {
         match to {
             1 => Ok(self.leader.borrow().clone()),
             _ => Err(StoreError::invalid(

@@ -10,41 +10,14 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 
-use crate::db::{ApplyError, ClusterDb, Command, Event};
+use crate::db::{ClusterDb, Command};
 
+/// What a store says of an applied command, to its proposer ([`Applied`]) and to every
+/// subscriber ([`AppliedEvents`]), and who leads ([`Leadership`]): the raft member's own
+/// types, whichever store answers.
+pub use crate::raft::{Applied, AppliedEvents, Leadership};
 pub use local::LocalStore;
 pub use raft::RaftStore;
-
-/// A command committed and applied on this member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Committed {
-    /// The database revision after it (unchanged when it was rejected).
-    pub revision: u64,
-    /// What the database said: the events, or why it rejected the command (nothing changed).
-    pub result: Result<Vec<Event>, ApplyError>,
-}
-
-/// Events applied together, at a revision.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppliedEvents {
-    /// The revision after the command.
-    pub revision: u64,
-    /// Its events.
-    pub events: Vec<Event>,
-}
-
-/// Who leads, as this member sees it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LeaderInfo {
-    /// This member leads.
-    pub is_leader: bool,
-    /// The leader's member id (0: none known).
-    pub leader_id: u64,
-    /// The leader's address (host:port of its gRPC server), if known.
-    pub leader_address: Option<String>,
-    /// The raft term.
-    pub term: u64,
-}
 
 /// Why a store call failed. Callers may retry all but `Fatal` and `Stopped` (which another
 /// member may serve).
@@ -96,7 +69,7 @@ impl StoreError {
 /// The replicated database.
 pub trait Store: Clone + Send + Sync + 'static {
     /// Proposes a command and waits until it is applied on this member.
-    fn propose(&self, cmd: Command) -> impl Future<Output = Result<Committed, StoreError>> + Send;
+    fn propose(&self, cmd: Command) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 
     /// Reads the database (linearizable: it sees every command committed before the call).
     fn read<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send
@@ -115,10 +88,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn member_id(&self) -> u64;
 
     /// Every command applied on this member from now on, with its events.
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents>;
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents>;
 
     /// Who leads, as this member sees it.
-    fn leadership(&self) -> watch::Receiver<LeaderInfo>;
+    fn leadership(&self) -> watch::Receiver<Leadership>;
 
     /// The controller members: id, address, and whether each votes.
     fn members(&self) -> impl Future<Output = Result<Vec<MemberInfo>, StoreError>> + Send;
@@ -146,7 +119,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         to: u64,
         within: Duration,
-    ) -> impl Future<Output = Result<LeaderInfo, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Leadership, StoreError>> + Send;
 }
 
 /// The controller members as one member sees them.

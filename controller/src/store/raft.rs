@@ -1,69 +1,30 @@
-//! The raft member as the services' [`Store`]: proposals and linearizable reads go through
-//! raft; applied events come from the member's Ready loop; leadership carries the leader's
-//! address, so a follower can point agents and operators to it.
+//! The raft member as the services' [`Store`]: proposals, linearizable reads, applied events
+//! and leadership are the member's own; this adds the membership checks and views the
+//! services need, and turns raft's errors into the store's.
 
 use tokio::sync::{broadcast, watch};
 
 use std::time::Duration;
 
-use super::{AppliedEvents, Committed, LeaderInfo, MemberInfo, MemberView, Store, StoreError};
+use super::{Applied, AppliedEvents, Leadership, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
-use crate::raft::{Members, RaftError, RaftNode, RaftStatus, Role};
+use crate::raft::{RaftError, RaftNode, RaftStatus, Role};
 
 /// A raft member. Clones share it.
 #[derive(Clone, Debug)]
 pub struct RaftStore {
     node: RaftNode,
-    applied: broadcast::Sender<AppliedEvents>,
-    leader: watch::Receiver<LeaderInfo>,
 }
 
 impl RaftStore {
-    /// Wraps a started member. `applied` must be the sender given in its `RaftConfig`;
-    /// `members` gives the addresses that leadership reports (a leader not among them, one
-    /// added since, is looked up in the member's current configuration).
-    pub fn new(
-        node: RaftNode,
-        applied: broadcast::Sender<AppliedEvents>,
-        members: Members,
-    ) -> Self {
-        let mut raft = node.leadership();
-        let (tx, rx) = watch::channel(leader_info(&raft.borrow(), &members));
-        let member = node.clone();
-        tokio::spawn(async move {
-            let mut members = members;
-            loop {
-                let now = *raft.borrow_and_update();
-                if now.leader != 0
-                    && !members.contains_key(&now.leader)
-                    && let Ok(s) = member.status().await
-                {
-                    members = s.members;
-                }
-                if tx.send(leader_info(&now, &members)).is_err() || raft.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
-        RaftStore {
-            node,
-            applied,
-            leader: rx,
-        }
+    /// Wraps a started member.
+    pub fn new(node: RaftNode) -> Self {
+        RaftStore { node }
     }
 
     /// The member under the store.
     pub fn node(&self) -> &RaftNode {
         &self.node
-    }
-}
-
-fn leader_info(l: &crate::raft::Leadership, members: &Members) -> LeaderInfo {
-    LeaderInfo {
-        is_leader: l.is_leader,
-        leader_id: l.leader,
-        leader_address: members.get(&l.leader).cloned(),
-        term: l.term,
     }
 }
 
@@ -134,12 +95,8 @@ fn successor(s: &RaftStatus, id: u64) -> Option<u64> {
 }
 
 impl Store for RaftStore {
-    async fn propose(&self, cmd: Command) -> Result<Committed, StoreError> {
-        let a = self.node.propose(cmd).await.map_err(store_error)?;
-        Ok(Committed {
-            revision: a.index,
-            result: a.result,
-        })
+    async fn propose(&self, cmd: Command) -> Result<Applied, StoreError> {
+        self.node.propose(cmd).await.map_err(store_error)
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -162,12 +119,12 @@ impl Store for RaftStore {
         self.node.id()
     }
 
-    fn applied(&self) -> broadcast::Receiver<AppliedEvents> {
-        self.applied.subscribe()
+    fn subscribe_applied(&self) -> broadcast::Receiver<AppliedEvents> {
+        self.node.subscribe_applied()
     }
 
-    fn leadership(&self) -> watch::Receiver<LeaderInfo> {
-        self.leader.clone()
+    fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.node.leadership()
     }
 
     async fn members(&self) -> Result<Vec<MemberInfo>, StoreError> {
@@ -226,14 +183,13 @@ impl Store for RaftStore {
         self.node.remove_member(id).await.map_err(store_error)
     }
 
-    async fn transfer_leader(&self, to: u64, within: Duration) -> Result<LeaderInfo, StoreError> {
+    async fn transfer_leader(&self, to: u64, within: Duration) -> Result<Leadership, StoreError> {
         let s = self.node.status().await.map_err(store_error)?;
         if !s.voters.contains(&to) {
             let why = format!("member {to} is not a voter (voters: {:?})", s.voters);
             return Err(StoreError::invalid("to", why));
         }
-        let l = self
-            .node
+        self.node
             .transfer_leader(to, within)
             .await
             .map_err(|e| match e {
@@ -241,13 +197,7 @@ impl Store for RaftStore {
                     "member {to} did not take the leadership within {within:?}"
                 )),
                 e => store_error(e),
-            })?;
-        Ok(LeaderInfo {
-            is_leader: l.is_leader,
-            leader_id: l.leader,
-            leader_address: s.members.get(&l.leader).cloned(),
-            term: l.term,
-        })
+            })
     }
 }
 

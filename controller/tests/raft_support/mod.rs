@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nonstop_controller::db::{ClusterDb, Command, NodeSpec, Op};
 use nonstop_controller::raft::grpc::{GrpcTransport, serve_tcp};
-use nonstop_controller::raft::{Applied, Members, RaftConfig, RaftError, RaftNode, RedbStore};
+use nonstop_controller::raft::{Applied, Members, RaftConfig, RaftError, RaftNode, RedbLog};
 use nonstop_controller::time::Time;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -129,8 +129,8 @@ impl Cluster {
         cfg.bootstrap = bootstrap;
         cfg.snapshot_every = self.snapshot_every;
         let m = self.members.get_mut(&id).unwrap();
-        let store = RedbStore::open(&m.dir, id).unwrap();
-        let node = RaftNode::start(cfg, store, GrpcTransport::tcp(id)).unwrap();
+        let log = RedbLog::open(&m.dir, id).unwrap();
+        let node = RaftNode::start(cfg, log, GrpcTransport::tcp(id)).unwrap();
         let listener = bind_retrying(&m.addr).await;
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = node.clone();

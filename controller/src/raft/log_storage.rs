@@ -1,4 +1,4 @@
-//! `LogStore`: where a member keeps its raft log, HardState and latest snapshot.
+//! `LogStorage`: where a member keeps its raft log, HardState and latest snapshot.
 //!
 //! raft-rs reads through its own [`raft::Storage`] trait; the member's Ready loop writes
 //! through this one. The durable applied index is the latest snapshot's index: the snapshot
@@ -9,8 +9,8 @@
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 
 use super::codec;
-use super::config::Members;
-use super::error::StoreError;
+use super::error::LogError;
+use super::types::Members;
 use crate::db::ClusterDb;
 
 /// Durable raft state of one member.
@@ -21,8 +21,8 @@ use crate::db::ClusterDb;
 /// that owns the member and may block for the duration of an fsync.
 ///
 /// Related types: [`raft::Storage`] (the read side raft-rs uses), [`Snapshot`],
-/// [`super::RedbStore`] (the implementation on disk).
-pub trait LogStore: raft::Storage + Send + 'static {
+/// [`super::RedbLog`] (the implementation on disk).
+pub trait LogStorage: raft::Storage + Send + 'static {
     /// Makes one Ready's writes durable together: a snapshot received from the leader (it
     /// replaces the whole log), new entries (replacing any conflicting suffix of the log), and
     /// the HardState. Each part is optional.
@@ -31,12 +31,12 @@ pub trait LogStore: raft::Storage + Send + 'static {
         snapshot: Option<&Snapshot>,
         entries: &[Entry],
         hard_state: Option<&HardState>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), LogError>;
 
-    /// Called once the member has sent the acknowledgements of what [`LogStore::persist`]
-    /// wrote: work that must follow the write but need not delay them (the [`super::RedbStore`]
+    /// Called once the member has sent the acknowledgements of what [`LogStorage::persist`]
+    /// wrote: work that must follow the write but need not delay them (the [`super::RedbLog`]
     /// writes its high-water mark here). An error stops the member, as a failed write does.
-    fn persisted(&mut self) -> Result<(), StoreError> {
+    fn persisted(&mut self) -> Result<(), LogError> {
         Ok(())
     }
 
@@ -47,17 +47,17 @@ pub trait LogStore: raft::Storage + Send + 'static {
     /// Saves a snapshot of the database at its index (which must be applied) and drops the log
     /// entries it covers but the last `keep` (a member slightly behind then catches up from
     /// the log instead of receiving the whole database), durably and in one transaction.
-    fn save_snapshot(&mut self, snapshot: Snapshot, keep: u64) -> Result<(), StoreError>;
+    fn save_snapshot(&mut self, snapshot: Snapshot, keep: u64) -> Result<(), LogError>;
 
     /// The latest snapshot (index 0 and empty data when there is none).
     fn latest_snapshot(&self) -> &Snapshot;
 
-    /// True when the store holds no raft state at all (a fresh directory).
+    /// True when the log holds no raft state at all (a fresh directory).
     fn is_new(&self) -> bool;
 
-    /// Makes a fresh store the first state of a new cluster: a snapshot at index 1, term 1 of
+    /// Makes a fresh log the first state of a new cluster: a snapshot at index 1, term 1 of
     /// an empty database with `members` as the voters.
-    fn bootstrap(&mut self, members: &Members) -> Result<(), StoreError> {
+    fn bootstrap(&mut self, members: &Members) -> Result<(), LogError> {
         let mut snap = Snapshot {
             data: codec::encode_snapshot(members, &ClusterDb::new()).into(),
             ..Default::default()

@@ -1,6 +1,6 @@
-//! A conformance suite for [`LogStore`] implementations (as openraft's `Suite::test_all`):
+//! A conformance suite for [`LogStorage`] implementations (as openraft's `Suite::test_all`):
 //! what raft-rs and the member's Ready loop rely on, checked through the public traits,
-//! including that what was written survives reopening the store.
+//! including that what was written survives reopening the log.
 //!
 //! Each check panics with what went wrong; run them all with [`run_all`].
 
@@ -9,12 +9,12 @@ use std::path::Path;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, StorageError};
 
-use super::config::Members;
-use super::storage::LogStore;
+use super::log_storage::LogStorage;
+use super::types::Members;
 
 /// Runs every check, each in its own subdirectory of `root`; `open` opens (or reopens) a
-/// store in a directory.
-pub fn run_all<S: LogStore>(root: &Path, mut open: impl FnMut(&Path) -> S) {
+/// log in a directory.
+pub fn run_all<S: LogStorage>(root: &Path, mut open: impl FnMut(&Path) -> S) {
     bootstrap_then_reopen_restores_log_hard_state_and_snapshot(&root.join("boot"), &mut open);
     a_conflicting_append_replaces_the_suffix_durably(&root.join("conflict"), &mut open);
     a_snapshot_compacts_the_log_and_survives_reopen(&root.join("compact"), &mut open);
@@ -38,8 +38,8 @@ fn members() -> Members {
     [(1, "a:1".to_string()), (2, "b:1".to_string())].into()
 }
 
-/// A bootstrapped store with entries and a HardState reopens with all of them.
-pub fn bootstrap_then_reopen_restores_log_hard_state_and_snapshot<S: LogStore>(
+/// A bootstrapped log with entries and a HardState reopens with all of them.
+pub fn bootstrap_then_reopen_restores_log_hard_state_and_snapshot<S: LogStorage>(
     dir: &Path,
     open: &mut dyn FnMut(&Path) -> S,
 ) {
@@ -66,7 +66,7 @@ pub fn bootstrap_then_reopen_restores_log_hard_state_and_snapshot<S: LogStore>(
 }
 
 /// Appending at an index inside the log replaces everything from there on, durably.
-pub fn a_conflicting_append_replaces_the_suffix_durably<S: LogStore>(
+pub fn a_conflicting_append_replaces_the_suffix_durably<S: LogStorage>(
     dir: &Path,
     open: &mut dyn FnMut(&Path) -> S,
 ) {
@@ -83,7 +83,7 @@ pub fn a_conflicting_append_replaces_the_suffix_durably<S: LogStore>(
 }
 
 /// Saving a snapshot compacts the log (keeping what was asked) and survives reopening.
-pub fn a_snapshot_compacts_the_log_and_survives_reopen<S: LogStore>(
+pub fn a_snapshot_compacts_the_log_and_survives_reopen<S: LogStorage>(
     dir: &Path,
     open: &mut dyn FnMut(&Path) -> S,
 ) {
@@ -117,7 +117,7 @@ pub fn a_snapshot_compacts_the_log_and_survives_reopen<S: LogStore>(
 }
 
 /// A snapshot received from the leader replaces the whole log and raises the HardState.
-pub fn a_received_snapshot_replaces_the_whole_log<S: LogStore>(
+pub fn a_received_snapshot_replaces_the_whole_log<S: LogStorage>(
     dir: &Path,
     open: &mut dyn FnMut(&Path) -> S,
 ) {

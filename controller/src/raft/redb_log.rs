@@ -1,4 +1,4 @@
-//! [`LogStore`] on disk with redb: one file per member, every write fsynced
+//! [`LogStorage`] on disk with redb: one file per member, every write fsynced
 //! (`Durability::Immediate`) before raft is told it is persisted.
 //!
 //! The log after the latest snapshot is also kept in memory (it is bounded by
@@ -17,9 +17,9 @@ use raft::prelude::{Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use super::error::StoreError;
+use super::error::LogError;
+use super::log_storage::LogStorage;
 use super::mark::{self, Mark};
-use super::storage::LogStore;
 
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -34,7 +34,7 @@ const COMPACTED: &str = "compacted";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
 /// A member's raft state in `<dir>/raft.redb`, and its high-water mark in `<dir>/member.json`.
-pub struct RedbStore {
+pub struct RedbLog {
     db: Database,
     path: String,
     dir: PathBuf,
@@ -54,9 +54,9 @@ pub struct RedbStore {
     entries: Vec<Entry>,
 }
 
-impl std::fmt::Debug for RedbStore {
+impl std::fmt::Debug for RedbLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbStore")
+        f.debug_struct("RedbLog")
             .field("path", &self.path)
             .field("snapshot_index", &self.snapshot.get_metadata().index)
             .field("last_index", &self.last())
@@ -64,12 +64,12 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-impl RedbStore {
-    /// Opens (or creates) member `member`'s store in `dir`, loading what it holds. Refuses,
+impl RedbLog {
+    /// Opens (or creates) member `member`'s log in `dir`, loading what it holds. Refuses,
     /// naming the file and saying what to do, a file that is not a sound redb database, and a
     /// log that is missing, empty or behind the high-water mark beside it (lost or rolled
     /// back: see `mark.rs`). A refused open changes nothing.
-    pub fn open(dir: &Path, member: u64) -> Result<Self, StoreError> {
+    pub fn open(dir: &Path, member: u64) -> Result<Self, LogError> {
         let file = dir.join("raft.redb");
         let mark_file = dir.join(mark::FILE);
         let path = file.display().to_string();
@@ -89,7 +89,7 @@ impl RedbStore {
         }
         std::fs::create_dir_all(dir).map_err(|e| io_err(&dir.display().to_string(), e))?;
         let db = open_db(&file, member)?;
-        let mut store = RedbStore {
+        let mut opened = RedbLog {
             db,
             path: path.clone(),
             dir: dir.to_path_buf(),
@@ -102,7 +102,7 @@ impl RedbStore {
             compacted: (0, 0),
             entries: Vec::new(),
         };
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.load()));
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opened.load()));
         loaded.map_err(|p| {
             damaged(
                 &path,
@@ -110,22 +110,22 @@ impl RedbStore {
                 &format!("redb panicked reading it: {}", panic_text(&p)),
             )
         })??;
-        let log = match store.is_new() {
+        let log = match opened.is_new() {
             true => mark::Log::New,
             false => mark::Log::Holds {
-                term: store.hard_state.term,
-                commit: store.hard_state.commit,
+                term: opened.hard_state.term,
+                commit: opened.hard_state.commit,
             },
         };
         mark::check(found.as_ref(), log, member, &file, &mark_file)?;
-        if !store.is_new() {
-            store.durable = Some((store.hard_state.term, store.hard_state.commit));
+        if !opened.is_new() {
+            opened.durable = Some((opened.hard_state.term, opened.hard_state.commit));
         }
-        Ok(store)
+        Ok(opened)
     }
 
     /// Writes the high-water mark if the durable state moved on enough (see `mark.rs`).
-    fn maybe_mark(&mut self) -> Result<(), StoreError> {
+    fn maybe_mark(&mut self) -> Result<(), LogError> {
         let Some((term, commit)) = self.durable else {
             return Ok(());
         };
@@ -142,7 +142,7 @@ impl RedbStore {
         Ok(())
     }
 
-    fn load(&mut self) -> Result<(), StoreError> {
+    fn load(&mut self) -> Result<(), LogError> {
         let txn = self.db.begin_read().map_err(|e| self.redb_err(e))?;
         let meta = match txn.open_table(META) {
             Ok(t) => t,
@@ -156,7 +156,7 @@ impl RedbStore {
             self.snapshot = self.decode(SNAPSHOT, v.value())?;
         }
         if let Some(v) = meta.get(COMPACTED).map_err(|e| self.redb_err(e))? {
-            self.compacted = decode_pair(v.value()).ok_or_else(|| StoreError::Corrupt {
+            self.compacted = decode_pair(v.value()).ok_or_else(|| LogError::Corrupt {
                 path: self.path.clone(),
                 record: COMPACTED.into(),
                 reason: format!("{} bytes, not 16", v.value().len()),
@@ -174,16 +174,16 @@ impl RedbStore {
         Ok(())
     }
 
-    fn decode<M: protobuf::Message>(&self, record: &str, bytes: &[u8]) -> Result<M, StoreError> {
-        M::parse_from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+    fn decode<M: protobuf::Message>(&self, record: &str, bytes: &[u8]) -> Result<M, LogError> {
+        M::parse_from_bytes(bytes).map_err(|e| LogError::Corrupt {
             path: self.path.clone(),
             record: record.to_string(),
             reason: e.to_string(),
         })
     }
 
-    fn redb_err(&self, e: impl Into<redb::Error>) -> StoreError {
-        StoreError::Redb {
+    fn redb_err(&self, e: impl Into<redb::Error>) -> LogError {
+        LogError::Redb {
             path: self.path.clone(),
             source: e.into(),
         }
@@ -205,7 +205,7 @@ impl RedbStore {
     fn write(
         &self,
         f: impl FnOnce(&mut redb::Table<u64, &[u8]>, &mut redb::Table<&str, &[u8]>) -> redb::Result,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), LogError> {
         let txn = self.db.begin_write().map_err(|e| self.redb_err(e))?;
         {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| self.redb_err(e))?;
@@ -236,13 +236,13 @@ impl RedbStore {
     }
 }
 
-impl LogStore for RedbStore {
+impl LogStorage for RedbLog {
     fn persist(
         &mut self,
         snapshot: Option<&Snapshot>,
         entries: &[Entry],
         hard_state: Option<&HardState>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), LogError> {
         let mut hs = hard_state
             .cloned()
             .unwrap_or_else(|| self.hard_state.clone());
@@ -277,7 +277,7 @@ impl LogStore for RedbStore {
         Ok(())
     }
 
-    fn persisted(&mut self) -> Result<(), StoreError> {
+    fn persisted(&mut self) -> Result<(), LogError> {
         self.maybe_mark()
     }
 
@@ -285,7 +285,7 @@ impl LogStore for RedbStore {
         self.hard_state.commit = self.hard_state.commit.max(commit);
     }
 
-    fn save_snapshot(&mut self, snapshot: Snapshot, keep: u64) -> Result<(), StoreError> {
+    fn save_snapshot(&mut self, snapshot: Snapshot, keep: u64) -> Result<(), LogError> {
         let index = snapshot.get_metadata().index;
         let to = index
             .saturating_sub(keep)
@@ -318,7 +318,7 @@ impl LogStore for RedbStore {
     }
 }
 
-impl raft::Storage for RedbStore {
+impl raft::Storage for RedbLog {
     fn initial_state(&self) -> raft::Result<RaftState> {
         let conf_state = self.snapshot.get_metadata().get_conf_state().clone();
         Ok(RaftState::new(self.hard_state.clone(), conf_state))
@@ -375,8 +375,8 @@ impl raft::Storage for RedbStore {
     }
 }
 
-impl Drop for RedbStore {
-    /// A store closed normally writes the mark of what it holds, if that moved on since the
+impl Drop for RedbLog {
+    /// A log closed normally writes the mark of what it holds, if that moved on since the
     /// last one (not after a panic: the state in memory may be what panicked). A failed write
     /// only leaves an older mark, which never refuses a sound log.
     fn drop(&mut self) {
@@ -396,16 +396,16 @@ impl Drop for RedbStore {
     }
 }
 
-fn io_err(path: &str, source: std::io::Error) -> StoreError {
-    StoreError::File {
+fn io_err(path: &str, source: std::io::Error) -> LogError {
+    LogError::File {
         path: path.to_string(),
         source,
     }
 }
 
 /// The refusal of a file that is damaged or not a raft log: what was found, what to do.
-fn damaged(path: &str, member: u64, what: &str) -> StoreError {
-    StoreError::Refused {
+fn damaged(path: &str, member: u64, what: &str) -> LogError {
+    LogError::Refused {
         path: path.to_string(),
         reason: format!(
             "{what}: the file is damaged or not this member's raft log. If it is and this \
@@ -416,7 +416,7 @@ fn damaged(path: &str, member: u64, what: &str) -> StoreError {
 }
 
 /// Refuses a file that does not start with redb's magic number (redb may panic on one).
-fn check_magic(file: &Path, member: u64) -> Result<(), StoreError> {
+fn check_magic(file: &Path, member: u64) -> Result<(), LogError> {
     use std::io::Read as _;
     let path = file.display().to_string();
     let mut head = [0u8; REDB_MAGIC.len()];
@@ -443,7 +443,7 @@ fn check_magic(file: &Path, member: u64) -> Result<(), StoreError> {
 
 /// Opens (or creates) the database with redb's integrity check, which reports a damaged file
 /// as corrupted where a plain open may panic; a panic is caught all the same.
-fn open_db(file: &Path, member: u64) -> Result<Database, StoreError> {
+fn open_db(file: &Path, member: u64) -> Result<Database, LogError> {
     let path = file.display().to_string();
     let opened = std::panic::catch_unwind(|| {
         let mut b = Database::builder();
@@ -460,7 +460,7 @@ fn open_db(file: &Path, member: u64) -> Result<Database, StoreError> {
         {
             Err(damaged(&path, member, &format!("cut short ({e})")))
         }
-        Ok(Err(e)) => Err(StoreError::Redb {
+        Ok(Err(e)) => Err(LogError::Redb {
             path,
             source: e.into(),
         }),
@@ -496,22 +496,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redb_store_passes_the_log_store_suite() {
+    fn redb_log_passes_the_log_suite() {
         let dir = tempfile::tempdir().unwrap();
-        super::super::store_suite::run_all(dir.path(), |d| RedbStore::open(d, 1).unwrap());
+        super::super::log_suite::run_all(dir.path(), |d| RedbLog::open(d, 1).unwrap());
     }
 
     #[test]
     fn a_corrupt_record_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let s = RedbStore::open(dir.path(), 1).unwrap();
+        let s = RedbLog::open(dir.path(), 1).unwrap();
         s.write(|_, meta| {
             meta.insert(COMPACTED, [1u8, 2, 3].as_slice())?;
             Ok(())
         })
         .unwrap();
         drop(s);
-        let err = RedbStore::open(dir.path(), 1).unwrap_err().to_string();
+        let err = RedbLog::open(dir.path(), 1).unwrap_err().to_string();
         assert!(
             err.contains("record compacted") && err.contains("raft.redb"),
             "{err}"
