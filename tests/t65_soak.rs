@@ -14,23 +14,11 @@ mod e2e;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use e2e::{LocalCluster, NODES, free_ports, text};
+use e2e::{LocalCluster, NODES, Rng, env_or, free_ports, text};
 
 const GROUPS: [&str; 4] = ["SOCKET_GROUP", "PLUGIN_GROUP", "OCF_GROUP", "TMAX_GROUP"];
 /// How long the cluster is left alone after each disturbance has settled.
 const QUIET: Duration = Duration::from_secs(6);
-
-/// A small deterministic generator (xorshift), so that a failing seed can be run again.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -126,14 +114,8 @@ fn settle(c: &LocalCluster, within: Duration) -> Duration {
 
 #[test]
 fn soak_under_moves_applies_kills_restarts_and_drains() {
-    let secs: u64 = std::env::var("NONSTOP_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
-    let seed: u64 = std::env::var("NONSTOP_SOAK_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261201);
+    let secs: u64 = env_or("NONSTOP_SOAK_SECS", 150);
+    let seed: u64 = env_or("NONSTOP_SOAK_SEED", 20261201);
     if !Path::new("/usr/lib/ocf/resource.d/heartbeat/Dummy").exists()
         || std::process::Command::new("python3")
             .arg("-V")

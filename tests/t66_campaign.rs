@@ -20,18 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{LocalCluster, NODES, text};
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
+use e2e::{LocalCluster, NODES, Rng, env_or, text};
 
 fn owner(c: &LocalCluster) -> String {
     c.group("SOCKET_GROUP")
@@ -333,14 +322,8 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 #[ignore = "a long campaign, run by hand: bash bench/campaign.sh"]
 fn fault_campaign() {
-    let runs: usize = std::env::var("NONSTOP_CAMPAIGN_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(24);
-    let seed: u64 = std::env::var("NONSTOP_CAMPAIGN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+    let runs: usize = env_or("NONSTOP_CAMPAIGN_RUNS", 24);
+    let seed: u64 = env_or("NONSTOP_CAMPAIGN_SEED", 7);
     // Hundreds of faults are far more fail-overs than the default limit (10 in 6 h, after which
     // the group is rightly held Failed): the campaign's group may fail over without end.
     let mut c = LocalCluster::start_with("default", |port| {
