@@ -1,5 +1,5 @@
 //! The quorum lease, simulated: the agent's `Lease` (agent/src/lease.rs) and the members'
-//! `Witness` with the leader's majority rule (controller/src/leader/), the very code the daemons
+//! `Witness` with the leader's majority rule (controller/src/liveness/), the very code the daemons
 //! run, driven by a discrete-time network with random delays, cut links, crashed members, a
 //! frozen agent (SIGSTOP) and leader changes.
 //!
@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 
 use nonstop_agent::{HeartbeatAck, Lease};
 use nonstop_contract::Millis;
-use nonstop_controller::leader::{Tally, Verdict, Witness};
+use nonstop_controller::liveness::{Tally, Verdict, Witness};
 use proptest::prelude::*;
 
 const NODE: &str = "n";
-/// The leader's tick and how long it waits for verdicts (controller/src/leader/).
+/// The leader's tick and how long it waits for verdicts (controller/src/liveness/).
 const TICK: u64 = 50;
 const ASK_TIMEOUT: u64 = 500;
 /// How long the leader's NodeDown may take to commit, for this model (raft on a LAN: ms).
@@ -207,7 +207,7 @@ impl Sim {
             let down = self.member_down(m, t);
             if self.was_down[m] && !down {
                 // A crashed member comes back knowing nothing but its suspicions, which it
-                // keeps in a file (controller/src/leader/shared.rs).
+                // keeps in a file (controller/src/liveness/shared.rs).
                 let at = self.at(t);
                 let old = std::mem::replace(&mut self.witnesses[m], Witness::new(at));
                 for (node, left) in old.suspicions(at) {

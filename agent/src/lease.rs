@@ -8,7 +8,7 @@
 //! of them ends. Counting from the *send* time, not the receive time, is what makes the rule
 //! safe: no member can have seen the heartbeat before it was sent, and the leader declares the
 //! node Down only when a majority of members have not heard from it for `node_timeout`
-//! (controller/src/leader/witness.rs), which outlasts any of their grants by at least the
+//! (controller/src/liveness/witness.rs), which outlasts any of their grants by at least the
 //! terminate time. A leader's death costs nobody their lease: the other members keep granting.
 //! The struct is pure: time comes in as milliseconds on the agent's clock.
 

@@ -24,6 +24,18 @@ pub struct DesiredNode {
     pub types: Vec<TypeDef>,
 }
 
+impl DesiredNode {
+    /// `node` runs nothing (no group, epoch 0): what a node the cluster does not know is told.
+    pub fn nothing(node: &str) -> Self {
+        DesiredNode {
+            node: node.to_string(),
+            epoch: 0,
+            groups: Vec::new(),
+            types: Vec::new(),
+        }
+    }
+}
+
 /// One group on a node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredGroup {

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod db;
 pub mod leader;
+pub mod liveness;
 pub mod policy;
 pub mod raft;
 pub mod server;

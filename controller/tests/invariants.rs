@@ -154,6 +154,21 @@ fn check(sim: &Simulator) -> Result<(), String> {
             );
         }
     }
+    // The leader publishes every node's desired state from one pass over the groups: it is
+    // exactly what each node's own computation says, and nodes the cluster lacks run nothing.
+    let all = db.desired_all();
+    ensure!(
+        all.keys().eq(db.nodes.keys()),
+        "desired_all covers {:?}, the cluster has {:?}",
+        all.keys().collect::<Vec<_>>(),
+        db.nodes.keys().collect::<Vec<_>>()
+    );
+    for (node, d) in &all {
+        ensure!(
+            *d == db.desired_for(node),
+            "desired_all differs from desired_for({node})"
+        );
+    }
     // Settled at this instant: plan has nothing more to say.
     ensure!(
         policy::plan(db, sim.now).is_empty(),

@@ -37,6 +37,23 @@ async fn remove(c: &Cluster, via: u64, id: u64) -> Result<pb::MemberList, tonic:
     Ok(r.into_inner().members.unwrap_or_default())
 }
 
+/// Waits until the leader has heard from every other member lately (a leader hands over only
+/// to a voter it knows active; right after an election, on a loaded machine, it may not yet).
+async fn all_active(c: &Cluster, leader: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let l = list(c, leader, false).await.unwrap();
+        if l.members.iter().all(|m| m.active) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "members not active: {l:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn others(leader: u64) -> (u64, u64) {
     let v: Vec<u64> = (1..=3).filter(|i| *i != leader).collect();
     (v[0], v[1])
@@ -144,6 +161,7 @@ async fn a_transfer_to_a_dead_member_times_out_and_bad_targets_are_named() {
 async fn removing_the_leader_hands_leadership_over_first() {
     let mut c = Cluster::start(3, 1000).await;
     let leader = c.leader(Duration::from_secs(5)).await;
+    all_active(&c, leader).await;
 
     // Asked of the leader itself: it hands over, then sends the caller to the new leader.
     let err = remove(&c, leader, leader).await.unwrap_err();

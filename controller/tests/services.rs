@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use nonstop_contract::DesiredNode;
 use nonstop_controller::config;
-use nonstop_controller::leader;
+use nonstop_controller::leader::{self, DesiredBoard};
+use nonstop_controller::liveness::{self, Liveness};
 use nonstop_controller::server::{AgentApi, ClusterApi, History};
 use nonstop_controller::store::LocalStore;
 use nonstop_controller::{ClusterDb, Command, Op, Time};
@@ -46,9 +47,10 @@ async fn start() -> Fixture {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = LocalStore::new(db, &addr.to_string());
-    let witness = leader::witness();
+    let liveness = Liveness::start(store.clone(), liveness::witness());
+    let board = DesiredBoard::new();
     let (stop, stop_rx) = watch::channel(false);
-    tokio::spawn(leader::run(store.clone(), witness.clone(), stop_rx));
+    tokio::spawn(leader::run(liveness.clone(), board.clone(), stop_rx));
     let history = History::follow(&store);
     let router = tonic::transport::Server::builder()
         .add_service(ClusterServiceServer::new(ClusterApi::new(
@@ -56,7 +58,7 @@ async fn start() -> Fixture {
             history,
             "m1",
         )))
-        .add_service(AgentServiceServer::new(AgentApi::new(store, witness)));
+        .add_service(AgentServiceServer::new(AgentApi::new(liveness, board)));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(router.serve_with_incoming(incoming));
     let url = format!("http://{addr}");

@@ -8,7 +8,8 @@ use nonstop_agent::grpc::GrpcLink;
 use nonstop_agent::{Agent, AgentConfig, AgentHandle};
 use nonstop_controller::config as cluster_config;
 use nonstop_controller::db::{Command, Op, TimingProfile};
-use nonstop_controller::leader;
+use nonstop_controller::leader::{self, DesiredBoard};
+use nonstop_controller::liveness::{self, Liveness};
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
 use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbLog};
 use nonstop_controller::server::{AgentApi, ClusterApi, History};
@@ -133,10 +134,12 @@ fn start_controller(
     let transport = GrpcTransport::tcp_from(role.id, local_address(config));
     let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone());
-    let witness = leader::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
+    let witness = liveness::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
+    let liveness = Liveness::start(store.clone(), witness);
+    let board = DesiredBoard::new();
     tokio::spawn(leader::run_from(
-        store.clone(),
-        witness.clone(),
+        liveness.clone(),
+        board.clone(),
         stop,
         local_address(config),
     ));
@@ -150,10 +153,7 @@ fn start_controller(
             history,
             &config.node,
         )))
-        .add_service(AgentServiceServer::new(AgentApi::new(
-            store.clone(),
-            witness,
-        )))
+        .add_service(AgentServiceServer::new(AgentApi::new(liveness, board)))
         .add_service(raft_service(node.clone()));
     Ok((Controller { node, store }, routes))
 }

@@ -2,6 +2,8 @@
 //! database alone.
 //! The leader streams it to each agent with the epoch; the simulator follows it too.
 
+use std::collections::BTreeMap;
+
 use nonstop_contract::{DesiredGroup, DesiredNode, DesiredResource, HandlerRef};
 
 use super::ClusterDb;
@@ -10,8 +12,34 @@ use super::model::{Group, Target};
 impl ClusterDb {
     /// What `node` must run now.
     pub fn desired_for(&self, node: &str) -> DesiredNode {
-        let groups: Vec<DesiredGroup> = self
-            .groups_on(node)
+        self.desired_of(node, self.groups_on(node))
+    }
+
+    /// What every node of the cluster must run now, in one pass over the groups (the leader
+    /// publishes it after each batch of applied commands).
+    pub fn desired_all(&self) -> BTreeMap<String, DesiredNode> {
+        let mut owned: BTreeMap<&str, Vec<&Group>> = self
+            .nodes
+            .keys()
+            .map(|n| (n.as_str(), Vec::new()))
+            .collect();
+        for g in self.groups.values() {
+            if let Some(owner) = g.owner.as_deref() {
+                owned.entry(owner).or_default().push(g);
+            }
+        }
+        owned
+            .into_iter()
+            .map(|(node, groups)| (node.to_string(), self.desired_of(node, groups.into_iter())))
+            .collect()
+    }
+
+    fn desired_of<'a>(
+        &'a self,
+        node: &str,
+        groups: impl Iterator<Item = &'a Group>,
+    ) -> DesiredNode {
+        let groups: Vec<DesiredGroup> = groups
             .map(|g| DesiredGroup {
                 name: g.spec.name.clone(),
                 epoch: g.epoch,
@@ -30,10 +58,10 @@ impl ClusterDb {
             .filter_map(|t| self.types.get(*t).cloned())
             .collect();
         DesiredNode {
-            node: node.to_string(),
             epoch: groups.iter().map(|g| g.epoch).max().unwrap_or(0),
             groups,
             types,
+            ..DesiredNode::nothing(node)
         }
     }
 

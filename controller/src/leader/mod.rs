@@ -1,52 +1,47 @@
 //! What only the leader does: declare silent nodes Down once a majority of the members agree
-//! (witness.rs, jury.rs), and run the policy engine after each applied command and on its
-//! timers, proposing what it decides.
+//! (the liveness module's sweep), run the policy engine after each applied command and on its
+//! timers, proposing what it decides, and publish each node's desired state (publisher.rs).
 //!
 //! ```text
-//!  agents' heartbeats ──▶ every member's Witness
-//!  leader's Witness ──silent past node_timeout──▶ Jury asks the voters ──majority──▶ NodeDown
+//!  a tick (≤ 50 ms) ──▶ Liveness::sweep ──majority silent──▶ NodeDown
 //!  applied commands ─┐
 //!  plan's wake-ups ──┼──▶ plan(&db, now) ──▶ propose each command
 //!  a 1 s tick ───────┘
+//!  applied commands ──▶ publisher ──▶ DesiredBoard (one watch per node) ──▶ agent streams
 //! ```
 
-mod jury;
-mod shared;
-mod witness;
+mod publisher;
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-pub use jury::{Jury, Tally};
-pub use shared::SharedWitness;
-pub use witness::{Verdict, Witness};
+pub use publisher::{DesiredBoard, Published};
 
-use crate::db::model::Liveness as NodeLiveness;
-use crate::db::{Command, Op};
+use crate::liveness::{Jury, Liveness};
 use crate::policy;
 use crate::store::{Leadership, Store};
 use crate::time::Time;
 
-/// A member's witness, starting now, that keeps its suspicions in memory only (tests).
-pub fn witness() -> SharedWitness {
-    SharedWitness::new(None)
-}
-
 /// Runs the leader's duties whenever this member leads, until `stop` turns true.
-pub async fn run<S: Store>(store: S, witness: SharedWitness, stop: watch::Receiver<bool>) {
-    run_from(store, witness, stop, None).await
+pub async fn run<S: Store>(
+    liveness: Liveness<S>,
+    board: DesiredBoard,
+    stop: watch::Receiver<bool>,
+) {
+    run_from(liveness, board, stop, None).await
 }
 
 /// [`run`], asking the other members from `local` (this member's own address).
 pub async fn run_from<S: Store>(
-    store: S,
-    witness: SharedWitness,
+    liveness: Liveness<S>,
+    board: DesiredBoard,
     mut stop: watch::Receiver<bool>,
     local: Option<std::net::IpAddr>,
 ) {
-    let jury = Jury::new(witness.clone()).from_address(local);
+    let store = liveness.store().clone();
+    let jury = Jury::new(liveness.witness().clone()).from_address(local);
     let mut leadership = store.leadership();
     loop {
         let info = leadership.borrow_and_update().clone();
@@ -56,10 +51,12 @@ pub async fn run_from<S: Store>(
                 "leading: tracking heartbeats and running the policy"
             );
             tokio::select! {
-                _ = lead(&store, &witness, &jury, info) => {}
+                _ = lead(&store, &liveness, &jury, info) => {}
+                _ = publisher::publish(&store, &board) => {}
                 _ = leadership.changed() => {}
                 _ = stop.changed() => {}
             }
+            board.clear();
         } else {
             tokio::select! {
                 r = leadership.changed() => if r.is_err() { return },
@@ -73,7 +70,7 @@ pub async fn run_from<S: Store>(
 }
 
 /// One term of leadership: never returns on its own.
-async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: Leadership) {
+async fn lead<S: Store>(store: &S, liveness: &Liveness<S>, jury: &Jury, info: Leadership) {
     // A read can fail right after an election (the new leader has not committed in its term
     // yet): try again until it works; leadership changes end this function from outside.
     let timeout = loop {
@@ -99,64 +96,11 @@ async fn lead<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury, info: L
                 _ => true,
             },
         };
-        declare_silent_nodes(store, witness, jury).await;
+        liveness.sweep(jury).await;
         if changed || Instant::now() >= next_plan {
             next_plan = run_policy(store).await;
         }
         debug!(term = info.term, "leader pass done");
-    }
-}
-
-/// Proposes NodeDown for every Up node that this member has not heard from for the node
-/// timeout and that a majority of the voting members find silent too.
-async fn declare_silent_nodes<S: Store>(store: &S, witness: &SharedWitness, jury: &Jury) {
-    // This member's applied state is enough: every NodeDown still needs the members' verdict,
-    // and one for a node already Down changes nothing. No quorum round every tick.
-    let Ok((timeout, lease, up)) = store
-        .read_local(|db| {
-            let t = &db.settings.timing;
-            let up: Vec<String> = db
-                .nodes
-                .values()
-                .filter(|n| n.liveness == NodeLiveness::Up)
-                .map(|n| n.spec.name.clone())
-                .collect();
-            (t.node_timeout.as_duration(), t.lease.as_duration(), up)
-        })
-        .await
-    else {
-        return;
-    };
-    let now = Instant::now();
-    let candidates: Vec<(String, Duration)> = {
-        let w = witness.lock();
-        up.into_iter()
-            .filter(|n| w.looks_silent(n, now, timeout))
-            .map(|n| {
-                let s = w.silence(&n, now);
-                (n, s)
-            })
-            .collect()
-    };
-    for (node, silence) in candidates {
-        let Some(tally) = jury.ask(store, &node, timeout, lease).await else {
-            continue;
-        };
-        if !tally.is_down() {
-            debug!(%node, ?tally, "silent here, not for a majority of the members");
-            continue;
-        }
-        let reason = format!(
-            "no heartbeat for {} ms ({} of {} members agree)",
-            silence.as_millis(),
-            tally.silent,
-            tally.voters
-        );
-        warn!(%node, %reason, "declaring node Down");
-        let cmd = Command::liveness(Time::now(), Op::NodeDown { node, reason });
-        if let Err(e) = store.propose(cmd).await {
-            warn!(%e, "could not declare a node Down");
-        }
     }
 }
 

@@ -1,65 +1,46 @@
 //! `AgentService`: the controller's side of each agent's link (agent/src/link.rs is the other).
 //! Every member acknowledges heartbeats with a lease, unless it suspects the node (the quorum
-//! lease of controller/src/leader/witness.rs) and answers the leader's `Suspect`; the leader
+//! lease of controller/src/liveness/witness.rs) and answers the leader's `Suspect`; the leader
 //! alone registers agents, streams the desired state to them, and turns reports into commands.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
-use nonstop_contract::{AgentReport, wire};
+use nonstop_contract::{AgentReport, DesiredNode, wire};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_server::AgentService;
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 
 use super::status::{bad_field, from_store};
-use crate::db::model::Liveness as NodeLiveness;
 use crate::db::{ApplyError, ClusterDb, Command, Op};
-use crate::leader::{SharedWitness, Verdict};
+use crate::leader::DesiredBoard;
+use crate::liveness::{Liveness, Refused, Verdict};
 use crate::store::{Store, StoreError};
 use crate::time::Time;
 
-/// The service over a store, with this member's view of the agents' heartbeats.
+/// The service over a store: this member's liveness duties, and the leader's desired states.
 #[derive(Debug, Clone)]
 pub struct AgentApi<S> {
     store: S,
-    witness: SharedWitness,
-}
-
-/// What a heartbeat needs to know of its node and the timing profile.
-#[derive(Clone, Copy, Debug)]
-struct NodeView {
-    liveness: NodeLiveness,
-    evicted: bool,
-    witness: bool,
-    heartbeat_ms: u64,
-    lease_ms: u64,
-    terminate_ms: u64,
-}
-
-impl NodeView {
-    fn of(db: &ClusterDb, node: &str) -> Option<NodeView> {
-        let t = &db.settings.timing;
-        let n = db.nodes.get(node)?;
-        Some(NodeView {
-            liveness: n.liveness,
-            evicted: n.evicted,
-            witness: n.spec.witness,
-            heartbeat_ms: t.heartbeat.0,
-            lease_ms: t.lease.0,
-            terminate_ms: t.terminate.0,
-        })
-    }
+    liveness: Liveness<S>,
+    board: DesiredBoard,
 }
 
 /// The most reports one batch may carry (an agent sends at most 256).
 pub const MAX_REPORTS: usize = 1024;
 
 impl<S: Store> AgentApi<S> {
-    /// The service of this member.
-    pub fn new(store: S, witness: SharedWitness) -> Self {
-        AgentApi { store, witness }
+    /// The service of this member: heartbeats go to `liveness`, desired-state streams follow
+    /// `board` (which the leader's duties publish).
+    pub fn new(liveness: Liveness<S>, board: DesiredBoard) -> Self {
+        AgentApi {
+            store: liveness.store().clone(),
+            liveness,
+            board,
+        }
     }
 
     /// Only the leader serves registrations, desired state and reports: others point to it.
@@ -75,72 +56,6 @@ impl<S: Store> AgentApi<S> {
         Err(from_store(&e))
     }
 
-    /// The node as this member knows it: linearizable on the leader's registration path, as
-    /// applied here for heartbeats (any member answers those, with or without a leader).
-    async fn view(&self, node: &str, linearizable: bool) -> Result<NodeView, Status> {
-        let key = node.to_string();
-        let read = move |db: &ClusterDb| NodeView::of(db, &key);
-        let view = if linearizable {
-            self.store.read(read).await
-        } else {
-            self.store.read_local(read).await
-        };
-        let view = view
-            .map_err(|e| from_store(&e))?
-            .ok_or_else(|| unknown_node(node))?;
-        if view.evicted {
-            return Err(Status::failed_precondition(format!(
-                "node {node:?} was evicted: resume it first"
-            )));
-        }
-        Ok(view)
-    }
-
-    /// Records the heartbeat and grants the lease, unless this member suspects the node.
-    fn grant(&self, node: &str, lease_ms: u64) -> Result<(), Status> {
-        let lease = Duration::from_millis(lease_ms);
-        let now = Instant::now();
-        let mut w = self.witness.lock();
-        w.heard(node, now, lease).map_err(|until| {
-            Status::unavailable(format!(
-                "member {} found node {node:?} silent and grants it no lease for another {} ms",
-                self.store.member_id(),
-                until.saturating_duration_since(now).as_millis()
-            ))
-        })
-    }
-
-    /// On the leader, brings a node that is heard from again Up in the database.
-    async fn bring_up(&self, node: &str, view: NodeView) -> Result<(), Status> {
-        if view.liveness == NodeLiveness::Up || !self.store.leadership().borrow().is_leader {
-            return Ok(());
-        }
-        let op = Op::NodeUp {
-            node: node.to_string(),
-        };
-        let c = self
-            .store
-            .propose(Command::liveness(Time::now(), op))
-            .await
-            .map_err(|e| from_store(&e))?;
-        c.result
-            .map(drop)
-            .map_err(|e| super::status::from_apply(&e))
-    }
-
-    /// The members that vote now: how many (at least 1), and their addresses.
-    async fn voters(&self) -> (u32, Vec<String>) {
-        let Ok(members) = self.store.members().await else {
-            return (1, vec![]);
-        };
-        let voters: Vec<String> = members
-            .into_iter()
-            .filter(|m| m.voter)
-            .map(|m| m.address)
-            .collect();
-        ((voters.len() as u32).max(1), voters)
-    }
-
     /// Whether `node` exists (a desired-state stream for an unknown node is refused).
     async fn known(&self, node: &str) -> Result<(), Status> {
         let key = node.to_string();
@@ -154,6 +69,24 @@ impl<S: Store> AgentApi<S> {
         } else {
             Err(unknown_node(node))
         }
+    }
+}
+
+/// A refused heartbeat or registration as a gRPC status.
+fn refused(r: Refused) -> Status {
+    match r {
+        Refused::UnknownNode(node) => unknown_node(&node),
+        Refused::Evicted(_) | Refused::Witness(_) => Status::failed_precondition(r.to_string()),
+        Refused::Suspected { .. } | Refused::NotReady => Status::unavailable(r.to_string()),
+        Refused::Store(e) => from_store(&e),
+    }
+}
+
+/// The desired state as it crosses the wire.
+fn to_wire(d: &DesiredNode) -> pb::DesiredState {
+    pb::DesiredState {
+        epoch: d.epoch,
+        json: serde_json::to_string(d).unwrap_or_default(),
     }
 }
 
@@ -173,19 +106,11 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
-        let view = self.view(&node, true).await?;
-        if view.witness {
-            return Err(Status::failed_precondition(format!(
-                "node {node:?} is a witness in the cluster's configuration: it runs no \
-                 resources, so its node.yaml must have no `agent` (or set witness: false)"
-            )));
-        }
-        self.grant(&node, view.lease_ms)?;
-        self.bring_up(&node, view).await?;
+        let (roster, _) = self.liveness.registered(&node).await.map_err(refused)?;
         Ok(Response::new(pb::RegisterReply {
-            heartbeat_ms: view.heartbeat_ms,
-            lease_ms: view.lease_ms,
-            terminate_ms: view.terminate_ms,
+            heartbeat_ms: roster.heartbeat_ms,
+            lease_ms: roster.lease_ms,
+            terminate_ms: roster.terminate_ms,
         }))
     }
 
@@ -194,21 +119,18 @@ impl<S: Store> AgentService for AgentApi<S> {
         r: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatAck>, Status> {
         let hb = r.into_inner();
-        let view = self.view(&hb.node, false).await?;
-        self.grant(&hb.node, view.lease_ms)?;
-        self.bring_up(&hb.node, view).await?;
-        let (voters, voter_addresses) = self.voters().await;
+        let (roster, _) = self.liveness.heard(&hb.node).await.map_err(refused)?;
         let leader = self.store.leadership().borrow().clone();
         Ok(Response::new(pb::HeartbeatAck {
             sent_ms: hb.sent_ms,
-            lease_ms: view.lease_ms,
+            lease_ms: roster.lease_ms,
             member_id: self.store.member_id(),
-            voters,
-            voter_addresses,
+            voters: roster.voter_count(),
+            voter_addresses: roster.voters.clone(),
             leader_address: leader.leader_address.unwrap_or_default(),
             leader_term: leader.term,
-            heartbeat_ms: view.heartbeat_ms,
-            terminate_ms: view.terminate_ms,
+            heartbeat_ms: roster.heartbeat_ms,
+            terminate_ms: roster.terminate_ms,
         }))
     }
 
@@ -221,36 +143,30 @@ impl<S: Store> AgentService for AgentApi<S> {
         self.ensure_leader()?;
         let node = r.into_inner().node;
         self.known(&node).await?;
-        let store = self.store.clone();
-        let mut applied = store.subscribe_applied();
+        let mut desired = self.board.subscribe(&node);
+        let mut leadership = self.store.leadership();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            let mut last = String::new();
+            let mut sent: Option<Arc<DesiredNode>> = None;
             loop {
-                let n = node.clone();
-                let Ok(d) = store.read(move |db| db.desired_for(&n)).await else {
-                    return;
-                };
-                let json = serde_json::to_string(&d).unwrap_or_default();
-                if json != last {
-                    let msg = pb::DesiredState {
-                        epoch: d.epoch,
-                        json: json.clone(),
-                    };
-                    if tx.send(Ok(msg)).await.is_err() {
+                let now = desired.borrow_and_update().clone();
+                if let Some(d) = now.filter(|d| sent.as_deref() != Some(&**d)) {
+                    if tx.send(Ok(to_wire(&d))).await.is_err() {
                         return;
                     }
-                    last = json;
+                    sent = Some(d);
                 }
-                match applied.recv().await {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-                if !store.leadership().borrow().is_leader {
-                    let _ = tx
-                        .send(Err(Status::unavailable("this member no longer leads")))
-                        .await;
-                    return;
+                tokio::select! {
+                    r = desired.changed() => if r.is_err() { return },
+                    r = leadership.changed() => {
+                        if r.is_err() || !leadership.borrow_and_update().is_leader {
+                            let _ = tx
+                                .send(Err(Status::unavailable("this member no longer leads")))
+                                .await;
+                            return;
+                        }
+                    }
+                    _ = tx.closed() => return,
                 }
             }
         });
@@ -320,7 +236,7 @@ impl<S: Store> AgentService for AgentApi<S> {
                 format!("must be below node_timeout_ms ({})", req.node_timeout_ms),
             ));
         }
-        let verdict = self.witness.verdict(
+        let verdict = self.liveness.witness().verdict(
             &req.node,
             Duration::from_millis(req.node_timeout_ms),
             Duration::from_millis(req.lease_ms),

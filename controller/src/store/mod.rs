@@ -122,6 +122,18 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Leadership, StoreError>> + Send;
 }
 
+/// Takes every command applied meanwhile from `rx`, after one was received: one read of the
+/// database then covers them all (a subscriber that recomputes per command falls behind).
+pub fn drain(rx: &mut broadcast::Receiver<AppliedEvents>) {
+    use broadcast::error::TryRecvError;
+    loop {
+        match rx.try_recv() {
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+        }
+    }
+}
+
 /// The controller members as one member sees them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
