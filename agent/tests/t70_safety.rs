@@ -147,7 +147,11 @@ async fn i17_3_the_intent_is_recorded_before_online_runs() {
         recorded.await,
         "the marker was not recorded while online ran"
     );
-    assert!(h.scripted.calls().contains(&("r".into(), "online")));
+    // The intent is written first, then online is called: wait for the call, do not race it.
+    let called = until(DEADLINE, || {
+        h.scripted.calls().contains(&("r".into(), "online"))
+    });
+    assert!(called.await, "online was never called");
 }
 
 /// Issue 17, item 6: one crashed copy of a three-copy `process` is replaced alone; the other

@@ -91,7 +91,11 @@ impl LocalCluster {
         watch: impl FnOnce(Rules, u16, &std::path::Path) -> Rules,
     ) -> LocalCluster {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-        let tmp = tempfile::tempdir().unwrap();
+        // NONSTOP_TEST_KEEP=1 keeps the cluster's folder (daemon logs, data) for a post-mortem.
+        let tmp = tempfile::Builder::new()
+            .disable_cleanup(std::env::var_os("NONSTOP_TEST_KEEP").is_some())
+            .tempdir()
+            .unwrap();
         let base_port = free_ports(3);
         let chat_port = free_ports(1);
         let cluster = tmp.path().join("cluster.yaml");

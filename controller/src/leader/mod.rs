@@ -21,7 +21,7 @@ pub use publisher::{DesiredBoard, Published};
 
 use crate::liveness::{Jury, Liveness};
 use crate::policy;
-use crate::store::{Leadership, Store};
+use crate::store::{Leadership, Store, drain};
 use crate::time::Time;
 
 /// Runs the leader's duties whenever this member leads, until `stop` turns true.
@@ -93,7 +93,11 @@ async fn lead<S: Store>(store: &S, liveness: &Liveness<S>, jury: &Jury, info: Le
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                     return std::future::pending().await;
                 }
-                _ => true,
+                // One plan covers every command applied meanwhile.
+                _ => {
+                    drain(&mut applied);
+                    true
+                }
             },
         };
         liveness.sweep(jury).await;
