@@ -19,15 +19,13 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use nonstop_contract::{AgentReport, DesiredNode, Millis};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
+use nonstop_proto::metadata;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{AgentError, Result};
 use crate::link::{
     ControllerLink, DesiredStream, Heartbeat, HeartbeatAck, Registered, Registration,
 };
-
-/// The metadata key naming the leader on FAILED_PRECONDITION (see the controller's status.rs).
-const LEADER_KEY: &str = "nonstop-leader";
 
 /// A link to whichever controller member leads.
 #[derive(Debug)]
@@ -140,7 +138,7 @@ impl GrpcLink {
         if status.code() == tonic::Code::FailedPrecondition
             && let Some(leader) = status
                 .metadata()
-                .get(LEADER_KEY)
+                .get(metadata::LEADER)
                 .and_then(|v| v.to_str().ok())
         {
             s.leader_hint = Some(leader.to_string());

@@ -10,6 +10,7 @@ use nonstop_controller::server::{ClusterApi, History};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
+use nonstop_proto::metadata;
 use raft_support::*;
 use tonic::{Code, Request};
 
@@ -77,7 +78,7 @@ async fn the_leader_lists_every_member_with_its_progress() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     let to = err
         .metadata()
-        .get("nonstop-leader")
+        .get(metadata::LEADER)
         .unwrap()
         .to_str()
         .unwrap();
@@ -150,7 +151,7 @@ async fn removing_the_leader_hands_leadership_over_first() {
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     let new_addr = err
         .metadata()
-        .get("nonstop-leader")
+        .get(metadata::LEADER)
         .unwrap()
         .to_str()
         .unwrap();

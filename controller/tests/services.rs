@@ -251,7 +251,7 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
     assert_eq!(err.message(), "target: \"sideways\": use online or offline");
     let mut req = tonic::Request::new(cpb::NameRequest { name: "b".into() });
     req.metadata_mut()
-        .insert("nonstop-user", "alice".parse().unwrap());
+        .insert(nonstop_proto::metadata::USER, "alice".parse().unwrap());
     f.cluster.pause_node(req).await.unwrap();
     let audit = f
         .cluster

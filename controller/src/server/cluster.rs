@@ -5,6 +5,7 @@ use std::pin::Pin;
 use futures::Stream;
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
+use nonstop_proto::metadata;
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -16,13 +17,11 @@ use crate::policy;
 use crate::store::Store;
 use crate::time::Time;
 
-/// The metadata key naming the operator (audit log) until tokens exist.
-pub const USER_KEY: &str = "nonstop-user";
-
-/// The operator named in a request's `nonstop-user` metadata (the audit log's user).
+/// The operator named in a request's `nonstop-user` metadata ([`metadata::USER`], the audit
+/// log's user), until tokens exist.
 pub(super) fn user<R>(req: &Request<R>) -> String {
     req.metadata()
-        .get(USER_KEY)
+        .get(metadata::USER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("anonymous")
         .to_string()
