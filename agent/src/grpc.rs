@@ -16,7 +16,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
-use nonstop_contract::{AgentReport, DesiredNode, Millis};
+use nonstop_contract::wire::desired_from_wire;
+use nonstop_contract::{AgentReport, Millis};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
 use nonstop_proto::metadata;
@@ -216,8 +217,7 @@ impl ControllerLink for GrpcLink {
             .into_inner();
         let items = stream.map(move |item| {
             let msg = item.map_err(|s| AgentError::Link(format!("desired state: {s}")))?;
-            serde_json::from_str::<DesiredNode>(&msg.json)
-                .map_err(|e| AgentError::Link(format!("desired state does not parse: {e}")))
+            Ok(desired_from_wire(msg)?)
         });
         Ok(items.boxed())
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nonstop_contract::DesiredNode;
+use nonstop_contract::wire::desired_from_wire;
 use nonstop_controller::config;
 use nonstop_controller::leader;
 use nonstop_controller::server::{AgentApi, ClusterApi, History};
@@ -164,8 +164,7 @@ async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
         .await
         .unwrap()
         .into_inner();
-    let d: DesiredNode =
-        serde_json::from_str(&desired.message().await.unwrap().unwrap().json).unwrap();
+    let d = desired_from_wire(desired.message().await.unwrap().unwrap()).unwrap();
     assert_eq!(
         (d.groups[0].name.as_str(), d.groups[0].epoch),
         ("G", g.epoch)

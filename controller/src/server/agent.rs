@@ -225,22 +225,18 @@ impl<S: Store> AgentService for AgentApi<S> {
         let mut applied = store.subscribe_applied();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            let mut last = String::new();
+            let mut last = None;
             loop {
                 let n = node.clone();
                 let Ok(d) = store.read(move |db| db.desired_for(&n)).await else {
                     return;
                 };
-                let json = serde_json::to_string(&d).unwrap_or_default();
-                if json != last {
-                    let msg = pb::DesiredState {
-                        epoch: d.epoch,
-                        json: json.clone(),
-                    };
-                    if tx.send(Ok(msg)).await.is_err() {
+                let msg = wire::desired_to_wire(&d);
+                if last.as_ref() != Some(&msg) {
+                    if tx.send(Ok(msg.clone())).await.is_err() {
                         return;
                     }
-                    last = json;
+                    last = Some(msg);
                 }
                 match applied.recv().await {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
