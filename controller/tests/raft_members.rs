@@ -63,13 +63,18 @@ async fn the_leader_lists_every_member_with_its_progress() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!((l.leader_id, l.answered_by_id), (leader, leader));
-    assert_eq!(l.answered_role, "leader");
+    assert_eq!(l.answered_role(), pb::RaftRole::Leader);
     assert_eq!(l.members.len(), 3);
     for m in &l.members {
         assert!(m.has_progress && m.active, "{m:?}");
         assert_eq!(m.address, c.members[&m.id].addr);
-        let role = if m.id == leader { "leader" } else { "voter" };
-        assert_eq!(m.role, role);
+        let role = if m.id == leader {
+            pb::MemberRole::Leader
+        } else {
+            pb::MemberRole::Voter
+        };
+        assert_eq!(m.role(), role);
+        assert_ne!(m.progress_state(), pb::ProgressState::Unspecified, "{m:?}");
     }
 
     // A follower sends the caller to the leader, or answers for itself when asked to.
@@ -88,7 +93,7 @@ async fn the_leader_lists_every_member_with_its_progress() {
         (own.answered_by_id, own.answered_by.as_str()),
         (f, format!("node{f}").as_str())
     );
-    assert_eq!(own.answered_role, "follower");
+    assert_eq!(own.answered_role(), pb::RaftRole::Follower);
     assert!(own.members.iter().all(|m| !m.has_progress));
     assert!(own.applied >= last);
 }

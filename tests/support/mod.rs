@@ -199,8 +199,10 @@ pub async fn running() -> Member {
     let mut m = start(CLUSTER).await;
     m.agent("a").await;
     m.agent("b").await;
-    m.group_until("G", |g| g.state == "Online" && g.owner == "a")
-        .await;
+    m.group_until("G", |g| {
+        g.state() == cpb::GroupState::Online && g.owner == "a"
+    })
+    .await;
     m
 }
 
