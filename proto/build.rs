@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
     tonic_prost_build::configure()
+        // In name order, as nonstop_contract::Properties: a desired state converts to the same
+        // message every time, and a bad value is named in the same order.
+        .btree_map(".nonstop.agent.v1.DesiredResource.properties")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

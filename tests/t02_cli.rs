@@ -3,6 +3,7 @@
 
 mod support;
 
+use nonstop_proto::cluster::{GroupState, Target};
 use support::{CLUSTER, nonstop, running, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,6 +19,13 @@ async fn status_and_lists_in_every_format() {
     assert_eq!(s["nodes"].as_array().unwrap().len(), 2);
     assert_eq!(s["groups"][0]["name"], "G");
     assert_eq!(s["groups"][0]["owner"], "a");
+    // The API's enums, as the words the CLI has always printed.
+    assert_eq!(s["members"][0]["role"], "leader", "{s}");
+    assert_eq!(
+        (&s["groups"][0]["target"], &s["groups"][0]["failback"]),
+        (&"online".into(), &"immediate".into()),
+        "{s}"
+    );
 
     let y = m
         .nonstop(&["group", "list", "--output", "yaml"])
@@ -50,6 +58,10 @@ async fn status_and_lists_in_every_format() {
         .yaml();
     assert_eq!((&r["group"], &r["node"]), (&"G".into(), &"a".into()));
     assert_eq!(r["properties"]["command"], "app");
+    assert_eq!(
+        (&r["state"], &r["target"]),
+        (&"Online".into(), &"online".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +94,7 @@ async fn move_with_wait_reports_the_time_it_took() {
         "progress lines: {out:?}"
     );
     let g = m.group_until("G", |_| true).await;
-    assert_eq!((g.owner.as_str(), g.state.as_str()), ("b", "Online"));
+    assert_eq!((g.owner.as_str(), g.state()), ("b", GroupState::Online));
 
     // Back to the best owner (a, the home node), as JSON.
     let out = m
@@ -101,7 +113,8 @@ async fn move_with_wait_reports_the_time_it_took() {
 async fn a_wait_lasts_as_long_as_the_resources_take() {
     let mut m = start(CLUSTER).await;
     m.agent("a").await;
-    m.group_until("G", |g| g.state == "Online").await;
+    m.group_until("G", |g| g.state() == GroupState::Online)
+        .await;
     m.slow_agent("b", std::time::Duration::from_millis(400))
         .await;
     let out = m
@@ -125,7 +138,8 @@ async fn a_wait_lasts_as_long_as_the_resources_take() {
 async fn a_wait_that_runs_out_exits_3() {
     let mut m = start(CLUSTER).await;
     m.agent("a").await;
-    m.group_until("G", |g| g.state == "Online").await;
+    m.group_until("G", |g| g.state() == GroupState::Online)
+        .await;
     // b heartbeats but never reports: G leaves a and never comes Online on b.
     m.silent_agent("b").await;
     let out = m
@@ -154,19 +168,24 @@ async fn online_offline_pause_resume() {
     let m = running().await;
     let out = m.nonstop(&["group", "offline", "G"]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    m.group_until("G", |g| g.state == "Offline" && g.target == "offline")
-        .await;
+    m.group_until("G", |g| {
+        g.state() == GroupState::Offline && g.target() == Target::Offline
+    })
+    .await;
     let out = m.nonstop(&["group", "online", "G"]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    m.group_until("G", |g| g.state == "Online").await;
+    m.group_until("G", |g| g.state() == GroupState::Online)
+        .await;
 
     let out = m
         .nonstop(&["resource", "offline", "app", "--output", "json"])
         .await;
     assert!(out.json()["revision"].as_u64().unwrap() > 0, "{out:?}");
-    m.group_until("G", |g| g.state == "Offline").await;
+    m.group_until("G", |g| g.state() == GroupState::Offline)
+        .await;
     m.nonstop(&["resource", "online", "app"]).await;
-    m.group_until("G", |g| g.state == "Online").await;
+    m.group_until("G", |g| g.state() == GroupState::Online)
+        .await;
 
     // Pausing a drains it: G moves to b; resuming brings it home (fail-back: immediate).
     assert_eq!(m.nonstop(&["node", "pause", "a"]).await.code, 0);
@@ -175,10 +194,10 @@ async fn online_offline_pause_resume() {
         .await
         .json();
     assert_eq!(a["state"], "Paused");
-    m.group_until("G", |g| g.state == "Online" && g.owner == "b")
+    m.group_until("G", |g| g.state() == GroupState::Online && g.owner == "b")
         .await;
     assert_eq!(m.nonstop(&["node", "resume", "a"]).await.code, 0);
-    m.group_until("G", |g| g.state == "Online" && g.owner == "a")
+    m.group_until("G", |g| g.state() == GroupState::Online && g.owner == "a")
         .await;
 
     let clear = m
@@ -261,7 +280,8 @@ async fn apply_dry_run_then_apply() {
 async fn events_from_zero_print_the_kept_history_and_end() {
     let m = running().await;
     m.nonstop(&["group", "offline", "G"]).await;
-    m.group_until("G", |g| g.state == "Offline").await;
+    m.group_until("G", |g| g.state() == GroupState::Offline)
+        .await;
     let out = m
         .nonstop(&["events", "--from", "0", "--output", "json"])
         .await;
@@ -334,6 +354,7 @@ async fn service_resolve_and_audit() {
         .json();
     assert_eq!(r["routes"][0]["node"], "a", "{r}");
     assert_eq!(r["routes"][0]["group"], "G");
+    assert_eq!(r["mode"], "Single", "a group outside any cousin set: {r}");
     let bad = m.nonstop(&["service", "resolve", "NOPE"]).await;
     assert_eq!(bad.code, 1, "{bad:?}");
     assert!(bad.stderr.contains("\"NOPE\""), "{bad:?}");
@@ -361,7 +382,8 @@ async fn service_resolve_and_audit() {
 async fn i10_7_a_superseded_wait_ends_at_once_with_exit_5() {
     let mut m = start(CLUSTER).await;
     m.agent("a").await;
-    m.group_until("G", |g| g.state == "Online").await;
+    m.group_until("G", |g| g.state() == GroupState::Online)
+        .await;
     // b takes 3 s to start anything: the first move is still on its way when the second comes.
     m.slow_agent("b", std::time::Duration::from_secs(3)).await;
     let url = m.url.clone();

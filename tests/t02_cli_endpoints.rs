@@ -5,6 +5,7 @@
 
 mod support;
 
+use nonstop_proto::cluster::Target;
 use support::{nonstop, nonstop_in, running, stopped_member};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +57,7 @@ async fn a_write_to_a_follower_goes_to_the_leader() {
     .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("G"), "{out:?}");
-    m.group_until("G", |g| g.target == "offline").await;
+    m.group_until("G", |g| g.target() == Target::Offline).await;
     let a = m
         .nonstop(&["audit", "--limit", "1", "--output", "json"])
         .await

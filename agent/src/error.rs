@@ -8,6 +8,10 @@ pub enum AgentError {
     /// The link to the controller failed (the agent retries; see `ControllerLink`).
     #[error("controller link: {0}")]
     Link(String),
+    /// The leader sent a desired state with a field that cannot be right (named in the error):
+    /// the agent refuses it and keeps following the desired state it had.
+    #[error("desired state refused: {0}")]
+    DesiredRefused(#[from] nonstop_contract::wire::WireError),
     /// The state file could not be read or written.
     #[error("state file {}: {reason}", .path.display())]
     StateFile {

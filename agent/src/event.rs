@@ -38,4 +38,12 @@ pub enum AgentEvent {
     },
     /// A desired state for another node was ignored.
     WrongNode(String),
+    /// A desired state that could not be right was refused (the agent keeps following the one
+    /// it had): the field, and why.
+    DesiredRefused {
+        /// The field's path in the message (`groups[0].resources[1].timings.restart.mode`).
+        field: String,
+        /// Why it cannot be right.
+        reason: String,
+    },
 }

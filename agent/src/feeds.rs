@@ -9,6 +9,8 @@ use nonstop_contract::DesiredNode;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::error::AgentError;
+use crate::event::AgentEvent;
 use crate::link::{ControllerLink, Heartbeat, HeartbeatAck};
 use crate::runtime::Shared;
 
@@ -59,7 +61,10 @@ pub async fn heartbeats(
 }
 
 /// Subscribes to the desired state and forwards every item tagged with `generation`;
-/// subscribes again after an error or the end of the stream.
+/// subscribes again after an error or the end of the stream. A desired state refused for a
+/// field that cannot be right is logged with the field and not forwarded: the agent keeps
+/// following the one it had, and the stream goes on (its next item is again the node's whole
+/// desired state).
 pub async fn follow_desired(
     link: Arc<dyn ControllerLink>,
     shared: Arc<Shared>,
@@ -75,6 +80,17 @@ pub async fn follow_desired(
                             if tx.send((generation, d)).is_err() {
                                 return;
                             }
+                        }
+                        Err(AgentError::DesiredRefused(e)) => {
+                            tracing::error!(
+                                field = %e.field,
+                                reason = %e.reason,
+                                "desired state refused: keeping the one followed until now"
+                            );
+                            shared.event(AgentEvent::DesiredRefused {
+                                field: e.field,
+                                reason: e.reason,
+                            });
                         }
                         Err(e) => {
                             tracing::warn!("desired-state stream failed: {e}");

@@ -16,18 +16,17 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
-use nonstop_contract::{AgentReport, DesiredNode, Millis};
+use nonstop_contract::wire::desired_from_wire;
+use nonstop_contract::{AgentReport, Millis};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
+use nonstop_proto::metadata;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{AgentError, Result};
 use crate::link::{
     ControllerLink, DesiredStream, Heartbeat, HeartbeatAck, Registered, Registration,
 };
-
-/// The metadata key naming the leader on FAILED_PRECONDITION (see the controller's status.rs).
-const LEADER_KEY: &str = "nonstop-leader";
 
 /// A link to whichever controller member leads.
 #[derive(Debug)]
@@ -140,7 +139,7 @@ impl GrpcLink {
         if status.code() == tonic::Code::FailedPrecondition
             && let Some(leader) = status
                 .metadata()
-                .get(LEADER_KEY)
+                .get(metadata::LEADER)
                 .and_then(|v| v.to_str().ok())
         {
             s.leader_hint = Some(leader.to_string());
@@ -218,8 +217,7 @@ impl ControllerLink for GrpcLink {
             .into_inner();
         let items = stream.map(move |item| {
             let msg = item.map_err(|s| AgentError::Link(format!("desired state: {s}")))?;
-            serde_json::from_str::<DesiredNode>(&msg.json)
-                .map_err(|e| AgentError::Link(format!("desired state does not parse: {e}")))
+            Ok(desired_from_wire(msg)?)
         });
         Ok(items.boxed())
     }

@@ -10,6 +10,7 @@ use nonstop_controller::server::{ClusterApi, History};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
+use nonstop_proto::metadata;
 use raft_support::*;
 use tonic::{Code, Request};
 
@@ -79,13 +80,18 @@ async fn the_leader_lists_every_member_with_its_progress() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!((l.leader_id, l.answered_by_id), (leader, leader));
-    assert_eq!(l.answered_role, "leader");
+    assert_eq!(l.answered_role(), pb::RaftRole::Leader);
     assert_eq!(l.members.len(), 3);
     for m in &l.members {
         assert!(m.has_progress && m.active, "{m:?}");
         assert_eq!(m.address, c.members[&m.id].addr);
-        let role = if m.id == leader { "leader" } else { "voter" };
-        assert_eq!(m.role, role);
+        let role = if m.id == leader {
+            pb::MemberRole::Leader
+        } else {
+            pb::MemberRole::Voter
+        };
+        assert_eq!(m.role(), role);
+        assert_ne!(m.progress_state(), pb::ProgressState::Unspecified, "{m:?}");
     }
 
     // A follower sends the caller to the leader, or answers for itself when asked to.
@@ -94,7 +100,7 @@ async fn the_leader_lists_every_member_with_its_progress() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     let to = err
         .metadata()
-        .get("nonstop-leader")
+        .get(metadata::LEADER)
         .unwrap()
         .to_str()
         .unwrap();
@@ -104,7 +110,7 @@ async fn the_leader_lists_every_member_with_its_progress() {
         (own.answered_by_id, own.answered_by.as_str()),
         (f, format!("node{f}").as_str())
     );
-    assert_eq!(own.answered_role, "follower");
+    assert_eq!(own.answered_role(), pb::RaftRole::Follower);
     assert!(own.members.iter().all(|m| !m.has_progress));
     assert!(own.applied >= last);
 }
@@ -168,7 +174,7 @@ async fn removing_the_leader_hands_leadership_over_first() {
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     let new_addr = err
         .metadata()
-        .get("nonstop-leader")
+        .get(metadata::LEADER)
         .unwrap()
         .to_str()
         .unwrap();

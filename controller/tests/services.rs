@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use nonstop_contract::DesiredNode;
+use nonstop_contract::wire::desired_from_wire;
 use nonstop_controller::config;
 use nonstop_controller::leader::{self, DesiredBoard};
 use nonstop_controller::liveness::{self, Liveness};
@@ -166,8 +166,7 @@ async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
         .await
         .unwrap()
         .into_inner();
-    let d: DesiredNode =
-        serde_json::from_str(&desired.message().await.unwrap().unwrap().json).unwrap();
+    let d = desired_from_wire(desired.message().await.unwrap().unwrap()).unwrap();
     assert_eq!(
         (d.groups[0].name.as_str(), d.groups[0].epoch),
         ("G", g.epoch)
@@ -181,7 +180,10 @@ async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
         .report(report("a", g.epoch, "Online"))
         .await
         .unwrap();
-    group_until(&mut f.cluster, "Online on a", |g| g.state == "Online").await;
+    group_until(&mut f.cluster, "Online on a", |g| {
+        g.state() == cpb::GroupState::Online
+    })
+    .await;
 
     // a goes silent: after node_timeout (600 ms) it is Down and G starts on b.
     drop(stop_a);
@@ -193,7 +195,7 @@ async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(a.state, "Down");
+    assert_eq!(a.state(), cpb::NodeState::Down);
 
     // A late report from a, under the old epoch, changes nothing.
     f.agent
@@ -242,18 +244,26 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound);
-    let err = f
-        .cluster
-        .set_group_target(cpb::SetTargetRequest {
+    // A target the enum does not have, or none at all, is refused naming the field.
+    for (target, why) in [
+        (7, "target: 7 is not a target (use online or offline)"),
+        (0, "target: is not set"),
+    ] {
+        let req = cpb::SetTargetRequest {
             name: "G".into(),
-            target: "sideways".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(err.message(), "target: \"sideways\": use online or offline");
+            target,
+        };
+        let err = f.cluster.set_group_target(req.clone()).await.unwrap_err();
+        assert_eq!(
+            (err.code(), err.message()),
+            (tonic::Code::InvalidArgument, why)
+        );
+        let err = f.cluster.set_resource_target(req).await.unwrap_err();
+        assert_eq!(err.message(), why);
+    }
     let mut req = tonic::Request::new(cpb::NameRequest { name: "b".into() });
     req.metadata_mut()
-        .insert("nonstop-user", "alice".parse().unwrap());
+        .insert(nonstop_proto::metadata::USER, "alice".parse().unwrap());
     f.cluster.pause_node(req).await.unwrap();
     let audit = f
         .cluster
@@ -359,7 +369,10 @@ async fn status_lists_the_members_and_the_leader() {
         .unwrap()
         .into_inner();
     assert_eq!(s.members.len(), 1);
-    assert_eq!((s.members[0].id, s.members[0].role.as_str()), (1, "leader"));
+    assert_eq!(
+        (s.members[0].id, s.members[0].role()),
+        (1, cpb::MemberRole::Leader)
+    );
     assert_eq!(s.members[0].address, s.leader);
 }
 

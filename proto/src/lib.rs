@@ -22,6 +22,20 @@ pub mod raft {
     tonic::include_proto!("nonstop.raft.v1");
 }
 
+/// The gRPC metadata keys nonstop reads and writes beside its messages, defined once for the
+/// servers, the CLI, the agent and the tests.
+pub mod metadata {
+    /// The operator who sends a `ClusterService` request (the CLI's `--user`), written to the
+    /// audit log; `anonymous` when absent.
+    pub const USER: &str = "nonstop-user";
+    /// The leader's gRPC address (`host:port`), set by a member that does not lead on the
+    /// FAILED_PRECONDITION it answers to a leader-only call: the caller sends the call there.
+    pub const LEADER: &str = "nonstop-leader";
+    /// Set on UNAVAILABLE by a member whose raft member has stopped (the value says why): its
+    /// daemon is about to exit, so the caller asks another member.
+    pub const MEMBER_STOPPED: &str = "nonstop-member-stopped";
+}
+
 /// The encoded file descriptors of every service, for gRPC reflection (`grpcurl` without the
 /// .proto files).
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("nonstop_descriptor");

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use nonstop_controller::server::status::STOPPED_KEY;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
+use nonstop_proto::metadata;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -26,10 +26,6 @@ use super::endpoints;
 use super::output::Format;
 use super::output::tell;
 
-/// The gRPC metadata key naming the operator (the audit log's user).
-const USER_KEY: &str = "nonstop-user";
-/// The metadata key that carries the leader's address when a member refuses a write.
-const LEADER_KEY: &str = "nonstop-leader";
 /// How long one endpoint may take to connect and answer (a stream: to send its headers)
 /// before the next one is tried.
 pub const ATTEMPT: Duration = Duration::from_secs(5);
@@ -128,7 +124,7 @@ pub struct User(Option<MetadataValue<tonic::metadata::Ascii>>);
 impl Interceptor for User {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
         if let Some(v) = &self.0 {
-            req.metadata_mut().insert(USER_KEY, v.clone());
+            req.metadata_mut().insert(metadata::USER, v.clone());
         }
         Ok(req)
     }
@@ -259,7 +255,10 @@ impl Client {
     /// The leader's client when `s` is a member's "not the leader" naming the leader (`None`
     /// for any other status); an error when that leader cannot be reached.
     async fn redirect(&self, s: &Status) -> Result<Option<(String, Api)>, String> {
-        let leader = s.metadata().get(LEADER_KEY).and_then(|v| v.to_str().ok());
+        let leader = s
+            .metadata()
+            .get(metadata::LEADER)
+            .and_then(|v| v.to_str().ok());
         let Some(leader) = leader.filter(|_| s.code() == Code::FailedPrecondition) else {
             return Ok(None);
         };
@@ -323,7 +322,7 @@ fn is_unreachable(s: &Status) -> bool {
 /// Whether a member answered that its raft member has stopped (its daemon exits to be
 /// restarted): another member can answer.
 pub(crate) fn member_stopped(s: &Status) -> bool {
-    s.code() == Code::Unavailable && s.metadata().contains_key(STOPPED_KEY)
+    s.code() == Code::Unavailable && s.metadata().contains_key(metadata::MEMBER_STOPPED)
 }
 
 /// An error with its causes, on one line ("transport error: Connection refused").

@@ -69,12 +69,13 @@ pub fn run(args: GroupArgs) -> ExitCode {
                 emit(c.format, &GroupView::from(g), group_fields)
             }
             GroupCmd::Move(m) => move_group(&mut c, m).await,
-            GroupCmd::Online { name } => {
-                print_command(c.format, call!(c, set_group_target, target(name, "online")))
-            }
+            GroupCmd::Online { name } => print_command(
+                c.format,
+                call!(c, set_group_target, target(name, pb::Target::Online)),
+            ),
             GroupCmd::Offline { name } => print_command(
                 c.format,
-                call!(c, set_group_target, target(name, "offline")),
+                call!(c, set_group_target, target(name, pb::Target::Offline)),
             ),
             GroupCmd::Clear { name } => print_command(c.format, call!(c, clear_group, named(name))),
         }
@@ -82,10 +83,10 @@ pub fn run(args: GroupArgs) -> ExitCode {
 }
 
 /// A request to set `name`'s target.
-pub(super) fn target(name: String, target: &str) -> pb::SetTargetRequest {
+pub(super) fn target(name: String, target: pb::Target) -> pb::SetTargetRequest {
     pb::SetTargetRequest {
         name,
-        target: target.to_string(),
+        target: target as i32,
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
-use nonstop_proto::cluster::{Group, StatusRequest};
+use nonstop_proto::cluster::{Group, GroupState, NodeState, StatusRequest, Target};
 
 /// Node names, ports and controller members of a local cluster.
 #[derive(Debug)]
@@ -228,7 +228,7 @@ async fn status(member: &str, joining: &[String]) -> Result<Option<Settled>, Str
     let joined = |n: &String| {
         s.nodes
             .iter()
-            .any(|x| &x.name == n && x.state != "Down" && x.state != "Joining")
+            .any(|x| &x.name == n && !matches!(x.state(), NodeState::Down | NodeState::Joining))
     };
     if s.leader.is_empty() || !joining.iter().all(joined) || !s.groups.iter().all(settled) {
         return Ok(None);
@@ -246,8 +246,9 @@ async fn status(member: &str, joining: &[String]) -> Result<Option<Settled>, Str
         } else {
             format!(": {}", g.held)
         };
-        let _ = writeln!(out, "group {:<16} {:<8} {place}{held}", g.name, g.state);
-        if g.state == "Failed" {
+        let state = super::wire::group_state(g.state);
+        let _ = writeln!(out, "group {:<16} {:<8} {place}{held}", g.name, state);
+        if g.state() == GroupState::Failed {
             let why = if g.held.is_empty() {
                 "a resource gave up".to_string()
             } else {
@@ -266,11 +267,14 @@ async fn status(member: &str, joining: &[String]) -> Result<Option<Settled>, Str
 /// operator, or Failed where it is (held, or a resource gave up without a move: waiting would
 /// not change it).
 fn settled(g: &Group) -> bool {
-    let pending = g.state.ends_with("Pending") || !g.moving_to.is_empty();
+    let pending = matches!(
+        g.state(),
+        GroupState::OnlinePending | GroupState::OfflinePending
+    ) || !g.moving_to.is_empty();
     !pending
-        && (g.state == "Online"
-            || (g.target == "offline" && g.state == "Offline")
-            || g.state == "Failed"
+        && (g.state() == GroupState::Online
+            || (g.target() == Target::Offline && g.state() == GroupState::Offline)
+            || g.state() == GroupState::Failed
             || !g.held.is_empty())
 }
 
@@ -398,25 +402,29 @@ mod tests {
 
     #[test]
     fn up_waits_for_groups_on_their_way_only() {
-        let g = |state: &str, target: &str, held: &str, moving_to: &str| Group {
-            state: state.into(),
-            target: target.into(),
+        use GroupState::{Failed, Offline, OfflinePending, Online, OnlinePending};
+        let g = |state: GroupState, target: Target, held: &str, moving_to: &str| Group {
+            state: state as i32,
+            target: target as i32,
             held: held.into(),
             moving_to: moving_to.into(),
             ..Default::default()
         };
-        assert!(settled(&g("Online", "online", "", "")));
-        assert!(settled(&g("Offline", "offline", "", "")));
+        assert!(settled(&g(Online, Target::Online, "", "")));
+        assert!(settled(&g(Offline, Target::Offline, "", "")));
         assert!(settled(&g(
-            "Failed",
-            "online",
+            Failed,
+            Target::Online,
             "fail-over limit reached",
             ""
         )));
-        assert!(!settled(&g("Offline", "online", "", "")), "not placed yet");
-        assert!(!settled(&g("OnlinePending", "online", "", "")));
-        assert!(!settled(&g("Online", "online", "", "b")), "moving");
-        assert!(!settled(&g("OfflinePending", "offline", "", "")));
+        assert!(
+            !settled(&g(Offline, Target::Online, "", "")),
+            "not placed yet"
+        );
+        assert!(!settled(&g(OnlinePending, Target::Online, "", "")));
+        assert!(!settled(&g(Online, Target::Online, "", "b")), "moving");
+        assert!(!settled(&g(OfflinePending, Target::Offline, "", "")));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tonic::transport::Endpoint;
 
 use super::client::{CliError, Client, ConnArgs, call, run_async};
 use super::output::{emit, rows};
+use super::wire;
 
 /// The options of `nonstop member`.
 #[derive(Debug, Args)]
@@ -125,9 +126,11 @@ async fn members(c: &mut Client) -> Result<MembersView, CliError> {
         id: m.id,
         node: own.as_ref().map(|o| o.answered_by.clone()),
         address: m.address.clone(),
-        role: m.role.clone(),
+        role: wire::member_role(m.role),
         matched: m.has_progress.then_some(m.matched),
-        progress: m.has_progress.then(|| m.progress_state.clone()),
+        progress: m
+            .has_progress
+            .then(|| wire::progress_state(m.progress_state)),
         active: m.has_progress.then_some(m.active),
         commit: own.as_ref().map(|o| o.commit),
         applied: own.as_ref().map(|o| o.applied),
@@ -214,7 +217,7 @@ async fn print_change(c: &Client, reply: pb::MemberChangeReply) -> Result<(), Cl
                 id: m.id,
                 node: None,
                 address: m.address,
-                role: m.role,
+                role: wire::member_role(m.role),
                 matched: None,
                 progress: None,
                 active: None,

@@ -25,6 +25,7 @@ mod type_cmd;
 mod up;
 mod views;
 mod wait;
+mod wire;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;

@@ -48,11 +48,11 @@ pub fn run(args: ResourceArgs) -> ExitCode {
                 emit(c.format, &ResourceView::from(r), resource_fields)
             }
             ResourceCmd::Online { name } => {
-                let reply = call!(c, set_resource_target, target(name, "online"));
+                let reply = call!(c, set_resource_target, target(name, pb::Target::Online));
                 print_command(c.format, reply)
             }
             ResourceCmd::Offline { name } => {
-                let reply = call!(c, set_resource_target, target(name, "offline"));
+                let reply = call!(c, set_resource_target, target(name, pb::Target::Offline));
                 print_command(c.format, reply)
             }
         }

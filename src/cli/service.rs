@@ -50,7 +50,7 @@ impl From<pb::Resolution> for ResolutionView {
     fn from(r: pb::Resolution) -> Self {
         ResolutionView {
             service: r.service,
-            mode: r.mode,
+            mode: super::wire::resolution_mode(r.mode),
             routes: r
                 .routes
                 .into_iter()

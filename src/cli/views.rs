@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::client::CliError;
 use super::output::{Format, cell, emit, fields, list, rows};
+use super::wire;
 
 /// `Some(s)` unless `s` is empty.
 fn some(s: &str) -> Option<String> {
@@ -33,7 +34,7 @@ impl From<pb::Node> for NodeView {
         NodeView {
             address: some(&n.address),
             name: n.name,
-            state: n.state,
+            state: wire::node_state(n.state),
             autobackup: n.autobackup,
             witness: n.witness,
             evicted: n.evicted,
@@ -68,12 +69,12 @@ impl From<pb::Group> for GroupView {
             owner: g.has_owner.then(|| g.owner.clone()),
             moving_to: some(&g.moving_to),
             held: some(&g.held),
+            state: wire::group_state(g.state),
+            target: wire::target(g.target),
+            failback: wire::failback(g.failback.as_ref()),
             name: g.name,
-            state: g.state,
             owners: g.owners,
             epoch: g.epoch,
-            target: g.target,
-            failback: g.failback,
             resources: g.resources,
         }
     }
@@ -107,8 +108,8 @@ impl From<pb::Resource> for ResourceView {
             name: r.name,
             group: r.group,
             type_name: r.r#type,
-            state: r.state,
-            target: r.target,
+            state: wire::resource_state(r.state),
+            target: wire::target(r.target),
             properties: r.properties.into_iter().collect(),
             node_properties: r
                 .node_properties
@@ -163,7 +164,7 @@ impl From<pb::StatusReply> for StatusView {
                 .map(|m| MemberView {
                     id: m.id,
                     address: m.address,
-                    role: m.role,
+                    role: wire::member_role(m.role),
                 })
                 .collect(),
             nodes: s.nodes.into_iter().map(NodeView::from).collect(),

@@ -83,12 +83,14 @@ pub async fn online(
     // Polling alone still works when the member cannot stream events.
     let mut events = call!(c, watch_events, req).ok();
     loop {
-        let g = GroupView::from(call!(c, get_group, named(goal.group.clone()))?);
+        let reply = call!(c, get_group, named(goal.group.clone()))?;
+        let online = reply.state() == pb::GroupState::Online;
+        let g = GroupView::from(reply);
         if dest.is_none() {
             dest = g.moving_to.clone();
         }
         progress.show(&g);
-        if arrived(&g, dest.as_deref()) {
+        if online && arrived(&g, dest.as_deref()) {
             progress.finish();
             return Ok((g, started.elapsed()));
         }
@@ -125,14 +127,14 @@ async fn next_change(events: &mut Option<Streaming<pb::ClusterEvent>>, deadline:
     }
 }
 
-/// Whether the group is Online, settled, on `dest` (on any node when `dest` is unknown).
+/// Whether the group (Online) is settled on `dest` (on any node when `dest` is unknown).
 fn arrived(g: &GroupView, dest: Option<&str>) -> bool {
     let placed = match (g.owner.as_deref(), dest) {
         (Some(o), Some(d)) => o == d,
         (owner, None) => owner.is_some(),
         (None, Some(_)) => false,
     };
-    g.state == "Online" && g.moving_to.is_none() && placed
+    g.moving_to.is_none() && placed
 }
 
 /// Whether the group left the way to `dest`: once its move is applied, a group is on its way

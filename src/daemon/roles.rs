@@ -365,14 +365,21 @@ async fn drained(
     node: &str,
     moved: &[String],
 ) -> bool {
-    use nonstop_proto::cluster::NameRequest;
+    use nonstop_proto::cluster::{GroupState, NameRequest};
     match c.get_node(NameRequest { name: node.into() }).await {
         Ok(n) if n.get_ref().groups.is_empty() => {}
         _ => return false,
     }
     for g in moved {
         match c.get_group(NameRequest { name: g.clone() }).await {
-            Ok(g) if g.get_ref().state.ends_with("Pending") => return false,
+            Ok(g)
+                if matches!(
+                    g.get_ref().state(),
+                    GroupState::OnlinePending | GroupState::OfflinePending
+                ) =>
+            {
+                return false;
+            }
             Ok(_) => {}
             Err(_) => return false,
         }

@@ -71,7 +71,7 @@ impl Store for Follower {
 
     async fn member_view(&self) -> Result<MemberView, StoreError> {
         let mut view = self.inner.member_view().await?;
-        view.role = "follower";
+        view.role = nonstop_controller::raft::Role::Follower;
         view.leader = if self.leader.is_some() { 1 } else { 0 };
         Ok(view)
     }

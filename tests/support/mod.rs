@@ -9,7 +9,7 @@ mod follower;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use nonstop_contract::DesiredNode;
+use nonstop_contract::wire::desired_from_wire;
 use nonstop_controller::config;
 use nonstop_controller::leader::{self, DesiredBoard};
 use nonstop_controller::liveness::{self, Liveness};
@@ -198,8 +198,10 @@ pub async fn running() -> Member {
     let mut m = start(CLUSTER).await;
     m.agent("a").await;
     m.agent("b").await;
-    m.group_until("G", |g| g.state == "Online" && g.owner == "a")
-        .await;
+    m.group_until("G", |g| {
+        g.state() == cpb::GroupState::Online && g.owner == "a"
+    })
+    .await;
     m
 }
 
@@ -252,7 +254,7 @@ async fn follow(mut agent: AgentServiceClient<Channel>, node: String, delay: Dur
     // group -> (epoch, resource -> state reported)
     let mut held: BTreeMap<String, (u64, BTreeMap<String, String>)> = BTreeMap::new();
     while let Ok(Some(d)) = stream.message().await {
-        let Ok(d) = serde_json::from_str::<DesiredNode>(&d.json) else {
+        let Ok(d) = desired_from_wire(d) else {
             return;
         };
         let mut next = BTreeMap::new();

@@ -54,4 +54,6 @@ pub use local_transport::LocalTransport;
 pub use log_storage::LogStorage;
 pub use redb_log::RedbLog;
 pub use transport::Transport;
-pub use types::{Applied, AppliedEvents, Exit, Leadership, Members, Progress, RaftStatus, Role};
+pub use types::{
+    Applied, AppliedEvents, Exit, Leadership, Members, Progress, ProgressState, RaftStatus, Role,
+};

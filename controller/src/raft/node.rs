@@ -3,7 +3,7 @@
 //! Ready loop (`ready.rs`). Nothing else touches the RawNode.
 
 use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Message};
-use raft::{ProgressState, RawNode, StateRole};
+use raft::{RawNode, StateRole};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -14,7 +14,9 @@ use super::error::{RaftError, Result};
 use super::log_storage::LogStorage;
 use super::logger;
 use super::transport::Transport;
-use super::types::{AppliedEvents, Exit, Leadership, Members, Progress, RaftStatus, Role};
+use super::types::{
+    AppliedEvents, Exit, Leadership, Members, Progress, ProgressState, RaftStatus, Role,
+};
 use super::validate::{self, Local, Throttle};
 use super::waiters::{ProposalReply, ReadFn, Waiters};
 use crate::db::{ClusterDb, Command};
@@ -462,9 +464,9 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
                 matched: p.matched,
                 next_index: p.next_idx,
                 state: match p.state {
-                    ProgressState::Probe => "probe",
-                    ProgressState::Replicate => "replicate",
-                    ProgressState::Snapshot => "snapshot",
+                    raft::ProgressState::Probe => ProgressState::Probe,
+                    raft::ProgressState::Replicate => ProgressState::Replicate,
+                    raft::ProgressState::Snapshot => ProgressState::Snapshot,
                 },
                 // raft-rs does not mark the leader's own entry; it is active by definition.
                 recent_active: p.recent_active || *id == self.cfg.id,

@@ -100,11 +100,21 @@ pub struct Progress {
     pub matched: u64,
     /// The next index the leader sends it.
     pub next_index: u64,
-    /// How the leader sends to it: `probe` (finding where the logs match), `replicate`
-    /// (streaming entries) or `snapshot` (sending a snapshot).
-    pub state: &'static str,
+    /// How the leader sends to it.
+    pub state: ProgressState,
     /// Whether it answered within the last election timeout.
     pub recent_active: bool,
+}
+
+/// How the leader sends to a member (raft-rs's `ProgressState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressState {
+    /// Finding where the logs match.
+    Probe,
+    /// Streaming entries.
+    Replicate,
+    /// Sending a snapshot.
+    Snapshot,
 }
 
 /// Why a member's task ended.

@@ -82,14 +82,6 @@ fn refused(r: Refused) -> Status {
     }
 }
 
-/// The desired state as it crosses the wire.
-fn to_wire(d: &DesiredNode) -> pb::DesiredState {
-    pb::DesiredState {
-        epoch: d.epoch,
-        json: serde_json::to_string(d).unwrap_or_default(),
-    }
-}
-
 fn unknown_node(node: &str) -> Status {
     Status::not_found(format!(
         "unknown node {node:?}: add it to the cluster first"
@@ -151,7 +143,7 @@ impl<S: Store> AgentService for AgentApi<S> {
             loop {
                 let now = desired.borrow_and_update().clone();
                 if let Some(d) = now.filter(|d| sent.as_deref() != Some(&**d)) {
-                    if tx.send(Ok(to_wire(&d))).await.is_err() {
+                    if tx.send(Ok(wire::desired_to_wire(&d))).await.is_err() {
                         return;
                     }
                     sent = Some(d);

@@ -5,24 +5,22 @@ use std::pin::Pin;
 use futures::Stream;
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
+use nonstop_proto::metadata;
 use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::history::History;
-use super::status::{bad_field, from_apply, from_store};
-use crate::db::model::Target;
+use super::status::{from_apply, from_store};
 use crate::db::{ClusterDb, Command, Op};
 use crate::policy;
 use crate::store::Store;
 use crate::time::Time;
 
-/// The metadata key naming the operator (audit log) until tokens exist.
-pub const USER_KEY: &str = "nonstop-user";
-
-/// The operator named in a request's `nonstop-user` metadata (the audit log's user).
+/// The operator named in a request's `nonstop-user` metadata ([`metadata::USER`], the audit
+/// log's user), until tokens exist.
 pub(super) fn user<R>(req: &Request<R>) -> String {
     req.metadata()
-        .get(USER_KEY)
+        .get(metadata::USER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("anonymous")
         .to_string()
@@ -84,14 +82,6 @@ impl<S: Store> ClusterApi<S> {
     }
 }
 
-fn target(field: &str, t: &str) -> Result<Target, Status> {
-    match t {
-        "online" => Ok(Target::Online),
-        "offline" => Ok(Target::Offline),
-        _ => Err(bad_field(field, format!("{t:?}: use online or offline"))),
-    }
-}
-
 fn missing(kind: &str, name: &str) -> Status {
     Status::not_found(format!("unknown {kind} {name:?}"))
 }
@@ -123,17 +113,10 @@ impl<S: Store> ClusterService for ClusterApi<S> {
                 .await
                 .map_err(|e| from_store(&e))?
                 .into_iter()
-                .map(|m| {
-                    let role = match (m.id == info.leader_id, m.voter) {
-                        (true, _) => "leader",
-                        (false, true) => "voter",
-                        (false, false) => "learner",
-                    };
-                    pb::Member {
-                        id: m.id,
-                        address: m.address,
-                        role: role.into(),
-                    }
+                .map(|m| pb::Member {
+                    role: convert::member_role(&m, info.leader_id) as i32,
+                    id: m.id,
+                    address: m.address,
                 })
                 .collect(),
             nodes,
@@ -261,7 +244,7 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<pb::CommandReply>, Status> {
         let op = Op::SetGroupTarget {
             group: r.get_ref().name.clone(),
-            target: target("target", &r.get_ref().target)?,
+            target: convert::target_from_wire(r.get_ref().target, "target")?,
         };
         self.command(&r, op).await
     }
@@ -272,7 +255,7 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<pb::CommandReply>, Status> {
         let op = Op::SetResourceTarget {
             resource: r.get_ref().name.clone(),
-            target: target("target", &r.get_ref().target)?,
+            target: convert::target_from_wire(r.get_ref().target, "target")?,
         };
         self.command(&r, op).await
     }
@@ -370,7 +353,7 @@ impl<S: Store> ClusterService for ClusterApi<S> {
             .map_err(|e| from_apply(&e))?;
         Ok(Response::new(pb::Resolution {
             service: res.service,
-            mode: format!("{:?}", res.mode),
+            mode: convert::resolution_mode(res.mode) as i32,
             routes: res
                 .routes
                 .into_iter()

@@ -15,6 +15,7 @@ use nonstop_proto::cluster as pb;
 use tonic::{Request, Response, Status};
 
 use super::cluster::ClusterApi;
+use super::convert;
 use super::status::{bad_field, from_store};
 use super::transport::member_address;
 use crate::store::{MemberView, Store, StoreError};
@@ -114,19 +115,16 @@ async fn changed<S: Store>(api: &ClusterApi<S>) -> Result<Response<pb::MemberCha
 fn member_list(view: &MemberView, answered_by: &str) -> pb::MemberList {
     let members = view.members.iter().map(|m| {
         let progress = view.progress.iter().find(|p| p.id == m.id);
-        let role = match (m.id == view.leader, m.voter) {
-            (true, _) => "leader",
-            (false, true) => "voter",
-            (false, false) => "learner",
-        };
         pb::MemberStatus {
             id: m.id,
             address: m.address.clone(),
-            role: role.into(),
+            role: convert::member_role(m, view.leader) as i32,
             has_progress: progress.is_some(),
             matched: progress.map_or(0, |p| p.matched),
             next_index: progress.map_or(0, |p| p.next_index),
-            progress_state: progress.map_or("", |p| p.state).into(),
+            progress_state: progress.map_or(pb::ProgressState::Unspecified, |p| {
+                convert::progress_state(p.state)
+            }) as i32,
             active: progress.is_some_and(|p| p.recent_active),
         }
     });
@@ -136,7 +134,7 @@ fn member_list(view: &MemberView, answered_by: &str) -> pb::MemberList {
         term: view.term,
         answered_by_id: view.id,
         answered_by: answered_by.to_string(),
-        answered_role: view.role.into(),
+        answered_role: convert::raft_role(view.role) as i32,
         commit: view.commit,
         applied: view.applied,
     }

@@ -18,7 +18,7 @@ pub mod status;
 mod transport;
 
 pub use agent::AgentApi;
-pub use cluster::{ClusterApi, USER_KEY};
+pub use cluster::ClusterApi;
 pub use convert::handler as handler_name;
 pub use history::History;
 pub use transport::{loopback_only, member_address};

@@ -11,16 +11,11 @@
 //! | timed out | DEADLINE_EXCEEDED |
 //! | a member's storage failed | INTERNAL |
 
+use nonstop_proto::metadata;
 use tonic::{Code, Status};
 
 use crate::db::ApplyError;
 use crate::store::StoreError;
-
-/// The metadata key that carries the leader's address on FAILED_PRECONDITION.
-pub const LEADER_KEY: &str = "nonstop-leader";
-/// The metadata key set on UNAVAILABLE when this member's raft member has stopped (its value
-/// says why): clients go to another member, `nonstop up` counts the node as not running.
-pub const STOPPED_KEY: &str = "nonstop-member-stopped";
 
 /// The status for a command the database rejected.
 pub fn from_apply(e: &ApplyError) -> Status {
@@ -46,7 +41,7 @@ pub fn from_store(e: &StoreError) -> Status {
             if let Some(addr) = leader
                 && let Ok(v) = addr.parse()
             {
-                s.metadata_mut().insert(LEADER_KEY, v);
+                s.metadata_mut().insert(metadata::LEADER, v);
             }
             s
         }
@@ -57,7 +52,7 @@ pub fn from_store(e: &StoreError) -> Status {
             let mut s = Status::unavailable(e.to_string());
             let why = why.replace(|c: char| !c.is_ascii() || c.is_ascii_control(), " ");
             if let Ok(v) = why.parse() {
-                s.metadata_mut().insert(STOPPED_KEY, v);
+                s.metadata_mut().insert(metadata::MEMBER_STOPPED, v);
             }
             s
         }

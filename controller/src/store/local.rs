@@ -101,7 +101,7 @@ impl Store for LocalStore {
         let revision = self.lock().revision;
         Ok(MemberView {
             id: 1,
-            role: "leader",
+            role: crate::raft::Role::Leader,
             leader: 1,
             term: 1,
             commit: revision,

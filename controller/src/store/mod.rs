@@ -139,8 +139,8 @@ pub fn drain(rx: &mut broadcast::Receiver<AppliedEvents>) {
 pub struct MemberView {
     /// The member that answers.
     pub id: u64,
-    /// Its raft role: leader, follower, candidate or pre-candidate.
-    pub role: &'static str,
+    /// Its raft role.
+    pub role: crate::raft::Role,
     /// The leader's id (0: none known) and the term.
     pub leader: u64,
     /// The raft term.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Applied, AppliedEvents, Leadership, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
-use crate::raft::{RaftError, RaftNode, RaftStatus, Role};
+use crate::raft::{RaftError, RaftNode, RaftStatus};
 
 /// A raft member. Clones share it.
 #[derive(Clone, Debug)]
@@ -42,15 +42,6 @@ fn store_error(e: RaftError) -> StoreError {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Leader => "leader",
-        Role::Follower => "follower",
-        Role::Candidate => "candidate",
-        Role::PreCandidate => "pre-candidate",
-    }
-}
-
 fn view(s: RaftStatus) -> MemberView {
     let members = s.members.iter().map(|(id, address)| MemberInfo {
         id: *id,
@@ -59,7 +50,7 @@ fn view(s: RaftStatus) -> MemberView {
     });
     MemberView {
         id: s.id,
-        role: role_name(s.role),
+        role: s.role,
         leader: s.leader,
         term: s.term,
         commit: s.commit,
