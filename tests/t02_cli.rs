@@ -6,6 +6,11 @@ mod support;
 use nonstop_proto::cluster::{GroupState, Target};
 use support::{CLUSTER, nonstop, running, start};
 
+/// `group move G --to b --wait`, then `more`.
+fn move_g_to_b_waiting<'a>(more: &[&'a str]) -> Vec<&'a str> {
+    [&["group", "move", "G", "--to", "b", "--wait"][..], more].concat()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_lists_in_every_format() {
     let m = running().await;
@@ -78,9 +83,7 @@ async fn an_unplaced_group_has_a_null_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn move_with_wait_reports_the_time_it_took() {
     let m = running().await;
-    let out = m
-        .nonstop(&["group", "move", "G", "--to", "b", "--wait"])
-        .await;
+    let out = m.nonstop(&move_g_to_b_waiting(&[])).await;
     assert_eq!(out.code, 0, "{out:?}");
     let line = out.stdout.trim();
     assert!(line.starts_with("G online on b after "), "{out:?}");
@@ -117,9 +120,7 @@ async fn a_wait_lasts_as_long_as_the_resources_take() {
         .await;
     m.slow_agent("b", std::time::Duration::from_millis(400))
         .await;
-    let out = m
-        .nonstop(&["group", "move", "G", "--to", "b", "--wait"])
-        .await;
+    let out = m.nonstop(&move_g_to_b_waiting(&[])).await;
     assert_eq!(out.code, 0, "{out:?}");
     let secs: f64 = out.stdout.trim()["G online on b after ".len()..]
         .trim_end_matches(" s")
@@ -143,22 +144,11 @@ async fn a_wait_that_runs_out_exits_3() {
     // b heartbeats but never reports: G leaves a and never comes Online on b.
     m.silent_agent("b").await;
     let out = m
-        .nonstop(&[
-            "group",
-            "move",
-            "G",
-            "--to",
-            "b",
-            "--wait",
-            "--timeout",
-            "500ms",
-        ])
+        .nonstop(&move_g_to_b_waiting(&["--timeout", "500ms"]))
         .await;
-    assert_eq!(out.code, 3, "{out:?}");
-    assert!(
-        out.stderr
-            .contains("error: timed out after 0.5 s waiting for group \"G\" to be Online on b"),
-        "{out:?}"
+    out.assert_failed(
+        3,
+        "error: timed out after 0.5 s waiting for group \"G\" to be Online on b",
     );
     assert_eq!(out.stdout, "");
 }
@@ -260,11 +250,7 @@ async fn apply_dry_run_then_apply() {
 
     std::fs::write(&file, CLUSTER.replace("owners: [a, b]", "owners: [a, zz]")).unwrap();
     let bad = m.nonstop(&["apply", path]).await;
-    assert_eq!(bad.code, 1, "{bad:?}");
-    assert!(
-        bad.stderr.contains("owners names unknown node \"zz\""),
-        "{bad:?}"
-    );
+    bad.assert_failed(1, "owners names unknown node \"zz\"");
     assert_eq!(bad.stdout, "");
     let missing = m.nonstop(&["apply", "/nonexistent/c.yaml"]).await;
     assert_eq!(missing.code, 1);
@@ -356,17 +342,12 @@ async fn service_resolve_and_audit() {
     assert_eq!(r["routes"][0]["group"], "G");
     assert_eq!(r["mode"], "Single", "a group outside any cousin set: {r}");
     let bad = m.nonstop(&["service", "resolve", "NOPE"]).await;
-    assert_eq!(bad.code, 1, "{bad:?}");
-    assert!(bad.stderr.contains("\"NOPE\""), "{bad:?}");
+    bad.assert_failed(1, "\"NOPE\"");
 
     m.nonstop(&["node", "pause", "b", "--user", "alice"]).await;
-    let a = m
-        .nonstop(&["audit", "--limit", "1", "--output", "json"])
-        .await
-        .json();
     assert_eq!(
-        (&a[0]["user"], &a[0]["command"]),
-        (&"alice".into(), &"pause node b".into())
+        m.last_audit().await,
+        ("alice".into(), "pause node b".into())
     );
     m.nonstop(&["node", "resume", "b"]).await;
     let a = m.nonstop(&["audit", "--limit", "1"]).await;
@@ -389,19 +370,8 @@ async fn i10_7_a_superseded_wait_ends_at_once_with_exit_5() {
     let url = m.url.clone();
     let first = tokio::spawn(async move {
         let started = std::time::Instant::now();
-        let out = support::nonstop(&[
-            "group",
-            "move",
-            "G",
-            "--to",
-            "b",
-            "--wait",
-            "--timeout",
-            "30s",
-            "--endpoint",
-            &url,
-        ])
-        .await;
+        let args = move_g_to_b_waiting(&["--timeout", "30s", "--endpoint", &url]);
+        let out = support::nonstop(&args).await;
         (out, started.elapsed())
     });
     m.group_until("G", |g| g.moving_to == "b" || g.owner == "b")
@@ -409,8 +379,7 @@ async fn i10_7_a_superseded_wait_ends_at_once_with_exit_5() {
     let second = m.nonstop(&["group", "move", "G", "--to", "a"]).await;
     assert_eq!(second.code, 0, "{second:?}");
     let (out, took) = first.await.unwrap();
-    assert_eq!(out.code, 5, "{out:?}");
-    assert!(out.stderr.contains("superseded"), "{out:?}");
+    out.assert_failed(5, "superseded");
     assert!(took < std::time::Duration::from_secs(10), "waited {took:?}");
 }
 

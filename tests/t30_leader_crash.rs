@@ -5,13 +5,14 @@ mod e2e;
 
 use std::time::Duration;
 
-use e2e::{LocalCluster, NODES, cluster_yaml, text};
+use e2e::{ChatWatch, LocalCluster, NODES, cluster_yaml, text};
 
-#[test]
-fn a_move_survives_the_leaders_crash() {
-    let c = LocalCluster::start("fast");
+/// The group Online on its home node, then moved to the third node, the one that neither owns it
+/// nor leads raft (owner != leader, so that killing the leader is not a node failure of the
+/// owner), with the chat server watched from before the move. Returns the owner, the leader,
+/// the target and the watch.
+fn a_move_begins(c: &LocalCluster) -> (&'static str, &'static str, &'static str, ChatWatch) {
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
-    // Owner != leader, so that killing the leader is not a node failure of the owner.
     let (owner, leader) = c.owner_apart_from_leader();
     let target = *NODES
         .iter()
@@ -21,16 +22,27 @@ fn a_move_survives_the_leaders_crash() {
 
     let out = c.cli(&["group", "move", "SOCKET_GROUP", "--to", target]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    c.kill(leader);
+    (owner, leader, target, watch)
+}
 
+/// The move ends Online on `target`, under a new leader, and never ran on two nodes.
+fn the_move_ends(c: &LocalCluster, leader: &str, target: &str, watch: ChatWatch) {
     c.wait_online("SOCKET_GROUP", target, Duration::from_secs(30));
     assert!(c.chat_answers(), "the chat server answers on {target}");
     assert!(
         watch.stop() <= 1,
         "the chat server ran on two nodes at once"
     );
-    let new_leader = c.leader_node();
-    assert_ne!(new_leader, leader, "a new leader took over");
+    assert_ne!(c.leader_node(), leader, "a new leader took over");
+}
+
+#[test]
+fn a_move_survives_the_leaders_crash() {
+    let c = LocalCluster::start("fast");
+    let (_, leader, target, watch) = a_move_begins(&c);
+    c.kill(leader);
+
+    the_move_ends(&c, leader, target, watch);
 }
 
 /// A resource that takes two seconds to stop: SIGTERM starts a 2 s wind-down.
@@ -47,16 +59,7 @@ const SLOW_TO_STOP: &str = "      - name: slow-to-stop
 #[test]
 fn a_move_caught_between_stop_and_place_is_finished_by_the_new_leader() {
     let c = LocalCluster::start_with("fast", |port| cluster_yaml("fast", port) + SLOW_TO_STOP);
-    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
-    let (owner, leader) = c.owner_apart_from_leader();
-    let target = *NODES
-        .iter()
-        .find(|n| **n != owner && **n != leader)
-        .expect("three nodes");
-    let watch = c.watch_chat();
-
-    let out = c.cli(&["group", "move", "SOCKET_GROUP", "--to", target]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (owner, leader, target, watch) = a_move_begins(&c);
     // Wait until the move is half done: stopping on the old owner.
     let start = std::time::Instant::now();
     loop {
@@ -72,11 +75,5 @@ fn a_move_caught_between_stop_and_place_is_finished_by_the_new_leader() {
     }
     c.kill(leader);
 
-    c.wait_online("SOCKET_GROUP", target, Duration::from_secs(30));
-    assert!(c.chat_answers(), "the chat server answers on {target}");
-    assert!(
-        watch.stop() <= 1,
-        "the chat server ran on two nodes at once"
-    );
-    assert_ne!(c.leader_node(), leader, "a new leader took over");
+    the_move_ends(&c, leader, target, watch);
 }

@@ -52,20 +52,33 @@ fn gone(pid: i32) {
     }
 }
 
-#[test]
-fn i10_5_a_daemon_whose_raft_member_dies_exits_and_up_starts_it_again() {
+/// A cluster in which a follower's daemon is killed and started again with `failpoints`, while
+/// the leader is paused: something to write meanwhile, in case nothing else is. Returns the
+/// cluster, the leader, the follower and its new daemon.
+fn a_follower_restarted_with(
+    failpoints: &str,
+) -> (
+    LocalCluster,
+    &'static str,
+    &'static str,
+    std::process::Child,
+) {
     let c = LocalCluster::start("fast");
     let leader = c.leader_node();
     let node = *NODES.iter().find(|n| **n != leader).unwrap();
     let pid = c.pid(node);
     c.kill(node);
     gone(pid);
-    // Its member panics at its first log write: when it catches up with the others.
-    let mut daemon =
-        c.spawn_daemon_with_env(node, &[], &[("FAILPOINTS", "raft::before_log_write=panic")]);
-    // Something to write meanwhile, in case nothing else is.
+    let daemon = c.spawn_daemon_with_env(node, &[], &[("FAILPOINTS", failpoints)]);
     let out = c.cli_via(&[leader], &["node", "pause", leader]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    (c, leader, node, daemon)
+}
+
+#[test]
+fn i10_5_a_daemon_whose_raft_member_dies_exits_and_up_starts_it_again() {
+    // Its member panics at its first log write: when it catches up with the others.
+    let (c, leader, node, mut daemon) = a_follower_restarted_with("raft::before_log_write=panic");
     let status = exit_of(&mut daemon, Duration::from_secs(30));
     let log = c.log(node);
     let status = status.unwrap_or_else(|| {
@@ -98,23 +111,9 @@ fn i10_5_a_daemon_whose_raft_member_dies_exits_and_up_starts_it_again() {
 
 #[test]
 fn i10_5_up_counts_a_daemon_alive_with_a_stopped_member_as_not_running() {
-    let c = LocalCluster::start("fast");
-    let leader = c.leader_node();
-    let node = *NODES.iter().find(|n| **n != leader).unwrap();
-    let pid = c.pid(node);
-    c.kill(node);
-    gone(pid);
     // Its member panics, and the daemon hangs on its way out, alive with a stopped member.
-    let mut daemon = c.spawn_daemon_with_env(
-        node,
-        &[],
-        &[(
-            "FAILPOINTS",
-            "raft::before_log_write=panic;daemon::member_stopped=pause",
-        )],
-    );
-    let out = c.cli_via(&[leader], &["node", "pause", leader]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (c, leader, node, mut daemon) =
+        a_follower_restarted_with("raft::before_log_write=panic;daemon::member_stopped=pause");
     let start = Instant::now();
     while !c
         .log(node)

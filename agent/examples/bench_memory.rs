@@ -6,34 +6,19 @@
 //!
 //! Run: `cargo run --release -p nonstop-agent --example bench_memory [-- N]` (default N = 200).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_agent::local::LocalLeader;
-use nonstop_agent::testing::{SleepHandler, desired_group, desired_resource, until};
-use nonstop_agent::{Agent, AgentConfig, HandlerMap};
-use nonstop_contract::{DesiredNode, Millis, Timings};
+use nonstop_agent::testing::{SleepAgent, desired_group, desired_resource, size_arg, until};
+use nonstop_contract::Timings;
 
 /// Resources per group: 20 groups of 10 for 200, a chain of dependencies in each.
 const PER_GROUP: usize = 10;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), String> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map_or(Ok(200), |a| a.parse())
-        .map_err(|e| format!("N: {e}"))?;
+    let n = size_arg(200)?;
     let before = vm_rss_kb()?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let leader = LocalLeader::new(Millis(200), Millis(1000));
-    let sleep = SleepHandler::new();
-    let handlers = HandlerMap::new().with(Arc::new(sleep.clone()));
-    let agent = Agent::start(
-        AgentConfig::new("n1", dir.path()),
-        leader.link(),
-        Arc::new(handlers),
-    )
-    .map_err(|e| e.to_string())?;
+    let bench = SleepAgent::start()?;
     let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
     let groups = names
         .chunks(PER_GROUP)
@@ -54,14 +39,9 @@ async fn main() -> Result<(), String> {
             desired_group(&format!("g{g}"), 1, resources)
         })
         .collect();
-    leader.send_desired(DesiredNode {
-        node: "n1".into(),
-        epoch: 1,
-        groups,
-        types: Vec::new(),
-    });
+    bench.desire(groups);
     let all_up = until(Duration::from_secs(60), || {
-        names.iter().all(|r| sleep.running(r).is_some())
+        names.iter().all(|r| bench.sleep.running(r).is_some())
     })
     .await;
     if !all_up {
@@ -79,7 +59,7 @@ async fn main() -> Result<(), String> {
         "target: <= 30 MB: {}",
         if rss <= 30 * 1024 { "met" } else { "MISSED" }
     );
-    agent.shutdown().await.map_err(|e| e.to_string())?;
+    bench.agent.shutdown().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -6,36 +6,23 @@
 //!
 //! Run: `cargo run --release -p nonstop-agent --example bench_restart [-- N]` (default N = 200).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use nonstop_agent::local::LocalLeader;
-use nonstop_agent::testing::{SleepHandler, desired_group, desired_resource, next_matching};
-use nonstop_agent::{Agent, AgentConfig, HandlerMap};
-use nonstop_contract::{DesiredNode, Millis, ResourceState, RestartMode, RestartPolicy, Timings};
+use nonstop_agent::testing::{
+    SleepAgent, desired_group, desired_resource, next_matching, size_arg,
+};
+use nonstop_contract::{Millis, ResourceState, RestartMode, RestartPolicy, Timings};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), String> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map_or(Ok(200), |a| a.parse())
-        .map_err(|e| format!("N: {e}"))?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let leader = LocalLeader::new(Millis(200), Millis(1000));
-    let sleep = SleepHandler::new();
-    let handlers = HandlerMap::new().with(Arc::new(sleep.clone()));
-    let agent = Agent::start(
-        AgentConfig::new("n1", dir.path()),
-        leader.link(),
-        Arc::new(handlers),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut reports = agent.reports();
+    let n = size_arg(200)?;
+    let bench = SleepAgent::start()?;
+    let mut reports = bench.agent.reports();
     let timings = Timings {
         restart: RestartPolicy {
             mode: RestartMode::Restart,
@@ -45,16 +32,11 @@ async fn main() -> Result<(), String> {
         },
         ..Timings::default()
     };
-    leader.send_desired(DesiredNode {
-        node: "n1".into(),
-        epoch: 1,
-        groups: vec![desired_group(
-            "g",
-            1,
-            vec![desired_resource("r", "sleep", &[], timings)],
-        )],
-        types: Vec::new(),
-    });
+    bench.desire(vec![desired_group(
+        "g",
+        1,
+        vec![desired_resource("r", "sleep", &[], timings)],
+    )]);
     let online = |r: &nonstop_contract::ResourceReport| r.state == ResourceState::Online;
     next_matching(&mut reports, WAIT, online)
         .await
@@ -62,17 +44,17 @@ async fn main() -> Result<(), String> {
 
     let (mut to_online, mut to_spawn) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
-        let old = sleep.running("r").ok_or("no process running")?;
+        let old = bench.sleep.running("r").ok_or("no process running")?;
         let killed = Instant::now();
         killpg(Pid::from_raw(old.pid), Signal::SIGKILL).map_err(|e| e.to_string())?;
         next_matching(&mut reports, WAIT, online)
             .await
             .ok_or("not restarted")?;
         to_online.push(killed.elapsed());
-        let new = sleep.running("r").ok_or("no new process")?;
+        let new = bench.sleep.running("r").ok_or("no new process")?;
         to_spawn.push(new.started.duration_since(killed));
     }
-    agent.shutdown().await.map_err(|e| e.to_string())?;
+    bench.agent.shutdown().await.map_err(|e| e.to_string())?;
     print_stats("kill -> Online reported", &mut to_online);
     print_stats("kill -> new process spawned", &mut to_spawn);
     let p99 = percentile(&to_online, 99.0);

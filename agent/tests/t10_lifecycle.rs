@@ -128,13 +128,7 @@ async fn a_hung_offline_is_terminated_and_reported_failed() {
 #[tokio::test(start_paused = true)]
 async fn looks_alive_notices_a_silent_death_within_its_interval() {
     let mut h = Harness::start(200, 1000);
-    let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
-    h.desire(vec![desired_group(
-        "g",
-        1,
-        vec![desired_resource("r", "scripted", &[], t)],
-    )]);
-    h.wait_state("r", S::Online).await;
+    h.one_online("r", "scripted").await;
     h.scripted.vanish("r");
     let gone = tokio::time::Instant::now();
     let failed = h.wait_state("r", S::Failed).await;
@@ -213,13 +207,7 @@ async fn shutdown_takes_everything_offline_top_down_and_delivers_the_reports() {
 async fn looks_alive_and_is_alive_run_on_their_own_intervals() {
     let mut h = Harness::start(200, 1000);
     // looks_alive every 100 ms, is_alive every 1000 ms.
-    let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
-    h.desire(vec![desired_group(
-        "g",
-        1,
-        vec![desired_resource("r", "scripted", &[], t)],
-    )]);
-    h.wait_state("r", S::Online).await;
+    h.one_online("r", "scripted").await;
     tokio::time::sleep(Duration::from_millis(5050)).await; // the window the checks are counted in
     let (looks, is) = (
         h.scripted.count("r", "looks_alive"),

@@ -100,13 +100,7 @@ async fn a_lost_lease_terminates_everything_in_time_and_a_regained_one_restarts_
 #[tokio::test(start_paused = true)]
 async fn a_fenced_resource_is_reported_offline_with_the_reason() {
     let mut h = Harness::start(200, 1000);
-    let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
-    h.desire(vec![desired_group(
-        "g",
-        1,
-        vec![desired_resource("r", "scripted", &[], t)],
-    )]);
-    h.wait_state("r", S::Online).await;
+    h.one_online("r", "scripted").await;
     h.leader.set_acking(false);
     let mut local = h.agent.as_ref().unwrap().reports();
     let off = nonstop_agent::testing::next_matching(&mut local, DEADLINE, |r| {

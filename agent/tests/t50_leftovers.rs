@@ -3,22 +3,15 @@
 
 mod common;
 
-use common::{DEADLINE, Harness, process_alive, timings};
+use common::{DEADLINE, Harness, process_alive};
 use nonstop_agent::AgentEvent;
 use nonstop_agent::state_file::StateFile;
-use nonstop_agent::testing::{desired_group, desired_resource, until};
-use nonstop_contract::{ResourceState as S, RestartMode};
+use nonstop_agent::testing::until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_agent_kills_what_the_dead_one_left_before_registering() {
     let mut h = Harness::start(50, 300);
-    let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
-    h.desire(vec![desired_group(
-        "g",
-        1,
-        vec![desired_resource("r", "sleep", &[], t)],
-    )]);
-    h.wait_state("r", S::Online).await;
+    h.one_online("r", "sleep").await;
     let pid = h.sleep.running("r").expect("started").pid;
     let state = StateFile::load(&h.dir.path().join("agent-state.json")).unwrap();
     let recorded = &state["r"].footprint.process_groups;

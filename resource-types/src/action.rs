@@ -5,12 +5,13 @@
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use crate::handler::HandlerError;
+use crate::handler::{Footprint, HandlerError};
 
 /// How an external program ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +135,96 @@ pub async fn run_for(
     })
 }
 
+/// The program that serves every entry point of one resource (an `exec` plug-in, an OCF agent):
+/// called with the action's name as its only argument, the resource's environment (which
+/// carries its marker) and whatever the protocol adds for the call. Each protocol keeps its own
+/// exit codes; this is what they share: how the program is run, what killing its leftovers
+/// means, and what the resource leaves on the machine.
+#[derive(Debug)]
+pub struct Program {
+    path: PathBuf,
+    env: Vec<(String, String)>,
+    /// Bound of online and offline (the agent's own pending timeout usually cuts first).
+    pub limit: Duration,
+    /// The resource's marker (also in `env`).
+    marker: String,
+    /// The actions that undo the resource, tried in turn until one succeeds (a footprint's
+    /// cleanup command, run by a later agent after this one died).
+    undo: &'static [&'static str],
+    /// Whether online succeeded and no offline or terminate followed (for the footprint).
+    pub online: bool,
+}
+
+impl Program {
+    /// `path`, run with `env` for the resource whose marker is `marker`; `undo` are the actions
+    /// that stop it, tried in turn.
+    pub fn new(
+        path: PathBuf,
+        env: Vec<(String, String)>,
+        limit: Duration,
+        marker: String,
+        undo: &'static [&'static str],
+    ) -> Self {
+        Program {
+            path,
+            env,
+            limit,
+            marker,
+            undo,
+            online: false,
+        }
+    }
+
+    /// The program's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `PROGRAM ACTION` with the resource's environment and `extra`, at most `limit`.
+    pub async fn call(
+        &self,
+        action: &'static str,
+        extra: &[(&str, &str)],
+        limit: Duration,
+    ) -> crate::handler::Result<Outcome> {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg(action)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(extra.iter().copied());
+        run_for(action, cmd, limit).await
+    }
+
+    /// Kills whatever the program started and left running: it carries the marker.
+    pub async fn kill_marked(&self) {
+        let marked = Footprint::marked(&self.marker);
+        crate::cleanup::kill_processes(&[marked], Duration::from_secs(1)).await;
+    }
+
+    /// What online may leave: processes with the marker, undone by the `undo` actions.
+    pub fn intent(&self) -> Footprint {
+        let program = self.path.display().to_string();
+        let line = self
+            .undo
+            .iter()
+            .map(|action| shell_line(&self.env, &program, &[action]))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        Footprint {
+            cleanup_commands: vec![line],
+            ..Footprint::marked(&self.marker)
+        }
+    }
+
+    /// What it leaves now: the intent while online, nothing after offline or terminate.
+    pub fn footprint(&self) -> Footprint {
+        if self.online {
+            self.intent()
+        } else {
+            Footprint::default()
+        }
+    }
+}
+
 /// A shell command, `sh -c TEXT`.
 pub fn shell(text: &str) -> Command {
     let mut cmd = Command::new("sh");
@@ -187,6 +278,27 @@ mod tests {
         assert!(out.timed_out);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(!marker.exists(), "the background child survived the kill");
+    }
+
+    #[test]
+    fn a_program_is_undone_by_its_undo_actions_in_turn_and_only_while_online() {
+        let env = vec![("A".to_string(), "1".to_string())];
+        let mut p = Program::new(
+            "/bin/x".into(),
+            env,
+            Duration::from_secs(1),
+            "m".into(),
+            &["terminate", "offline"],
+        );
+        let intent = p.intent();
+        assert_eq!(
+            intent.cleanup_commands,
+            ["env 'A=1' '/bin/x' 'terminate' || env 'A=1' '/bin/x' 'offline'"]
+        );
+        assert_eq!(intent.marker.as_deref(), Some("m"));
+        assert!(p.footprint().is_empty());
+        p.online = true;
+        assert_eq!(p.footprint(), intent);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
 
-use crate::action::{self, Outcome};
+use crate::action::{self, Outcome, Program};
 use crate::extend::env_name;
 use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
@@ -168,38 +168,27 @@ impl ResourceHandler for ExecHandler {
                 .iter()
                 .map(|(k, v)| (env_name("NONSTOP_PROP_", k), v.to_plain())),
         );
-        let instance = ExecInstance {
-            program: self.program.clone(),
+        let instance = ExecInstance(Program::new(
+            self.program.clone(),
             env,
-            limit: self.def.timings.pending_timeout.as_duration(),
-            marker: ctx.marker,
-            online: false,
-        };
+            self.def.timings.pending_timeout.as_duration(),
+            ctx.marker,
+            &["terminate", "offline"],
+        ));
         instance.validate().await?;
         Ok(Box::new(instance))
     }
 }
 
-/// One resource of an `exec` plug-in.
+/// One resource of an `exec` plug-in: its cleanup command is `terminate`, or else `offline`.
 #[derive(Debug)]
-pub struct ExecInstance {
-    program: PathBuf,
-    env: Vec<(String, String)>,
-    /// Bound of online and offline (the agent's own pending timeout usually cuts first).
-    limit: Duration,
-    /// The resource's marker (also in `env`).
-    marker: String,
-    /// Whether online succeeded and no offline or terminate followed (for the footprint).
-    online: bool,
-}
+pub struct ExecInstance(Program);
 
 impl ExecInstance {
     async fn call(&self, entry: &'static str, limit: Duration) -> Result<Outcome> {
-        let mut cmd = Command::new(&self.program);
-        cmd.arg(entry)
-            .env("NONSTOP_ACTION", entry)
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
-        action::run_for(entry, cmd, limit).await
+        self.0
+            .call(entry, &[("NONSTOP_ACTION", entry)], limit)
+            .await
     }
 
     async fn validate(&self) -> Result<()> {
@@ -225,20 +214,14 @@ impl ExecInstance {
             },
         }
     }
-
-    fn cleanup_line(&self) -> String {
-        let program = self.program.display().to_string();
-        let line = |entry| action::shell_line(&self.env, &program, &[entry]);
-        format!("{} || {}", line("terminate"), line("offline"))
-    }
 }
 
 #[async_trait]
 impl ResourceInstance for ExecInstance {
     async fn online(&mut self) -> Result<()> {
         // Recorded before the call: a hung online may have started things terminate must stop.
-        self.online = true;
-        let out = self.call("online", self.limit).await?;
+        self.0.online = true;
+        let out = self.call("online", self.0.limit).await?;
         match out.code {
             Some(EXIT_OK) => Ok(()),
             _ => Err(failed("online", &out)),
@@ -246,10 +229,10 @@ impl ResourceInstance for ExecInstance {
     }
 
     async fn offline(&mut self) -> Result<()> {
-        let out = self.call("offline", self.limit).await?;
+        let out = self.call("offline", self.0.limit).await?;
         match out.code {
             Some(EXIT_OK | EXIT_NOT_RUNNING) => {
-                self.online = false;
+                self.0.online = false;
                 Ok(())
             }
             _ => Err(failed("offline", &out)),
@@ -266,9 +249,8 @@ impl ResourceInstance for ExecInstance {
             let _ = self.call("offline", TERMINATE_LIMIT).await;
         }
         // What the plug-in started and left running carries the marker.
-        let marked = Footprint::marked(&self.marker);
-        crate::cleanup::kill_processes(&[marked], Duration::from_secs(1)).await;
-        self.online = false;
+        self.0.kill_marked().await;
+        self.0.online = false;
     }
 
     async fn looks_alive(&mut self) -> Health {
@@ -285,18 +267,11 @@ impl ResourceInstance for ExecInstance {
     }
 
     fn footprint(&self) -> Footprint {
-        if self.online {
-            self.intent()
-        } else {
-            Footprint::default()
-        }
+        self.0.footprint()
     }
 
     fn intent(&self) -> Footprint {
-        Footprint {
-            cleanup_commands: vec![self.cleanup_line()],
-            ..Footprint::marked(&self.marker)
-        }
+        self.0.intent()
     }
 }
 

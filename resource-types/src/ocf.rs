@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
 
-use crate::action::{self, Outcome};
+use crate::action::{self, Outcome, Program};
 use crate::extend::env_name;
 use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
@@ -207,36 +207,28 @@ impl ResourceHandler for OcfHandler {
             .schema
             .validate(&ctx.properties)
             .map_err(HandlerError::InvalidProperties)?;
-        let instance = OcfInstance {
-            agent: self.agent.clone(),
-            env: self.env(&ctx, &props),
-            limit: self.def.timings.pending_timeout.as_duration(),
-            marker: ctx.marker,
-            online: false,
-        };
+        let instance = OcfInstance(Program::new(
+            self.agent.clone(),
+            self.env(&ctx, &props),
+            self.def.timings.pending_timeout.as_duration(),
+            ctx.marker,
+            &["stop"],
+        ));
         instance.validate().await?;
         Ok(Box::new(instance))
     }
 }
 
-/// One resource run by an OCF agent.
+/// One resource run by an OCF agent: its cleanup command is `stop`.
 #[derive(Debug)]
-pub struct OcfInstance {
-    agent: PathBuf,
-    env: Vec<(String, String)>,
-    limit: Duration,
-    /// The resource's marker (also in `env`).
-    marker: String,
-    online: bool,
-}
+pub struct OcfInstance(Program);
 
 impl OcfInstance {
     async fn call(&self, action: &'static str, depth: u32, limit: Duration) -> Result<Outcome> {
-        let mut cmd = Command::new(&self.agent);
-        cmd.arg(action)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("OCF_CHECK_LEVEL", depth.to_string());
-        action::run_for(action, cmd, limit).await
+        let depth = depth.to_string();
+        self.0
+            .call(action, &[("OCF_CHECK_LEVEL", &depth)], limit)
+            .await
     }
 
     async fn validate(&self) -> Result<()> {
@@ -268,8 +260,8 @@ impl OcfInstance {
 #[async_trait]
 impl ResourceInstance for OcfInstance {
     async fn online(&mut self) -> Result<()> {
-        self.online = true;
-        let out = self.call("start", 0, self.limit).await?;
+        self.0.online = true;
+        let out = self.call("start", 0, self.0.limit).await?;
         match out.code {
             Some(rc::SUCCESS) => Ok(()),
             _ => Err(failed("start", &out)),
@@ -277,10 +269,10 @@ impl ResourceInstance for OcfInstance {
     }
 
     async fn offline(&mut self) -> Result<()> {
-        let out = self.call("stop", 0, self.limit).await?;
+        let out = self.call("stop", 0, self.0.limit).await?;
         match out.code {
             Some(rc::SUCCESS | rc::NOT_RUNNING) => {
-                self.online = false;
+                self.0.online = false;
                 Ok(())
             }
             _ => Err(failed("stop", &out)),
@@ -291,16 +283,15 @@ impl ResourceInstance for OcfInstance {
         // OCF has no forceful stop: stop, bounded. What it leaves stays in the footprint.
         match self.call("stop", 0, TERMINATE_LIMIT).await {
             Ok(out) if matches!(out.code, Some(rc::SUCCESS | rc::NOT_RUNNING)) => {
-                self.online = false;
+                self.0.online = false;
             }
             Ok(out) => {
-                tracing::warn!(agent = %self.agent.display(), "terminate: stop {}", describe(&out))
+                tracing::warn!(agent = %self.0.path().display(), "terminate: stop {}", describe(&out))
             }
-            Err(e) => tracing::warn!(agent = %self.agent.display(), "terminate: {e}"),
+            Err(e) => tracing::warn!(agent = %self.0.path().display(), "terminate: {e}"),
         }
         // Daemons the agent started and its stop left running carry the marker.
-        let marked = Footprint::marked(&self.marker);
-        crate::cleanup::kill_processes(&[marked], Duration::from_secs(1)).await;
+        self.0.kill_marked().await;
     }
 
     async fn looks_alive(&mut self) -> Health {
@@ -312,19 +303,11 @@ impl ResourceInstance for OcfInstance {
     }
 
     fn footprint(&self) -> Footprint {
-        if self.online {
-            self.intent()
-        } else {
-            Footprint::default()
-        }
+        self.0.footprint()
     }
 
     fn intent(&self) -> Footprint {
-        let agent = self.agent.display().to_string();
-        Footprint {
-            cleanup_commands: vec![action::shell_line(&self.env, &agent, &["stop"])],
-            ..Footprint::marked(&self.marker)
-        }
+        self.0.intent()
     }
 }
 

@@ -5,9 +5,10 @@ mod common;
 
 use common::{assert_passed, context, props};
 use nonstop_resource_types::conformance::Suite;
-use nonstop_resource_types::{Health, Registry, RegistryConfig};
+use nonstop_resource_types::{Health, Registry, RegistryConfig, ResourceHandler};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Whether the OCF agents are here. Missing is a loud skip on a developer's machine and a
@@ -24,6 +25,17 @@ fn have_ocf() -> bool {
         );
     }
     present
+}
+
+/// The handler of ocf:heartbeat:Dummy, from the default registry; `None` (a loud skip, see
+/// [`have_ocf`]) when the OCF agents are not installed.
+async fn dummy() -> Option<Arc<dyn ResourceHandler>> {
+    if !have_ocf() {
+        return None;
+    }
+    let reg = Registry::new(RegistryConfig::default());
+    let def = reg.type_def("ocf:heartbeat:Dummy").await.unwrap();
+    Some(reg.handler_for(&def).unwrap())
 }
 
 #[tokio::test]
@@ -44,14 +56,10 @@ async fn dummy_is_listed_and_its_meta_data_is_the_schema() {
 
 #[tokio::test]
 async fn dummy_passes_the_conformance_suite() {
-    if !have_ocf() {
+    let Some(h) = dummy().await else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::new(RegistryConfig::default());
-    let h = reg
-        .handler_for(&reg.type_def("ocf:heartbeat:Dummy").await.unwrap())
-        .unwrap();
     let state = dir.path().join("dummy.state");
     let p = props(&[("state", state.to_str().unwrap())]);
     let report = Suite::new(h.as_ref(), p, dir.path().into())
@@ -63,14 +71,10 @@ async fn dummy_passes_the_conformance_suite() {
 
 #[tokio::test]
 async fn dummy_validate_all_rejects_an_unwritable_state_file() {
-    if !have_ocf() {
+    let Some(h) = dummy().await else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::new(RegistryConfig::default());
-    let h = reg
-        .handler_for(&reg.type_def("ocf:heartbeat:Dummy").await.unwrap())
-        .unwrap();
     let p = props(&[("state", "/nonexistent/dir/x.state")]);
     let err = h
         .open(context("d", p, dir.path()).0)

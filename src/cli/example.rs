@@ -2,7 +2,6 @@
 //! binary so that the local cluster (`nonstop up`) runs on a fresh machine with nothing else
 //! built (the code is in examples/chat/); and `hold`, a stand-in service for drills and tests.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -18,15 +17,9 @@ pub struct ExampleArgs {
 enum Example {
     /// The chat server (MaxUser from NONSTOP_PROP_MaxUser under nonstop).
     ChatServer {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7000")]
-        listen: SocketAddr,
-        /// Most users at once (1..=10).
-        #[arg(long, env = "NONSTOP_PROP_MaxUser", default_value_t = 10)]
-        max_user: i64,
-        /// The node name shown to users.
-        #[arg(long, env = "NONSTOP_NODE", default_value = "local")]
-        node: String,
+        // --listen, --max-user, --node: the `chat-server` binary's arguments.
+        #[command(flatten)]
+        server: nonstop_chat::server::ServerArgs,
         /// A properties file to read MaxUser from again on SIGHUP (nonstop's process type
         /// writes one and sets NONSTOP_PROPERTIES).
         #[arg(long, env = "NONSTOP_PROPERTIES")]
@@ -58,13 +51,9 @@ pub fn run(args: ExampleArgs) -> ExitCode {
     };
     let result = rt.block_on(async move {
         match args.what {
-            Example::ChatServer {
-                listen,
-                max_user,
-                node,
-                properties,
-            } => {
-                let config = nonstop_chat::server::ServerConfig::new(listen, max_user, node)
+            Example::ChatServer { server, properties } => {
+                let config = server
+                    .config()
                     .map_err(|e| e.to_string())?
                     .with_properties(properties);
                 nonstop_chat::server::run(config)

@@ -76,6 +76,13 @@ impl Run {
     pub fn yaml(&self) -> serde_json::Value {
         yaml_serde::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
     }
+
+    /// Asserts that it exited with `code` and said `text` on its standard error.
+    #[track_caller]
+    pub fn assert_failed(&self, code: i32, text: &str) {
+        assert_eq!(self.code, code, "{self:?}");
+        assert!(self.stderr.contains(text), "{self:?}");
+    }
 }
 
 /// Starts a member over `cluster` on 127.0.0.1:0.
@@ -119,6 +126,15 @@ impl Member {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--endpoint", &self.url]);
         nonstop(&all).await
+    }
+
+    /// The user and the command of the latest audit entry (`nonstop audit --limit 1`).
+    pub async fn last_audit(&self) -> (serde_json::Value, serde_json::Value) {
+        let a = self
+            .nonstop(&["audit", "--limit", "1", "--output", "json"])
+            .await
+            .json();
+        (a[0]["user"].clone(), a[0]["command"].clone())
     }
 
     /// This member's host:port, as a follower names its leader.

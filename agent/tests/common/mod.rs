@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nonstop_agent::local::LocalLeader;
-use nonstop_agent::testing::{ScriptedHandler, SleepHandler, next_matching};
+use nonstop_agent::testing::{
+    ScriptedHandler, SleepHandler, desired_group, desired_resource, next_matching,
+};
 use nonstop_agent::{Agent, AgentConfig, AgentEvent, AgentHandle, HandlerMap};
 use nonstop_contract::{
     DesiredGroup, DesiredNode, Millis, ResourceReport, ResourceState, RestartMode, RestartPolicy,
@@ -74,6 +76,18 @@ impl Harness {
             groups,
             types: Vec::new(),
         });
+    }
+
+    /// Desires group `g` (epoch 1) holding one resource `name` of type `type_name` (restarted up
+    /// to three times, at once), and waits until it is Online.
+    pub async fn one_online(&mut self, name: &str, type_name: &str) {
+        let t = timings(RestartMode::RestartThenFailover, Some(3), 0);
+        self.desire(vec![desired_group(
+            "g",
+            1,
+            vec![desired_resource(name, type_name, &[], t)],
+        )]);
+        self.wait_state(name, ResourceState::Online).await;
     }
 
     /// The next report on `resource` entering `state`, or a failed test.

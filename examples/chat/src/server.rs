@@ -13,6 +13,30 @@ use tokio::sync::broadcast;
 
 use crate::{ChatError, MAX_USER_LIMIT};
 
+// The server's command-line arguments: one definition for the `chat-server` binary and for
+// `nonstop example chat-server` (which adds `--properties`). The doc comment is the binary's
+// help text (one paragraph, or clap shows the rest under --help).
+/// The paper's chat server.
+#[derive(Debug, clap::Parser)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: SocketAddr,
+    /// Most users at once (1..=10).
+    #[arg(long, env = "NONSTOP_PROP_MaxUser", default_value_t = 10)]
+    pub max_user: i64,
+    /// The node name shown to users.
+    #[arg(long, env = "NONSTOP_NODE", default_value = "local")]
+    pub node: String,
+}
+
+impl ServerArgs {
+    /// The server they describe (MaxUser checked).
+    pub fn config(self) -> Result<ServerConfig, ChatError> {
+        ServerConfig::new(self.listen, self.max_user, self.node)
+    }
+}
+
 /// How a server runs.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {

@@ -2,29 +2,13 @@
 //! nonstop, MaxUser comes from the resource's private property (`NONSTOP_PROP_MaxUser`).
 
 use clap::Parser;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use nonstop_chat::server::{ServerConfig, run};
-
-/// The paper's chat server.
-#[derive(Debug, Parser)]
-struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7000")]
-    listen: SocketAddr,
-    /// Most users at once (1..=10).
-    #[arg(long, env = "NONSTOP_PROP_MaxUser", default_value_t = 10)]
-    max_user: i64,
-    /// The node name shown to users.
-    #[arg(long, env = "NONSTOP_NODE", default_value = "local")]
-    node: String,
-}
+use nonstop_chat::server::{ServerArgs, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let a = Args::parse();
-    let config = match ServerConfig::new(a.listen, a.max_user, a.node) {
+    let config = match ServerArgs::parse().config() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("chat-server: {e}");
