@@ -1,20 +1,17 @@
-//! The command line: one file per command, as mini-redis has one file per command.
+//! The command line: one file per command, as mini-redis has one file per command; what the
+//! commands share (connection, printing, reading files, the local layout) is in `common/`.
 
 mod apply;
 mod audit;
-mod client;
+mod common;
 mod completions;
 mod config_cmd;
 mod down;
-mod endpoints;
 mod events;
 mod example;
 mod group;
-mod load;
-mod local;
 mod member;
 mod node;
-mod output;
 mod resource;
 mod run;
 mod service;
@@ -23,9 +20,9 @@ mod status;
 mod tmax_cmd;
 mod type_cmd;
 mod up;
-mod views;
-mod wait;
-mod wire;
+
+// The helpers every command uses, by their short names.
+use common::{client, load, local, output, views, wait, wire};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;

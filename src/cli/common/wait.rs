@@ -11,10 +11,10 @@ use serde::Serialize;
 use tonic::Streaming;
 
 use super::client::{CliError, Client, call};
-use super::node::named;
 use super::output::cell;
 use super::output::tell;
 use super::views::GroupView;
+use crate::cli::node::named;
 
 /// How often the group is read when no event stream is open: fine enough for the duration to
 /// be within this of the truth.

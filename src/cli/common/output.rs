@@ -71,7 +71,7 @@ pub fn say_line(text: &str) {
 /// the error (exit 1).
 pub fn end(e: &CliError) -> ! {
     if !matches!(e, CliError::StdoutClosed) {
-        super::fail(&e.to_string());
+        crate::cli::fail(&e.to_string());
         std::process::exit(1);
     }
     std::process::exit(0)

@@ -106,7 +106,7 @@ pub fn run_async<F: Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return super::fail(&format!("cannot start the async runtime: {e}")),
+        Err(e) => return crate::cli::fail(&format!("cannot start the async runtime: {e}")),
     };
     match rt.block_on(f) {
         Ok(()) | Err(CliError::StdoutClosed) => ExitCode::SUCCESS,

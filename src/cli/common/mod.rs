@@ -1,0 +1,13 @@
+//! What the commands share, apart from the commands themselves: the connection to the cluster
+//! (`client`, `endpoints`), how answers are printed (`output`, `views`, `wire`), reading a
+//! cluster description (`load`), the local cluster's layout (`local`) and waiting for a move
+//! (`wait`).
+
+pub mod client;
+pub mod endpoints;
+pub mod load;
+pub mod local;
+pub mod output;
+pub mod views;
+pub mod wait;
+pub mod wire;
