@@ -109,25 +109,36 @@ up = sum(n["state"] == "Up" for n in s["nodes"] if not n["witness"])
 online = sum(g["state"] == "Online" for g in s["groups"])
 print(up, online, s["leader"] or "-")' 2>/dev/null
 }
+# utime + stime of process $1, in clock ticks (/proc/PID/stat).
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-# CPU="CPU in cores since the last call (the first: since the harness started): m1 x, ..., harness y"
+HZ=$(getconf CLK_TCK)
+# CPU="cores each process ran since the last call (the first: since the harness started), and in
+# brackets how many of its threads waited for a CPU meanwhile, on average (from each thread's
+# /proc/PID/task/TID/schedstat; a machine short of CPU shows there, and then every figure says
+# more about the machine than about nonstop)".
 declare -A LAST_TICKS
 LAST_MS=$started
-HZ=$(getconf CLK_TCK)
 cpu_since() {
-    local now out="" i p t
+    local now out="" i p t waited
     now=$(now_ms)
     for i in 1 2 3 0; do
         p=$HARNESS_PID
         [ "$i" = 0 ] || p=${MEMBER_PID["127.0.0.1:${PORTS[$((i - 1))]}"]}
         t=$(cpu_ticks "$p" 2>/dev/null || echo 0)
-        out+=$(awk -v d=$((t - ${LAST_TICKS[$p]:-0})) -v ms=$((now - LAST_MS + 1)) -v hz="$HZ" \
-            -v who="$([ "$i" = 0 ] && echo harness || echo "m$i")" \
-            'BEGIN { printf "%s %.2f, ", who, d / hz / ms * 1000 }')
+        for task in /proc/"$p"/task/*; do
+            echo "${task##*/} $(cut -d' ' -f2 "$task/schedstat" 2>/dev/null || echo 0)"
+        done >"$WORK/waits.$p.new"
+        touch "$WORK/waits.$p"
+        waited=$(awk 'NR == FNR { was[$1] = $2; next } { w += $2 - was[$1] } END { print w + 0 }' \
+            "$WORK/waits.$p" "$WORK/waits.$p.new")
+        mv "$WORK/waits.$p.new" "$WORK/waits.$p"
+        out+=$(awk -v d=$((t - ${LAST_TICKS[$p]:-0})) -v w="$waited" -v hz="$HZ" \
+            -v ms=$((now - LAST_MS + 1)) -v who="$([ "$i" = 0 ] && echo harness || echo "m$i")" \
+            'BEGIN { printf "%s %.2f (%.2f), ", who, d / hz / ms * 1000, w / ms / 1e6 }')
         LAST_TICKS[$p]=$t
     done
     LAST_MS=$now
-    CPU="CPU in cores: ${out%, }; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    CPU="CPU in cores (threads waiting for one): ${out%, }; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 # Field $2 of the harness's JSON answer $1.
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
