@@ -491,3 +491,25 @@ impl ResourceInstance for FlagInstance {
         Footprint::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What bench/scale.sh relies on: the file checks, the members are witnesses (their daemons
+    /// run no agent), each group's backup is the next node, the timing profile is the default.
+    #[test]
+    fn the_cluster_file_checks() {
+        let members = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"].map(String::from);
+        let checked = nonstop_controller::config::check("cluster.yaml", &cluster_yaml(5, &members))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let db = checked.db;
+        assert_eq!(db.nodes.len(), 8);
+        assert!((1..=3).all(|m| db.nodes[&format!("m{m}")].spec.witness));
+        assert!(!db.nodes["n0005"].spec.witness);
+        assert_eq!(db.groups["g0001"].spec.owners, ["n0001", "n0002"]);
+        assert_eq!(db.groups["g0005"].spec.owners, ["n0005", "n0001"]);
+        assert_eq!(db.resources["r0005"].spec.type_name, "flag");
+        assert_eq!(db.settings.timing.name, "default");
+    }
+}
