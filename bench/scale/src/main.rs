@@ -264,15 +264,17 @@ async fn leader_client(
             let mut c = ClusterServiceClient::connect(format!("http://{m}")).await?;
             Ok::<_, Box<dyn std::error::Error>>(c.status(StatusRequest {}).await?.into_inner())
         };
-        match status.await {
-            Ok(s) if !s.leader.is_empty() => {
+        // As the CLI: a member that does not answer within 5 s is passed over.
+        match tokio::time::timeout(Duration::from_secs(5), status).await {
+            Err(_) => why = format!("{m}: no answer within 5 s"),
+            Ok(Ok(s)) if !s.leader.is_empty() => {
                 let c = ClusterServiceClient::connect(format!("http://{}", s.leader))
                     .await
                     .map_err(|e| format!("{}: {e}", s.leader))?;
                 return Ok((c, s.revision));
             }
-            Ok(_) => why = format!("{m}: no leader"),
-            Err(e) => why = format!("{m}: {e}"),
+            Ok(Ok(_)) => why = format!("{m}: no leader"),
+            Ok(Err(e)) => why = format!("{m}: {e}"),
         }
     }
     Err(why)
