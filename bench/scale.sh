@@ -129,7 +129,7 @@ cpu_since() {
             echo "${task##*/} $(cut -d' ' -f2 "$task/schedstat" 2>/dev/null || echo 0)"
         done >"$WORK/waits.$p.new"
         touch "$WORK/waits.$p"
-        waited=$(awk 'NR == FNR { was[$1] = $2; next } { w += $2 - was[$1] } END { print w + 0 }' \
+        waited=$(awk 'FILENAME == ARGV[1] { was[$1] = $2; next } { w += $2 - was[$1] } END { print w + 0 }' \
             "$WORK/waits.$p" "$WORK/waits.$p.new")
         mv "$WORK/waits.$p.new" "$WORK/waits.$p"
         out+=$(awk -v d=$((t - ${LAST_TICKS[$p]:-0})) -v w="$waited" -v hz="$HZ" \

@@ -264,15 +264,17 @@ async fn leader_client(
             let mut c = ClusterServiceClient::connect(format!("http://{m}")).await?;
             Ok::<_, Box<dyn std::error::Error>>(c.status(StatusRequest {}).await?.into_inner())
         };
-        match status.await {
-            Ok(s) if !s.leader.is_empty() => {
+        // As the CLI: a member that does not answer within 5 s is passed over.
+        match tokio::time::timeout(Duration::from_secs(5), status).await {
+            Err(_) => why = format!("{m}: no answer within 5 s"),
+            Ok(Ok(s)) if !s.leader.is_empty() => {
                 let c = ClusterServiceClient::connect(format!("http://{}", s.leader))
                     .await
                     .map_err(|e| format!("{}: {e}", s.leader))?;
                 return Ok((c, s.revision));
             }
-            Ok(_) => why = format!("{m}: no leader"),
-            Err(e) => why = format!("{m}: {e}"),
+            Ok(Ok(_)) => why = format!("{m}: no leader"),
+            Ok(Err(e)) => why = format!("{m}: {e}"),
         }
     }
     Err(why)
@@ -489,5 +491,27 @@ impl ResourceInstance for FlagInstance {
 
     fn footprint(&self) -> Footprint {
         Footprint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What bench/scale.sh relies on: the file checks, the members are witnesses (their daemons
+    /// run no agent), each group's backup is the next node, the timing profile is the default.
+    #[test]
+    fn the_cluster_file_checks() {
+        let members = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"].map(String::from);
+        let checked = nonstop_controller::config::check("cluster.yaml", &cluster_yaml(5, &members))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let db = checked.db;
+        assert_eq!(db.nodes.len(), 8);
+        assert!((1..=3).all(|m| db.nodes[&format!("m{m}")].spec.witness));
+        assert!(!db.nodes["n0005"].spec.witness);
+        assert_eq!(db.groups["g0001"].spec.owners, ["n0001", "n0002"]);
+        assert_eq!(db.groups["g0005"].spec.owners, ["n0005", "n0001"]);
+        assert_eq!(db.resources["r0005"].spec.type_name, "flag");
+        assert_eq!(db.settings.timing.name, "default");
     }
 }
