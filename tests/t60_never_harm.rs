@@ -153,6 +153,7 @@ fn forge_gave_up(leader: &str, node: &str, resource: &str, group: &str, epoch: u
             reports: vec![apb::AgentReport {
                 kind: Some(apb::agent_report::Kind::Transition(t)),
             }],
+            ..Default::default()
         };
         client.report(batch).await.unwrap();
     });

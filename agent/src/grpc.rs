@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::{BoxStream, FuturesUnordered};
 use nonstop_contract::wire::desired_from_wire;
-use nonstop_contract::{AgentReport, Millis};
+use nonstop_contract::{AgentReport, Millis, ReportMark};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
 use nonstop_proto::metadata;
@@ -222,7 +222,7 @@ impl ControllerLink for GrpcLink {
         Ok(items.boxed())
     }
 
-    async fn report(&self, reports: Vec<AgentReport>) -> Result<()> {
+    async fn report(&self, first: ReportMark, reports: Vec<AgentReport>) -> Result<()> {
         if reports.is_empty() {
             return Ok(());
         }
@@ -231,6 +231,8 @@ impl ControllerLink for GrpcLink {
         let batch = pb::ReportBatch {
             node,
             reports: reports.into_iter().map(pb::AgentReport::from).collect(),
+            incarnation: first.incarnation,
+            first_seq: first.seq,
         };
         c.report(batch).await.map_err(|s| self.failed(&addr, s))?;
         Ok(())

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use nonstop_contract::{AgentReport, DesiredNode, Millis};
+use nonstop_contract::{AgentReport, DesiredNode, Millis, ReportMark};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -88,6 +88,7 @@ pub trait ControllerLink: Send + Sync + 'static {
     /// regains an expired lease.
     async fn desired(&self, node: &str) -> Result<DesiredStream>;
 
-    /// Delivers reports, in order. On error the agent sends the same batch again.
-    async fn report(&self, reports: Vec<AgentReport>) -> Result<()>;
+    /// Delivers reports, in order; `first` numbers the first of them, the rest follow it. On
+    /// error the agent sends the same batch again, with the same numbers.
+    async fn report(&self, first: ReportMark, reports: Vec<AgentReport>) -> Result<()>;
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use nonstop_contract::{AgentReport, DesiredNode, GroupStopped, Millis, ResourceReport};
+use nonstop_contract::{
+    AgentReport, DesiredNode, GroupStopped, Millis, ReportMark, ResourceReport,
+};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
@@ -35,6 +37,10 @@ struct Inner {
     reports: Mutex<Vec<ResourceReport>>,
     stops: Mutex<Vec<GroupStopped>>,
     report_tx: broadcast::Sender<ResourceReport>,
+    /// The last numbered report taken, as the real leader keeps it per node.
+    last_report: Mutex<Option<ReportMark>>,
+    /// How many report calls to take and then answer with an error, as a lost answer would.
+    lose_answers: AtomicU64,
 }
 
 /// Locks a mutex; a poisoned one (a panicking test thread) still holds usable data.
@@ -57,6 +63,8 @@ impl LocalLeader {
                 reports: Mutex::new(Vec::new()),
                 stops: Mutex::new(Vec::new()),
                 report_tx: broadcast::channel(4096).0,
+                last_report: Mutex::new(None),
+                lose_answers: AtomicU64::new(0),
             }),
         }
     }
@@ -98,6 +106,12 @@ impl LocalLeader {
     /// Every stop confirmation received so far, in order.
     pub fn stops(&self) -> Vec<GroupStopped> {
         lock(&self.inner.stops).clone()
+    }
+
+    /// Takes the next `n` report calls and then fails them, as when the leader committed a
+    /// batch and its answer was lost: the agent sends the same batch again.
+    pub fn lose_report_answers(&self, n: u64) {
+        self.inner.lose_answers.store(n, Ordering::SeqCst);
     }
 
     /// Reports received from now on.
@@ -162,8 +176,19 @@ impl ControllerLink for LocalLink {
         Ok(Box::pin(stream))
     }
 
-    async fn report(&self, reports: Vec<AgentReport>) -> Result<()> {
-        for r in reports {
+    async fn report(&self, first: ReportMark, reports: Vec<AgentReport>) -> Result<()> {
+        // Each numbered report is taken once, as the leader applies it once.
+        for (i, r) in reports.into_iter().enumerate() {
+            let mark = ReportMark {
+                seq: first.seq + i as u64,
+                ..first
+            };
+            let mut last = lock(&self.inner.last_report);
+            if mark.seen_by(*last) {
+                continue;
+            }
+            *last = Some(mark);
+            drop(last);
             match r {
                 AgentReport::Resource(r) => {
                     let _ = self.inner.report_tx.send(r.clone());
@@ -171,6 +196,13 @@ impl ControllerLink for LocalLink {
                 }
                 AgentReport::GroupStopped(g) => lock(&self.inner.stops).push(g),
             }
+        }
+        let lose = &self.inner.lose_answers;
+        if lose
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(AgentError::Link("the answer was lost".into()));
         }
         Ok(())
     }

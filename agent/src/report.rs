@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nonstop_contract::{AgentReport, GroupStopped, ResourceReport, ResourceState, RestartCount};
+use nonstop_contract::{
+    AgentReport, GroupStopped, ReportMark, ResourceReport, ResourceState, RestartCount,
+};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::clock::wall_ms;
@@ -75,16 +77,25 @@ impl Reporter {
 }
 
 /// Delivers queued reports to the leader in order, retrying a failed batch after `retry`, until
-/// every sender is gone.
+/// every sender is gone. Reports are numbered in the order they are sent, from 1 in this run of
+/// the agent: a batch sent again keeps its numbers, so that the leader applies it once even
+/// when the first try was committed and only its answer was lost.
 pub async fn forward(
     link: Arc<dyn ControllerLink>,
     mut rx: mpsc::UnboundedReceiver<AgentReport>,
     retry: Duration,
 ) {
+    let incarnation = incarnation();
+    let mut next = 1u64;
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
+        let first = ReportMark {
+            incarnation,
+            seq: next,
+        };
+        next += batch.len() as u64;
         let mut tries = 0u32;
-        while let Err(e) = link.report(batch.clone()).await {
+        while let Err(e) = link.report(first, batch.clone()).await {
             // Once per batch at warn level: a leader away for a while must not flood the log.
             if tries == 0 {
                 tracing::warn!("{} reports not delivered, retrying: {e}", batch.len());
@@ -96,4 +107,13 @@ pub async fn forward(
         }
         batch.clear();
     }
+}
+
+/// This run of the agent, as its reports are numbered: nanoseconds since the Unix epoch now,
+/// never 0 (0 means unnumbered).
+fn incarnation() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos.max(1)
 }

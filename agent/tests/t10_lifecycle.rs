@@ -217,3 +217,36 @@ async fn looks_alive_and_is_alive_run_on_their_own_intervals() {
     // Ten ticks a second, minus the ones where is_alive ran instead.
     assert!((44..=46).contains(&looks), "looks_alive {looks} times");
 }
+
+/// The leader committed a batch but its answer was lost: the agent sends the same batch again,
+/// with the same numbers, and the leader takes each transition once.
+#[tokio::test(start_paused = true)]
+async fn a_batch_sent_again_after_a_lost_answer_is_taken_once() {
+    let mut h = Harness::start(200, 1000);
+    h.leader.lose_report_answers(2);
+    h.desire(vec![desired_group("g", 1, chain(true))]);
+    h.wait_state("web", S::Online).await;
+    until(DEADLINE, || {
+        h.leader
+            .reports()
+            .iter()
+            .any(|r| r.resource == "web" && r.state == S::Online)
+    })
+    .await;
+    let taken: Vec<(String, S)> = h
+        .leader
+        .reports()
+        .into_iter()
+        .map(|r| (r.resource, r.state))
+        .collect();
+    // Each resource passes each state once on its way online.
+    for t in &taken {
+        let n = taken.iter().filter(|x| *x == t).count();
+        assert_eq!(n, 1, "{t:?} taken {n} times: {taken:?}");
+    }
+    assert_eq!(
+        taken.iter().filter(|(_, s)| *s == S::Online).count(),
+        3,
+        "{taken:?}"
+    );
+}

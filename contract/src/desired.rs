@@ -127,6 +127,24 @@ pub struct GroupStopped {
     pub at_ms: u64,
 }
 
+/// Where a report stands in its agent's sequence. The agent numbers what it sends, in order,
+/// from 1 for each run (`incarnation`, different on every start); the leader applies each
+/// numbered report once, though an agent whose call timed out sends the same batch again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReportMark {
+    /// This run of the agent (nanoseconds since the Unix epoch when it started).
+    pub incarnation: u64,
+    /// The report's place in the run, from 1.
+    pub seq: u64,
+}
+
+impl ReportMark {
+    /// True when `self` was sent by the same run as `last`, no later than it: already applied.
+    pub fn seen_by(self, last: Option<ReportMark>) -> bool {
+        last.is_some_and(|l| l.incarnation == self.incarnation && self.seq <= l.seq)
+    }
+}
+
 /// What an agent tells the leader, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentReport {

@@ -19,8 +19,8 @@ pub mod typedef;
 pub mod wire;
 
 pub use desired::{
-    AgentReport, DesiredGroup, DesiredNode, DesiredResource, GroupStopped, ResourceReport,
-    ResourceState, RestartCount,
+    AgentReport, DesiredGroup, DesiredNode, DesiredResource, GroupStopped, ReportMark,
+    ResourceReport, ResourceState, RestartCount,
 };
 pub use millis::{Millis, MillisRange};
 pub use schema::{

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use nonstop_contract::{Millis, Value};
+use nonstop_contract::{Millis, ReportMark, Value};
 use nonstop_controller::config::ClusterFile;
 use nonstop_controller::db::model::{GroupSpec, Liveness, ResourceSpec, Target};
 use nonstop_controller::sim::{SimError, SimEvent, SimOptions, Simulator};
@@ -327,18 +327,28 @@ fn any_op() -> impl Strategy<Value = Op> {
                 ..Default::default()
             })
         }),
-        (name, res, 0u64..20, state, any::<bool>()).prop_map(
-            |(node, resource, epoch, state, gave_up)| Op::ReportResource {
-                node,
-                resource,
-                epoch,
-                state,
-                restart: None,
-                gave_up,
-                message: None,
-                reported_at: None,
-            }
-        ),
+        (
+            name,
+            res,
+            0u64..20,
+            state,
+            any::<bool>(),
+            proptest::option::of((1u64..3, 0u64..5))
+        )
+            .prop_map(|(node, resource, epoch, state, gave_up, mark)| {
+                Op::ReportResource {
+                    node,
+                    resource,
+                    epoch,
+                    state,
+                    restart: None,
+                    gave_up,
+                    message: None,
+                    reported_at: None,
+                    // Numbered reports, some of them sent again.
+                    mark: mark.map(|(incarnation, seq)| ReportMark { incarnation, seq }),
+                }
+            }),
     ]
 }
 

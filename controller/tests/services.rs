@@ -138,7 +138,60 @@ fn report(node: &str, epoch: u64, state: &str) -> apb::ReportBatch {
         reports: vec![apb::AgentReport {
             kind: Some(apb::agent_report::Kind::Transition(t)),
         }],
+        ..Default::default()
     }
+}
+
+/// An agent whose report call timed out sends the same numbered batch again; the leader may
+/// have committed the first try. The old report must not overwrite what came after it.
+#[tokio::test]
+async fn a_numbered_report_sent_again_is_applied_once() {
+    let mut f = start().await;
+    for n in ["a", "b"] {
+        f.agent
+            .register(apb::RegisterRequest {
+                node: n.into(),
+                types: vec![],
+            })
+            .await
+            .unwrap();
+    }
+    let _keep_a = heartbeat(f.agent.clone(), "a");
+    let _keep_b = heartbeat(f.agent.clone(), "b");
+    let g = group_until(&mut f.cluster, "placement on a", |g| g.owner == "a").await;
+    let numbered = |seq, state| apb::ReportBatch {
+        incarnation: 42,
+        first_seq: seq,
+        ..report("a", g.epoch, state)
+    };
+    let state = async |f: &mut Fixture| {
+        let r = f
+            .cluster
+            .get_resource(cpb::NameRequest { name: "app".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        (r.state(), r.restarts_in_window)
+    };
+    f.agent.report(numbered(1, "Online")).await.unwrap();
+    f.agent.report(numbered(2, "Failed")).await.unwrap();
+    assert_eq!(state(&mut f).await.0, cpb::ResourceState::Failed);
+    // The first batch again, as after a lost answer: answered, and changes nothing.
+    f.agent.report(numbered(1, "Online")).await.unwrap();
+    assert_eq!(
+        state(&mut f).await.0,
+        cpb::ResourceState::Failed,
+        "a report sent again overwrote a newer one"
+    );
+    // The same agent's next report, and a restarted agent's first, are news.
+    f.agent.report(numbered(3, "Online")).await.unwrap();
+    assert_eq!(state(&mut f).await.0, cpb::ResourceState::Online);
+    let restarted = apb::ReportBatch {
+        incarnation: 43,
+        ..numbered(1, "Offline")
+    };
+    f.agent.report(restarted).await.unwrap();
+    assert_eq!(state(&mut f).await.0, cpb::ResourceState::Offline);
 }
 
 #[tokio::test]

@@ -316,6 +316,7 @@ async fn follow(mut agent: AgentServiceClient<Channel>, node: String, delay: Dur
                 reports: vec![apb::AgentReport {
                     kind: Some(apb::agent_report::Kind::Stopped(stopped)),
                 }],
+                ..Default::default()
             };
             let _ = agent.report(batch).await;
         }
@@ -358,6 +359,7 @@ async fn report(
         let batch = apb::ReportBatch {
             node: node.into(),
             reports,
+            ..Default::default()
         };
         // A stale report (an older epoch) is refused by design; the next desired state brings
         // the current one.

@@ -36,7 +36,7 @@ use nonstop_agent::{
     Agent, AgentConfig, AgentEvent, AgentHandle, ControllerLink, HandlerMap, Heartbeat,
     HeartbeatAck, Registered, Registration,
 };
-use nonstop_contract::{AgentReport, HandlerRef, Schema, StopBound, Timings, TypeDef};
+use nonstop_contract::{AgentReport, HandlerRef, ReportMark, Schema, StopBound, Timings, TypeDef};
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
 use nonstop_proto::cluster::{StatusRequest, WatchRequest};
 use nonstop_resource_types::handler::Result as HandlerResult;
@@ -413,8 +413,12 @@ impl ControllerLink for TimedLink {
         self.inner.desired(node).await
     }
 
-    async fn report(&self, reports: Vec<AgentReport>) -> nonstop_agent::Result<()> {
-        self.inner.report(reports).await
+    async fn report(
+        &self,
+        first: ReportMark,
+        reports: Vec<AgentReport>,
+    ) -> nonstop_agent::Result<()> {
+        self.inner.report(first, reports).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! placement decisions and agents' reports. Every check runs before anything changes.
 
 use super::ClusterDb;
-use super::command::RestartCount;
+use super::command::{ReportMark, RestartCount};
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::model::*;
@@ -440,6 +440,30 @@ impl ClusterDb {
                 group: group.to_string(),
                 node: node.to_string(),
             });
+        }
+        Ok(())
+    }
+
+    /// Applies an agent's report `f` once: a report its agent's run sent before (a batch sent
+    /// again after a timeout) is refused, and the mark of one applied is kept on the node.
+    pub(super) fn numbered(
+        &mut self,
+        node: &str,
+        mark: Option<ReportMark>,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let last = self.nodes.get(node).and_then(|n| n.last_report);
+        if let Some(m) = mark.filter(|m| m.seen_by(last)) {
+            return Err(super::ApplyError::Duplicate {
+                node: node.to_string(),
+                incarnation: m.incarnation,
+                seq: m.seq,
+                last: last.map_or(0, |l| l.seq),
+            });
+        }
+        f(self)?;
+        if let (Some(m), Some(n)) = (mark, self.nodes.get_mut(node)) {
+            n.last_report = Some(m);
         }
         Ok(())
     }

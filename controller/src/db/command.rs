@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-pub use nonstop_contract::RestartCount;
 use nonstop_contract::TypeDef;
+pub use nonstop_contract::{ReportMark, RestartCount};
 
 use super::model::{
     CousinSet, GroupSpec, NodeSpec, PlaceReason, ResourceSpec, ResourceState, Service, Settings,
@@ -162,6 +162,9 @@ pub enum Op {
         /// the command's time is the proposing member's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reported_at: Option<Time>,
+        /// Its place in the agent's sequence: applied once (unnumbered: always applied).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mark: Option<ReportMark>,
     },
     /// The agent on `node` stopped every resource of `group` (placement `epoch`) because the
     /// move numbered `stop` asked it to: confirmed, not inferred from resource states.
@@ -170,6 +173,9 @@ pub enum Op {
         group: String,
         epoch: u64,
         stop: u64,
+        /// Its place in the agent's sequence: applied once (unnumbered: always applied).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mark: Option<ReportMark>,
     },
 }
 

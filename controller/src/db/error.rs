@@ -61,6 +61,18 @@ pub enum ApplyError {
         /// The group's current epoch.
         current: u64,
     },
+    /// A report the leader applied already: its agent sent the batch again.
+    #[error("report {seq} of node {node:?} (run {incarnation}) was applied already (last {last})")]
+    Duplicate {
+        /// The reporting node.
+        node: String,
+        /// The agent's run.
+        incarnation: u64,
+        /// The report's place in that run.
+        seq: u64,
+        /// The last report applied from that run.
+        last: u64,
+    },
     /// A stop confirmation for a move that is not the group's current one.
     #[error(
         "stale stop confirmation for group {group:?} from node {node:?}: move {stop}, current {current:?}"

@@ -179,26 +179,32 @@ impl ClusterDb {
                 gave_up,
                 message,
                 reported_at,
-            } => self.report_resource(
-                at,
-                apply_live::Report {
-                    node,
-                    resource,
-                    epoch,
-                    state,
-                    restart,
-                    gave_up,
-                    message,
-                    reported_at,
-                },
-                out,
-            ),
+                mark,
+            } => self.numbered(&node.clone(), mark, |db| {
+                db.report_resource(
+                    at,
+                    apply_live::Report {
+                        node,
+                        resource,
+                        epoch,
+                        state,
+                        restart,
+                        gave_up,
+                        message,
+                        reported_at,
+                    },
+                    out,
+                )
+            }),
             Op::GroupStopped {
                 node,
                 group,
                 epoch,
                 stop,
-            } => self.group_stopped_on(&node, &group, epoch, stop, out),
+                mark,
+            } => self.numbered(&node.clone(), mark, |db| {
+                db.group_stopped_on(&node, &group, epoch, stop, out)
+            }),
         }
     }
 

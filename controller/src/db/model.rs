@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use nonstop_contract::ResourceState;
-use nonstop_contract::{Millis, MillisRange, Properties, Timings};
+use nonstop_contract::{Millis, MillisRange, Properties, ReportMark, Timings};
 
 use crate::time::Time;
 
@@ -90,6 +90,9 @@ pub struct Node {
     pub evicted: bool,
     /// When the liveness last changed.
     pub since: Time,
+    /// The last report applied from its agent: a batch sent again is not applied twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_report: Option<ReportMark>,
 }
 
 impl Node {
@@ -101,6 +104,7 @@ impl Node {
             paused: false,
             evicted: false,
             since: Time(0),
+            last_report: None,
         }
     }
 

@@ -5,6 +5,7 @@ use nonstop_contract::{
     HandlerRef, Millis, PropertyKind, PropertySpec, Schema, Timings, TypeDef, Value,
 };
 
+use super::command::ReportMark;
 use super::*;
 
 const T0: Time = Time(1_000_000);
@@ -328,6 +329,7 @@ fn report(node: &str, resource: &str, epoch: u64, state: ResourceState) -> Op {
         gave_up: false,
         message: None,
         reported_at: None,
+        mark: None,
     }
 }
 
@@ -554,6 +556,7 @@ fn i10_3_a_report_alone_never_frees_a_group_only_the_confirmed_stop_does() {
         gave_up: true,
         message: Some("forged".into()),
         reported_at: None,
+        mark: None,
     };
     live(&mut db, forged).unwrap();
     let now = Time(1_000);
@@ -592,6 +595,7 @@ fn i10_3_a_report_alone_never_frees_a_group_only_the_confirmed_stop_does() {
         group: "SOCKET_GROUP".into(),
         epoch,
         stop,
+        mark: None,
     };
     assert!(matches!(
         live(&mut db, confirm("osdb-serv", stop - 1)),
@@ -761,4 +765,64 @@ fn i10_8_the_witness_rule_never_panics_on_an_owner_it_does_not_know() {
         ..Default::default()
     });
     assert!(op(&mut db, witness).is_ok());
+}
+
+/// An agent whose report call timed out sends the same batch again, though the leader may have
+/// committed it already. Applied twice, an old "Stopped" would overwrite a newer "Online" and a
+/// restart would count twice; the leader must apply each numbered report once.
+#[test]
+fn a_report_sent_again_after_a_timeout_is_applied_once() {
+    let mut db = paper();
+    for n in ["osdb-serv", "osdb-back"] {
+        live(&mut db, Op::NodeUp { node: n.into() }).unwrap();
+    }
+    live(&mut db, place("SOCKET_GROUP", "osdb-serv")).unwrap();
+    let epoch = db.groups["SOCKET_GROUP"].epoch;
+    let numbered = |incarnation, seq, state, again: Option<RestartCount>| {
+        let mut op = report("osdb-serv", "disk", epoch, state);
+        if let Op::ReportResource { restart, mark, .. } = &mut op {
+            *restart = again;
+            *mark = Some(ReportMark { incarnation, seq });
+        }
+        op
+    };
+    let again = RestartCount {
+        attempt: 1,
+        limit: Some(3),
+    };
+    // The first batch: Offline, then Online after a restart in place.
+    live(&mut db, numbered(7, 1, ResourceState::Offline, None)).unwrap();
+    live(&mut db, numbered(7, 2, ResourceState::Online, Some(again))).unwrap();
+    let before = db.clone();
+    // The same batch again: both refused as duplicates, nothing changes.
+    for (seq, state, restart) in [
+        (1, ResourceState::Offline, None),
+        (2, ResourceState::Online, Some(again)),
+    ] {
+        let err = live(&mut db, numbered(7, seq, state, restart)).unwrap_err();
+        assert!(matches!(err, ApplyError::Duplicate { .. }), "{err}");
+    }
+    assert_eq!(db, before);
+    assert_eq!(db.resources["disk"].state, ResourceState::Online);
+    assert_eq!(db.resources["disk"].restarts.len(), 1);
+    // The next report of the same agent, and the first of a restarted one, are news.
+    live(&mut db, numbered(7, 3, ResourceState::Failed, None)).unwrap();
+    live(&mut db, numbered(8, 1, ResourceState::Offline, None)).unwrap();
+    assert_eq!(db.resources["disk"].state, ResourceState::Offline);
+    // A stop confirmation is numbered in the same sequence.
+    let err = live(
+        &mut db,
+        Op::GroupStopped {
+            node: "osdb-serv".into(),
+            group: "SOCKET_GROUP".into(),
+            epoch,
+            stop: 1,
+            mark: Some(ReportMark {
+                incarnation: 8,
+                seq: 1,
+            }),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, ApplyError::Duplicate { .. }), "{err}");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use nonstop_contract::{AgentReport, DesiredNode, wire};
+use nonstop_contract::{AgentReport, DesiredNode, ReportMark, wire};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_server::AgentService;
 use tonic::{Request, Response, Status};
@@ -191,9 +191,13 @@ impl<S: Store> AgentService for AgentApi<S> {
         // Checked against the database before anything is proposed: a report that can never
         // apply is refused here, naming its field, and costs the log nothing.
         let node = batch.node.clone();
+        let marks = Marks {
+            incarnation: batch.incarnation,
+            first_seq: batch.first_seq,
+        };
         let ops = self
             .store
-            .read_local(move |db| checked_ops(db, &node, reports))
+            .read_local(move |db| checked_ops(db, &node, marks, reports))
             .await
             .map_err(|e| from_store(&e))??;
         for op in ops {
@@ -205,7 +209,11 @@ impl<S: Store> AgentService for AgentApi<S> {
             match c.result {
                 Ok(_) => {}
                 // A report on a placement that moved on is history: nothing to record.
-                Err(e @ (ApplyError::Stale { .. } | ApplyError::StaleStop { .. })) => {
+                Err(
+                    e @ (ApplyError::Stale { .. }
+                    | ApplyError::StaleStop { .. }
+                    | ApplyError::Duplicate { .. }),
+                ) => {
                     debug!(%e, "stale report")
                 }
                 Err(e) => warn!(%e, node = %batch.node, "report rejected"),
@@ -245,14 +253,37 @@ impl<S: Store> AgentService for AgentApi<S> {
     }
 }
 
+/// How a batch of reports is numbered: report `i` is `first_seq + i` of the agent's run
+/// `incarnation` (0: an agent that does not number its reports).
+#[derive(Clone, Copy)]
+struct Marks {
+    incarnation: u64,
+    first_seq: u64,
+}
+
+impl Marks {
+    fn of(self, i: usize) -> Option<ReportMark> {
+        (self.incarnation != 0).then_some(ReportMark {
+            incarnation: self.incarnation,
+            seq: self.first_seq.saturating_add(i as u64),
+        })
+    }
+}
+
 /// The commands a batch of reports from `node` makes, checked against `db`: an unknown node,
 /// an unknown resource or group, a resource reported under another group, or an epoch the
 /// cluster never handed out refuse the whole batch (naming the field); reports on a placement
-/// that moved on are dropped as history.
-fn checked_ops(db: &ClusterDb, node: &str, reports: Vec<AgentReport>) -> Result<Vec<Op>, Status> {
-    if !db.nodes.contains_key(node) {
+/// that moved on are dropped as history, and so are reports applied already (`marks` numbers
+/// the batch: an agent whose call timed out sends the same batch again).
+fn checked_ops(
+    db: &ClusterDb,
+    node: &str,
+    marks: Marks,
+    reports: Vec<AgentReport>,
+) -> Result<Vec<Op>, Status> {
+    let Some(known) = db.nodes.get(node) else {
         return Err(unknown_node(node));
-    }
+    };
     let future = |field: String, epoch: u64| {
         Err(bad_field(
             &field,
@@ -261,6 +292,11 @@ fn checked_ops(db: &ClusterDb, node: &str, reports: Vec<AgentReport>) -> Result<
     };
     let mut ops = Vec::new();
     for (i, r) in reports.into_iter().enumerate() {
+        let mark = marks.of(i);
+        if mark.is_some_and(|m| m.seen_by(known.last_report)) {
+            debug!(%node, ?mark, "report applied already: dropped");
+            continue;
+        }
         match r {
             AgentReport::Resource(r) => {
                 let field = format!("reports[{i}].transition");
@@ -296,6 +332,7 @@ fn checked_ops(db: &ClusterDb, node: &str, reports: Vec<AgentReport>) -> Result<
                     gave_up: r.gave_up,
                     message: r.message,
                     reported_at: (r.at_ms > 0).then_some(Time(r.at_ms)),
+                    mark,
                 });
             }
             AgentReport::GroupStopped(g) => {
@@ -314,6 +351,7 @@ fn checked_ops(db: &ClusterDb, node: &str, reports: Vec<AgentReport>) -> Result<
                     group: g.group,
                     epoch: g.epoch,
                     stop: g.stop,
+                    mark,
                 });
             }
         }

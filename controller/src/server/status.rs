@@ -23,6 +23,7 @@ pub fn from_apply(e: &ApplyError) -> Status {
         ApplyError::NotFound { .. } => Code::NotFound,
         ApplyError::Unknown { .. } | ApplyError::Invalid { .. } => Code::InvalidArgument,
         ApplyError::DependencyCycle { .. } => Code::InvalidArgument,
+        ApplyError::Duplicate { .. } => Code::AlreadyExists,
         ApplyError::Refused { .. } | ApplyError::Stale { .. } | ApplyError::StaleStop { .. } => {
             Code::FailedPrecondition
         }

@@ -414,6 +414,7 @@ impl Simulator {
                     group: g.name.clone(),
                     epoch: g.epoch,
                     stop,
+                    mark: None,
                 };
                 self.outgoing.push(Outgoing {
                     node: node.into(),
@@ -576,6 +577,7 @@ impl Simulator {
             gave_up,
             message,
             reported_at: None,
+            mark: None,
         };
         self.outgoing.push(Outgoing {
             node: node.into(),
