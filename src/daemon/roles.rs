@@ -289,7 +289,7 @@ fn serve(
     routes: tonic::service::Routes,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = nonstop_controller::raft::grpc::incoming(listener);
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
