@@ -1,7 +1,8 @@
 //! The agent's link to the controller over gRPC (`AgentService`, proto/proto/agent.proto).
 //!
-//! The agent knows the controller members' addresses. Heartbeats go to every member at once
-//! (the lease is a quorum's, agent/src/lease.rs). Registration, the desired state and reports go
+//! The agent knows the controller members' addresses. Heartbeats go to every member at once,
+//! each on its own long-lived stream (agent/src/member_stream.rs; the lease is a quorum's,
+//! agent/src/lease.rs). Registration, the desired state and reports go
 //! to the leader: a call to a member that does not lead comes back FAILED_PRECONDITION with the
 //! leader's address in `nonstop-leader`; the link remembers it and the agent's retry goes there.
 //! A member that does not answer makes the link try the next address. Calls are bounded by
@@ -27,6 +28,7 @@ use crate::error::{AgentError, Result};
 use crate::link::{
     ControllerLink, DesiredStream, Heartbeat, HeartbeatAck, Registered, Registration,
 };
+use crate::member_stream::MemberStream;
 
 /// A link to whichever controller member leads.
 #[derive(Debug)]
@@ -35,8 +37,8 @@ pub struct GrpcLink {
     addresses: Arc<Mutex<Vec<String>>>,
     timeout: Duration,
     state: Arc<Mutex<LinkState>>,
-    /// One client per member address, for heartbeats.
-    members: Mutex<HashMap<String, AgentServiceClient<Channel>>>,
+    /// One heartbeat stream per member address (agent/src/member_stream.rs).
+    members: Mutex<HashMap<String, Arc<MemberStream>>>,
     /// The address calls are made from (the node's own; `None`: the kernel's choice).
     local: Option<std::net::IpAddr>,
 }
@@ -79,20 +81,21 @@ impl GrpcLink {
             .local_address(self.local))
     }
 
-    /// The heartbeat client of every member (lazily connected).
-    fn member_clients(&self) -> Vec<(String, Result<AgentServiceClient<Channel>>)> {
+    /// The heartbeat stream of every member (connected when first used).
+    fn member_streams(&self) -> Vec<(String, Result<Arc<MemberStream>>)> {
         let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for addr in self.addresses() {
-            let client = match members.get(&addr) {
-                Some(c) => Ok(c.clone()),
+            let stream = match members.get(&addr) {
+                Some(m) => Ok(m.clone()),
                 None => self.endpoint(&addr).map(|e| {
-                    let c = AgentServiceClient::new(e.connect_lazy());
-                    members.insert(addr.clone(), c.clone());
-                    c
+                    let client = AgentServiceClient::new(e.connect_lazy());
+                    let m = Arc::new(MemberStream::new(&addr, client, self.timeout));
+                    members.insert(addr.clone(), m.clone());
+                    m
                 }),
             };
-            out.push((addr, client));
+            out.push((addr, stream));
         }
         out
     }
@@ -174,17 +177,13 @@ impl ControllerLink for GrpcLink {
             sent_ms: h.sent_ms,
         };
         let asks: FuturesUnordered<_> = self
-            .member_clients()
+            .member_streams()
             .into_iter()
-            .map(|(addr, client)| {
+            .map(|(_, stream)| {
                 let (req, known) = (req.clone(), self.addresses.clone());
                 let state = self.state.clone();
                 async move {
-                    let ack = client?
-                        .heartbeat(req)
-                        .await
-                        .map_err(|s| AgentError::Link(format!("{addr}: {}", s.message())))?
-                        .into_inner();
+                    let ack = stream?.ask(req).await?;
                     learn(&known, ack.voter_addresses);
                     if !ack.leader_address.is_empty() {
                         follow(&state, ack.leader_term, &ack.leader_address);

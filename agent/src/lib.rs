@@ -26,6 +26,7 @@ pub mod leftovers;
 mod lifecycle;
 pub mod link;
 pub mod local;
+mod member_stream;
 pub mod report;
 mod runtime;
 pub mod shutdown;

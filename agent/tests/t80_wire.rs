@@ -1,10 +1,12 @@
 //! The desired state over real gRPC: a leader that sends a malformed desired state (an unknown
 //! enum number, a missing oneof, a property without a value) has it refused by the agent's
 //! gRPC link with the field named, and the agent keeps following the desired state it had,
-//! on the same stream.
+//! on the same stream. Heartbeats travel on one long-lived stream per member, opened again
+//! whenever the member ends it.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ const NODE: &str = "n1";
 const DEADLINE: Duration = Duration::from_secs(10);
 
 type DesiredStream = Pin<Box<dyn Stream<Item = Result<pb::DesiredState, Status>> + Send>>;
+type AckStream = Pin<Box<dyn Stream<Item = Result<pb::HeartbeatAck, Status>> + Send>>;
 
 /// A leader that grants leases, streams whatever desired state the test gives it (the latest
 /// first to a new subscriber) and passes the agent's reports on.
@@ -31,6 +34,11 @@ struct FakeLeader {
     current: Arc<Mutex<Option<pb::DesiredState>>>,
     desired: broadcast::Sender<pb::DesiredState>,
     reports: broadcast::Sender<AgentReport>,
+    /// Each heartbeat stream ends after this many acknowledgements (0: never).
+    end_streams_after: Arc<AtomicU64>,
+    /// Heartbeat streams opened, and heartbeats answered one call each.
+    streams: Arc<AtomicU64>,
+    unary: Arc<AtomicU64>,
 }
 
 impl FakeLeader {
@@ -39,6 +47,9 @@ impl FakeLeader {
             current: Arc::new(Mutex::new(None)),
             desired: broadcast::channel(64).0,
             reports: broadcast::channel(1024).0,
+            end_streams_after: Arc::default(),
+            streams: Arc::default(),
+            unary: Arc::default(),
         }
     }
 
@@ -82,13 +93,31 @@ impl AgentService for FakeLeader {
         &self,
         r: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatAck>, Status> {
-        Ok(Response::new(pb::HeartbeatAck {
-            sent_ms: r.into_inner().sent_ms,
-            lease_ms: 3000,
-            member_id: 1,
-            voters: 1,
-            ..Default::default()
-        }))
+        self.unary.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(ack(r.into_inner())))
+    }
+
+    type HeartbeatsStream = AckStream;
+
+    async fn heartbeats(
+        &self,
+        r: Request<tonic::Streaming<pb::HeartbeatRequest>>,
+    ) -> Result<Response<AckStream>, Status> {
+        self.streams.fetch_add(1, Ordering::SeqCst);
+        let limit = self.end_streams_after.load(Ordering::SeqCst);
+        let acks = r.into_inner().enumerate().map(move |(i, hb)| {
+            if limit > 0 && i as u64 >= limit {
+                return Err(Status::unavailable("this member restarts"));
+            }
+            hb.map(ack)
+        });
+        // The first error ends the stream, as a real member's refusal does.
+        let acks = acks.scan(false, |ended, item| {
+            let out = (!*ended).then_some(item.clone());
+            *ended |= item.is_err();
+            futures::future::ready(out)
+        });
+        Ok(Response::new(Box::pin(acks)))
     }
 
     type DesiredStream = DesiredStream;
@@ -129,6 +158,18 @@ impl AgentService for FakeLeader {
         _: Request<pb::SuspectRequest>,
     ) -> Result<Response<pb::SuspectReply>, Status> {
         Ok(Response::new(pb::SuspectReply::default()))
+    }
+}
+
+/// The fake leader's grant for `hb`: a 3 s lease from one voter.
+fn ack(hb: pb::HeartbeatRequest) -> pb::HeartbeatAck {
+    pb::HeartbeatAck {
+        sent_ms: hb.sent_ms,
+        seq: hb.seq,
+        lease_ms: 3000,
+        member_id: 1,
+        voters: 1,
+        ..Default::default()
     }
 }
 
@@ -211,5 +252,39 @@ async fn a_malformed_desired_state_is_refused_naming_the_field_and_the_agent_kee
     leader.send(offline);
     reported(&mut reports, ResourceState::Offline).await;
     assert!(!scripted.is_running("r"));
+    agent.shutdown().await.unwrap();
+}
+
+/// A member that ends the heartbeat stream (as a refusal or a restart does) gets a new one at
+/// the agent's next heartbeat: the lease never lapses, and no heartbeat falls back to a call.
+#[tokio::test]
+async fn a_heartbeat_stream_the_member_ends_is_opened_again_and_the_lease_holds() {
+    let leader = FakeLeader::new();
+    leader.end_streams_after.store(3, Ordering::SeqCst);
+    let addr = leader.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let handlers = HandlerMap::new().with(Arc::new(ScriptedHandler::new()));
+    let mut config = AgentConfig::new(NODE, dir.path());
+    config.retry = Duration::from_millis(50);
+    let link = GrpcLink::new(NODE, vec![addr.to_string()], Duration::from_secs(2));
+    let agent = Agent::start(config, Arc::new(link), Arc::new(handlers)).unwrap();
+    let mut events = agent.events();
+    let regained = next_matching(&mut events, DEADLINE, |e| {
+        matches!(e, AgentEvent::LeaseRegained)
+    })
+    .await;
+    assert!(regained.is_some(), "the agent never held a lease");
+    // 50 ms heartbeats, a stream ended every 3: about 30 heartbeats and 10 streams.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Renewed within the last half second: the lease (3 s) still has more than 2.5 s to run.
+    let until = agent.lease_deadline().borrow().expect("a lease");
+    let left = until - tokio::time::Instant::now();
+    assert!(
+        left > Duration::from_millis(2500),
+        "not renewed lately: {left:?} left"
+    );
+    let streams = leader.streams.load(Ordering::SeqCst);
+    assert!(streams >= 4, "only {streams} heartbeat streams were opened");
+    assert_eq!(leader.unary.load(Ordering::SeqCst), 0);
     agent.shutdown().await.unwrap();
 }

@@ -56,6 +56,24 @@ impl<S: Store> AgentApi<S> {
         Err(from_store(&e))
     }
 
+    /// Acknowledges a heartbeat with this member's lease, unless liveness refuses it.
+    async fn ack(&self, hb: pb::HeartbeatRequest) -> Result<pb::HeartbeatAck, Status> {
+        let (roster, _) = self.liveness.heard(&hb.node).await.map_err(refused)?;
+        let leader = self.store.leadership().borrow().clone();
+        Ok(pb::HeartbeatAck {
+            sent_ms: hb.sent_ms,
+            seq: hb.seq,
+            lease_ms: roster.lease_ms,
+            member_id: self.store.member_id(),
+            voters: roster.voter_count(),
+            voter_addresses: roster.voters.clone(),
+            leader_address: leader.leader_address.unwrap_or_default(),
+            leader_term: leader.term,
+            heartbeat_ms: roster.heartbeat_ms,
+            terminate_ms: roster.terminate_ms,
+        })
+    }
+
     /// Whether `node` exists (a desired-state stream for an unknown node is refused).
     async fn known(&self, node: &str) -> Result<(), Status> {
         let key = node.to_string();
@@ -89,6 +107,7 @@ fn unknown_node(node: &str) -> Status {
 }
 
 type DesiredStream = Pin<Box<dyn Stream<Item = Result<pb::DesiredState, Status>> + Send>>;
+type HeartbeatStream = Pin<Box<dyn Stream<Item = Result<pb::HeartbeatAck, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl<S: Store> AgentService for AgentApi<S> {
@@ -110,20 +129,29 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatAck>, Status> {
-        let hb = r.into_inner();
-        let (roster, _) = self.liveness.heard(&hb.node).await.map_err(refused)?;
-        let leader = self.store.leadership().borrow().clone();
-        Ok(Response::new(pb::HeartbeatAck {
-            sent_ms: hb.sent_ms,
-            lease_ms: roster.lease_ms,
-            member_id: self.store.member_id(),
-            voters: roster.voter_count(),
-            voter_addresses: roster.voters.clone(),
-            leader_address: leader.leader_address.unwrap_or_default(),
-            leader_term: leader.term,
-            heartbeat_ms: roster.heartbeat_ms,
-            terminate_ms: roster.terminate_ms,
-        }))
+        self.ack(r.into_inner()).await.map(Response::new)
+    }
+
+    type HeartbeatsStream = HeartbeatStream;
+
+    async fn heartbeats(
+        &self,
+        r: Request<tonic::Streaming<pb::HeartbeatRequest>>,
+    ) -> Result<Response<HeartbeatStream>, Status> {
+        // Each heartbeat is acknowledged as the answer stream is read: no task, no queue. The
+        // first refusal ends the stream with its status; the agent's end going away ends it too.
+        let state = (self.clone(), r.into_inner(), false);
+        let acks = futures::stream::unfold(state, |(api, mut inbound, refused)| async move {
+            if refused {
+                return None;
+            }
+            let hb = inbound.message().await.ok()??;
+            match api.ack(hb).await {
+                Ok(ack) => Some((Ok(ack), (api, inbound, false))),
+                Err(status) => Some((Err(status), (api, inbound, true))),
+            }
+        });
+        Ok(Response::new(Box::pin(acks)))
     }
 
     type DesiredStream = DesiredStream;
