@@ -100,7 +100,15 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         c.node.shutdown().await;
         drop(c.store);
     }
-    let _ = server.await;
+    // Graceful, but bounded: a client that never hangs up must not keep the daemon alive.
+    let abort = server.abort_handle();
+    if tokio::time::timeout(SERVER_GRACE, server).await.is_err() {
+        warn!(
+            "gRPC calls still open {} s after the stop: closed",
+            SERVER_GRACE.as_secs()
+        );
+        abort.abort();
+    }
     match died {
         Some(why) => Err(format!(
             "raft member stopped: {why}; exiting so that the supervisor restarts it"
@@ -108,6 +116,9 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         None => Ok(()),
     }
 }
+
+/// How long open calls may take to finish once the daemon stops.
+const SERVER_GRACE: Duration = Duration::from_secs(5);
 
 fn raft_config(config: &NodeConfig, role: &ControllerRole, members: Members) -> RaftConfig {
     let mut rc = RaftConfig::new(role.id, members);
@@ -140,7 +151,7 @@ fn start_controller(
     tokio::spawn(leader::run_from(
         liveness.clone(),
         board.clone(),
-        stop,
+        stop.clone(),
         local_address(config),
     ));
     if let Some(path) = &role.cluster {
@@ -153,7 +164,9 @@ fn start_controller(
             history,
             &config.node,
         )))
-        .add_service(AgentServiceServer::new(AgentApi::new(liveness, board)))
+        .add_service(AgentServiceServer::new(
+            AgentApi::new(liveness, board).until(stop),
+        ))
         .add_service(raft_service(node.clone()));
     Ok((Controller { node, store }, routes))
 }

@@ -11,6 +11,7 @@ use futures::Stream;
 use nonstop_contract::{AgentReport, DesiredNode, ReportMark, wire};
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_server::AgentService;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 
@@ -27,6 +28,9 @@ pub struct AgentApi<S> {
     store: S,
     liveness: Liveness<S>,
     board: DesiredBoard,
+    /// Set when the member stops: its long-lived heartbeat streams end, so that the server's
+    /// graceful shutdown does not wait for agents that never hang up.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 /// The most reports one batch may carry (an agent sends at most 256).
@@ -40,7 +44,14 @@ impl<S: Store> AgentApi<S> {
             store: liveness.store().clone(),
             liveness,
             board,
+            stop: None,
         }
+    }
+
+    /// The same service, whose heartbeat streams end once `stop` is true.
+    pub fn until(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Only the leader serves registrations, desired state and reports: others point to it.
@@ -88,6 +99,16 @@ impl<S: Store> AgentApi<S> {
             Err(unknown_node(node))
         }
     }
+}
+
+/// Resolves once `stop` is true; never without one (or once its sender is gone).
+async fn stopped(stop: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = stop
+        && rx.wait_for(|s| *s).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// A refused heartbeat or registration as a gRPC status.
@@ -140,17 +161,22 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<HeartbeatStream>, Status> {
         // Each heartbeat is acknowledged as the answer stream is read: no task, no queue. The
         // first refusal ends the stream with its status; the agent's end going away ends it too.
-        let state = (self.clone(), r.into_inner(), false);
-        let acks = futures::stream::unfold(state, |(api, mut inbound, refused)| async move {
-            if refused {
-                return None;
-            }
-            let hb = inbound.message().await.ok()??;
-            match api.ack(hb).await {
-                Ok(ack) => Some((Ok(ack), (api, inbound, false))),
-                Err(status) => Some((Err(status), (api, inbound, true))),
-            }
-        });
+        // The member stopping ends it as well.
+        let state = (self.clone(), r.into_inner(), self.stop.clone(), false);
+        let acks =
+            futures::stream::unfold(state, |(api, mut inbound, mut stop, refused)| async move {
+                if refused {
+                    return None;
+                }
+                let hb = tokio::select! {
+                    m = inbound.message() => m.ok()??,
+                    _ = stopped(&mut stop) => return None,
+                };
+                match api.ack(hb).await {
+                    Ok(ack) => Some((Ok(ack), (api, inbound, stop, false))),
+                    Err(status) => Some((Err(status), (api, inbound, stop, true))),
+                }
+            });
         Ok(Response::new(Box::pin(acks)))
     }
 
