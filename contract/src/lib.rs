@@ -12,6 +12,7 @@
 pub mod builtin;
 pub mod desired;
 pub mod millis;
+pub mod names;
 pub mod plugin;
 pub mod schema;
 pub mod timing;

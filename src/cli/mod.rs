@@ -3,6 +3,7 @@
 
 mod apply;
 mod audit;
+mod cert;
 mod common;
 mod completions;
 mod config_cmd;
@@ -62,6 +63,9 @@ enum Cmd {
     Service(service::ServiceArgs),
     /// The operator commands the cluster applied: when, who, what.
     Audit(audit::AuditArgs),
+    /// Certificates: the cluster CA (init), a node's (node), a person's or a tool's (user), and
+    /// what one says (show).
+    Cert(cert::CertArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Check a cluster.yaml.
@@ -105,6 +109,7 @@ pub fn main() -> ExitCode {
         Cmd::Apply(args) => apply::run(args),
         Cmd::Service(args) => service::run(args),
         Cmd::Audit(args) => audit::run(args),
+        Cmd::Cert(args) => cert::run(args),
         Cmd::Completions(args) => completions::run(args, command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),

@@ -9,10 +9,10 @@ use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::localized::{field, validate_overrides};
 use super::model::*;
-use super::names::{NAME_RULE, is_safe_name};
 use super::{ApplyError, ClusterDb};
+use nonstop_contract::names::{NAME_RULE, is_safe_name};
 
-/// Names follow [`super::names::NAME_RULE`].
+/// Names follow [`nonstop_contract::names::NAME_RULE`].
 pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
     if is_safe_name(name) {
         Ok(())

@@ -14,7 +14,6 @@ mod error;
 mod event;
 mod localized;
 pub mod model;
-mod names;
 mod placement;
 mod state;
 
@@ -28,7 +27,7 @@ pub use command::{Command, Op, Origin, RestartCount};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};
 pub use model::*;
-pub use names::{NAME_MAX, NAME_RULE, is_safe_name};
+pub use nonstop_contract::names::{NAME_MAX, NAME_RULE, is_safe_name};
 pub use nonstop_contract::{DesiredGroup, DesiredNode, DesiredResource};
 
 use crate::time::Time;
