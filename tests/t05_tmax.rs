@@ -434,3 +434,48 @@ fn i10_8_a_gperiod_beyond_thirty_days_imports_as_thirty_days_with_a_warning() {
         .apply(cmd)
         .expect("the imported cluster applies");
 }
+
+/// A gateway in a cousin set that is also somebody's BACKUP is named a gateway in CFL0309
+/// (the manual's message speaks of server groups because its example has only those).
+#[test]
+fn cfl0309_names_a_gateway_a_gateway() {
+    let src = format!(
+        "{TWO_NODES}*SVRGROUP\ng1 NODENAME = n1, COUSIN = \"gw1\"\n*SERVER\ns1 SVGNAME = g1\n\
+         *SERVICE\nV1 SVRNAME = s1\n*GATEWAY\n\
+         gw1 NODENAME = n1, GWTYPE = TMAXNONTX, PORTNO = 7788, RGWADDR = \"127.0.0.1\", RGWPORTNO = 6688\n\
+         gw2 NODENAME = n2, GWTYPE = TMAXNONTX, PORTNO = 7788, RGWADDR = \"127.0.0.1\", RGWPORTNO = 6688, BACKUP = gw1\n"
+    );
+    let errors = tmax::import_source("gw.m", &src).expect_err("CFL0309");
+    let msgs: Vec<&str> = errors
+        .iter()
+        .filter(|f| f.diag.code.as_deref() == Some("CFL0309"))
+        .map(|f| f.diag.message.as_str())
+        .collect();
+    assert_eq!(
+        msgs,
+        ["gateway gw1 is defined as both COUSIN and BACKUP"],
+        "{errors:?}"
+    );
+}
+
+/// A SERVER DEFAULT of MIN = 0 is one warning at the DEFAULT naming every server it reaches,
+/// not one per server on the same line.
+#[test]
+fn min_zero_from_a_default_is_one_warning_naming_every_server() {
+    let src = format!(
+        "{TWO_NODES}*SVRGROUP\ng1 NODENAME = n1\n*SERVER\nDEFAULT: MIN = 0\ns1 SVGNAME = g1\n\
+         s2 SVGNAME = g1\ns3 SVGNAME = g1, MIN = 0\n*SERVICE\nV1 SVRNAME = s1\n"
+    );
+    let (_, warnings) = tmax::import_source("min.m", &src).expect("imports");
+    let zero: Vec<String> = warnings
+        .iter()
+        .filter(|f| f.diag.code.as_deref() == Some("NST0036"))
+        .map(|f| f.diag.message.clone())
+        .collect();
+    assert_eq!(zero.len(), 2, "{zero:?}");
+    assert!(
+        zero[0].contains("servers \"s1\", \"s2\": MIN = 0 (from DEFAULT)"),
+        "{zero:?}"
+    );
+    assert!(zero[1].contains("server \"s3\": MIN = 0"), "{zero:?}");
+}

@@ -54,6 +54,7 @@ pub fn check(file: &EnvFile, report: &mut Report) {
             entry(s.kind, e, report);
         }
     }
+    min_zero(file, report);
     refs::check(file, report);
 }
 
@@ -237,12 +238,37 @@ fn server(e: &Entry, report: &mut Report) {
         );
         report.error(pos, code::NUMBER, msg);
     }
-    if min == 0 {
-        let msg = format!(
-            "server {:?}: MIN = 0 starts the server on demand in Tmax; nonstop imports it with \
-             one instance, offline",
-            e.name
-        );
+}
+
+/// NST0036, once per place that sets MIN = 0: a DEFAULT that gives it to many servers is one
+/// warning naming them all, not one per server on the same line.
+fn min_zero(file: &EnvFile, report: &mut Report) {
+    let mut by_place: Vec<(Pos, Vec<&str>)> = Vec::new();
+    for e in file.entries(SectionKind::Server) {
+        let Some(item) = e.get("MIN") else { continue };
+        if e.text("MIN").and_then(|t| t.trim().parse::<i64>().ok()) == Some(0) {
+            let pos = item.value.pos;
+            match by_place.iter_mut().find(|(p, _)| *p == pos) {
+                Some((_, names)) => names.push(&e.name),
+                None => by_place.push((pos, vec![&e.name])),
+            }
+        }
+    }
+    for (pos, names) in by_place {
+        let msg = match names.as_slice() {
+            [one] => format!(
+                "server {one:?}: MIN = 0 starts the server on demand in Tmax; nonstop imports \
+                 it with one instance, offline"
+            ),
+            many => format!(
+                "servers {}: MIN = 0 (from DEFAULT) starts them on demand in Tmax; nonstop \
+                 imports each with one instance, offline",
+                many.iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         report.warn(pos, code::MIN_ZERO, msg);
     }
 }

@@ -246,15 +246,21 @@ fn cousin_rules(file: &EnvFile, ix: &Index, report: &mut Report) {
             let mut members = vec![e.name.clone()];
             members.extend(listed(item).into_iter().filter(|c| *c != e.name));
             for m in members {
+                // A cousin set may hold gateways too: name each for what it is.
+                let what = if ix.gateways.contains_key(m.as_str()) {
+                    "gateway"
+                } else {
+                    "server group"
+                };
                 if backups.contains(m.as_str()) {
-                    let msg = format!("server group {m} is defined as both COUSIN and BACKUP");
+                    let msg = format!("{what} {m} is defined as both COUSIN and BACKUP");
                     report.error(pos, code::COUSIN_AND_BACKUP, msg);
                 }
                 match member_of.get(&m) {
                     Some(set) if *set != e.name => {
                         let msg = format!(
-                            "server group {m} is defined as duplicate COUSIN (already a cousin \
-                             of {set})"
+                            "{what} {m} is defined as duplicate COUSIN (already a cousin of \
+                             {set})"
                         );
                         report.error(pos, code::DUPLICATE_COUSIN, msg);
                     }
