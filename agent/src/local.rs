@@ -179,10 +179,7 @@ impl ControllerLink for LocalLink {
     async fn report(&self, first: ReportMark, reports: Vec<AgentReport>) -> Result<()> {
         // Each numbered report is taken once, as the leader applies it once.
         for (i, r) in reports.into_iter().enumerate() {
-            let mark = ReportMark {
-                seq: first.seq + i as u64,
-                ..first
-            };
+            let mark = first.nth(i);
             let mut last = lock(&self.inner.last_report);
             if mark.seen_by(*last) {
                 continue;

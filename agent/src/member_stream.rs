@@ -15,7 +15,6 @@
 //! heard from later than it was).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,12 +36,12 @@ pub struct MemberStream {
     open: tokio::sync::Mutex<Option<Open>>,
 }
 
-/// A stream that is open: where requests go, who waits for which answer, and whether it ended.
+/// A stream that is open: where requests go, who waits for which answer, and the task that
+/// reads the answers (finished once the stream ended).
 #[derive(Debug)]
 struct Open {
     tx: mpsc::Sender<pb::HeartbeatRequest>,
     waiters: Waiters,
-    ended: Arc<AtomicBool>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -71,16 +70,11 @@ impl MemberStream {
 
     /// Sends `hb` and returns the member's answer to it, opening the stream first if needed.
     pub async fn ask(&self, hb: pb::HeartbeatRequest) -> Result<pb::HeartbeatAck> {
-        let seq = hb.seq;
         match tokio::time::timeout(self.timeout, self.send_and_wait(hb)).await {
-            Ok(Ok(ack)) => Ok(ack),
-            Ok(Err(e)) => Err(e),
+            Ok(answer) => answer,
             Err(_) => {
                 // No answer in time: close the stream, so nothing queued reaches the member late.
-                let mut open = self.open.lock().await;
-                if let Some(o) = open.take() {
-                    lock(&o.waiters).remove(&seq);
-                }
+                *self.open.lock().await = None;
                 Err(self.error(format!(
                     "no acknowledgement within {} ms",
                     self.timeout.as_millis()
@@ -94,7 +88,7 @@ impl MemberStream {
         let (reply_tx, reply_rx) = oneshot::channel();
         {
             let mut open = self.open.lock().await;
-            if open.as_ref().is_none_or(|o| o.ended.load(Ordering::SeqCst)) {
+            if open.as_ref().is_none_or(|o| o.reader.is_finished()) {
                 *open = None;
                 *open = Some(self.connect().await?);
             }
@@ -125,8 +119,7 @@ impl MemberStream {
             .map_err(|s| self.error(format!("{}: {}", s.code(), s.message())))?
             .into_inner();
         let waiters: Waiters = Arc::default();
-        let ended = Arc::new(AtomicBool::new(false));
-        let (w, e, addr) = (waiters.clone(), ended.clone(), self.addr.clone());
+        let (w, addr) = (waiters.clone(), self.addr.clone());
         let reader = tokio::spawn(async move {
             let why = loop {
                 match answers.message().await {
@@ -139,7 +132,6 @@ impl MemberStream {
                     Err(s) => break format!("{}: {}", s.code(), s.message()),
                 }
             };
-            e.store(true, Ordering::SeqCst);
             for (_, waiter) in lock(&w).drain() {
                 let _ = waiter.send(Err(AgentError::Link(format!("{addr}: {why}"))));
             }
@@ -147,7 +139,6 @@ impl MemberStream {
         Ok(Open {
             tx,
             waiters,
-            ended,
             reader,
         })
     }

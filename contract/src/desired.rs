@@ -139,6 +139,14 @@ pub struct ReportMark {
 }
 
 impl ReportMark {
+    /// The mark of the report `i` places after this one in the same batch.
+    pub fn nth(self, i: usize) -> ReportMark {
+        ReportMark {
+            seq: self.seq.saturating_add(i as u64),
+            ..self
+        }
+    }
+
     /// True when `self` was sent by the same run as `last`, no later than it: already applied.
     pub fn seen_by(self, last: Option<ReportMark>) -> bool {
         last.is_some_and(|l| l.incarnation == self.incarnation && self.seq <= l.seq)

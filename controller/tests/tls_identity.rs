@@ -26,7 +26,7 @@ fn folder(dir: &Path, ca: &Ca, name: &str, node: bool) -> Folder {
 }
 
 fn new_ca(dir: &Path, name: &str) -> Ca {
-    let (_, issued) = Ca::create(1).unwrap();
+    let issued = Ca::create(1).unwrap();
     write_folder(&dir.join(name), &issued.cert_pem, &issued).unwrap();
     Ca::load(&dir.join(name)).unwrap()
 }

@@ -66,8 +66,9 @@ fn validity(params: &mut CertificateParams, days: u32) -> Result<()> {
 }
 
 impl Ca {
-    /// A new CA, valid for `days`.
-    pub fn create(days: u32) -> Result<(Ca, Issued)> {
+    /// A new CA's certificate and key, valid for `days`: written with [`crate::write_folder`],
+    /// it signs once [`Ca::load`] reads it back, as every later `nonstop cert` does.
+    pub fn create(days: u32) -> Result<Issued> {
         let mut params = CertificateParams::default();
         validity(&mut params, days)?;
         let mut dn = DistinguishedName::new();
@@ -82,15 +83,10 @@ impl Ca {
         ];
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
-        let issued = Issued {
+        Ok(Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
-        };
-        let ca = Ca {
-            cert_pem: issued.cert_pem.clone(),
-            issuer: Issuer::new(params, key),
-        };
-        Ok((ca, issued))
+        })
     }
 
     /// The CA kept in `dir` (as `nonstop cert init` wrote it: `ca.pem` and `key.pem`).

@@ -8,7 +8,7 @@ use nonstop_pki::{Ca, CertInfo, Folder, Identity, PkiError, Role, write_folder};
 use time::OffsetDateTime;
 
 fn ca_in(dir: &Path) -> Ca {
-    let (_, issued) = Ca::create(30).unwrap();
+    let issued = Ca::create(30).unwrap();
     write_folder(dir, &issued.cert_pem, &issued).unwrap();
     Ca::load(dir).unwrap()
 }

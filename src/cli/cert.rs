@@ -110,7 +110,7 @@ pub fn run(args: CertArgs) -> ExitCode {
 }
 
 fn init(out: &Path, days: u32) -> nonstop_pki::Result<()> {
-    let (_, issued) = Ca::create(days)?;
+    let issued = Ca::create(days)?;
     // The CA's folder holds its certificate twice: as the CA every identity trusts, and as
     // its own.
     write_folder(out, &issued.cert_pem, &issued)?;

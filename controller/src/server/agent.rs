@@ -245,13 +245,14 @@ impl<S: Store> AgentService for AgentApi<S> {
         // Checked against the database before anything is proposed: a report that can never
         // apply is refused here, naming its field, and costs the log nothing.
         let node = batch.node.clone();
-        let marks = Marks {
+        // Report i is report first_seq + i of the agent's run (incarnation 0: unnumbered).
+        let first = (batch.incarnation != 0).then_some(ReportMark {
             incarnation: batch.incarnation,
-            first_seq: batch.first_seq,
-        };
+            seq: batch.first_seq,
+        });
         let ops = self
             .store
-            .read_local(move |db| checked_ops(db, &node, marks, reports))
+            .read_local(move |db| checked_ops(db, &node, first, reports))
             .await
             .map_err(|e| from_store(&e))??;
         for op in ops {
@@ -307,32 +308,15 @@ impl<S: Store> AgentService for AgentApi<S> {
     }
 }
 
-/// How a batch of reports is numbered: report `i` is `first_seq + i` of the agent's run
-/// `incarnation` (0: an agent that does not number its reports).
-#[derive(Clone, Copy)]
-struct Marks {
-    incarnation: u64,
-    first_seq: u64,
-}
-
-impl Marks {
-    fn of(self, i: usize) -> Option<ReportMark> {
-        (self.incarnation != 0).then_some(ReportMark {
-            incarnation: self.incarnation,
-            seq: self.first_seq.saturating_add(i as u64),
-        })
-    }
-}
-
 /// The commands a batch of reports from `node` makes, checked against `db`: an unknown node,
 /// an unknown resource or group, a resource reported under another group, or an epoch the
 /// cluster never handed out refuse the whole batch (naming the field); reports on a placement
-/// that moved on are dropped as history, and so are reports applied already (`marks` numbers
+/// that moved on are dropped as history, and so are reports applied already (`first` numbers
 /// the batch: an agent whose call timed out sends the same batch again).
 fn checked_ops(
     db: &ClusterDb,
     node: &str,
-    marks: Marks,
+    first: Option<ReportMark>,
     reports: Vec<AgentReport>,
 ) -> Result<Vec<Op>, Status> {
     let Some(known) = db.nodes.get(node) else {
@@ -346,7 +330,7 @@ fn checked_ops(
     };
     let mut ops = Vec::new();
     for (i, r) in reports.into_iter().enumerate() {
-        let mark = marks.of(i);
+        let mark = first.map(|m| m.nth(i));
         if mark.is_some_and(|m| m.seen_by(known.last_report)) {
             debug!(%node, ?mark, "report applied already: dropped");
             continue;
