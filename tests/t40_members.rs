@@ -106,8 +106,28 @@ fn a_member_added_from_the_cli_catches_up_and_can_lead() {
         .collect();
     let d = c.dir.join("osdb-fourth");
     std::fs::create_dir_all(&d).unwrap();
+    // Its identity, from the cluster's CA (`up` made it), for its address.
+    let ca = c.dir.join("ca");
+    let tls = d.join("tls");
+    let out = c.cli(&[
+        "cert",
+        "node",
+        "osdb-fourth",
+        "--ca",
+        ca.to_str().unwrap(),
+        "--address",
+        "127.0.0.1",
+        "--out",
+        tls.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let yaml = format!(
-        "node: osdb-fourth\ndata_dir: .\nlisten: {addr}\ntiming: fast\ncontroller:\n  id: 4\n  \
+        "node: osdb-fourth\ndata_dir: .\ntls: {{dir: tls}}\nlisten: {addr}\ntiming: fast\n\
+         controller:\n  id: 4\n  \
          bootstrap: false\n  members: {{{}}}\n",
         members.join(", ")
     );
@@ -159,7 +179,7 @@ fn a_member_added_from_the_cli_catches_up_and_can_lead() {
             "--output",
             "json",
             "--endpoint",
-            &format!("http://127.0.0.1:{}", c.base_port),
+            &format!("https://127.0.0.1:{}", c.base_port),
         ]);
         let s = json(&out);
         if s["leader"] == addr.as_str() && s["answered_by"] == "osdb-serv" {

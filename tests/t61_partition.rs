@@ -75,7 +75,8 @@ impl Cut {
             let d = self.dir.join(n);
             std::fs::create_dir_all(&d).unwrap();
             let yaml = format!(
-                "node: {n}\ndata_dir: .\nlisten: {}:{PORT}\ntiming: fast\ncontroller:\n  id: {}\n  \
+                "node: {n}\ndata_dir: .\ninsecure: true\nlisten: {}:{PORT}\ntiming: fast\n\
+                 controller:\n  id: {}\n  \
                  members: {{{}}}\n  bootstrap: true\n  cluster: {}\nagent: {{}}\n",
                 address(i),
                 i + 1,

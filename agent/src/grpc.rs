@@ -39,8 +39,8 @@ pub struct GrpcLink {
     state: Arc<Mutex<LinkState>>,
     /// One heartbeat stream per member address (agent/src/member_stream.rs).
     members: Mutex<HashMap<String, Arc<MemberStream>>>,
-    /// The address calls are made from (the node's own; `None`: the kernel's choice).
-    local: Option<std::net::IpAddr>,
+    /// How calls are made: plain or TLS, from the node's own address.
+    dial: nonstop_pki::Dial,
 }
 
 #[derive(Debug, Default)]
@@ -63,22 +63,24 @@ impl GrpcLink {
             timeout,
             state,
             members: Mutex::new(HashMap::new()),
-            local: None,
+            dial: nonstop_pki::Dial::default(),
         }
     }
 
-    /// The same link, calling from `local` (the node's own address).
-    pub fn from_address(mut self, local: Option<std::net::IpAddr>) -> Self {
-        self.local = local;
+    /// The same link, calling as `dial` says (TLS with the node's certificate, from the
+    /// node's own address).
+    pub fn dialing(mut self, dial: nonstop_pki::Dial) -> Self {
+        self.dial = dial;
         self
     }
 
     fn endpoint(&self, addr: &str) -> Result<Endpoint> {
-        Ok(Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| AgentError::Link(format!("{addr}: {e}")))?
+        Ok(self
+            .dial
+            .endpoint(addr)
+            .map_err(AgentError::Link)?
             .connect_timeout(self.timeout)
-            .timeout(self.timeout)
-            .local_address(self.local))
+            .timeout(self.timeout))
     }
 
     /// The heartbeat stream of every member (connected when first used).

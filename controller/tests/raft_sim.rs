@@ -41,7 +41,7 @@ impl Connect for SimConnect {
     fn connect(&self, address: &str) -> ConnectFuture {
         let addr = address.to_string();
         Box::pin(async move {
-            let ep = endpoint(&addr)?;
+            let ep = endpoint(&nonstop_pki::Dial::default(), &addr)?;
             let connector = tower::service_fn(move |_: Uri| {
                 let addr = addr.clone();
                 async move {

@@ -20,9 +20,11 @@ mod folder;
 mod identity;
 mod inspect;
 mod issue;
+mod tls;
 
 pub use error::{PkiError, Result};
 pub use folder::{Folder, write_folder};
 pub use identity::{Identity, Role};
 pub use inspect::CertInfo;
 pub use issue::{CA_DAYS, Ca, Issued, NODE_DAYS, USER_DAYS};
+pub use tls::{Dial, Links, Tls, accept, covers, host_of};

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use nonstop_contract::Millis;
+use nonstop_pki::Links;
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
 use serde::Serialize;
-use tonic::transport::Endpoint;
 
 use super::client::{CliError, Client, ConnArgs, call, run_async};
 use super::output::{emit, rows};
@@ -70,7 +70,7 @@ pub fn run(args: MemberArgs) -> ExitCode {
             }
             MemberCmd::Add { id, address } => {
                 // The server refuses it too; checked here so nothing is asked of the cluster.
-                nonstop_controller::server::member_address(&address)
+                nonstop_controller::server::member_address(&address, c.is_tls())
                     .map_err(|why| CliError::Refused(format!("--address: {why}")))?;
                 let req = pb::AddMemberRequest { id, address };
                 let reply = call!(c, add_member, req)?;
@@ -121,7 +121,10 @@ pub struct MembersView {
 /// answer.
 async fn members(c: &mut Client) -> Result<MembersView, CliError> {
     let list = call!(c, list_members, pb::ListMembersRequest { local: false })?;
-    let own = futures::future::join_all(list.members.iter().map(|m| ask_member(&m.address))).await;
+    let links = c.links().clone();
+    let own =
+        futures::future::join_all(list.members.iter().map(|m| ask_member(&links, &m.address)))
+            .await;
     let members = list.members.iter().zip(own).map(|(m, own)| MemberView {
         id: m.id,
         node: own.as_ref().map(|o| o.answered_by.clone()),
@@ -144,14 +147,15 @@ async fn members(c: &mut Client) -> Result<MembersView, CliError> {
 }
 
 /// The node name of the member at `address`, or `None` when it does not answer within 2 s.
-pub async fn node_of(address: &str) -> Option<String> {
-    let own = ask_member(address).await?;
+pub async fn node_of(links: &Links, address: &str) -> Option<String> {
+    let own = ask_member(links, address).await?;
     Some(own.answered_by).filter(|n| !n.is_empty())
 }
 
 /// Member `address`'s own view, or `None` when it does not answer within 2 s.
-async fn ask_member(address: &str) -> Option<pb::MemberList> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+async fn ask_member(links: &Links, address: &str) -> Option<pb::MemberList> {
+    let endpoint = links
+        .endpoint(address)
         .ok()?
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(2));

@@ -27,10 +27,11 @@ pub fn run(args: StatusArgs) -> ExitCode {
         // The reply names the leader by address; its node name is the leader's own answer.
         let leader_node = match reply.leader.as_str() {
             "" => None,
-            address => node_of(address).await,
+            address => node_of(c.links(), address).await,
         };
         let view = StatusView {
             leader_node,
+            tls: c.is_tls(),
             ..StatusView::from(reply)
         };
         emit(c.format, &view, table)
@@ -43,8 +44,13 @@ fn table(s: &StatusView) -> String {
         (Some(l), None) => format!("leader {l} (term {})", s.term),
         (None, _) => "no leader".to_string(),
     };
+    let insecure = if s.tls {
+        ""
+    } else {
+        "INSECURE: plain gRPC, nobody is authenticated (this cluster runs without TLS)\n"
+    };
     format!(
-        "{leader}, revision {}, answered by {}\n\n{}\n\n{}",
+        "{insecure}{leader}, revision {}, answered by {}\n\n{}\n\n{}",
         s.revision,
         cell(&Some(s.answered_by.clone()).filter(|a| !a.is_empty())),
         node_table(&s.nodes),

@@ -16,6 +16,8 @@ use std::time::Duration;
 use nonstop_controller::config::{self, ClusterFile};
 use nonstop_controller::db::model::NodeSpec;
 
+use nonstop_pki::Links;
+
 use super::local::{self, Probe};
 use super::output::say;
 use crate::daemon::config::NodeConfig;
@@ -42,6 +44,11 @@ pub struct UpArgs {
     /// How long to wait for every group to come online.
     #[arg(long, default_value = "60")]
     wait_secs: u64,
+    /// Plain gRPC without certificates: nobody is authenticated, anyone who can reach the
+    /// ports controls the cluster (loopback only). By default `up` makes a CA in DIR/ca, a
+    /// certificate per node and an admin identity in DIR/admin, and every link uses mutual TLS.
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// Runs `nonstop up`.
@@ -71,7 +78,8 @@ fn up(args: &UpArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
     let dir = canonical()?;
     let names: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
-    let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701));
+    let secure = !args.insecure;
+    let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701), secure);
     for i in 0..names.len() {
         port_free(
             &layout.address(i),
@@ -81,6 +89,15 @@ fn up(args: &UpArgs) -> Result<(), String> {
     }
     let cluster_path = dir.join("cluster.yaml");
     let text = yaml_serde::to_string(&file).map_err(|e| e.to_string())?;
+    let links = if secure {
+        certificates(&dir, &names)?
+    } else {
+        say!(
+            "INSECURE: plain gRPC on loopback, no certificates: anyone who can reach the ports \
+             controls this cluster"
+        );
+        Links::Plain
+    };
     write(&dir.join("endpoints"), &layout.endpoints())?;
     for (i, n) in names.iter().enumerate() {
         let node_dir = dir.join(n);
@@ -104,8 +121,8 @@ fn up(args: &UpArgs) -> Result<(), String> {
         });
     }
     let timeout = Duration::from_secs(args.wait_secs);
-    local::wait_serving(&started, timeout)?;
-    let settled = local::wait(&layout.member_addresses(), &names, timeout)?;
+    local::wait_serving(&started, &links, timeout)?;
+    let settled = local::wait(&links, &layout.member_addresses(), &names, timeout)?;
     local::still_running(&started)?;
     say!("\n{}", settled.summary);
     print_next_steps(&args.dir, &layout, &file, args.cluster.is_none());
@@ -147,6 +164,7 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     let file = config::check(&recorded.display().to_string(), &text)
         .map_err(|ds| lines(&ds))?
         .file;
+    let links = links_of(dir)?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let mut running = Vec::new();
     let mut configs = Vec::new();
@@ -156,7 +174,9 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
         let config = NodeConfig::load(&node_yaml).map_err(|e| e.to_string())?;
         let pid = local::running_pid(&dir.join(n));
         let probe = match (pid, &config.controller) {
-            (Some(_), Some(_)) => rt.block_on(local::probe(&config.listen.to_string(), PROBE)),
+            (Some(_), Some(_)) => {
+                rt.block_on(local::probe(&links, &config.listen.to_string(), PROBE))
+            }
             _ => Probe::NoAnswer,
         };
         match plan(pid, probe) {
@@ -219,14 +239,14 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     let timeout = Duration::from_secs(args.wait_secs);
     // A node the cluster still shows Up from before its stop proves nothing: wait for the new
     // daemons themselves first.
-    local::wait_serving(&started, timeout)?;
+    local::wait_serving(&started, &links, timeout)?;
     let endpoints = std::fs::read_to_string(dir.join("endpoints"))
         .map_err(|e| format!("{}/endpoints: {e}", dir.display()))?;
     let members: Vec<String> = endpoints
         .lines()
-        .map(|l| l.trim_start_matches("http://").to_string())
+        .map(|l| l.split_once("://").map_or(l, |(_, a)| a).to_string())
         .collect();
-    let settled = local::wait(&members, &stopped, timeout)?;
+    let settled = local::wait(&links, &members, &stopped, timeout)?;
     local::still_running(&started)?;
     say!("\n{}", settled.summary);
     failed(&settled)
@@ -330,6 +350,44 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The certificates of a new local cluster: a CA in `DIR/ca`, each node's identity in
+/// `DIR/<node>/tls` (for 127.0.0.1), an administrator's in `DIR/admin`. The links `up` itself
+/// uses are the administrator's.
+fn certificates(dir: &Path, names: &[String]) -> Result<Links, String> {
+    use nonstop_pki::{CA_DAYS, Ca, NODE_DAYS, Role, USER_DAYS, write_folder};
+    let ca_issued = Ca::create(CA_DAYS).map_err(|e| e.to_string())?;
+    let ca_dir = dir.join("ca");
+    write_folder(&ca_dir, &ca_issued.cert_pem, &ca_issued).map_err(|e| e.to_string())?;
+    let ca = Ca::load(&ca_dir).map_err(|e| e.to_string())?;
+    for n in names {
+        let issued = ca
+            .issue_node(n, &["127.0.0.1".into()], NODE_DAYS)
+            .map_err(|e| e.to_string())?;
+        write_folder(&dir.join(n).join("tls"), ca.cert_pem(), &issued)
+            .map_err(|e| e.to_string())?;
+    }
+    let admin = ca
+        .issue_user("admin", Role::Admin, USER_DAYS)
+        .map_err(|e| e.to_string())?;
+    write_folder(&dir.join("admin"), ca.cert_pem(), &admin).map_err(|e| e.to_string())?;
+    say!(
+        "made a CA in {}/ca, a certificate per node, and an admin identity in {}/admin",
+        dir.display(),
+        dir.display()
+    );
+    links_of(dir)
+}
+
+/// The links of the local cluster in `dir`: TLS with `dir/admin` when it is there.
+fn links_of(dir: &Path) -> Result<Links, String> {
+    let admin = dir.join("admin");
+    if !admin.join("cert.pem").exists() {
+        return Ok(Links::Plain);
+    }
+    let tls = nonstop_pki::Tls::load(&admin).map_err(|e| e.to_string())?;
+    Ok(Links::Tls(std::sync::Arc::new(tls)))
+}
+
 /// Starts `nonstop run` for one node, detached in its own process group (a Ctrl-C at the
 /// terminal does not reach it), logging to `daemon.log`; writes `daemon.pid`.
 fn spawn(exe: &Path, node_dir: &Path) -> Result<u32, String> {
@@ -371,6 +429,12 @@ fn print_next_steps(dir: &Path, layout: &local::Layout, file: &ClusterFile, exam
             format!("export NONSTOP_ENDPOINT={urls}"),
             "so that the commands below reach this cluster".to_string(),
         ));
+        if dir.join("admin").exists() {
+            lines.push((
+                format!("export NONSTOP_IDENTITY={}/admin", dir.display()),
+                "and are made as its administrator".to_string(),
+            ));
+        }
     }
     lines.push(("nonstop status".to_string(), String::new()));
     if example {

@@ -4,15 +4,19 @@
 //! ```yaml
 //! node: osdb-serv
 //! data_dir: .nonstop/osdb-serv
-//! listen: 127.0.0.1:7701
+//! tls: {dir: tls}                  # this node's identity: ca.pem, cert.pem, key.pem
+//! listen: 198.18.0.1:7701
 //! controller:                      # a controller member (a raft voter)
 //!   id: 1
-//!   members: {1: 127.0.0.1:7701, 2: 127.0.0.1:7702, 3: 127.0.0.1:7703}
+//!   members: {1: 198.18.0.1:7701, 2: 198.18.0.2:7701, 3: 198.18.0.3:7701}
 //!   cluster: cluster.yaml          # applied by the first leader of a new cluster
 //! agent:                           # runs resources (leave out on a witness)
 //!   plugin_dirs: [plugins]
 //! timing: default                  # raft ticks: default (100 ms / 1 s) or fast (50 / 500 ms)
 //! ```
+//!
+//! Without `tls`, the node must say `insecure: true`: plain gRPC, nobody authenticated, and
+//! every address (listen, members, controllers) on loopback.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,6 +43,20 @@ pub struct NodeConfig {
     /// Raft timing profile: `default` or `fast`.
     #[serde(default = "default_timing")]
     pub timing: String,
+    /// Mutual TLS on every link, with this node's identity folder.
+    #[serde(default)]
+    pub tls: Option<TlsRole>,
+    /// Plain gRPC on loopback, nobody authenticated: must be said, when there is no `tls`.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// Where the node's identity is.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsRole {
+    /// The folder `nonstop cert node` wrote: ca.pem, cert.pem, key.pem.
+    pub dir: PathBuf,
 }
 
 fn default_timing() -> String {
@@ -147,12 +165,16 @@ impl NodeConfig {
         if let Some(a) = c.agent.as_mut() {
             a.plugin_dirs = a.plugin_dirs.iter().map(|p| base.join(p)).collect();
         }
-        c.check()
-            .map_err(|(field, reason)| NodeConfigError::Invalid {
-                file: file.clone(),
-                field,
-                reason,
-            })?;
+        if let Some(t) = c.tls.as_mut() {
+            t.dir = base.join(&t.dir).components().collect();
+        }
+        let invalid = |(field, reason)| NodeConfigError::Invalid {
+            file: file.clone(),
+            field,
+            reason,
+        };
+        c.check().map_err(invalid)?;
+        c.links().map_err(invalid)?;
         if let Some(cluster) = c.controller.as_ref().and_then(|r| r.cluster.as_ref()) {
             c.check_cluster_file(&file, cluster)?;
         }
@@ -196,7 +218,52 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// Checks the fields: roles, member list, loopback-only addresses until TLS exists.
+    /// How this node's links go: TLS with its identity (checked: the CA signed it, it names
+    /// this node, it covers the addresses this node is reached at), or plain.
+    pub fn links(&self) -> Result<nonstop_pki::Links, (&'static str, String)> {
+        let Some(t) = &self.tls else {
+            return Ok(nonstop_pki::Links::Plain);
+        };
+        let tls = nonstop_pki::Tls::load(&t.dir).map_err(|e| ("tls.dir", e.to_string()))?;
+        let cert = t.dir.join("cert.pem");
+        match tls.identity() {
+            nonstop_pki::Identity::Node(name) if *name == self.node => {}
+            other => {
+                let why = format!(
+                    "{} names {other}, not node {:?}: make one with `nonstop cert node {}`",
+                    cert.display(),
+                    self.node,
+                    self.node
+                );
+                return Err(("tls.dir", why));
+            }
+        }
+        let mut reached: Vec<(&'static str, SocketAddr)> = Vec::new();
+        if !self.listen.ip().is_unspecified() {
+            reached.push(("listen", self.listen));
+        }
+        if let Some(c) = &self.controller
+            && let Some(a) = c.members.get(&c.id)
+        {
+            reached.push(("controller.members", *a));
+        }
+        for (field, addr) in reached {
+            if !tls.covers(&addr.ip().to_string()) {
+                let why = format!(
+                    "{addr}: {} does not cover {} (it covers {}): peers would refuse this \
+                     node; make a certificate with --address {}",
+                    cert.display(),
+                    addr.ip(),
+                    tls.info().addresses.join(", "),
+                    addr.ip()
+                );
+                return Err((field, why));
+            }
+        }
+        Ok(nonstop_pki::Links::Tls(std::sync::Arc::new(tls)))
+    }
+
+    /// Checks the fields: roles, member list, and (without TLS) loopback-only addresses.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if !nonstop_controller::db::is_safe_name(&self.node) {
             let why = format!("{:?}: {}", self.node, nonstop_controller::db::NAME_RULE);
@@ -211,13 +278,30 @@ impl NodeConfig {
                 "a node needs a role: controller, agent, or both".into(),
             ));
         }
-        loopback_only("listen", self.listen)?;
+        match (&self.tls, self.insecure) {
+            (Some(_), true) => {
+                return Err((
+                    "insecure",
+                    "say either tls or insecure: true, not both".into(),
+                ));
+            }
+            (None, false) => {
+                return Err((
+                    "tls",
+                    "missing: give this node's identity folder (tls: {dir: DIR}, from `nonstop \
+                     cert node`), or say insecure: true for plain gRPC on loopback"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        self.loopback_only("listen", self.listen)?;
         if let Some(c) = &self.controller {
             self.check_controller(c)?;
         }
         if let Some(a) = &self.agent {
             for addr in &a.controllers {
-                loopback_only("agent.controllers", *addr)?;
+                self.loopback_only("agent.controllers", *addr)?;
             }
             if a.controllers.is_empty() && self.controller.is_none() {
                 return Err((
@@ -257,7 +341,7 @@ impl NodeConfig {
             return Err(("controller.members", why));
         }
         for addr in c.members.values() {
-            loopback_only("controller.members", *addr)?;
+            self.loopback_only("controller.members", *addr)?;
         }
         Ok(())
     }
@@ -272,9 +356,18 @@ impl NodeConfig {
     }
 }
 
-/// Until the daemon speaks TLS, it refuses anything but loopback (one rule with `member add`).
-fn loopback_only(field: &'static str, addr: SocketAddr) -> Result<(), (&'static str, String)> {
-    nonstop_controller::server::loopback_only(addr).map_err(|why| (field, why))
+impl NodeConfig {
+    /// Without TLS, the daemon refuses anything but loopback (one rule with `member add`).
+    fn loopback_only(
+        &self,
+        field: &'static str,
+        addr: SocketAddr,
+    ) -> Result<(), (&'static str, String)> {
+        if self.tls.is_some() {
+            return Ok(());
+        }
+        nonstop_controller::server::loopback_only(addr).map_err(|why| (field, why))
+    }
 }
 
 #[cfg(test)]
@@ -287,7 +380,7 @@ mod tests {
         Ok(c)
     }
 
-    const GOOD: &str = "node: a\ndata_dir: d\nlisten: 127.0.0.1:7701\n\
+    const GOOD: &str = "node: a\ndata_dir: d\ninsecure: true\nlisten: 127.0.0.1:7701\n\
         controller: {id: 1, members: {1: 127.0.0.1:7701, 2: 127.0.0.1:7702, 3: 127.0.0.1:7703}}\n\
         agent: {}\n";
 
@@ -329,11 +422,12 @@ mod tests {
                 "unknown field `colour`",
             ),
             (
-                "node: a\ndata_dir: d\nlisten: 127.0.0.1:1\n".to_string(),
+                "node: a\ndata_dir: d\ninsecure: true\nlisten: 127.0.0.1:1\n".to_string(),
                 "a node needs a role",
             ),
             (
-                "node: a\ndata_dir: d\nlisten: 127.0.0.1:1\nagent: {}\n".to_string(),
+                "node: a\ndata_dir: d\ninsecure: true\nlisten: 127.0.0.1:1\nagent: {}\n"
+                    .to_string(),
                 "an agent-only node must list controller addresses",
             ),
         ] {
@@ -385,6 +479,58 @@ mod tests {
         .unwrap();
         std::fs::write(&node, with("ok.yaml")).unwrap();
         NodeConfig::load(&node).unwrap();
+    }
+
+    /// With TLS, the node's certificate must name it and cover the addresses it is reached at;
+    /// any address may be used then. Without TLS, `insecure: true` must be said.
+    #[test]
+    fn a_certificate_must_name_the_node_and_cover_its_addresses() {
+        use nonstop_pki::{Ca, write_folder};
+        let dir = tempfile::tempdir().unwrap();
+        let issued = Ca::create(1).unwrap();
+        write_folder(&dir.path().join("ca"), &issued.cert_pem, &issued).unwrap();
+        let ca = Ca::load(&dir.path().join("ca")).unwrap();
+        for (folder, name, address) in [
+            ("a-lo", "a", "127.0.0.1"),
+            ("a-net", "a", "198.18.0.1"),
+            ("b-lo", "b", "127.0.0.1"),
+        ] {
+            let cert = ca.issue_node(name, &[address.into()], 1).unwrap();
+            write_folder(&dir.path().join(folder), ca.cert_pem(), &cert).unwrap();
+        }
+        let node = dir.path().join("node.yaml");
+        let load = |tls: &str, listen: &str| {
+            let yaml = GOOD
+                .replace("insecure: true", &format!("tls: {{dir: {tls}}}"))
+                .replace("127.0.0.1:7701", listen);
+            std::fs::write(&node, yaml).unwrap();
+            NodeConfig::load(&node).map_err(|e| e.to_string())
+        };
+        let c = load("a-lo", "127.0.0.1:7701").unwrap();
+        assert!(c.links().unwrap().is_tls());
+        load("a-net", "198.18.0.1:7701").unwrap();
+        let err = load("a-lo", "198.18.0.1:7701").unwrap_err();
+        assert!(
+            err.contains("listen: 198.18.0.1:7701:") && err.contains("does not cover 198.18.0.1"),
+            "{err}"
+        );
+        let err = load("b-lo", "127.0.0.1:7701").unwrap_err();
+        assert!(
+            err.contains("tls.dir:") && err.contains("names node b, not node \"a\""),
+            "{err}"
+        );
+        let err = load("missing", "127.0.0.1:7701").unwrap_err();
+        assert!(err.contains("tls.dir:") && err.contains("ca.pem"), "{err}");
+        let both = GOOD.replace("insecure: true", "insecure: true\ntls: {dir: a-lo}");
+        std::fs::write(&node, both).unwrap();
+        let err = NodeConfig::load(&node).unwrap_err().to_string();
+        assert!(
+            err.contains("insecure: say either tls or insecure"),
+            "{err}"
+        );
+        std::fs::write(&node, GOOD.replace("insecure: true\n", "")).unwrap();
+        let err = NodeConfig::load(&node).unwrap_err().to_string();
+        assert!(err.contains("tls: missing"), "{err}");
     }
 
     #[test]

@@ -12,9 +12,10 @@ use nonstop_controller::leader::{self, DesiredBoard};
 use nonstop_controller::liveness::{self, Liveness};
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
 use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbLog};
-use nonstop_controller::server::{AgentApi, ClusterApi, History};
+use nonstop_controller::server::{AgentApi, ClusterApi, History, Refusals, guard};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_controller::time::Time;
+use nonstop_pki::{Dial, Links};
 use nonstop_proto::agent::agent_service_server::AgentServiceServer;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
@@ -36,13 +37,29 @@ struct Controller {
 pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let links = config
+        .links()
+        .map_err(|(field, why)| format!("{field}: {why}"))?;
+    let dial = Dial {
+        links: links.clone(),
+        local: local_address(&config),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    warn!(
-        "no TLS: listening on {} (loopback only) without authentication",
-        config.listen
-    );
+    match links.tls() {
+        Some(tls) => info!(
+            identity = %tls.identity(),
+            expires = %tls.info().not_after.date(),
+            "mutual TLS on {}",
+            config.listen
+        ),
+        None => warn!(
+            "INSECURE: plain gRPC on {} (loopback only): nobody is authenticated, anyone who \
+             can reach the port controls the cluster",
+            config.listen
+        ),
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -52,7 +69,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     let mut routes = tonic::service::Routes::new(health_service).add_service(reflection);
     let controller = match &config.controller {
         Some(role) => {
-            let (c, r) = start_controller(&config, role, stop_rx.clone(), routes)?;
+            let (c, r) = start_controller(&config, role, &dial, stop_rx.clone(), routes)?;
             health
                 .set_serving::<ClusterServiceServer<ClusterApi<RaftStore>>>()
                 .await;
@@ -61,9 +78,9 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         }
         None => None,
     };
-    let server = serve(listener, routes, stop_rx.clone());
+    let server = serve(listener, &links, routes, stop_rx.clone())?;
     let agent = match &config.agent {
-        Some(_) => Some(start_agent(&config).await?),
+        Some(_) => Some(start_agent(&config, &dial).await?),
         None => None,
     };
     info!(node = %config.node, "running");
@@ -87,7 +104,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         #[cfg(feature = "failpoints")]
         fail::fail_point!("daemon::member_stopped");
     } else if drain {
-        drain_node(&config).await;
+        drain_node(&config, &dial).await;
     }
     info!("stopping");
     if let Some((a, watchdog)) = agent {
@@ -132,6 +149,7 @@ fn raft_config(config: &NodeConfig, role: &ControllerRole, members: Members) -> 
 fn start_controller(
     config: &NodeConfig,
     role: &ControllerRole,
+    dial: &Dial,
     stop: watch::Receiver<bool>,
     routes: tonic::service::Routes,
 ) -> Result<(Controller, tonic::service::Routes), String> {
@@ -142,32 +160,41 @@ fn start_controller(
         .collect();
     let rc = raft_config(config, role, members);
     let log = RedbLog::open(&config.data_dir.join("raft"), role.id).map_err(|e| e.to_string())?;
-    let transport = GrpcTransport::tcp_from(role.id, local_address(config));
+    let transport = GrpcTransport::tcp_dialing(role.id, dial.clone());
     let node = RaftNode::start(rc, log, transport).map_err(|e| e.to_string())?;
     let store = RaftStore::new(node.clone());
     let witness = liveness::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     let liveness = Liveness::start(store.clone(), witness);
     let board = DesiredBoard::new();
-    tokio::spawn(leader::run_from(
+    tokio::spawn(leader::run_dialing(
         liveness.clone(),
         board.clone(),
         stop.clone(),
-        local_address(config),
+        dial.clone(),
     ));
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));
     }
     let history = History::follow(&store);
+    // Every service behind the rules of controller/src/server/auth.rs; refusals of callers
+    // with a certificate go to the audit log too.
+    let refusals = Refusals::to_audit(store.clone());
     let routes = routes
-        .add_service(ClusterServiceServer::new(ClusterApi::new(
-            store.clone(),
-            history,
-            &config.node,
-        )))
-        .add_service(AgentServiceServer::new(
-            AgentApi::new(liveness, board).until(stop),
-        ))
-        .add_service(raft_service(node.clone()));
+        .add_service(
+            guard(ClusterServiceServer::new(ClusterApi::new(
+                store.clone(),
+                history,
+                &config.node,
+            )))
+            .recording(refusals.clone()),
+        )
+        .add_service(
+            guard(AgentServiceServer::new(
+                AgentApi::new(liveness, board).until(stop),
+            ))
+            .recording(refusals.clone()),
+        )
+        .add_service(guard(raft_service(node.clone())).recording(refusals));
     Ok((Controller { node, store }, routes))
 }
 
@@ -220,7 +247,10 @@ async fn apply_file(store: &RaftStore, path: &std::path::Path) {
 }
 
 /// Starts the node's watchdog, then its agent; refuses to run the agent without a watchdog.
-async fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), String> {
+async fn start_agent(
+    config: &NodeConfig,
+    dial: &Dial,
+) -> Result<(AgentHandle, Supervisor), String> {
     let role = config.agent.clone().unwrap_or_default();
     let registry = Registry::new(RegistryConfig {
         plugin_dirs: role.plugin_dirs.clone(),
@@ -235,8 +265,8 @@ async fn start_agent(config: &NodeConfig) -> Result<(AgentHandle, Supervisor), S
         .iter()
         .map(SocketAddr::to_string)
         .collect();
-    let link = GrpcLink::new(&config.node, addresses, link_timeout(&config.timing))
-        .from_address(local_address(config));
+    let link =
+        GrpcLink::new(&config.node, addresses, link_timeout(&config.timing)).dialing(dial.clone());
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
     // The watchdog starts first: no lease can be granted before a watchdog guards it.
     let (watchdog, deadline_tx) = start_watchdog(&agent_config, role.plugin_dirs)?;
@@ -297,22 +327,43 @@ async fn forward(
     }
 }
 
+/// Serves `routes` on `listener` (over TLS when `links` say so) until `stop`.
 fn serve(
     listener: tokio::net::TcpListener,
+    links: &Links,
     routes: tonic::service::Routes,
     mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    let incoming = nonstop_controller::raft::grpc::incoming(listener);
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        let r = tonic::transport::Server::builder()
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await;
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let server = tonic::transport::Server::builder().add_routes(routes);
+    let done = |r: Result<(), tonic::transport::Error>| {
         if let Err(e) = r {
             warn!(%e, "gRPC server stopped");
+        }
+    };
+    Ok(match links.tls() {
+        Some(tls) => {
+            let config = tls.server_config().map_err(|e| format!("tls.dir: {e}"))?;
+            let incoming = nonstop_pki::accept(listener, config);
+            tokio::spawn(async move {
+                done(
+                    server
+                        .serve_with_incoming_shutdown(incoming, shutdown)
+                        .await,
+                )
+            })
+        }
+        None => {
+            let incoming = nonstop_controller::raft::grpc::incoming(listener);
+            tokio::spawn(async move {
+                done(
+                    server
+                        .serve_with_incoming_shutdown(incoming, shutdown)
+                        .await,
+                )
+            })
         }
     })
 }
@@ -334,15 +385,14 @@ async fn wait_for_signal() {
 /// Pauses this node through any controller member and waits (up to a minute) until it owns no
 /// group and the groups it owned are no longer pending on their new node (as WSFC's drain
 /// does: the service runs elsewhere when the stop completes).
-async fn drain_node(config: &NodeConfig) {
+async fn drain_node(config: &NodeConfig, dial: &Dial) {
     use nonstop_proto::cluster::NameRequest;
     use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
     let name = config.node.clone();
     for addr in config.controller_addresses() {
-        let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+        let Ok(endpoint) = dial.endpoint(&addr.to_string()) else {
             continue;
         };
-        let endpoint = endpoint.local_address(local_address(config));
         let Ok(mut c) = endpoint.connect().await.map(ClusterServiceClient::new) else {
             continue;
         };

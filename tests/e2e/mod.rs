@@ -584,10 +584,19 @@ impl LocalCluster {
 
 /// Talking to some members only (the others may be stopped or cut off), and signalling daemons.
 impl LocalCluster {
-    /// The URL of a node's daemon.
+    /// The URL of a node's daemon (https unless the cluster was made `--insecure`).
     pub fn url(&self, node: &str) -> String {
         let i = NODES.iter().position(|n| *n == node).unwrap() as u16;
-        format!("http://127.0.0.1:{}", self.base_port + i)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.base_port + i)
+    }
+
+    /// `https`, or `http` for a cluster without TLS (no admin identity in its folder).
+    pub fn scheme(&self) -> &'static str {
+        if self.dir.join("admin").exists() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Runs a `nonstop` command through the daemons of `nodes` only (`--endpoint`).

@@ -109,6 +109,9 @@ pub enum Op {
     SetSettings(Settings),
     /// Several changes applied all together or not at all.
     Batch(Vec<Op>),
+    /// Changes nothing but the audit log: what happened outside the database (a membership
+    /// change, a refused request), recorded with who asked.
+    Record { what: String },
 
     // ---- liveness ----
     /// A node is heard from.
@@ -183,6 +186,7 @@ impl fmt::Display for Op {
     /// One line for the audit log and for error messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Op::Record { what } => f.write_str(what),
             Op::PutNode(n) => write!(f, "put node {}", n.name),
             Op::RemoveNode { node } => write!(f, "remove node {node}"),
             Op::PutType(t) => write!(f, "put type {}", t.name),

@@ -30,18 +30,18 @@ pub async fn run<S: Store>(
     board: DesiredBoard,
     stop: watch::Receiver<bool>,
 ) {
-    run_from(liveness, board, stop, None).await
+    run_dialing(liveness, board, stop, nonstop_pki::Dial::default()).await
 }
 
-/// [`run`], asking the other members from `local` (this member's own address).
-pub async fn run_from<S: Store>(
+/// [`run`], asking the other members as `dial` says (TLS, this member's own address).
+pub async fn run_dialing<S: Store>(
     liveness: Liveness<S>,
     board: DesiredBoard,
     mut stop: watch::Receiver<bool>,
-    local: Option<std::net::IpAddr>,
+    dial: nonstop_pki::Dial,
 ) {
     let store = liveness.store().clone();
-    let jury = Jury::new(liveness.witness().clone()).from_address(local);
+    let jury = Jury::new(liveness.witness().clone()).dialing(dial);
     let mut leadership = store.leadership();
     loop {
         let info = leadership.borrow_and_update().clone();

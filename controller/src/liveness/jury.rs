@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use nonstop_proto::agent as pb;
 use nonstop_proto::agent::agent_service_client::AgentServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::SharedWitness;
 use super::witness::Verdict;
@@ -44,8 +44,8 @@ impl Tally {
 pub struct Jury {
     witness: SharedWitness,
     clients: Mutex<HashMap<String, AgentServiceClient<Channel>>>,
-    /// The address the questions are asked from (the member's own).
-    local: Option<std::net::IpAddr>,
+    /// How the questions are asked: plain or TLS, from the member's own address.
+    dial: nonstop_pki::Dial,
 }
 
 impl Jury {
@@ -54,13 +54,13 @@ impl Jury {
         Jury {
             witness,
             clients: Mutex::new(HashMap::new()),
-            local: None,
+            dial: nonstop_pki::Dial::default(),
         }
     }
 
-    /// The same, asking from `local` (the member's own address).
-    pub fn from_address(mut self, local: Option<std::net::IpAddr>) -> Self {
-        self.local = local;
+    /// The same, asking as `dial` says (TLS, the member's own address).
+    pub fn dialing(mut self, dial: nonstop_pki::Dial) -> Self {
+        self.dial = dial;
         self
     }
 
@@ -121,11 +121,12 @@ impl Jury {
         if let Some(c) = clients.get(address) {
             return Some(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        let endpoint = self
+            .dial
+            .endpoint(address)
             .ok()?
             .connect_timeout(ASK_TIMEOUT)
-            .timeout(ASK_TIMEOUT)
-            .local_address(self.local);
+            .timeout(ASK_TIMEOUT);
         let client = AgentServiceClient::new(endpoint.connect_lazy());
         clients.insert(address.to_string(), client.clone());
         Some(client)

@@ -53,18 +53,17 @@ pub trait Connect: Send + Sync + 'static {
     fn connect(&self, address: &str) -> ConnectFuture;
 }
 
-/// Plain TCP (`host:port`), no TLS, from `local` when given (the member's own listen
-/// address: its peers, and a firewall, see its connections come from the address it serves on).
-#[derive(Clone, Copy, Debug, Default)]
+/// TCP (`host:port`), plain or TLS, from the member's own listen address when given (its
+/// peers, and a firewall, see its connections come from the address it serves on).
+#[derive(Clone, Debug, Default)]
 pub struct TcpConnect {
-    /// The address outgoing connections are made from (`None`: the kernel's choice).
-    pub local: Option<std::net::IpAddr>,
+    /// How to dial.
+    pub dial: nonstop_pki::Dial,
 }
 
 impl Connect for TcpConnect {
     fn connect(&self, address: &str) -> ConnectFuture {
-        let local = self.local;
-        let ep = endpoint(address).map(|e| e.local_address(local));
+        let ep = endpoint(&self.dial, address);
         Box::pin(async move { ep?.connect().await.map_err(|e| e.to_string()) })
     }
 }
@@ -72,8 +71,8 @@ impl Connect for TcpConnect {
 /// The endpoint for a peer at `address` (`host:port`). HTTP/2 keep-alive pings find a
 /// connection that died silently (a partition, a crashed host): the stream on it fails and
 /// the link reconnects.
-pub fn endpoint(address: &str) -> Result<Endpoint, String> {
-    let ep = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
+pub fn endpoint(dial: &nonstop_pki::Dial, address: &str) -> Result<Endpoint, String> {
+    let ep = dial.endpoint(address)?;
     Ok(ep
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
@@ -118,9 +117,9 @@ impl GrpcTransport {
         Self::new(id, TcpConnect::default())
     }
 
-    /// Over plain TCP, connecting from `local` (the member's own address).
-    pub fn tcp_from(id: u64, local: Option<std::net::IpAddr>) -> Self {
-        Self::new(id, TcpConnect { local })
+    /// Over TCP as `dial` says (TLS, the member's own address).
+    pub fn tcp_dialing(id: u64, dial: nonstop_pki::Dial) -> Self {
+        Self::new(id, TcpConnect { dial })
     }
 
     fn spawn_peer(&self, to: u64, address: &str) -> Peer {
@@ -262,12 +261,44 @@ pub fn raft_service(node: RaftNode) -> RaftTransportServer<RaftService> {
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
+impl RaftService {
+    /// Whether `who` may send for member `from`: its certificate covers the address `from`
+    /// is listed at. Refused otherwise, and logged with the caller.
+    async fn check_sender(&self, who: &crate::server::Caller, from: u64) -> Result<(), Status> {
+        let members = self
+            .node
+            .status()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?
+            .members;
+        match members.get(&from) {
+            Some(address) if who.covers(address) => Ok(()),
+            listed => {
+                let why = match listed {
+                    Some(address) => {
+                        format!("member {from} is at {address}, which it does not cover")
+                    }
+                    None => format!("{from} is not a member"),
+                };
+                let status = Status::permission_denied(format!(
+                    "{who} may not send raft messages as member {from}: {why}"
+                ));
+                Err(crate::server::auth::refused(&who.to_string(), status))
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl RaftTransport for RaftService {
     async fn send(
         &self,
         request: Request<Streaming<RaftBatch>>,
     ) -> Result<Response<SendSummary>, Status> {
+        // Who sends: a member's certificate, for the address the sender of each message is
+        // listed at (checked once per sender on this stream).
+        let who = crate::server::auth::caller(&request)?;
+        let mut senders = std::collections::BTreeSet::new();
         let mut stream = request.into_inner();
         let mut accepted = 0;
         loop {
@@ -290,6 +321,12 @@ impl RaftTransport for RaftService {
                 .map(|b| Message::parse_from_bytes(b))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Status::invalid_argument(format!("messages: {e}")))?;
+            for m in &msgs {
+                if !senders.contains(&m.from) {
+                    self.check_sender(&who, m.from).await?;
+                    senders.insert(m.from);
+                }
+            }
             accepted += msgs.len() as u64;
             if !self.node.step(msgs) {
                 // End the stream so the sender reconnects to whatever serves this address next.

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 
+use super::auth::{Caller, caller};
 use super::status::{bad_field, from_store};
 use crate::db::{ApplyError, ClusterDb, Command, Op};
 use crate::leader::DesiredBoard;
@@ -136,8 +137,8 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
+        let node = for_own_node(&r, |r| &r.node)?;
         self.ensure_leader()?;
-        let node = r.into_inner().node;
         let (roster, _) = self.liveness.registered(&node).await.map_err(refused)?;
         Ok(Response::new(pb::RegisterReply {
             heartbeat_ms: roster.heartbeat_ms,
@@ -150,6 +151,7 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatAck>, Status> {
+        for_own_node(&r, |r| &r.node)?;
         self.ack(r.into_inner()).await.map(Response::new)
     }
 
@@ -162,9 +164,12 @@ impl<S: Store> AgentService for AgentApi<S> {
         // Each heartbeat is acknowledged as the answer stream is read: no task, no queue. The
         // first refusal ends the stream with its status; the agent's end going away ends it too.
         // The member stopping ends it as well.
+        // A heartbeat for another node than the certificate's ends the stream.
+        let who = caller(&r)?;
         let state = (self.clone(), r.into_inner(), self.stop.clone(), false);
-        let acks =
-            futures::stream::unfold(state, |(api, mut inbound, mut stop, refused)| async move {
+        let acks = futures::stream::unfold(
+            (state, who),
+            |((api, mut inbound, mut stop, refused), who)| async move {
                 if refused {
                     return None;
                 }
@@ -172,11 +177,16 @@ impl<S: Store> AgentService for AgentApi<S> {
                     m = inbound.message() => m.ok()??,
                     _ = stopped(&mut stop) => return None,
                 };
-                match api.ack(hb).await {
-                    Ok(ack) => Some((Ok(ack), (api, inbound, stop, false))),
-                    Err(status) => Some((Err(status), (api, inbound, stop, true))),
+                let acked = match acts_for(&who, &hb.node) {
+                    Ok(()) => api.ack(hb).await,
+                    Err(status) => Err(status),
+                };
+                match acked {
+                    Ok(ack) => Some((Ok(ack), ((api, inbound, stop, false), who))),
+                    Err(status) => Some((Err(status), ((api, inbound, stop, true), who))),
                 }
-            });
+            },
+        );
         Ok(Response::new(Box::pin(acks)))
     }
 
@@ -186,8 +196,8 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::DesiredRequest>,
     ) -> Result<Response<DesiredStream>, Status> {
+        let node = for_own_node(&r, |r| &r.node)?;
         self.ensure_leader()?;
-        let node = r.into_inner().node;
         self.known(&node).await?;
         let mut desired = self.board.subscribe(&node);
         let mut leadership = self.store.leadership();
@@ -225,6 +235,7 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::ReportBatch>,
     ) -> Result<Response<pb::ReportReply>, Status> {
+        for_own_node(&r, |r| &r.node)?;
         self.ensure_leader()?;
         let batch = r.into_inner();
         if batch.reports.len() > MAX_REPORTS {
@@ -281,6 +292,15 @@ impl<S: Store> AgentService for AgentApi<S> {
         &self,
         r: Request<pb::SuspectRequest>,
     ) -> Result<Response<pb::SuspectReply>, Status> {
+        let who = caller(&r)?;
+        let members = self.store.members().await.map_err(|e| from_store(&e))?;
+        if !who.is_member(members.iter().map(|m| m.address.as_str())) {
+            let status = Status::permission_denied(format!(
+                "{who} may not ask for suspicions: only controller members may (a node \
+                 certificate for a member's address)"
+            ));
+            return Err(super::auth::refused(&who.to_string(), status));
+        }
         let req = r.into_inner();
         if req.node_timeout_ms == 0 {
             return Err(bad_field("node_timeout_ms", "must be above zero"));
@@ -306,6 +326,26 @@ impl<S: Store> AgentService for AgentApi<S> {
             member_id: self.store.member_id(),
         }))
     }
+}
+
+/// The node a request names, if its caller may act for it (a node's certificate for that
+/// node); refused otherwise, and logged with the caller.
+fn for_own_node<R>(r: &Request<R>, node: impl Fn(&R) -> &String) -> Result<String, Status> {
+    let who = caller(r)?;
+    let node = node(r.get_ref()).clone();
+    acts_for(&who, &node)?;
+    Ok(node)
+}
+
+fn acts_for(who: &Caller, node: &str) -> Result<(), Status> {
+    if who.may_act_for_node(node) {
+        return Ok(());
+    }
+    let status = Status::permission_denied(format!(
+        "{who} may not act for node {node:?}: an agent speaks only for the node its \
+         certificate names"
+    ));
+    Err(super::auth::refused(&who.to_string(), status))
 }
 
 /// The commands a batch of reports from `node` makes, checked against `db`: an unknown node,

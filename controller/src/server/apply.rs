@@ -4,7 +4,8 @@
 use nonstop_proto::cluster as pb;
 use tonic::{Request, Response, Status};
 
-use super::cluster::{ClusterApi, user};
+use super::auth::caller;
+use super::cluster::ClusterApi;
 use super::status::{from_apply, from_store};
 use crate::config;
 use crate::db::Command;
@@ -15,7 +16,7 @@ pub(super) async fn apply_config<S: Store>(
     api: &ClusterApi<S>,
     r: Request<pb::ApplyConfigRequest>,
 ) -> Result<Response<pb::ApplyConfigReply>, Status> {
-    let user = user(&r);
+    let user = caller(&r)?.to_string();
     let req = r.into_inner();
     let name = if req.file_name.is_empty() {
         "cluster.yaml"

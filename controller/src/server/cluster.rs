@@ -5,9 +5,9 @@ use std::pin::Pin;
 use futures::Stream;
 use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
-use nonstop_proto::metadata;
 use tonic::{Request, Response, Status};
 
+use super::auth::{Caller, caller, refused};
 use super::convert;
 use super::history::History;
 use super::status::{from_apply, from_store};
@@ -15,16 +15,6 @@ use crate::db::{ClusterDb, Command, Op};
 use crate::policy;
 use crate::store::Store;
 use crate::time::Time;
-
-/// The operator named in a request's `nonstop-user` metadata ([`metadata::USER`], the audit
-/// log's user), until tokens exist.
-pub(super) fn user<R>(req: &Request<R>) -> String {
-    req.metadata()
-        .get(metadata::USER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("anonymous")
-        .to_string()
-}
 
 /// The service over a store.
 #[derive(Debug, Clone)]
@@ -61,13 +51,26 @@ impl<S: Store> ClusterApi<S> {
         self.store.read(f).await.map_err(|e| from_store(&e))
     }
 
-    /// Proposes an operator command; the reply carries the revision and the changes.
+    /// Records in the audit log what `who` did outside the database (a membership change).
+    /// Best effort: the change is made already; a record that cannot be committed is logged.
+    pub(super) async fn record(&self, who: &Caller, what: String) {
+        tracing::info!(caller = %who, "{what}");
+        let cmd = Command::operator(Time::now(), &who.to_string(), Op::Record { what });
+        match self.store.propose(cmd).await {
+            Ok(c) if c.result.is_ok() => {}
+            Ok(c) => tracing::warn!("audit record refused: {:?}", c.result.err()),
+            Err(e) => tracing::warn!(%e, "audit record not committed"),
+        }
+    }
+
+    /// Proposes an operator command, recorded with its caller; the reply carries the revision
+    /// and the changes.
     async fn command<R>(
         &self,
         req: &Request<R>,
         op: Op,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let user = user(req);
+        let user = caller(req)?.to_string();
         let c = self
             .store
             .propose(Command::operator(Time::now(), &user, op))
@@ -79,6 +82,20 @@ impl<S: Store> ClusterApi<S> {
             revision: c.revision,
             changes,
         }))
+    }
+}
+
+/// A node may pause and resume only itself (its drain); users were checked by the guard.
+fn only_itself(who: &Caller, node: &str) -> Result<(), Status> {
+    match who {
+        Caller::Node { name, .. } if name != node => {
+            let status = Status::permission_denied(format!(
+                "{who} may not pause or resume node {node:?}: a node may only pause and \
+                 resume itself; others need the operator role"
+            ));
+            Err(refused(&who.to_string(), status))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -274,20 +291,18 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         &self,
         r: Request<pb::NameRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::PauseNode {
-            node: r.get_ref().name.clone(),
-        };
-        self.command(&r, op).await
+        let node = r.get_ref().name.clone();
+        only_itself(&caller(&r)?, &node)?;
+        self.command(&r, Op::PauseNode { node }).await
     }
 
     async fn resume_node(
         &self,
         r: Request<pb::NameRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let op = Op::ResumeNode {
-            node: r.get_ref().name.clone(),
-        };
-        self.command(&r, op).await
+        let node = r.get_ref().name.clone();
+        only_itself(&caller(&r)?, &node)?;
+        self.command(&r, Op::ResumeNode { node }).await
     }
 
     async fn evict_node(

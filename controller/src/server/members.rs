@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use nonstop_proto::cluster as pb;
 use tonic::{Request, Response, Status};
 
+use super::auth::{Caller, caller};
 use super::cluster::ClusterApi;
 use super::convert;
 use super::status::{bad_field, from_store};
@@ -50,16 +51,21 @@ pub(super) async fn add<S: Store>(
     api: &ClusterApi<S>,
     r: Request<pb::AddMemberRequest>,
 ) -> Result<Response<pb::MemberChangeReply>, Status> {
+    let who = caller(&r)?;
     let req = r.into_inner();
     if req.id == 0 {
         return Err(bad_field("id", "must not be 0"));
     }
-    member_address(&req.address).map_err(|why| bad_field("address", why))?;
+    // Without TLS (a plain connection), members stay on loopback.
+    let tls = !matches!(who, Caller::Insecure { .. });
+    member_address(&req.address, tls).map_err(|why| bad_field("address", why))?;
     let store = api.store();
+    let what = format!("add member {} at {}", req.id, req.address);
     store
         .add_member(req.id, req.address)
         .await
         .map_err(|e| from_store(&e))?;
+    api.record(&who, what).await;
     changed(api).await
 }
 
@@ -67,12 +73,14 @@ pub(super) async fn remove<S: Store>(
     api: &ClusterApi<S>,
     r: Request<pb::RemoveMemberRequest>,
 ) -> Result<Response<pb::MemberChangeReply>, Status> {
+    let who = caller(&r)?;
     let id = r.into_inner().id;
     if id == 0 {
         return Err(bad_field("id", "must not be 0"));
     }
     let store = api.store();
     store.remove_member(id).await.map_err(|e| from_store(&e))?;
+    api.record(&who, format!("remove member {id}")).await;
     changed(api).await
 }
 
@@ -80,6 +88,7 @@ pub(super) async fn transfer<S: Store>(
     api: &ClusterApi<S>,
     r: Request<pb::TransferLeaderRequest>,
 ) -> Result<Response<pb::TransferLeaderReply>, Status> {
+    let who = caller(&r)?;
     let req = r.into_inner();
     if req.to == 0 {
         return Err(bad_field("to", "must name a member (its id, not 0)"));
@@ -93,6 +102,8 @@ pub(super) async fn transfer<S: Store>(
     };
     let start = Instant::now();
     let l = (api.store().transfer_leader(req.to, within).await).map_err(|e| from_store(&e))?;
+    api.record(&who, format!("transfer leadership to member {}", req.to))
+        .await;
     Ok(Response::new(pb::TransferLeaderReply {
         leader_id: l.leader_id,
         term: l.term,

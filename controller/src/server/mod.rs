@@ -10,6 +10,7 @@
 
 mod agent;
 mod apply;
+pub mod auth;
 mod cluster;
 mod convert;
 mod history;
@@ -18,6 +19,7 @@ pub mod status;
 mod transport;
 
 pub use agent::AgentApi;
+pub use auth::{Caller, Guard, Need, Refusals, guard};
 pub use cluster::ClusterApi;
 pub use convert::handler as handler_name;
 pub use history::History;

@@ -14,12 +14,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use nonstop_pki::Links;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
 use nonstop_proto::metadata;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
 
 use super::endpoints;
@@ -48,9 +49,38 @@ pub struct ConnArgs {
     /// How to print the answer.
     #[arg(long, short, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
-    /// The operator's name, written to the audit log [default: $NONSTOP_USER, else $USER].
+    /// The identity folder (ca.pem, cert.pem, key.pem from `nonstop cert user`) the CLI
+    /// presents to a cluster with TLS [default: $NONSTOP_IDENTITY, else ./.nonstop/admin when
+    /// it is there, beside the endpoints `nonstop up` wrote].
+    #[arg(long, global = true, env = "NONSTOP_IDENTITY")]
+    pub identity: Option<std::path::PathBuf>,
+    /// The operator's name, written to the audit log of a cluster without TLS only (with TLS,
+    /// the certificate says who asks) [default: $NONSTOP_USER, else $USER].
     #[arg(long, global = true)]
     pub user: Option<String>,
+}
+
+/// Where `nonstop up` puts the administrator's identity, beside the endpoints it writes.
+const LOCAL_IDENTITY: &str = ".nonstop/admin";
+
+impl ConnArgs {
+    /// The links the options ask for: TLS with the identity folder given (or the local
+    /// cluster's admin folder), else plain.
+    pub fn links(&self) -> Result<Links, CliError> {
+        let (dir, source) = match &self.identity {
+            Some(d) => (d.clone(), "--identity"),
+            None if std::path::Path::new(LOCAL_IDENTITY)
+                .join("cert.pem")
+                .exists() =>
+            {
+                (LOCAL_IDENTITY.into(), LOCAL_IDENTITY)
+            }
+            None => return Ok(Links::Plain),
+        };
+        let tls = nonstop_pki::Tls::load(&dir)
+            .map_err(|e| CliError::Refused(format!("{source}: {e}")))?;
+        Ok(Links::Tls(std::sync::Arc::new(tls)))
+    }
 }
 
 /// Why an operator command failed; each kind has its exit code.
@@ -137,6 +167,7 @@ pub type Api = ClusterServiceClient<InterceptedService<Channel, User>>;
 #[derive(Debug)]
 pub struct Client {
     endpoints: Vec<String>,
+    links: Links,
     user: User,
     /// The member that answered last, and its URL.
     api: Option<(String, Api)>,
@@ -158,12 +189,34 @@ impl Client {
             })?),
             None => None,
         };
+        let endpoints = endpoints::resolve(&args.endpoint)?;
+        let links = args.links()?;
+        if !links.is_tls()
+            && let Some(url) = endpoints.iter().find(|u| u.starts_with("https://"))
+        {
+            return Err(CliError::Refused(format!(
+                "{url} uses TLS: give an identity folder (--identity DIR or NONSTOP_IDENTITY; \
+                 ca.pem, cert.pem, key.pem from `nonstop cert user NAME --role R`)"
+            )));
+        }
         Ok(Client {
-            endpoints: endpoints::resolve(&args.endpoint)?,
+            endpoints,
+            links,
             user: User(user),
             api: None,
             format: args.output,
         })
+    }
+
+    /// Whether the links use TLS (the cluster then takes any member address, not only
+    /// loopback).
+    pub fn is_tls(&self) -> bool {
+        self.links.is_tls()
+    }
+
+    /// The links it calls over.
+    pub fn links(&self) -> &Links {
+        &self.links
     }
 
     /// Calls the cluster: on the current member, else each endpoint in order, and once more on
@@ -221,7 +274,7 @@ impl Client {
                 self.api = Some((url.to_string(), api));
                 Attempt::Answered(Ok(r.into_inner()))
             }
-            Err(s) => match self.redirect(&s).await {
+            Err(s) => match self.redirect(url, &s).await {
                 Ok(Some(leader)) => Attempt::Answered(self.on_leader(leader, f).await),
                 Ok(None) if member_stopped(&s) => {
                     tell!("warning: {url}: its raft member is stopped; trying the next endpoint");
@@ -254,7 +307,7 @@ impl Client {
 
     /// The leader's client when `s` is a member's "not the leader" naming the leader (`None`
     /// for any other status); an error when that leader cannot be reached.
-    async fn redirect(&self, s: &Status) -> Result<Option<(String, Api)>, String> {
+    async fn redirect(&self, from: &str, s: &Status) -> Result<Option<(String, Api)>, String> {
         let leader = s
             .metadata()
             .get(metadata::LEADER)
@@ -262,17 +315,21 @@ impl Client {
         let Some(leader) = leader.filter(|_| s.code() == Code::FailedPrecondition) else {
             return Ok(None);
         };
+        // The leader is reached the way the member that named it was.
+        let scheme = from.split_once("://").map_or("http", |(s, _)| s);
         let url = if leader.contains("://") {
             leader.to_string()
         } else {
-            format!("http://{leader}")
+            format!("{scheme}://{leader}")
         };
         let api = self.connect(&url).await?;
         Ok(Some((url, api)))
     }
 
     async fn connect(&self, url: &str) -> Result<Api, String> {
-        let endpoint = Endpoint::from_shared(url.to_string())
+        let endpoint = self
+            .links
+            .endpoint_url(url)
             .map_err(|e| format!("--endpoint {url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(2));
         let channel = endpoint
@@ -326,7 +383,7 @@ pub(crate) fn member_stopped(s: &Status) -> bool {
 }
 
 /// An error with its causes, on one line ("transport error: Connection refused").
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

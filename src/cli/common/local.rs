@@ -4,22 +4,27 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nonstop_pki::Links;
 use nonstop_proto::cluster::cluster_service_client::ClusterServiceClient;
 use nonstop_proto::cluster::{Group, GroupState, NodeState, StatusRequest, Target};
+use tonic::transport::Channel;
 
 /// Node names, ports and controller members of a local cluster.
 #[derive(Debug)]
 pub struct Layout {
     names: Vec<String>,
     base_port: u16,
+    /// Mutual TLS (each node's identity in `DIR/<node>/tls`), or plain (`--insecure`).
+    secure: bool,
 }
 
 impl Layout {
-    /// Nodes on consecutive ports from `base_port`.
-    pub fn new(names: &[String], base_port: u16) -> Self {
+    /// Nodes on consecutive ports from `base_port`, over TLS when `secure`.
+    pub fn new(names: &[String], base_port: u16, secure: bool) -> Self {
         Layout {
             names: names.to_vec(),
             base_port,
+            secure,
         }
     }
 
@@ -39,15 +44,21 @@ impl Layout {
 
     /// The members' URLs, one per line (what the CLI reads from `.nonstop/endpoints`).
     pub fn endpoints(&self) -> String {
+        let scheme = if self.secure { "https" } else { "http" };
         (0..self.members())
-            .map(|i| format!("http://{}\n", self.address(i)))
+            .map(|i| format!("{scheme}://{}\n", self.address(i)))
             .collect()
     }
 
     /// node.yaml of node `i`.
     pub fn node_yaml(&self, i: usize, cluster: &Path, timing: &str) -> String {
+        let security = if self.secure {
+            "tls: {dir: tls}"
+        } else {
+            "insecure: true"
+        };
         let mut y = format!(
-            "node: {}\ndata_dir: .\nlisten: {}\ntiming: {timing}\nagent: {{}}\n",
+            "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\nagent: {{}}\n",
             self.names[i],
             self.address(i)
         );
@@ -105,7 +116,7 @@ pub struct Started {
 /// its daemon.log. What the cluster shows about the node proves nothing here: a node stopped a
 /// moment ago is still Up in the cluster's eyes, and a daemon that refuses to start (an emptied
 /// raft log) exits without ever answering.
-pub fn wait_serving(started: &[Started], timeout: Duration) -> Result<(), String> {
+pub fn wait_serving(started: &[Started], links: &Links, timeout: Duration) -> Result<(), String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let begin = Instant::now();
     let mut waiting: Vec<&Started> = started.iter().collect();
@@ -114,7 +125,9 @@ pub fn wait_serving(started: &[Started], timeout: Duration) -> Result<(), String
         let mut next = Vec::new();
         for s in waiting {
             let serving = match &s.member {
-                Some(m) => rt.block_on(probe(m, Duration::from_millis(500))) == Probe::Serving,
+                Some(m) => {
+                    rt.block_on(probe(links, m, Duration::from_millis(500))) == Probe::Serving
+                }
                 None => true,
             };
             if !serving {
@@ -188,12 +201,18 @@ fn strip_colours(line: &str) -> String {
 
 /// Waits until one of `members` answers with a leader, the nodes `joining` have joined, and no
 /// group is on its way anywhere; returns what runs where.
-pub fn wait(members: &[String], joining: &[String], timeout: Duration) -> Result<Settled, String> {
+pub fn wait(
+    links: &Links,
+    members: &[String],
+    joining: &[String],
+    timeout: Duration,
+) -> Result<Settled, String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    rt.block_on(poll(members, joining, timeout))
+    rt.block_on(poll(links, members, joining, timeout))
 }
 
 async fn poll(
+    links: &Links,
     members: &[String],
     joining: &[String],
     timeout: Duration,
@@ -202,7 +221,7 @@ async fn poll(
     let mut last = String::from("no member answered");
     while start.elapsed() < timeout {
         for m in members {
-            match status(m, joining).await {
+            match status(links, m, joining).await {
                 Ok(Some(summary)) => return Ok(summary),
                 Ok(None) => last = "waiting for the nodes to join and the groups to settle".into(),
                 Err(e) => last = e,
@@ -216,10 +235,20 @@ async fn poll(
     ))
 }
 
-async fn status(member: &str, joining: &[String]) -> Result<Option<Settled>, String> {
-    let mut c = ClusterServiceClient::connect(format!("http://{member}"))
-        .await
-        .map_err(|e| e.to_string())?;
+/// A client of the member at `member` (host:port).
+async fn client(links: &Links, member: &str) -> Result<ClusterServiceClient<Channel>, String> {
+    let channel = links.endpoint(member)?.connect().await;
+    Ok(ClusterServiceClient::new(channel.map_err(|e| {
+        format!("{member}: {}", super::client::source_chain(&e))
+    })?))
+}
+
+async fn status(
+    links: &Links,
+    member: &str,
+    joining: &[String],
+) -> Result<Option<Settled>, String> {
+    let mut c = client(links, member).await?;
     let s = c
         .status(StatusRequest {})
         .await
@@ -290,11 +319,9 @@ pub enum Probe {
 }
 
 /// Asks the daemon at `member` (host:port) for the status, for at most `within`.
-pub async fn probe(member: &str, within: Duration) -> Probe {
+pub async fn probe(links: &Links, member: &str, within: Duration) -> Probe {
     let ask = async {
-        let mut c = ClusterServiceClient::connect(format!("http://{member}"))
-            .await
-            .ok()?;
+        let mut c = client(links, member).await.ok()?;
         Some(match c.status(StatusRequest {}).await {
             Err(s) if super::client::member_stopped(&s) => {
                 Probe::MemberStopped(s.message().to_string())
@@ -375,7 +402,7 @@ mod tests {
     #[test]
     fn three_nodes_are_three_members() {
         let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let l = Layout::new(&names, 7701);
+        let l = Layout::new(&names, 7701, false);
         assert_eq!(
             l.endpoints(),
             "http://127.0.0.1:7701\nhttp://127.0.0.1:7702\nhttp://127.0.0.1:7703\n"
@@ -392,7 +419,7 @@ mod tests {
     #[test]
     fn nodes_past_the_members_are_agents_only() {
         let names: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
-        let l = Layout::new(&names, 9000);
+        let l = Layout::new(&names, 9000, false);
         let y = l.node_yaml(3, Path::new("c.yaml"), "default");
         assert!(!y.contains("controller:"));
         assert!(

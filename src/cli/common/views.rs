@@ -135,6 +135,9 @@ pub struct StatusView {
     /// Commands applied on the member that answered.
     pub revision: u64,
     pub answered_by: String,
+    /// Whether the CLI reached the cluster over mutual TLS (false: plain gRPC, a cluster run
+    /// `--insecure`, where nobody is authenticated).
+    pub tls: bool,
     /// The controller members: id, address, role (leader, voter, learner).
     pub members: Vec<MemberView>,
     pub nodes: Vec<NodeView>,
@@ -158,6 +161,7 @@ impl From<pb::StatusReply> for StatusView {
             term: s.term,
             revision: s.revision,
             answered_by: s.answered_by,
+            tls: false,
             members: s
                 .members
                 .into_iter()
