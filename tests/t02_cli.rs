@@ -20,7 +20,13 @@ async fn status_and_lists_in_every_format() {
     assert!(s["leader"].is_string(), "{s}");
     assert_eq!(s["leader_node"], "m1", "the leader names its own node: {s}");
     let t = m.nonstop(&["status"]).await;
-    assert!(t.stdout.starts_with("leader m1 at 127.0.0.1:"), "{t:?}");
+    // A plain connection: the cluster runs without TLS, and every status says so first.
+    assert_eq!(s["tls"], false, "{s}");
+    assert!(
+        t.stdout
+            .starts_with("INSECURE: plain gRPC, nobody is authenticated (this cluster runs without TLS)\nleader m1 at 127.0.0.1:"),
+        "{t:?}"
+    );
     assert_eq!(s["nodes"].as_array().unwrap().len(), 2);
     assert_eq!(s["groups"][0]["name"], "G");
     assert_eq!(s["groups"][0]["owner"], "a");
