@@ -105,7 +105,17 @@ fn i10_3_a_forged_report_does_not_free_a_group_that_still_runs() {
     let epoch = g["epoch"].as_u64().unwrap();
     let leader = c.url(c.leader_node());
     c.disturb("forged report");
-    forge_gave_up(&leader, "osdb-serv", "marker", "SOCKET_GROUP", epoch);
+    // With the node's own identity: only its certificate may speak for it (a forger without
+    // it is refused, tests/t15_identity.rs); what is tested here is a report that lies.
+    let identity = c.dir.join("osdb-serv").join("tls");
+    forge_gave_up(
+        &leader,
+        &identity,
+        "osdb-serv",
+        "marker",
+        "SOCKET_GROUP",
+        epoch,
+    );
     // The leader believes it and moves the group, which takes the marker's 4 s to stop.
     let took = {
         let start = Instant::now();
@@ -131,14 +141,24 @@ fn i10_3_a_forged_report_does_not_free_a_group_that_still_runs() {
     c.check();
 }
 
-/// Sends an `AgentService.Report` as if from `node`'s agent: `resource` Failed, given up.
-fn forge_gave_up(leader: &str, node: &str, resource: &str, group: &str, epoch: u64) {
+/// Sends an `AgentService.Report` as if from `node`'s agent (with the node's identity folder
+/// `identity`): `resource` Failed, given up.
+fn forge_gave_up(
+    leader: &str,
+    identity: &std::path::Path,
+    node: &str,
+    resource: &str,
+    group: &str,
+    epoch: u64,
+) {
     use nonstop_proto::agent as apb;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut client = apb::agent_service_client::AgentServiceClient::connect(leader.to_string())
-            .await
-            .unwrap();
+        let tls = nonstop_pki::Tls::load(identity).unwrap();
+        let links = nonstop_pki::Links::Tls(std::sync::Arc::new(tls));
+        let address = leader.split_once("://").map_or(leader, |(_, a)| a);
+        let channel = links.endpoint(address).unwrap().connect().await.unwrap();
+        let mut client = apb::agent_service_client::AgentServiceClient::new(channel);
         let t = apb::ResourceTransition {
             resource: resource.into(),
             group: group.into(),
