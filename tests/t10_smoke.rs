@@ -135,6 +135,28 @@ fn the_readme_commands_from_a_fresh_clone() {
         out.contains("group SOCKET_GROUP     Online   on osdb-serv"),
         "{out}"
     );
+
+    // docs/deploy.md installs with `cargo install --path .`: the release build the README's
+    // command made is reused, and the installed binary works.
+    let root = tmp.path().join("root");
+    let install = Command::new(env!("CARGO"))
+        .args(["install", "--path", ".", "--locked", "--offline", "--root"])
+        .arg(&root)
+        .current_dir(&clone)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .output()
+        .unwrap();
+    assert!(install.status.success(), "{}", text(&install.stderr));
+    let version = Command::new(root.join("bin").join("nonstop"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        version.status.success() && text(&version.stdout).starts_with("nonstop "),
+        "{}",
+        text(&version.stdout)
+    );
 }
 
 /// Runs `nonstop down` when dropped, so a failed assertion leaves nothing running.

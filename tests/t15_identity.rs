@@ -21,7 +21,7 @@ use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 fn links(dir: &Path) -> Links {
-    Links::Tls(std::sync::Arc::new(Tls::load(dir).unwrap()))
+    Links::from(Tls::load(dir).unwrap())
 }
 
 async fn channel(links: &Links, address: &str) -> Result<Channel, String> {
@@ -269,4 +269,99 @@ fn forged_and_unauthorized_calls_are_refused_and_change_nothing() {
         logs.contains("BadSignature") || logs.contains("UnknownIssuer"),
         "{logs}"
     );
+}
+
+/// Puts `issued` in place of the identity in `dir`, file by file (each rename is atomic).
+fn replace_identity(dir: &Path, ca_pem: &str, issued: &nonstop_pki::Issued) {
+    let staged = dir.with_extension("new");
+    write_folder(&staged, ca_pem, issued).unwrap();
+    for f in ["ca.pem", "key.pem", "cert.pem"] {
+        std::fs::rename(staged.join(f), dir.join(f)).unwrap();
+    }
+}
+
+/// The expiry `node show` gives for `node`, asking that node's own member.
+fn expiry_seen_by_itself(c: &LocalCluster, node: &str) -> serde_json::Value {
+    let out = c.cli_via(&[node], &["node", "show", node, "--output", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["certificate_expires"].clone()
+}
+
+/// A renewed certificate is picked up on SIGHUP without a restart, a wrong one is refused and
+/// the one in use stays, and a certificate close to its end is warned about in `status`.
+#[test]
+fn a_renewed_certificate_is_picked_up_on_sighup_and_a_wrong_one_is_refused() {
+    let c = LocalCluster::start("fast");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(20));
+    let before = expiry_seen_by_itself(&c, "osdb-serv");
+    assert!(before.is_string(), "{before}");
+    let status = c.cli(&["status"]);
+    assert!(
+        !text(&status.stdout).contains("WARNING"),
+        "{}",
+        text(&status.stdout)
+    );
+    let pid = c.pid("osdb-serv");
+
+    // A certificate for another node: refused, the old one stays.
+    let ca = Ca::load(&c.dir.join("ca")).unwrap();
+    let tls = c.dir.join("osdb-serv").join("tls");
+    let wrong = ca
+        .issue_node("osdb-back", &["127.0.0.1".into()], 2)
+        .unwrap();
+    replace_identity(&tls, ca.cert_pem(), &wrong);
+    c.signal("osdb-serv", "HUP");
+    let start = std::time::Instant::now();
+    while !c.log("osdb-serv").contains("the identity in use stays") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            c.log("osdb-serv")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        c.log("osdb-serv")
+            .contains("names node osdb-back, not node \"osdb-serv\"")
+    );
+    assert_eq!(expiry_seen_by_itself(&c, "osdb-serv"), before);
+
+    // The right node, two days left: taken, and warned about.
+    let renewed = ca
+        .issue_node("osdb-serv", &["127.0.0.1".into()], 2)
+        .unwrap();
+    replace_identity(&tls, ca.cert_pem(), &renewed);
+    c.signal("osdb-serv", "HUP");
+    let start = std::time::Instant::now();
+    loop {
+        let now = expiry_seen_by_itself(&c, "osdb-serv");
+        if now != before {
+            let days = now
+                .as_str()
+                .and_then(|s| s.get(..10))
+                .unwrap_or_default()
+                .to_string();
+            let in_two = (time::OffsetDateTime::now_utc() + time::Duration::days(2)).date();
+            assert_eq!(days, in_two.to_string(), "{now}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{now}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = c.log("osdb-serv");
+    assert!(log.contains("identity reloaded"), "{log}");
+    assert!(
+        log.contains("expires on") && (log.contains("in 1 day(s)") || log.contains("in 2 day(s)")),
+        "{log}"
+    );
+    assert_eq!(c.pid("osdb-serv"), pid, "no restart");
+    let status = c.cli_via(&["osdb-serv"], &["status"]);
+    assert!(
+        text(&status.stdout).contains("WARNING: the certificate of node osdb-serv expires in"),
+        "{}",
+        text(&status.stdout)
+    );
+    // It still serves, with the new certificate, and the cluster still works.
+    c.move_and_wait("osdb-back");
 }

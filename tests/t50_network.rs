@@ -418,7 +418,7 @@ impl Drop for Net {
 }
 
 fn links(dir: &Path) -> Links {
-    Links::Tls(std::sync::Arc::new(Tls::load(dir).unwrap()))
+    Links::from(Tls::load(dir).unwrap())
 }
 
 /// Forged calls over the network, from the operator's namespace: osdb-third's certificate

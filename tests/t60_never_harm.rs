@@ -154,8 +154,7 @@ fn forge_gave_up(
     use nonstop_proto::agent as apb;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let tls = nonstop_pki::Tls::load(identity).unwrap();
-        let links = nonstop_pki::Links::Tls(std::sync::Arc::new(tls));
+        let links = nonstop_pki::Links::from(nonstop_pki::Tls::load(identity).unwrap());
         let address = leader.split_once("://").map_or(leader, |(_, a)| a);
         let channel = links.endpoint(address).unwrap().connect().await.unwrap();
         let mut client = apb::agent_service_client::AgentServiceClient::new(channel);

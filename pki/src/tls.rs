@@ -15,7 +15,7 @@
 //! expired one, is refused in the handshake, and the server logs it with the peer's address.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls::RootCertStore;
@@ -44,6 +44,7 @@ pub struct Tls {
     folder: Folder,
     info: CertInfo,
     identity: Identity,
+    server: Arc<rustls::ServerConfig>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -102,12 +103,21 @@ impl Tls {
                 ),
             ));
         }
+        let server = server_config(dir, &folder)?;
         Ok(Tls {
             dir: dir.to_path_buf(),
             folder,
             info,
             identity,
+            server,
         })
+    }
+
+    /// Whether `other` holds the same certificate, key and CA.
+    pub fn same_files(&self, other: &Tls) -> bool {
+        self.folder.ca_pem == other.folder.ca_pem
+            && self.folder.cert_pem == other.folder.cert_pem
+            && self.folder.key_pem == other.folder.key_pem
     }
 
     /// The folder it was read from.
@@ -132,29 +142,8 @@ impl Tls {
 
     /// The server side: this certificate, client certificates from the cluster CA (optional in
     /// the handshake, required by the services), HTTP/2.
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let bad = |why: String| PkiError::malformed(&self.dir, why);
-        let mut roots = RootCertStore::empty();
-        for ca in pem_certs(&self.folder.ca_pem, &self.dir.join("ca.pem"))? {
-            roots.add(ca).map_err(|e| bad(format!("ca.pem: {e}")))?;
-        }
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| bad(format!("ca.pem: {e}")))?;
-        let chain = pem_certs(&self.folder.cert_pem, &self.dir.join("cert.pem"))?;
-        let key = PrivateKeyDer::from_pem_slice(self.folder.key_pem.as_bytes())
-            .map_err(|e| PkiError::malformed(self.dir.join("key.pem"), e.to_string()))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad(e.to_string()))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
-            .map_err(|e| bad(e.to_string()))?;
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        Ok(Arc::new(config))
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server.clone()
     }
 
     /// The client side, for a server at `host`: the cluster CA as the only root, this
@@ -168,6 +157,30 @@ impl Tls {
             ))
             .domain_name(host)
     }
+}
+
+fn server_config(dir: &Path, folder: &Folder) -> Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let bad = |why: String| PkiError::malformed(dir, why);
+    let mut roots = RootCertStore::empty();
+    for ca in pem_certs(&folder.ca_pem, &dir.join("ca.pem"))? {
+        roots.add(ca).map_err(|e| bad(format!("ca.pem: {e}")))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| bad(format!("ca.pem: {e}")))?;
+    let chain = pem_certs(&folder.cert_pem, &dir.join("cert.pem"))?;
+    let key = PrivateKeyDer::from_pem_slice(folder.key_pem.as_bytes())
+        .map_err(|e| PkiError::malformed(dir.join("key.pem"), e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| bad(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
 }
 
 fn pem_certs(pem: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -200,13 +213,42 @@ pub fn host_of(address: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// An identity that can be replaced while it is in use (a renewed certificate, on SIGHUP or
+/// when its files change): connections made afterwards, and the server's next handshakes, use
+/// the new one; connections open already keep theirs.
+#[derive(Clone, Debug)]
+pub struct TlsCell(Arc<RwLock<Arc<Tls>>>);
+
+impl TlsCell {
+    /// A cell holding `tls`.
+    pub fn new(tls: Tls) -> TlsCell {
+        TlsCell(Arc::new(RwLock::new(Arc::new(tls))))
+    }
+
+    /// The identity now.
+    pub fn current(&self) -> Arc<Tls> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `tls` in its place.
+    pub fn replace(&self, tls: Tls) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
+    }
+}
+
 /// How a node or a tool reaches the members: plain gRPC (loopback-only clusters) or mutual TLS.
 #[derive(Clone, Debug)]
 pub enum Links {
     /// `http://`, no authentication.
     Plain,
     /// `https://` with this identity.
-    Tls(Arc<Tls>),
+    Tls(TlsCell),
+}
+
+impl From<Tls> for Links {
+    fn from(tls: Tls) -> Links {
+        Links::Tls(TlsCell::new(tls))
+    }
 }
 
 impl Links {
@@ -215,11 +257,11 @@ impl Links {
         matches!(self, Links::Tls(_))
     }
 
-    /// The identity links use, if any.
-    pub fn tls(&self) -> Option<&Tls> {
+    /// The identity links use now, if any.
+    pub fn tls(&self) -> Option<Arc<Tls>> {
         match self {
             Links::Plain => None,
-            Links::Tls(t) => Some(t),
+            Links::Tls(t) => Some(t.current()),
         }
     }
 
@@ -228,9 +270,9 @@ impl Links {
         match self {
             Links::Plain => Endpoint::from_shared(format!("http://{address}"))
                 .map_err(|e| format!("{address}: {e}")),
-            Links::Tls(tls) => Endpoint::from_shared(format!("https://{address}"))
+            Links::Tls(cell) => Endpoint::from_shared(format!("https://{address}"))
                 .map_err(|e| format!("{address}: {e}"))?
-                .tls_config(tls.client_config(host_of(address)))
+                .tls_config(cell.current().client_config(host_of(address)))
                 .map_err(|e| format!("{address}: {e}")),
         }
     }
@@ -283,15 +325,14 @@ impl Dial {
 }
 
 /// The TLS connections `listener` accepts, with `TCP_NODELAY` set, each handshake in its own
-/// task (a slow or silent client holds up no other). A failed handshake is logged with the
-/// peer's address and the reason (an unknown CA, an expired certificate, not TLS at all).
-/// The accepting task ends when the stream is dropped.
+/// task (a slow or silent client holds up no other), with the identity `cell` holds at that
+/// moment. A failed handshake is logged with the peer's address and the reason (an unknown CA,
+/// an expired certificate, not TLS at all). The accepting task ends when the stream is dropped.
 pub fn accept(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
+    cell: TlsCell,
 ) -> ReceiverStream<std::io::Result<tokio_rustls::server::TlsStream<TcpStream>>> {
     let (tx, rx) = mpsc::channel(64);
-    let acceptor = TlsAcceptor::from(config);
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -307,7 +348,8 @@ pub fn accept(
                 }
             };
             let _ = stream.set_nodelay(true);
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let acceptor = TlsAcceptor::from(cell.current().server_config());
+            let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {

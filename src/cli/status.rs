@@ -8,7 +8,7 @@ use nonstop_proto::cluster as pb;
 use super::client::{Client, ConnArgs, run_async};
 use super::member::node_of;
 use super::output::{cell, emit};
-use super::views::{StatusView, group_table, node_table};
+use super::views::{self, StatusView, group_table, node_table};
 
 /// The options of `nonstop status`.
 #[derive(Debug, Args)]
@@ -38,17 +38,30 @@ pub fn run(args: StatusArgs) -> ExitCode {
     })
 }
 
+/// How many days ahead `status` warns about a node's certificate expiring.
+const CERT_WARNING_DAYS: i64 = 30;
+
 fn table(s: &StatusView) -> String {
     let leader = match (&s.leader, &s.leader_node) {
         (Some(l), Some(node)) => format!("leader {node} at {l} (term {})", s.term),
         (Some(l), None) => format!("leader {l} (term {})", s.term),
         (None, _) => "no leader".to_string(),
     };
-    let insecure = if s.tls {
-        ""
+    let mut insecure = if s.tls {
+        String::new()
     } else {
-        "INSECURE: plain gRPC, nobody is authenticated (this cluster runs without TLS)\n"
+        "INSECURE: plain gRPC, nobody is authenticated (this cluster runs without TLS)\n".into()
     };
+    for n in &s.nodes {
+        if let Some(at) = &n.certificate_expires
+            && let Some(days) = views::days_until(at).filter(|d| *d <= CERT_WARNING_DAYS)
+        {
+            insecure += &format!(
+                "WARNING: the certificate of node {} expires in {days} day(s), on {at}\n",
+                n.name
+            );
+        }
+    }
     format!(
         "{insecure}{leader}, revision {}, answered by {}\n\n{}\n\n{}",
         s.revision,

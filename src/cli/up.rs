@@ -385,7 +385,7 @@ fn links_of(dir: &Path) -> Result<Links, String> {
         return Ok(Links::Plain);
     }
     let tls = nonstop_pki::Tls::load(&admin).map_err(|e| e.to_string())?;
-    Ok(Links::Tls(std::sync::Arc::new(tls)))
+    Ok(Links::from(tls))
 }
 
 /// Starts `nonstop run` for one node, detached in its own process group (a Ctrl-C at the

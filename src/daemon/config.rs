@@ -260,7 +260,7 @@ impl NodeConfig {
                 return Err((field, why));
             }
         }
-        Ok(nonstop_pki::Links::Tls(std::sync::Arc::new(tls)))
+        Ok(nonstop_pki::Links::from(tls))
     }
 
     /// Checks the fields: roles, member list, and (without TLS) loopback-only addresses.

@@ -1,7 +1,7 @@
 //! `nonstop run`: one node's daemon with its roles.
 //!
 //! ```text
-//!  listen (gRPC, loopback until TLS) ─┬─ ClusterService  ─┐
+//!  listen (gRPC, mutual TLS) ─────────┬─ ClusterService  ─┐
 //!                                     ├─ AgentService    ─┼─ RaftStore ─ RaftNode (redb log)
 //!                                     ├─ RaftTransport   ─┘      │
 //!                                     └─ health, reflection      └─ leader duties (liveness,
@@ -11,5 +11,6 @@
 
 pub mod config;
 mod roles;
+mod systemd;
 
 pub use roles::run;

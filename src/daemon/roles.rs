@@ -12,10 +12,10 @@ use nonstop_controller::leader::{self, DesiredBoard};
 use nonstop_controller::liveness::{self, Liveness};
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
 use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbLog};
-use nonstop_controller::server::{AgentApi, ClusterApi, History, Refusals, guard};
+use nonstop_controller::server::{AgentApi, CertBook, ClusterApi, History, Refusals, guard};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_controller::time::Time;
-use nonstop_pki::{Dial, Links};
+use nonstop_pki::{Dial, Links, TlsCell};
 use nonstop_proto::agent::agent_service_server::AgentServiceServer;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
@@ -61,6 +61,11 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         ),
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    // When each node's certificate expires, as seen on its calls; this node's own from now.
+    let certs = CertBook::default();
+    if let Some(tls) = links.tls() {
+        certs.note(&config.node, expires_ms(&tls));
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(nonstop_proto::FILE_DESCRIPTOR_SET)
@@ -69,7 +74,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     let mut routes = tonic::service::Routes::new(health_service).add_service(reflection);
     let controller = match &config.controller {
         Some(role) => {
-            let (c, r) = start_controller(&config, role, &dial, stop_rx.clone(), routes)?;
+            let (c, r) = start_controller(&config, role, &dial, &certs, stop_rx.clone(), routes)?;
             health
                 .set_serving::<ClusterServiceServer<ClusterApi<RaftStore>>>()
                 .await;
@@ -79,11 +84,25 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         None => None,
     };
     let server = serve(listener, &links, routes, stop_rx.clone())?;
+    if let Links::Tls(cell) = &links {
+        tokio::spawn(keep_identity(
+            config.clone(),
+            cell.clone(),
+            certs.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let agent = match &config.agent {
         Some(_) => Some(start_agent(&config, &dial).await?),
         None => None,
     };
     info!(node = %config.node, "running");
+    super::systemd::ready();
+    if let Some(every) = super::systemd::watchdog_interval() {
+        let member = controller.as_ref().map(|c| c.node.clone());
+        let healthy = move || member.as_ref().is_none_or(RaftNode::is_running);
+        tokio::spawn(super::systemd::feed_watchdog(every, healthy));
+    }
     // Crash-only: a member that stopped cannot come back inside this process (its raft state
     // is only safe to read again from its directory), and a daemon that goes on without it
     // serves errors while looking alive. So its death ends the daemon, for a supervisor (or
@@ -107,6 +126,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         drain_node(&config, &dial).await;
     }
     info!("stopping");
+    super::systemd::stopping();
     if let Some((a, watchdog)) = agent {
         let _ = a.shutdown().await;
         // The agent stopped everything and said "none": the watchdog may exit.
@@ -150,6 +170,7 @@ fn start_controller(
     config: &NodeConfig,
     role: &ControllerRole,
     dial: &Dial,
+    certs: &CertBook,
     stop: watch::Receiver<bool>,
     routes: tonic::service::Routes,
 ) -> Result<(Controller, tonic::service::Routes), String> {
@@ -181,20 +202,24 @@ fn start_controller(
     let refusals = Refusals::to_audit(store.clone());
     let routes = routes
         .add_service(
-            guard(ClusterServiceServer::new(ClusterApi::new(
-                store.clone(),
-                history,
-                &config.node,
-            )))
-            .recording(refusals.clone()),
+            guard(ClusterServiceServer::new(
+                ClusterApi::new(store.clone(), history, &config.node).with_certs(certs.clone()),
+            ))
+            .recording(refusals.clone())
+            .noting(certs.clone()),
         )
         .add_service(
             guard(AgentServiceServer::new(
                 AgentApi::new(liveness, board).until(stop),
             ))
-            .recording(refusals.clone()),
+            .recording(refusals.clone())
+            .noting(certs.clone()),
         )
-        .add_service(guard(raft_service(node.clone())).recording(refusals));
+        .add_service(
+            guard(raft_service(node.clone()))
+                .recording(refusals)
+                .noting(certs.clone()),
+        );
     Ok((Controller { node, store }, routes))
 }
 
@@ -343,10 +368,9 @@ fn serve(
             warn!(%e, "gRPC server stopped");
         }
     };
-    Ok(match links.tls() {
-        Some(tls) => {
-            let config = tls.server_config().map_err(|e| format!("tls.dir: {e}"))?;
-            let incoming = nonstop_pki::accept(listener, config);
+    Ok(match links {
+        Links::Tls(cell) => {
+            let incoming = nonstop_pki::accept(listener, cell.clone());
             tokio::spawn(async move {
                 done(
                     server
@@ -355,7 +379,7 @@ fn serve(
                 )
             })
         }
-        None => {
+        Links::Plain => {
             let incoming = nonstop_controller::raft::grpc::incoming(listener);
             tokio::spawn(async move {
                 done(
@@ -366,6 +390,79 @@ fn serve(
             })
         }
     })
+}
+
+/// How often the identity's files are read again to see whether they changed.
+const IDENTITY_RECHECK: Duration = Duration::from_secs(30);
+/// How long ahead of its expiry a certificate is warned about (once a day).
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Keeps the node's identity current: on SIGHUP, and when its files change (read again every
+/// 30 s), it is loaded and checked as at start (signed by the CA, naming this node, covering
+/// its addresses, valid now) and replaces the one in use; new connections and handshakes use
+/// it. A bad one is refused with a warning naming the field, and the one in use stays. Warns
+/// at start and then daily from 30 days before the certificate expires.
+async fn keep_identity(
+    config: NodeConfig,
+    cell: TlsCell,
+    certs: CertBook,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(IDENTITY_RECHECK);
+    let mut warned: Option<tokio::time::Instant> = None;
+    loop {
+        let hangup = tokio::select! {
+            _ = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+            _ = tick.tick() => false,
+            _ = stop.changed() => return,
+        };
+        match config.links() {
+            Ok(Links::Tls(fresh)) => {
+                let fresh = fresh.current();
+                if !cell.current().same_files(&fresh) {
+                    info!(
+                        identity = %fresh.identity(),
+                        expires = %fresh.info().not_after.date(),
+                        "identity reloaded from {}",
+                        fresh.dir().display()
+                    );
+                    cell.replace((*fresh).clone());
+                    certs.note(&config.node, expires_ms(&fresh));
+                    warned = None;
+                } else if hangup {
+                    info!("SIGHUP: the identity's files are unchanged");
+                }
+            }
+            Ok(Links::Plain) => {}
+            Err((field, why)) => {
+                warn!("{field}: {why}: the identity in use stays until this is fixed")
+            }
+        }
+        let tls = cell.current();
+        let days = tls.info().days_left(time::OffsetDateTime::now_utc());
+        let due = warned.is_none_or(|w| w.elapsed() >= Duration::from_secs(24 * 3600));
+        if days <= EXPIRY_WARNING_DAYS && due {
+            warn!(
+                "this node's certificate ({}) expires on {}, in {days} day(s): make a new one \
+                 with `nonstop cert node` and put it in place (picked up without a restart)",
+                tls.dir().join("cert.pem").display(),
+                tls.info().not_after.date()
+            );
+            warned = Some(tokio::time::Instant::now());
+        }
+    }
+}
+
+/// When `tls`'s certificate expires, in ms since the Unix epoch.
+fn expires_ms(tls: &nonstop_pki::Tls) -> u64 {
+    u64::try_from(tls.info().not_after.unix_timestamp()).unwrap_or(0) * 1000
 }
 
 async fn wait_for_signal() {

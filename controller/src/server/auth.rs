@@ -22,9 +22,11 @@
 //! (`--insecure`, node.yaml `insecure: true`): then nobody is authenticated, every call is
 //! allowed, and the audit log records the `nonstop-user` the request claims, marked so.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
@@ -58,6 +60,8 @@ pub enum Caller {
         name: String,
         /// The addresses its certificate covers.
         addresses: Vec<String>,
+        /// When its certificate expires, in ms since the Unix epoch.
+        expires_ms: u64,
         /// The peer's address.
         peer: Option<SocketAddr>,
     },
@@ -211,10 +215,12 @@ pub fn caller_of(extensions: &http::Extensions, claimed: Option<&str>) -> Result
         })?;
         let info = CertInfo::from_der(certs[0].as_ref())
             .map_err(|why| Status::unauthenticated(format!("client certificate{from}: {why}")))?;
+        let expires_ms = u64::try_from(info.not_after.unix_timestamp()).unwrap_or(0) * 1000;
         return match info.identity {
             Some(Identity::Node(name)) => Ok(Caller::Node {
                 name,
                 addresses: info.addresses,
+                expires_ms,
                 peer,
             }),
             Some(Identity::User { name, role }) => Ok(Caller::User { name, role, peer }),
@@ -284,12 +290,36 @@ impl Refusals {
     }
 }
 
+/// When each node's certificate expires, as this member saw it last: the certificates nodes
+/// present on their calls (agents' heartbeats, members' raft streams), and this member's own.
+/// Shown by `status` and `node show`; kept in memory (a restarted member sees them again
+/// within a heartbeat).
+#[derive(Clone, Debug, Default)]
+pub struct CertBook(Arc<Mutex<HashMap<String, u64>>>);
+
+impl CertBook {
+    /// Notes that `node`'s certificate expires at `expires_ms` (ms since the Unix epoch).
+    pub fn note(&self, node: &str, expires_ms: u64) {
+        let mut book = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if book.get(node) != Some(&expires_ms) {
+            book.insert(node.to_string(), expires_ms);
+        }
+    }
+
+    /// When `node`'s certificate expires (0: not seen).
+    pub fn expires_ms(&self, node: &str) -> u64 {
+        let book = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        book.get(node).copied().unwrap_or(0)
+    }
+}
+
 /// A member's gRPC service behind the rules of [`Need::of`]: refuses what the caller may not
 /// call before the service sees it, and hands the service the [`Caller`].
 #[derive(Clone, Debug)]
 pub struct Guard<S> {
     inner: S,
     refusals: Refusals,
+    book: CertBook,
 }
 
 /// `service`, guarded; refusals are only logged.
@@ -297,6 +327,7 @@ pub fn guard<S>(service: S) -> Guard<S> {
     Guard {
         inner: service,
         refusals: Refusals::default(),
+        book: CertBook::default(),
     }
 }
 
@@ -304,6 +335,12 @@ impl<S> Guard<S> {
     /// The same guard, recording refusals of authenticated callers in `refusals` too.
     pub fn recording(mut self, refusals: Refusals) -> Self {
         self.refusals = refusals;
+        self
+    }
+
+    /// The same guard, noting in `book` when each calling node's certificate expires.
+    pub fn noting(mut self, book: CertBook) -> Self {
+        self.book = book;
         self
     }
 }
@@ -344,7 +381,15 @@ where
             .and_then(|t| t.get_ref().remote_addr());
         let checked = match caller_of(req.extensions(), claimed.as_deref()) {
             Ok(caller) => match Need::of(&path).allows(&caller, &path) {
-                Ok(()) => Ok(caller),
+                Ok(()) => {
+                    if let Caller::Node {
+                        name, expires_ms, ..
+                    } = &caller
+                    {
+                        self.book.note(name, *expires_ms);
+                    }
+                    Ok(caller)
+                }
                 Err(status) => {
                     self.refusals.note(&caller, &path);
                     Err((caller.to_string(), status))
@@ -384,6 +429,7 @@ mod tests {
         Caller::Node {
             name: name.into(),
             addresses: vec![address.into()],
+            expires_ms: 0,
             peer: None,
         }
     }

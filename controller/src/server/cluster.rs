@@ -7,7 +7,7 @@ use nonstop_proto::cluster as pb;
 use nonstop_proto::cluster::cluster_service_server::ClusterService;
 use tonic::{Request, Response, Status};
 
-use super::auth::{Caller, caller, refused};
+use super::auth::{Caller, CertBook, caller, refused};
 use super::convert;
 use super::history::History;
 use super::status::{from_apply, from_store};
@@ -22,6 +22,7 @@ pub struct ClusterApi<S> {
     store: S,
     history: History,
     member: String,
+    certs: CertBook,
 }
 
 impl<S: Store> ClusterApi<S> {
@@ -31,7 +32,14 @@ impl<S: Store> ClusterApi<S> {
             store,
             history,
             member: member.to_string(),
+            certs: CertBook::default(),
         }
+    }
+
+    /// The same API, showing each node's certificate expiry as `certs` has it.
+    pub fn with_certs(mut self, certs: CertBook) -> Self {
+        self.certs = certs;
+        self
     }
 
     /// The store under the API.
@@ -99,6 +107,14 @@ fn only_itself(who: &Caller, node: &str) -> Result<(), Status> {
     }
 }
 
+/// A node as the API answers it: the database's view and its certificate's expiry.
+fn node(certs: &CertBook, db: &ClusterDb, n: &crate::db::model::Node) -> pb::Node {
+    pb::Node {
+        certificate_expires_ms: certs.expires_ms(&n.spec.name),
+        ..convert::node(db, n)
+    }
+}
+
 fn missing(kind: &str, name: &str) -> Status {
     Status::not_found(format!("unknown {kind} {name:?}"))
 }
@@ -112,9 +128,10 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
         let info = self.store.leadership().borrow().clone();
+        let certs = self.certs.clone();
         let (nodes, groups, revision) = self
-            .read(|db| {
-                let nodes = db.nodes.values().map(|n| convert::node(db, n)).collect();
+            .read(move |db| {
+                let nodes = db.nodes.values().map(|n| node(&certs, db, n)).collect();
                 let groups = db.groups.values().map(|g| convert::group(db, g)).collect();
                 (nodes, groups, db.revision)
             })
@@ -146,17 +163,18 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         &self,
         _: Request<pb::ListRequest>,
     ) -> Result<Response<pb::NodeList>, Status> {
+        let certs = self.certs.clone();
         let nodes = self
-            .read(|db| db.nodes.values().map(|n| convert::node(db, n)).collect())
+            .read(move |db| db.nodes.values().map(|n| node(&certs, db, n)).collect())
             .await?;
         Ok(Response::new(pb::NodeList { nodes }))
     }
 
     async fn get_node(&self, r: Request<pb::NameRequest>) -> Result<Response<pb::Node>, Status> {
         let name = r.into_inner().name;
-        let key = name.clone();
+        let (key, certs) = (name.clone(), self.certs.clone());
         let n = self
-            .read(move |db| db.nodes.get(&key).map(|n| convert::node(db, n)))
+            .read(move |db| db.nodes.get(&key).map(|n| node(&certs, db, n)))
             .await?;
         n.map(Response::new).ok_or_else(|| missing("node", &name))
     }

@@ -30,6 +30,8 @@ pub(super) fn node(db: &ClusterDb, n: &Node) -> pb::Node {
             .groups_on(&n.spec.name)
             .map(|g| g.spec.name.clone())
             .collect(),
+        // What the database cannot know: the API adds it (cluster.rs).
+        certificate_expires_ms: 0,
     }
 }
 

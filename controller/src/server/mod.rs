@@ -19,7 +19,7 @@ pub mod status;
 mod transport;
 
 pub use agent::AgentApi;
-pub use auth::{Caller, Guard, Need, Refusals, guard};
+pub use auth::{Caller, CertBook, Guard, Need, Refusals, guard};
 pub use cluster::ClusterApi;
 pub use convert::handler as handler_name;
 pub use history::History;

@@ -79,7 +79,7 @@ impl ConnArgs {
         };
         let tls = nonstop_pki::Tls::load(&dir)
             .map_err(|e| CliError::Refused(format!("{source}: {e}")))?;
-        Ok(Links::Tls(std::sync::Arc::new(tls)))
+        Ok(Links::from(tls))
     }
 }
 

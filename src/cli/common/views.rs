@@ -27,11 +27,32 @@ pub struct NodeView {
     pub evicted: bool,
     /// The groups it owns.
     pub groups: Vec<String>,
+    /// When the certificate it presented last expires (UTC, RFC 3339); null when not seen or
+    /// without TLS.
+    pub certificate_expires: Option<String>,
+}
+
+/// An expiry in ms since the Unix epoch as RFC 3339 (UTC); `None` for 0 (not known).
+fn expiry(ms: u64) -> Option<String> {
+    if ms == 0 {
+        return None;
+    }
+    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(ms / 1000).ok()?).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// Whole days from now until `rfc3339` (negative once past).
+pub fn days_until(rfc3339: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some((t - time::OffsetDateTime::now_utc()).whole_days())
 }
 
 impl From<pb::Node> for NodeView {
     fn from(n: pb::Node) -> Self {
         NodeView {
+            certificate_expires: expiry(n.certificate_expires_ms),
             address: some(&n.address),
             name: n.name,
             state: wire::node_state(n.state),
@@ -220,6 +241,16 @@ pub fn node_fields(n: &NodeView) -> String {
         ("witness", n.witness.to_string()),
         ("evicted", n.evicted.to_string()),
         ("groups", list(&n.groups)),
+        (
+            "certificate",
+            match &n.certificate_expires {
+                Some(at) => {
+                    let days = days_until(at).unwrap_or(0);
+                    format!("expires {at} (in {days} days)")
+                }
+                None => "-".into(),
+            },
+        ),
     ])
 }
 
