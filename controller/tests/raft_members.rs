@@ -280,9 +280,9 @@ async fn bad_member_changes_are_named_and_change_nothing() {
     assert_eq!(seen.leader_address.as_deref(), Some(addr.as_str()));
 }
 
-/// nonstop speaks no TLS yet: a member at a non-loopback address would carry the cluster over
-/// the network in plain gRPC, and it counted toward quorum. The server refuses it, naming the
-/// field, even when the client did not check.
+/// Without TLS (a plain connection), a member at a non-loopback address would carry the cluster
+/// over the network in plain gRPC, and it counted toward quorum. The server refuses it, naming
+/// the field, even when the client did not check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn i10_8_a_member_that_cannot_be_reached_securely_is_refused() {
     let c = Cluster::start(1, 1000).await;
@@ -297,7 +297,7 @@ async fn i10_8_a_member_that_cannot_be_reached_securely_is_refused() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{address}");
-        let want = format!("address: {address} is not a loopback address: until TLS");
+        let want = format!("address: {address} is not a loopback address: without TLS");
         assert!(err.message().starts_with(&want), "{}", err.message());
     }
     let l = list(&c, leader, false).await.unwrap();

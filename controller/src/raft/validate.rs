@@ -6,9 +6,10 @@
 //! as a local one), and a panic in the member task stops the member. So the member task drops
 //! every message that is not addressed to it, does not come from a member, or has a field that
 //! cannot be right given this member's own state. Each rule is one raft-rs 0.7 never breaks
-//! (the comments say why), so traffic between correct members is never dropped; a forged
-//! message that looks right can still mislead raft, since the transport has no authentication
-//! until TLS.
+//! (the comments say why), so traffic between correct members is never dropped. A forged
+//! message that looks right could still mislead raft: with TLS only the certificate of the
+//! member a message claims to come from can send it (server/auth.rs); a cluster run without
+//! TLS (loopback only) has no such check.
 //!
 //! [`check`] is the decision alone (no I/O, no clock); [`Throttle`] decides when a refusal is
 //! worth a log line.
