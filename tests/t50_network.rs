@@ -12,8 +12,10 @@
 //!   the owner stops before the others start, and the cluster converges after the heal;
 //! - a partition isolating the raft leader: the group stays where it runs.
 //!
-//! `T50_ROUNDS` (default 1) repeats the partitions, `T50_TIMING` (default `fast`) picks the
-//! timing profile; each round prints its fail-over times. Needs root, iproute2 and nftables
+//! `T50_ROUNDS` (default 1) repeats the kill and the partitions (in odd rounds the killed owner
+//! leads raft too), `T50_TIMING` (default `fast`) picks the timing profile; each round prints
+//! its fail-over times and the end their p50, p99 and max:
+//! `T50_ROUNDS=10 T50_TIMING=default cargo test --test t50_network -- --nocapture`. Needs root, iproute2 and nftables
 //! (scripts/apt-packages.txt): a loud SKIP without them, a failure under `CI=true`. Nothing is
 //! sent outside the namespaces, which are removed at the end.
 
@@ -479,6 +481,22 @@ fn forged_calls_are_refused(net: &Net) {
     .unwrap();
 }
 
+/// p50, p99 and max of `d`, and how many.
+fn summary(d: &mut [Duration]) -> String {
+    d.sort();
+    let at = |q: f64| d[((d.len() as f64 * q).ceil() as usize).clamp(1, d.len()) - 1];
+    if d.is_empty() {
+        return "none".into();
+    }
+    format!(
+        "n={} p50={:?} p99={:?} max={:?}",
+        d.len(),
+        at(0.5),
+        at(0.99),
+        d[d.len() - 1]
+    )
+}
+
 #[test]
 fn a_tls_cluster_across_namespaces_survives_kills_and_partitions() {
     let timing = env_or("T50_TIMING", "fast".to_string());
@@ -500,24 +518,34 @@ fn a_tls_cluster_across_namespaces_survives_kills_and_partitions() {
     let g = net.group(&all).unwrap();
     assert_eq!(g["owner"], "osdb-serv", "nothing moved: {g}");
 
-    // kill -9 of the owner's daemon: the group moves, and fails back when it returns.
-    let start = Instant::now();
-    net.kill(0);
-    net.wait_online(&[1, 2], "osdb-back", Duration::from_secs(30));
-    println!(
-        "t50 {timing}: kill -9 of the owner: Online elsewhere after {:?}",
-        start.elapsed()
-    );
-    net.spawn(0);
-    net.wait_online(&all, "osdb-serv", Duration::from_secs(60));
-    net.wait_all_up(&all, Duration::from_secs(30));
-
+    let mut kills = Vec::new();
+    let mut cuts = Vec::new();
     for round in 0..rounds {
+        // kill -9 of the owner's daemon: the group moves, and fails back when it returns. In
+        // odd rounds the owner leads raft too (the lost node led: an election comes first).
+        if round % 2 == 1 {
+            let out = net.cli(&all, &["member", "transfer", "--to", "osdb-serv"]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        let led = net.leader(&all) == 0;
+        let start = Instant::now();
+        net.kill(0);
+        net.wait_online(&[1, 2], "osdb-back", Duration::from_secs(30));
+        let took = start.elapsed();
+        kills.push(took);
+        println!(
+            "t50 {timing} round {round}: kill -9 of the owner (leader: {led}): Online elsewhere after {took:?}"
+        );
+        net.spawn(0);
+        net.wait_online(&all, "osdb-serv", Duration::from_secs(60));
+        net.wait_all_up(&all, Duration::from_secs(30));
+
         for how in [Cut::Both, Cut::Inbound] {
             let start = Instant::now();
             net.cut(0, how);
             net.wait_online(&[1, 2], "osdb-back", Duration::from_secs(60));
             let moved = start.elapsed();
+            cuts.push(moved);
             net.heal(0);
             net.wait_online(&all, "osdb-serv", Duration::from_secs(60));
             net.wait_all_up(&all, Duration::from_secs(30));
@@ -551,6 +579,14 @@ fn a_tls_cluster_across_namespaces_survives_kills_and_partitions() {
             );
         }
     }
+    println!(
+        "t50 {timing}: kill -9 of the owner, Online elsewhere: {}",
+        summary(&mut kills)
+    );
+    println!(
+        "t50 {timing}: owner cut off, Online elsewhere: {}",
+        summary(&mut cuts)
+    );
     net.wait_online(&all, "osdb-serv", Duration::from_secs(30));
     assert!(
         chat_answers_in(&net.nodes.names[0], vip_port),

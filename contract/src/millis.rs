@@ -104,6 +104,7 @@ impl FromStr for Millis {
             "" | "s" => 1000,
             "m" | "min" => 60_000,
             "h" => 3_600_000,
+            "d" => 86_400_000,
             _ => return Err(ParseMillisError(s.to_string())),
         };
         n.checked_mul(scale)
@@ -148,6 +149,7 @@ mod tests {
             ("90", 90_000, "90s"),
             ("15m", 900_000, "15m"),
             ("24h", 86_400_000, "24h"),
+            ("30d", 2_592_000_000, "720h"),
             ("1500ms", 1500, "1500ms"),
         ] {
             let m: Millis = text.parse().unwrap();

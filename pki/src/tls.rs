@@ -243,6 +243,9 @@ pub enum Links {
     Plain,
     /// `https://` with this identity.
     Tls(TlsCell),
+    /// `https://` trusting this CA certificate (PEM), without a client certificate: for a
+    /// bearer token.
+    Anonymous(Arc<String>),
 }
 
 impl From<Tls> for Links {
@@ -254,13 +257,13 @@ impl From<Tls> for Links {
 impl Links {
     /// Whether links use TLS.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Links::Tls(_))
+        !matches!(self, Links::Plain)
     }
 
     /// The identity links use now, if any.
     pub fn tls(&self) -> Option<Arc<Tls>> {
         match self {
-            Links::Plain => None,
+            Links::Plain | Links::Anonymous(_) => None,
             Links::Tls(t) => Some(t.current()),
         }
     }
@@ -274,6 +277,15 @@ impl Links {
                 .map_err(|e| format!("{address}: {e}"))?
                 .tls_config(cell.current().client_config(host_of(address)))
                 .map_err(|e| format!("{address}: {e}")),
+            Links::Anonymous(ca) => {
+                let tls = ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(ca.as_bytes()))
+                    .domain_name(host_of(address));
+                Endpoint::from_shared(format!("https://{address}"))
+                    .map_err(|e| format!("{address}: {e}"))?
+                    .tls_config(tls)
+                    .map_err(|e| format!("{address}: {e}"))
+            }
         }
     }
 
@@ -286,7 +298,7 @@ impl Links {
         let address = rest.trim_end_matches('/');
         match (scheme, self) {
             ("http", _) => Links::Plain.endpoint(address),
-            ("https", Links::Tls(_)) => self.endpoint(address),
+            ("https", Links::Tls(_) | Links::Anonymous(_)) => self.endpoint(address),
             ("https", Links::Plain) => Err(format!(
                 "{url}: an https endpoint needs an identity folder (--identity DIR or \
                  NONSTOP_IDENTITY: ca.pem, cert.pem, key.pem from `nonstop cert user`)"

@@ -19,6 +19,7 @@ mod service;
 mod simulate;
 mod status;
 mod tmax_cmd;
+mod token;
 mod type_cmd;
 mod up;
 
@@ -66,6 +67,8 @@ enum Cmd {
     /// Certificates: the cluster CA (init), a node's (node), a person's or a tool's (user), and
     /// what one says (show).
     Cert(cert::CertArgs),
+    /// Bearer tokens for scripts and the dashboard: create, list, revoke (admins).
+    Token(token::TokenArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Check a cluster.yaml.
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
         Cmd::Service(args) => service::run(args),
         Cmd::Audit(args) => audit::run(args),
         Cmd::Cert(args) => cert::run(args),
+        Cmd::Token(args) => token::run(args),
         Cmd::Completions(args) => completions::run(args, command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),

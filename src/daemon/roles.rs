@@ -12,7 +12,9 @@ use nonstop_controller::leader::{self, DesiredBoard};
 use nonstop_controller::liveness::{self, Liveness};
 use nonstop_controller::raft::grpc::{GrpcTransport, raft_service};
 use nonstop_controller::raft::{Members, RaftConfig, RaftNode, RedbLog};
-use nonstop_controller::server::{AgentApi, CertBook, ClusterApi, History, Refusals, guard};
+use nonstop_controller::server::{
+    AgentApi, CertBook, ClusterApi, History, Refusals, StoreTokens, guard,
+};
 use nonstop_controller::store::{RaftStore, Store};
 use nonstop_controller::time::Time;
 use nonstop_pki::{Dial, Links, TlsCell};
@@ -206,7 +208,8 @@ fn start_controller(
                 ClusterApi::new(store.clone(), history, &config.node).with_certs(certs.clone()),
             ))
             .recording(refusals.clone())
-            .noting(certs.clone()),
+            .noting(certs.clone())
+            .with_tokens(Arc::new(StoreTokens(store.clone()))),
         )
         .add_service(
             guard(AgentServiceServer::new(
@@ -369,6 +372,9 @@ fn serve(
         }
     };
     Ok(match links {
+        Links::Anonymous(_) => {
+            return Err("tls.dir: a daemon serves with an identity, not with a CA alone".into());
+        }
         Links::Tls(cell) => {
             let incoming = nonstop_pki::accept(listener, cell.clone());
             tokio::spawn(async move {
@@ -440,7 +446,7 @@ async fn keep_identity(
                     info!("SIGHUP: the identity's files are unchanged");
                 }
             }
-            Ok(Links::Plain) => {}
+            Ok(Links::Plain | Links::Anonymous(_)) => {}
             Err((field, why)) => {
                 warn!("{field}: {why}: the identity in use stays until this is fixed")
             }

@@ -112,6 +112,10 @@ pub enum Op {
     /// Changes nothing but the audit log: what happened outside the database (a membership
     /// change, a refused request), recorded with who asked.
     Record { what: String },
+    /// Adds a bearer token (admins only; tokens.rs).
+    PutToken(super::Token),
+    /// Removes a bearer token.
+    RevokeToken { id: String },
 
     // ---- liveness ----
     /// A node is heard from.
@@ -187,6 +191,8 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Op::Record { what } => f.write_str(what),
+            Op::PutToken(t) => write!(f, "create token {} for {} ({})", t.id, t.name, t.role),
+            Op::RevokeToken { id } => write!(f, "revoke token {id}"),
             Op::PutNode(n) => write!(f, "put node {}", n.name),
             Op::RemoveNode { node } => write!(f, "remove node {node}"),
             Op::PutType(t) => write!(f, "put type {}", t.name),

@@ -16,6 +16,7 @@ mod localized;
 pub mod model;
 mod placement;
 mod state;
+mod tokens;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -29,6 +30,7 @@ pub use event::{Event, EventKind};
 pub use model::*;
 pub use nonstop_contract::names::{NAME_MAX, NAME_RULE, is_safe_name};
 pub use nonstop_contract::{DesiredGroup, DesiredNode, DesiredResource};
+pub use tokens::{MAX_TOKENS, TOKEN_ROLES, Token};
 
 use crate::time::Time;
 
@@ -60,6 +62,9 @@ pub struct ClusterDb {
     pub formed_at: Option<Time>,
     /// Operator commands, newest last.
     pub audit: VecDeque<AuditEntry>,
+    /// Bearer tokens by id (tokens.rs).
+    #[serde(default)]
+    pub tokens: BTreeMap<String, Token>,
 }
 
 impl Default for ClusterDb {
@@ -86,6 +91,7 @@ impl ClusterDb {
             revision: 0,
             formed_at: None,
             audit: VecDeque::new(),
+            tokens: BTreeMap::new(),
         }
     }
 
@@ -139,6 +145,8 @@ impl ClusterDb {
         match op {
             // The audit entry `apply` adds for an operator's command is all it does.
             Op::Record { .. } => Ok(()),
+            Op::PutToken(t) => self.put_token(t),
+            Op::RevokeToken { id } => self.revoke_token(&id),
             Op::PutNode(spec) => self.put_node(spec, out),
             Op::RemoveNode { node } => self.remove_node(&node, out),
             Op::PutType(def) => self.put_type(def, out),

@@ -14,9 +14,12 @@
 //! |---|---|
 //! | ClusterService reads, watches, resolve, audit, member list | any user; any node |
 //! | MoveGroup, Set*Target, ClearGroup, PauseNode, ResumeNode, TransferLeader | operator, admin; a node may pause and resume itself (drain) |
-//! | ApplyConfig, EvictNode, AddMember, RemoveMember, and anything not listed | admin |
+//! | ApplyConfig, EvictNode, AddMember, RemoveMember, the token calls, and anything not listed | admin |
 //! | AgentService Register, Heartbeat(s), Desired, Report | the node the request names |
 //! | AgentService Suspect, RaftTransport | a controller member (a node certificate for a member's address) |
+//!
+//! Over TLS, a caller without a client certificate may present a bearer token (tokens.rs):
+//! it then has the token's role, as a user.
 //!
 //! A plain connection reaches a member only when it runs without TLS, on loopback
 //! (`--insecure`, node.yaml `insecure: true`): then nobody is authenticated, every call is
@@ -40,6 +43,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::{Request, Status};
 use tracing::warn;
 
+use super::tokens::TokenCheck;
 use crate::db::{Command, Op};
 use crate::store::Store;
 use crate::time::Time;
@@ -74,6 +78,17 @@ pub enum Caller {
         /// The peer's address.
         peer: Option<SocketAddr>,
     },
+    /// A bearer token (over TLS, without a client certificate; tokens.rs).
+    Token {
+        /// What it is for.
+        name: String,
+        /// Its id.
+        id: String,
+        /// What it may do.
+        role: Role,
+        /// The peer's address.
+        peer: Option<SocketAddr>,
+    },
 }
 
 impl Caller {
@@ -82,7 +97,8 @@ impl Caller {
         match self {
             Caller::Insecure { peer, .. }
             | Caller::Node { peer, .. }
-            | Caller::User { peer, .. } => *peer,
+            | Caller::User { peer, .. }
+            | Caller::Token { peer, .. } => *peer,
         }
     }
 
@@ -91,7 +107,7 @@ impl Caller {
         match self {
             Caller::Insecure { .. } => true,
             Caller::Node { name, .. } => name == node,
-            Caller::User { .. } => false,
+            Caller::User { .. } | Caller::Token { .. } => false,
         }
     }
 
@@ -103,7 +119,7 @@ impl Caller {
             Caller::Node { addresses, .. } => members
                 .into_iter()
                 .any(|m| nonstop_pki::covers(addresses, nonstop_pki::host_of(m))),
-            Caller::User { .. } => false,
+            Caller::User { .. } | Caller::Token { .. } => false,
         }
     }
 
@@ -115,7 +131,7 @@ impl Caller {
             Caller::Node { addresses, .. } => {
                 nonstop_pki::covers(addresses, nonstop_pki::host_of(address))
             }
-            Caller::User { .. } => false,
+            Caller::User { .. } | Caller::Token { .. } => false,
         }
     }
 }
@@ -127,6 +143,7 @@ impl fmt::Display for Caller {
             Caller::Insecure { claimed, .. } => write!(f, "{claimed} (unauthenticated)")?,
             Caller::Node { name, .. } => write!(f, "node {name}")?,
             Caller::User { name, role, .. } => write!(f, "user {name} ({role})")?,
+            Caller::Token { name, id, role, .. } => write!(f, "token {id} {name} ({role})")?,
         }
         match self.peer() {
             Some(p) => write!(f, " from {p}"),
@@ -187,10 +204,18 @@ impl Need {
         };
         match (self, caller) {
             (Need::Anyone, _) | (_, Caller::Insecure { .. }) => Ok(()),
-            (Need::Role(need), Caller::User { role, .. }) if *role >= need => Ok(()),
+            (Need::Role(need), Caller::User { role, .. } | Caller::Token { role, .. })
+                if *role >= need =>
+            {
+                Ok(())
+            }
             (Need::Role(Role::Viewer), Caller::Node { .. }) => Ok(()),
             (Need::Role(need), _) => Err(denied(&format!("the {need} role"))),
-            (Need::OperatorOrSelf, Caller::User { role, .. }) if *role >= Role::Operator => Ok(()),
+            (Need::OperatorOrSelf, Caller::User { role, .. } | Caller::Token { role, .. })
+                if *role >= Role::Operator =>
+            {
+                Ok(())
+            }
             (Need::OperatorOrSelf, Caller::Node { .. }) => Ok(()),
             (Need::OperatorOrSelf, _) => Err(denied("the operator role")),
             (Need::Node | Need::Member, Caller::Node { .. }) => Ok(()),
@@ -315,11 +340,18 @@ impl CertBook {
 
 /// A member's gRPC service behind the rules of [`Need::of`]: refuses what the caller may not
 /// call before the service sees it, and hands the service the [`Caller`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Guard<S> {
     inner: S,
     refusals: Refusals,
     book: CertBook,
+    tokens: Option<Arc<dyn TokenCheck>>,
+}
+
+impl<S> fmt::Debug for Guard<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard").finish_non_exhaustive()
+    }
 }
 
 /// `service`, guarded; refusals are only logged.
@@ -328,6 +360,7 @@ pub fn guard<S>(service: S) -> Guard<S> {
         inner: service,
         refusals: Refusals::default(),
         book: CertBook::default(),
+        tokens: None,
     }
 }
 
@@ -343,6 +376,19 @@ impl<S> Guard<S> {
         self.book = book;
         self
     }
+
+    /// The same guard, taking bearer tokens `tokens` accepts from callers over TLS without a
+    /// client certificate.
+    pub fn with_tokens(mut self, tokens: Arc<dyn TokenCheck>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+}
+
+/// The bearer token in an `authorization` header (`Bearer <token>`).
+fn bearer(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(|t| t.trim().to_string())
 }
 
 impl<S: NamedService> NamedService for Guard<S> {
@@ -375,41 +421,43 @@ where
             .get(metadata::USER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let peer = req
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|t| t.get_ref().remote_addr());
-        let checked = match caller_of(req.extensions(), claimed.as_deref()) {
-            Ok(caller) => match Need::of(&path).allows(&caller, &path) {
-                Ok(()) => {
-                    if let Caller::Node {
-                        name, expires_ms, ..
-                    } = &caller
-                    {
-                        self.book.note(name, *expires_ms);
-                    }
-                    Ok(caller)
-                }
-                Err(status) => {
-                    self.refusals.note(&caller, &path);
-                    Err((caller.to_string(), status))
-                }
-            },
-            Err(status) => Err((
-                peer.map_or("unknown peer".into(), |p| p.to_string()),
-                status,
-            )),
+        let tls = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
+        let peer = tls.and_then(|t| t.get_ref().remote_addr());
+        // A token counts only over TLS, and only without a client certificate.
+        let by_token = match (tls, &self.tokens, bearer(req.headers())) {
+            (Some(t), Some(check), Some(token)) if t.peer_certs().is_none_or(|c| c.is_empty()) => {
+                Some(check.check(token, peer))
+            }
+            _ => None,
         };
-        match checked {
-            Ok(caller) => {
-                req.extensions_mut().insert(caller);
-                Box::pin(self.inner.call(req))
+        let by_certificate = caller_of(req.extensions(), claimed.as_deref());
+        // The service was ready (poll_ready); a clone takes its place for the next call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (refusals, book) = (self.refusals.clone(), self.book.clone());
+        Box::pin(async move {
+            let identified = match by_token {
+                Some(check) => check.await,
+                None => by_certificate,
+            };
+            let who = peer.map_or("unknown peer".to_string(), |p| p.to_string());
+            let caller = match identified {
+                Ok(caller) => caller,
+                Err(status) => return Ok(refused(&who, status).into_http()),
+            };
+            if let Err(status) = Need::of(&path).allows(&caller, &path) {
+                refusals.note(&caller, &path);
+                return Ok(refused(&caller.to_string(), status).into_http());
             }
-            Err((who, status)) => {
-                let status = refused(&who, status);
-                Box::pin(async move { Ok(status.into_http()) })
+            if let Caller::Node {
+                name, expires_ms, ..
+            } = &caller
+            {
+                book.note(name, *expires_ms);
             }
-        }
+            req.extensions_mut().insert(caller);
+            inner.call(req).await
+        })
     }
 }
 

@@ -444,6 +444,28 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<pb::TransferLeaderReply>, Status> {
         super::members::transfer(self, r).await
     }
+
+    async fn create_token(
+        &self,
+        r: Request<pb::CreateTokenRequest>,
+    ) -> Result<Response<pb::CreateTokenReply>, Status> {
+        super::tokens::create(self, r).await
+    }
+
+    async fn list_tokens(
+        &self,
+        _: Request<pb::ListTokensRequest>,
+    ) -> Result<Response<pb::TokenList>, Status> {
+        super::tokens::list(self).await
+    }
+
+    async fn revoke_token(
+        &self,
+        r: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let id = r.get_ref().id.clone();
+        self.command(&r, Op::RevokeToken { id }).await
+    }
 }
 
 /// A stream that yields `past` and then whatever `live` sends into it.

@@ -16,6 +16,7 @@ mod convert;
 mod history;
 mod members;
 pub mod status;
+mod tokens;
 mod transport;
 
 pub use agent::AgentApi;
@@ -23,4 +24,5 @@ pub use auth::{Caller, CertBook, Guard, Need, Refusals, guard};
 pub use cluster::ClusterApi;
 pub use convert::handler as handler_name;
 pub use history::History;
+pub use tokens::{StoreTokens, TOKEN_PREFIX, TokenCheck};
 pub use transport::{loopback_only, member_address};

@@ -58,15 +58,39 @@ pub struct ConnArgs {
     /// the certificate says who asks) [default: $NONSTOP_USER, else $USER].
     #[arg(long, global = true)]
     pub user: Option<String>,
+    /// A bearer token (`nonstop token create`) to present instead of a certificate; over TLS
+    /// only. Prefer the variable: a command line is visible to every local user.
+    #[arg(long, global = true, env = "NONSTOP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The cluster CA's certificate to trust when presenting a token without an identity
+    /// folder (an identity folder's ca.pem otherwise).
+    #[arg(long, global = true, env = "NONSTOP_CA")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Where `nonstop up` puts the administrator's identity, beside the endpoints it writes.
 const LOCAL_IDENTITY: &str = ".nonstop/admin";
 
 impl ConnArgs {
-    /// The links the options ask for: TLS with the identity folder given (or the local
-    /// cluster's admin folder), else plain.
+    /// The links the options ask for: with a token and no identity folder, TLS trusting
+    /// `--ca` and no client certificate; TLS with the identity folder given (or the local
+    /// cluster's admin folder); else plain.
     pub fn links(&self) -> Result<Links, CliError> {
+        if self.token.is_some() && self.identity.is_none() {
+            // A token goes without a client certificate: trust the CA, present nothing else.
+            let Some(ca) = &self.ca else {
+                return Err(CliError::Refused(
+                    "--token: give the cluster CA's certificate to trust (--ca FILE or \
+                     NONSTOP_CA): a token works only over TLS"
+                        .into(),
+                ));
+            };
+            let pem = std::fs::read_to_string(ca)
+                .map_err(|e| CliError::Refused(format!("--ca: {}: {e}", ca.display())))?;
+            nonstop_pki::CertInfo::from_pem(&pem, ca)
+                .map_err(|e| CliError::Refused(format!("--ca: {e}")))?;
+            return Ok(Links::Anonymous(std::sync::Arc::new(pem)));
+        }
         let (dir, source) = match &self.identity {
             Some(d) => (d.clone(), "--identity"),
             None if std::path::Path::new(LOCAL_IDENTITY)
@@ -147,14 +171,28 @@ pub fn run_async<F: Future<Output = Result<(), CliError>>>(f: F) -> ExitCode {
     }
 }
 
-/// Adds the operator's name to every request.
-#[derive(Debug, Clone)]
-pub struct User(Option<MetadataValue<tonic::metadata::Ascii>>);
+/// Adds the operator's name, and the bearer token if there is one, to every request.
+#[derive(Clone)]
+pub struct User {
+    name: Option<MetadataValue<tonic::metadata::Ascii>>,
+    token: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Interceptor for User {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.0 {
+        if let Some(v) = &self.name {
             req.metadata_mut().insert(metadata::USER, v.clone());
+        }
+        if let Some(t) = &self.token {
+            req.metadata_mut().insert("authorization", t.clone());
         }
         Ok(req)
     }
@@ -191,6 +229,20 @@ impl Client {
         };
         let endpoints = endpoints::resolve(&args.endpoint)?;
         let links = args.links()?;
+        let token = match &args.token {
+            Some(t) if endpoints.iter().any(|u| u.starts_with("http://")) => {
+                let _ = t;
+                return Err(CliError::Refused(
+                    "--token: a token works only over TLS (https:// endpoints)".into(),
+                ));
+            }
+            Some(t) => Some(
+                format!("Bearer {}", t.trim())
+                    .parse()
+                    .map_err(|_| CliError::Refused("--token: must be printable ASCII".into()))?,
+            ),
+            None => None,
+        };
         if !links.is_tls()
             && let Some(url) = endpoints.iter().find(|u| u.starts_with("https://"))
         {
@@ -202,7 +254,7 @@ impl Client {
         Ok(Client {
             endpoints,
             links,
-            user: User(user),
+            user: User { name: user, token },
             api: None,
             format: args.output,
         })
