@@ -24,7 +24,7 @@ BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/nonstop
 WORK=$(mktemp -d /tmp/nonstop-failover-bench.XXXXXX)
 trap '"$BIN" down --dir "$WORK/.nonstop" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
-export NONSTOP_ENDPOINT=http://127.0.0.1:7801,http://127.0.0.1:7802,http://127.0.0.1:7803
+export NONSTOP_ENDPOINT=https://127.0.0.1:7801,https://127.0.0.1:7802,https://127.0.0.1:7803
 
 now_ms() { date +%s%3N; }
 

@@ -75,6 +75,8 @@ for i in 1 2 3; do
     cat >"$WORK/m$i/node.yaml" <<YAML
 node: m$i
 data_dir: .
+# The benchmark measures plain gRPC on loopback (a TLS cluster: bench/failover.sh, t50).
+insecure: true
 listen: 127.0.0.1:${PORTS[$((i - 1))]}
 timing: default
 controller:
