@@ -200,6 +200,8 @@ types:
 groups:
   - name: SOCKET_GROUP
     owners: [osdb-serv, osdb-back, osdb-third]
+    # Each round moves it away and back several times.
+    failover_limit: {{count: 1000, window: 1h}}
     resources:
       - name: vip
         type: ip-address

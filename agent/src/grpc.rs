@@ -30,6 +30,9 @@ use crate::link::{
 };
 use crate::member_stream::MemberStream;
 
+/// How long a connection to a member may go without a frame before it is pinged.
+const KEEPALIVE: Duration = Duration::from_secs(1);
+
 /// A link to whichever controller member leads.
 #[derive(Debug)]
 pub struct GrpcLink {
@@ -80,7 +83,13 @@ impl GrpcLink {
             .endpoint(addr)
             .map_err(AgentError::Link)?
             .connect_timeout(self.timeout)
-            .timeout(self.timeout))
+            .timeout(self.timeout)
+            // A connection that died silently (a partition: packets dropped, no reset) is
+            // found by its unanswered ping and replaced; without it every later call and
+            // heartbeat stream queued on it until TCP gave up, long after the network healed.
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(self.timeout)
+            .keep_alive_while_idle(true))
     }
 
     /// The heartbeat stream of every member (connected when first used).

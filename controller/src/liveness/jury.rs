@@ -126,7 +126,11 @@ impl Jury {
             .endpoint(address)
             .ok()?
             .connect_timeout(ASK_TIMEOUT)
-            .timeout(ASK_TIMEOUT);
+            .timeout(ASK_TIMEOUT)
+            // A connection a partition killed silently is found and replaced (agent/src/grpc.rs).
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(ASK_TIMEOUT)
+            .keep_alive_while_idle(true);
         let client = AgentServiceClient::new(endpoint.connect_lazy());
         clients.insert(address.to_string(), client.clone());
         Some(client)
