@@ -90,6 +90,19 @@ fn the_unit_runs_the_daemon_as_type_notify_with_a_watchdog() {
         .spawn()
         .unwrap();
     let log = || std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    // A failed assertion must not leave the daemon running.
+    struct KillOnDrop(Option<u32>);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            if let Some(pid) = self.0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+    let mut reaper = KillOnDrop(Some(daemon.id()));
 
     let got = receive(&sock, Duration::from_secs(20), |g| {
         g.iter().any(|m| m == "READY=1")
@@ -112,5 +125,7 @@ fn the_unit_runs_the_daemon_as_type_notify_with_a_watchdog() {
     });
     assert!(got.iter().any(|m| m == "STOPPING=1"), "{got:?}\n{}", log());
     let status = daemon.wait().unwrap();
+    // Reaped: its pid may belong to another process from now on.
+    reaper.0 = None;
     assert!(status.success(), "{status:?}\n{}", log());
 }
