@@ -321,11 +321,23 @@ impl RaftTransport for RaftService {
                 .map(|b| Message::parse_from_bytes(b))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| Status::invalid_argument(format!("messages: {e}")))?;
-            for m in &msgs {
-                if !senders.contains(&m.from) {
-                    self.check_sender(&who, m.from).await?;
-                    senders.insert(m.from);
-                }
+            // The member that sends is the batch's `from`: its certificate must cover that
+            // member's address. Its messages are its own, except a MsgTransferLeader a follower
+            // forwards to the leader, which names the member asked to lead (raft-rs keeps the
+            // transferee as `from`).
+            if !senders.contains(&batch.from) {
+                self.check_sender(&who, batch.from).await?;
+                senders.insert(batch.from);
+            }
+            if let Some(m) = msgs.iter().find(|m| {
+                m.from != batch.from
+                    && m.get_msg_type() != raft::prelude::MessageType::MsgTransferLeader
+            }) {
+                let status = Status::permission_denied(format!(
+                    "{who} may not send raft messages as member {}: the batch comes from member {}",
+                    m.from, batch.from
+                ));
+                return Err(crate::server::auth::refused(&who.to_string(), status));
             }
             accepted += msgs.len() as u64;
             if !self.node.step(msgs) {
