@@ -115,6 +115,11 @@ impl CertInfo {
         (self.not_after - now).whole_days()
     }
 
+    /// When it expires, in milliseconds since the Unix epoch (0 for a date before it).
+    pub fn expires_ms(&self) -> u64 {
+        u64::try_from(self.not_after.unix_timestamp()).unwrap_or(0) * 1000
+    }
+
     /// Whether it is valid at `now`.
     pub fn valid_at(&self, now: OffsetDateTime) -> bool {
         self.not_before <= now && now <= self.not_after

@@ -270,23 +270,20 @@ impl Links {
 
     /// The endpoint for a member at `address` (`host:port`).
     pub fn endpoint(&self, address: &str) -> std::result::Result<Endpoint, String> {
-        match self {
-            Links::Plain => Endpoint::from_shared(format!("http://{address}"))
-                .map_err(|e| format!("{address}: {e}")),
-            Links::Tls(cell) => Endpoint::from_shared(format!("https://{address}"))
-                .map_err(|e| format!("{address}: {e}"))?
-                .tls_config(cell.current().client_config(host_of(address)))
-                .map_err(|e| format!("{address}: {e}")),
-            Links::Anonymous(ca) => {
-                let tls = ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(ca.as_bytes()))
-                    .domain_name(host_of(address));
-                Endpoint::from_shared(format!("https://{address}"))
-                    .map_err(|e| format!("{address}: {e}"))?
-                    .tls_config(tls)
-                    .map_err(|e| format!("{address}: {e}"))
+        let at = |e: &dyn std::fmt::Display| format!("{address}: {e}");
+        let tls = match self {
+            Links::Plain => {
+                return Endpoint::from_shared(format!("http://{address}")).map_err(|e| at(&e));
             }
-        }
+            Links::Tls(cell) => cell.current().client_config(host_of(address)),
+            Links::Anonymous(ca) => ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca.as_bytes()))
+                .domain_name(host_of(address)),
+        };
+        Endpoint::from_shared(format!("https://{address}"))
+            .map_err(|e| at(&e))?
+            .tls_config(tls)
+            .map_err(|e| at(&e))
     }
 
     /// The endpoint for a URL (`http://host:port` or `https://host:port`); an `https` URL

@@ -66,7 +66,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     // When each node's certificate expires, as seen on its calls; this node's own from now.
     let certs = CertBook::default();
     if let Some(tls) = links.tls() {
-        certs.note(&config.node, expires_ms(&tls));
+        certs.note(&config.node, tls.info().expires_ms());
     }
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -440,7 +440,7 @@ async fn keep_identity(
                         fresh.dir().display()
                     );
                     cell.replace((*fresh).clone());
-                    certs.note(&config.node, expires_ms(&fresh));
+                    certs.note(&config.node, fresh.info().expires_ms());
                     warned = None;
                 } else if hangup {
                     info!("SIGHUP: the identity's files are unchanged");
@@ -464,11 +464,6 @@ async fn keep_identity(
             warned = Some(tokio::time::Instant::now());
         }
     }
-}
-
-/// When `tls`'s certificate expires, in ms since the Unix epoch.
-fn expires_ms(tls: &nonstop_pki::Tls) -> u64 {
-    u64::try_from(tls.info().not_after.unix_timestamp()).unwrap_or(0) * 1000
 }
 
 async fn wait_for_signal() {

@@ -240,7 +240,7 @@ pub fn caller_of(extensions: &http::Extensions, claimed: Option<&str>) -> Result
         })?;
         let info = CertInfo::from_der(certs[0].as_ref())
             .map_err(|why| Status::unauthenticated(format!("client certificate{from}: {why}")))?;
-        let expires_ms = u64::try_from(info.not_after.unix_timestamp()).unwrap_or(0) * 1000;
+        let expires_ms = info.expires_ms();
         return match info.identity {
             Some(Identity::Node(name)) => Ok(Caller::Node {
                 name,
@@ -430,7 +430,6 @@ where
             }
             _ => None,
         };
-        let by_certificate = caller_of(req.extensions(), claimed.as_deref());
         // The service was ready (poll_ready); a clone takes its place for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -438,7 +437,7 @@ where
         Box::pin(async move {
             let identified = match by_token {
                 Some(check) => check.await,
-                None => by_certificate,
+                None => caller_of(req.extensions(), claimed.as_deref()),
             };
             let who = peer.map_or("unknown peer".to_string(), |p| p.to_string());
             let caller = match identified {

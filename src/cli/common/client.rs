@@ -230,8 +230,7 @@ impl Client {
         let endpoints = endpoints::resolve(&args.endpoint)?;
         let links = args.links()?;
         let token = match &args.token {
-            Some(t) if endpoints.iter().any(|u| u.starts_with("http://")) => {
-                let _ = t;
+            Some(_) if endpoints.iter().any(|u| u.starts_with("http://")) => {
                 return Err(CliError::Refused(
                     "--token: a token works only over TLS (https:// endpoints)".into(),
                 ));
