@@ -18,7 +18,7 @@ set -euo pipefail
 SECS=${SECS:-5}
 CLIENTS=${CLIENTS:-64}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin nonstop -p nonstop -p nonstop-load
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin nonstop --bin nonstop-load -p nonstop -p nonstop-load
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 BIN=$TARGET/nonstop
 LOAD=$TARGET/nonstop-load

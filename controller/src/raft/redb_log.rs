@@ -154,6 +154,9 @@ impl RedbLog {
         }
         if let Some(v) = meta.get(SNAPSHOT).map_err(|e| self.redb_err(e))? {
             self.snapshot = self.decode(SNAPSHOT, v.value())?;
+            // What a snapshot holds was committed, whatever commit index reached the disk.
+            let index = self.snapshot.get_metadata().index;
+            self.hard_state.commit = self.hard_state.commit.max(index);
         }
         if let Some(v) = meta.get(COMPACTED).map_err(|e| self.redb_err(e))? {
             self.compacted = decode_pair(v.value()).ok_or_else(|| LogError::Corrupt {
@@ -206,7 +209,20 @@ impl RedbLog {
         &self,
         f: impl FnOnce(&mut redb::Table<u64, &[u8]>, &mut redb::Table<&str, &[u8]>) -> redb::Result,
     ) -> Result<(), LogError> {
-        let txn = self.db.begin_write().map_err(|e| self.redb_err(e))?;
+        self.write_with(redb::Durability::Immediate, f)
+    }
+
+    /// Writes in one transaction of the given durability. `Durability::None` is only for what
+    /// raft does not need durable (a commit index alone): it reaches the disk with the next
+    /// durable write, and a crash before that loses nothing raft relies on.
+    fn write_with(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&mut redb::Table<u64, &[u8]>, &mut redb::Table<&str, &[u8]>) -> redb::Result,
+    ) -> Result<(), LogError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.redb_err(e))?;
+        txn.set_durability(durability)
+            .map_err(|e| self.redb_err(redb::Error::from(e)))?;
         {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| self.redb_err(e))?;
             let mut meta = txn.open_table(META).map_err(|e| self.redb_err(e))?;
@@ -252,7 +268,19 @@ impl LogStorage for RedbLog {
             hs.commit = hs.commit.max(meta.index);
         }
         let first_new = entries.first().map(|e| e.index);
-        self.write(|ents, meta| {
+        // Raft needs the term, the vote and the entries on disk before it answers; a commit
+        // index alone it can learn again from the leader (etcd's raft calls this MustSync).
+        // Such a write skips the fsync, which would otherwise sit between a quorum's
+        // acknowledgement and the leader applying the entry.
+        let must_sync = snapshot.is_some()
+            || !entries.is_empty()
+            || hs.term != self.hard_state.term
+            || hs.vote != self.hard_state.vote;
+        let durability = match must_sync {
+            true => redb::Durability::Immediate,
+            false => redb::Durability::None,
+        };
+        self.write_with(durability, |ents, meta| {
             if let Some(s) = snapshot {
                 let m = s.get_metadata();
                 ents.retain(|_, _| false)?;
@@ -273,7 +301,10 @@ impl LogStorage for RedbLog {
             Ok(())
         })?;
         self.mirror(snapshot, entries, Some(&hs));
-        self.durable = Some((hs.term, hs.commit));
+        // The high-water mark only ever names what is on disk.
+        if must_sync {
+            self.durable = Some((hs.term, hs.commit));
+        }
         Ok(())
     }
 
@@ -296,8 +327,16 @@ impl LogStorage for RedbLog {
             Err(_) => self.compacted,
         };
         let bytes = snapshot.write_to_bytes().unwrap_or_default();
+        // The HardState goes with it: its commit index may so far have been written without
+        // an fsync, and a snapshot on disk ahead of the commit index on disk would be a log
+        // raft-rs refuses to open (applied beyond committed).
+        let hs = self.hard_state.clone();
         self.write(|ents, meta| {
             ents.retain_in(..=compacted.0, |_, _| false)?;
+            meta.insert(
+                HARD_STATE,
+                hs.write_to_bytes().unwrap_or_default().as_slice(),
+            )?;
             meta.insert(SNAPSHOT, bytes.as_slice())?;
             meta.insert(APPLIED, index.to_be_bytes().as_slice())?;
             meta.insert(COMPACTED, encode_pair(compacted.0, compacted.1).as_slice())?;
@@ -306,6 +345,7 @@ impl LogStorage for RedbLog {
         self.entries.retain(|e| e.index > compacted.0);
         self.compacted = compacted;
         self.snapshot = snapshot;
+        self.durable = Some((hs.term, hs.commit));
         Ok(())
     }
 
@@ -516,5 +556,79 @@ mod tests {
             err.contains("record compacted") && err.contains("raft.redb"),
             "{err}"
         );
+    }
+
+    const CRASH_CHILD: &str = "NONSTOP_REDB_CRASH_CHILD";
+
+    /// The child's part of the test below: entries on disk, then a commit index written
+    /// without an fsync and a later one only in memory (a light ready's), a snapshot at that
+    /// index, and an exit that skips every destructor (as a kill would: redb's clean close
+    /// never runs).
+    fn write_then_die(dir: &Path) -> ! {
+        let mut s = RedbLog::open(dir, 1).unwrap();
+        s.bootstrap(&[(1, "a:1".to_string())].into()).unwrap();
+        let ents: Vec<Entry> = (2..=6)
+            .map(|index| Entry {
+                index,
+                term: 2,
+                ..Default::default()
+            })
+            .collect();
+        let mut hs = HardState {
+            term: 2,
+            vote: 1,
+            commit: 1,
+            ..Default::default()
+        };
+        s.persist(None, &ents, Some(&hs)).unwrap();
+        hs.commit = 3;
+        s.persist(None, &[], Some(&hs)).unwrap();
+        // As the Ready loop does with a light ready's commit index: memory only.
+        s.set_commit(6);
+        let mut snap = Snapshot::default();
+        snap.mut_metadata().index = 6;
+        snap.mut_metadata().term = 2;
+        snap.mut_metadata().mut_conf_state().voters = vec![1];
+        s.save_snapshot(snap, 0).unwrap();
+        std::process::exit(0)
+    }
+
+    /// A commit index alone is written without an fsync, or (from a light ready) not at all,
+    /// so a crash may lose it; a snapshot saved at that index must not then be ahead of the
+    /// commit index on disk, or raft-rs refuses to start ("applied is out of range") and the
+    /// member cannot come back.
+    #[test]
+    fn a_snapshot_never_outruns_the_commit_index_on_disk_after_a_crash() {
+        if let Some(dir) = std::env::var_os(CRASH_CHILD) {
+            write_then_die(Path::new(&dir));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::env::current_exe().unwrap();
+        let status = std::process::Command::new(me)
+            .args([
+                "--exact",
+                "raft::redb_log::tests::a_snapshot_never_outruns_the_commit_index_on_disk_after_a_crash",
+                "--nocapture",
+            ])
+            .env(CRASH_CHILD, dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child failed: {status}");
+        let s = RedbLog::open(dir.path(), 1).unwrap();
+        let applied = s.latest_snapshot().get_metadata().index;
+        assert_eq!(applied, 6);
+        let state = raft::Storage::initial_state(&s).unwrap();
+        assert!(
+            state.hard_state.commit >= applied,
+            "commit {} on disk behind the snapshot at {applied}",
+            state.hard_state.commit
+        );
+        let cfg = raft::Config {
+            id: 1,
+            applied,
+            ..Default::default()
+        };
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        raft::RawNode::new(&cfg, s, &logger).expect("raft opens the log");
     }
 }
