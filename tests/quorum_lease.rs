@@ -64,6 +64,10 @@ struct Faults {
     down: Vec<Vec<Window>>,
     /// Per member: windows when its link with the agent drops everything.
     cut: Vec<Vec<Window>>,
+    /// Per member: windows when its acknowledgements to the agent are lost while the agent's
+    /// heartbeats still arrive (a one-way partition: the member grants leases the agent never
+    /// gets).
+    deaf: Vec<Vec<Window>>,
     /// Windows when the agent's process is stopped.
     frozen: Vec<Window>,
     /// (time, member): who leads from then on.
@@ -81,7 +85,7 @@ struct Profile {
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Msg {
-    Heartbeat { m: usize, sent: u64 },
+    Heartbeat { m: usize, sent: u64, alive: bool },
     Ack { m: usize, sent: u64 },
     Ask { m: usize, round: u64 },
     Verdict { m: usize, round: u64, silent: bool },
@@ -147,6 +151,13 @@ impl Sim {
 
     fn cut(&self, m: usize, t: u64) -> bool {
         self.f.cut[m].iter().any(|w| w.covers(t))
+    }
+
+    fn deaf(&self, m: usize, t: u64) -> bool {
+        self.f
+            .deaf
+            .get(m)
+            .is_some_and(|ws| ws.iter().any(|w| w.covers(t)))
     }
 
     fn frozen_until(&self, t: u64) -> Option<u64> {
@@ -220,9 +231,11 @@ impl Sim {
 
     fn agent_tick(&mut self, t: u64, out: &mut Outcome) {
         if t.is_multiple_of(self.p.heartbeat) {
+            // Each heartbeat says whether the lease held when it was sent (agent/src/feeds.rs).
+            let alive = self.lease.is_valid(t);
             for m in 0..self.p.members {
                 if !self.cut(m, t) {
-                    self.send(t, Msg::Heartbeat { m, sent: t });
+                    self.send(t, Msg::Heartbeat { m, sent: t, alive });
                 }
             }
         }
@@ -302,20 +315,20 @@ impl Sim {
 
     fn handle(&mut self, t: u64, msg: Msg, out: &mut Outcome) {
         match msg {
-            Msg::Heartbeat { m, sent } => {
+            Msg::Heartbeat { m, sent, alive } => {
                 if self.member_down(m, t) || self.cut(m, t) {
                     return;
                 }
                 let lease = Duration::from_millis(self.p.lease);
                 let at = self.at(t);
-                if self.witnesses[m].heard(NODE, at, lease).is_ok() {
+                if self.witnesses[m].heard(NODE, at, lease, alive).is_ok() {
                     let end = sent + self.p.lease;
                     self.issued[m] = Some(self.issued[m].map_or(end, |e| e.max(end)));
                     self.send(t, Msg::Ack { m, sent });
                 }
             }
             Msg::Ack { m, sent } => {
-                if self.cut(m, t) {
+                if self.cut(m, t) || self.deaf(m, t) {
                     return;
                 }
                 if let Some(until) = self.frozen_until(t) {
@@ -415,6 +428,7 @@ proptest! {
         let f = Faults {
             down: (0..members).map(|_| windows(&mut rng, faults / 2, HORIZON, 3000)).collect(),
             cut: (0..members).map(|_| windows(&mut rng, faults, HORIZON, 4000)).collect(),
+            deaf: (0..members).map(|_| windows(&mut rng, faults / 2, HORIZON, 4000)).collect(),
             frozen: windows(&mut rng, faults / 2, HORIZON, 4000),
             leaders: (0..faults).map(|_| (rng.below(HORIZON), rng.below(members as u64) as usize)).collect(),
         };
@@ -456,6 +470,33 @@ proptest! {
     }
 }
 
+/// A one-way partition: every member hears the agent, none of its acknowledgements arrive. The
+/// agent's lease runs out, its heartbeats say so, and the node is declared Down once the last
+/// grants (issued all along) have run out the margin: the members stop granting first.
+#[test]
+fn an_agent_heard_but_never_acknowledged_is_declared_down() {
+    let p = profile(true, 3, 5);
+    let deaf = vec![Window {
+        from: 1000,
+        to: 20_000,
+    }];
+    let f = Faults {
+        down: vec![vec![]; 3],
+        cut: vec![vec![]; 3],
+        deaf: vec![deaf.clone(), deaf.clone(), deaf],
+        frozen: vec![],
+        leaders: vec![],
+    };
+    let out = Sim::new(p, f, 7).run(HORIZON);
+    let lapsed = out.lease_lapsed_at.expect("the lease ran out");
+    assert!((1250..1400).contains(&lapsed), "lapsed at {lapsed}");
+    // No sign of life after the lapse, for the timeout (600 ms): the members suspect it; then
+    // the last grant runs out the margin (600 ms: lease 300 + margin 300), and the leader's
+    // next round of verdicts (it asks every 500 ms at most) finds a majority silent.
+    let down = out.down_at.expect("declared Down");
+    assert!((2450..3000).contains(&down), "Down at {down}: {out:?}");
+}
+
 /// The test can fail: a frozen agent is declared Down, and its grants had run out by then.
 #[test]
 fn a_frozen_agent_is_declared_down_after_its_grants_ran_out() {
@@ -463,6 +504,7 @@ fn a_frozen_agent_is_declared_down_after_its_grants_ran_out() {
     let f = Faults {
         down: vec![vec![]; 3],
         cut: vec![vec![]; 3],
+        deaf: vec![],
         frozen: vec![Window {
             from: 1000,
             to: 5000,

@@ -200,7 +200,8 @@ impl MainLoop {
             t.abort();
         }
         self.heartbeat_every = every;
-        let beat = heartbeats(self.shared.clone(), self.link.clone(), every, ack_tx);
+        let lease = self.lease_tx.subscribe();
+        let beat = heartbeats(self.shared.clone(), self.link.clone(), every, lease, ack_tx);
         self.heartbeat_task = Some(self.tasks.spawn(beat));
     }
 

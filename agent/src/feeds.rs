@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use nonstop_contract::DesiredNode;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::error::AgentError;
@@ -18,11 +18,13 @@ use crate::runtime::Shared;
 pub type Tagged = (u64, DesiredNode);
 
 /// Sends a heartbeat every `every` (to every member), each in its own task so that one that
-/// hangs never delays the next; acknowledgements go to the main loop as they arrive.
+/// hangs never delays the next; acknowledgements go to the main loop as they arrive. Each
+/// heartbeat says whether the lease (`lease`, the main loop's view) held when it was sent.
 pub async fn heartbeats(
     shared: Arc<Shared>,
     link: Arc<dyn ControllerLink>,
     every: Duration,
+    lease: watch::Receiver<bool>,
     acks: mpsc::UnboundedSender<HeartbeatAck>,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -35,6 +37,7 @@ pub async fn heartbeats(
                     node: shared.config.node.clone(),
                     seq,
                     sent_ms: shared.clock.now_ms(),
+                    holds_lease: *lease.borrow(),
                 };
                 let (link, acks) = (link.clone(), acks.clone());
                 // An acknowledgement later than this is worth nothing to any usual lease.

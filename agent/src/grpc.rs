@@ -186,6 +186,7 @@ impl ControllerLink for GrpcLink {
             node: h.node,
             seq: h.seq,
             sent_ms: h.sent_ms,
+            holds_lease: Some(h.holds_lease),
         };
         let asks: FuturesUnordered<_> = self
             .member_streams()

@@ -47,6 +47,8 @@ pub struct Heartbeat {
     pub seq: u64,
     /// When it was sent, in milliseconds on the agent's monotonic clock.
     pub sent_ms: u64,
+    /// Whether the agent held its lease when it sent this.
+    pub holds_lease: bool,
 }
 
 /// One controller member's acknowledgement of a heartbeat: its grant.

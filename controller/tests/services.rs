@@ -93,10 +93,18 @@ async fn group_until(
     }
 }
 
-/// Keeps `node` heartbeating until the returned sender is dropped.
-fn heartbeat(
+/// Keeps `node` heartbeating, as an agent that holds its lease, until the returned sender is
+/// dropped.
+fn heartbeat(agent: AgentServiceClient<Channel>, node: &str) -> tokio::sync::oneshot::Sender<()> {
+    heartbeat_holding(agent, node, true)
+}
+
+/// Keeps `node` heartbeating, saying whether it holds its lease, until the returned sender is
+/// dropped.
+fn heartbeat_holding(
     mut agent: AgentServiceClient<Channel>,
     node: &str,
+    holds_lease: bool,
 ) -> tokio::sync::oneshot::Sender<()> {
     let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
     let node = node.to_string();
@@ -106,6 +114,7 @@ fn heartbeat(
                 node: node.clone(),
                 seq,
                 sent_ms: seq * 50,
+                holds_lease: Some(holds_lease),
             };
             let ack = agent.heartbeat(hb).await.unwrap().into_inner();
             assert_eq!(ack.sent_ms, seq * 50, "the ack echoes the send time");
@@ -192,6 +201,40 @@ async fn a_numbered_report_sent_again_is_applied_once() {
     };
     f.agent.report(restarted).await.unwrap();
     assert_eq!(state(&mut f).await.0, cpb::ResourceState::Offline);
+}
+
+/// The node's state as the cluster answers it.
+async fn node_state(c: &mut ClusterServiceClient<Channel>, node: &str) -> cpb::NodeState {
+    let n = c.get_node(cpb::NameRequest { name: node.into() }).await;
+    n.unwrap().into_inner().state()
+}
+
+/// An agent heard without its lease (its acknowledgements do not reach it: a one-way
+/// partition) runs nothing; bringing its node Up would only move groups to it and back.
+#[tokio::test]
+async fn a_node_comes_up_only_once_its_agent_holds_its_lease() {
+    let mut f = start().await;
+    for n in ["a", "b"] {
+        let r = apb::RegisterRequest {
+            node: n.into(),
+            types: vec![],
+        };
+        f.agent.register(r).await.unwrap();
+    }
+    let _keep_a = heartbeat(f.agent.clone(), "a");
+    let without = heartbeat_holding(f.agent.clone(), "b", false);
+    group_until(&mut f.cluster, "placement on a", |g| g.owner == "a").await;
+    // Fifteen heartbeats of b, acknowledged, none sent under a lease.
+    tokio::time::sleep(Duration::from_millis(750)).await;
+    assert_eq!(node_state(&mut f.cluster, "a").await, cpb::NodeState::Up);
+    assert_ne!(node_state(&mut f.cluster, "b").await, cpb::NodeState::Up);
+    drop(without);
+    let _keep_b = heartbeat(f.agent.clone(), "b");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while node_state(&mut f.cluster, "b").await != cpb::NodeState::Up {
+        assert!(tokio::time::Instant::now() < deadline, "b never came Up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -346,6 +389,7 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
         node: "b".into(),
         seq: 1,
         sent_ms: 1,
+        holds_lease: Some(true),
     };
     let err = f.agent.heartbeat(hb).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
@@ -438,6 +482,7 @@ async fn a_member_that_finds_a_node_silent_grants_it_no_lease_for_a_while() {
         node: "a".into(),
         seq,
         sent_ms: seq,
+        holds_lease: Some(true),
     };
     let ack = f.agent.heartbeat(hb(1)).await.unwrap().into_inner();
     assert_eq!((ack.member_id, ack.voters, ack.lease_ms), (1, 1, 300));

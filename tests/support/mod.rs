@@ -252,6 +252,7 @@ async fn heartbeat(mut agent: AgentServiceClient<Channel>, node: String) {
             node: node.clone(),
             seq,
             sent_ms: seq * 50,
+            holds_lease: Some(true),
         };
         if agent.heartbeat(hb).await.is_err() {
             return;

@@ -113,18 +113,27 @@ impl<S: Store> Liveness<S> {
         self.roster.borrow().clone()
     }
 
-    /// A heartbeat from `node`: grants it a lease unless this member suspects it, and on the
-    /// leader brings it Up when it is not. Returns the roster the grant was made under.
-    pub async fn heard(&self, node: &str) -> Result<(Arc<Roster>, NodeView), Refused> {
+    /// A heartbeat from `node`, sent while its agent held its lease or not: grants it a lease
+    /// unless this member suspects it, and on the leader brings it Up when it is not and its
+    /// agent holds its lease (one that does not, although heard, cannot run anything: its
+    /// acknowledgements do not reach it). Returns the roster the grant was made under.
+    pub async fn heard(
+        &self,
+        node: &str,
+        holds_lease: bool,
+    ) -> Result<(Arc<Roster>, NodeView), Refused> {
         let roster = self.roster().ok_or(Refused::NotReady)?;
         let view = roster.admit(node)?;
-        self.grant(node, roster.lease_ms)?;
-        self.bring_up(node, view).await?;
+        self.grant(node, roster.lease_ms, holds_lease)?;
+        if holds_lease {
+            self.bring_up(node, view).await?;
+        }
         Ok((roster, view))
     }
 
-    /// Registration of `node`'s agent: [`Liveness::heard`] from the database as a quorum sees
-    /// it (a node added a moment ago registers).
+    /// Registration of `node`'s agent, from the database as a quorum sees it (a node added a
+    /// moment ago registers): admitted and granted a lease like a heartbeat from an agent that
+    /// holds none yet. The node comes Up with its first heartbeat sent under its lease.
     pub async fn registered(&self, node: &str) -> Result<(Arc<Roster>, NodeView), Refused> {
         let roster = self
             .store
@@ -135,16 +144,15 @@ impl<S: Store> Liveness<S> {
         if view.witness {
             return Err(Refused::Witness(node.to_string()));
         }
-        self.grant(node, roster.lease_ms)?;
-        self.bring_up(node, view).await?;
+        self.grant(node, roster.lease_ms, false)?;
         Ok((Arc::new(roster), view))
     }
 
-    fn grant(&self, node: &str, lease_ms: u64) -> Result<(), Refused> {
+    fn grant(&self, node: &str, lease_ms: u64, alive: bool) -> Result<(), Refused> {
         let lease = Duration::from_millis(lease_ms);
         let now = Instant::now();
         let mut w = self.witness.lock();
-        w.heard(node, now, lease)
+        w.heard(node, now, lease, alive)
             .map_err(|until| Refused::Suspected {
                 node: node.to_string(),
                 member: self.store.member_id(),

@@ -139,9 +139,9 @@ mod tests {
         assert!(matches!(w.verdict("a", TIMEOUT, LEASE), Verdict::Silent(_)));
         drop(w);
         let again = SharedWitness::new(Some(path.clone()));
-        let refused = again.lock().heard("a", Instant::now(), LEASE);
+        let refused = again.lock().heard("a", Instant::now(), LEASE, true);
         assert!(refused.is_err(), "the suspicion survived the restart");
-        assert!(again.lock().heard("b", Instant::now(), LEASE).is_ok());
+        assert!(again.lock().heard("b", Instant::now(), LEASE, true).is_ok());
     }
 
     #[test]
@@ -150,6 +150,6 @@ mod tests {
         let path = dir.path().join("suspicions.json");
         std::fs::write(&path, "{not json").unwrap();
         let w = SharedWitness::new(Some(path));
-        assert!(w.lock().heard("a", Instant::now(), LEASE).is_ok());
+        assert!(w.lock().heard("a", Instant::now(), LEASE, true).is_ok());
     }
 }

@@ -28,7 +28,12 @@ pub struct Witness {
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Seen {
+    /// The last heartbeat acknowledged with a lease.
     last: Option<Instant>,
+    /// The last heartbeat of an agent that held its lease: a sign of life. An agent whose
+    /// acknowledgements never reach it (a one-way partition) is heard and granted leases it
+    /// never gets; it runs nothing, and must not look alive.
+    alive: Option<Instant>,
     /// The lease granted with the last acknowledgement.
     granted: Duration,
     /// No grants to this node before then.
@@ -53,16 +58,26 @@ impl Witness {
         }
     }
 
-    /// A heartbeat from `node` arrived at `now`. Returns `Err(until)` when the node is
-    /// suspected: nothing is granted and nothing is recorded. Otherwise records the heartbeat
-    /// and the lease granted with its acknowledgement.
-    pub fn heard(&mut self, node: &str, now: Instant, lease: Duration) -> Result<(), Instant> {
+    /// A heartbeat from `node` arrived at `now`, sent while its agent held its lease or not
+    /// (`alive`). Returns `Err(until)` when the node is suspected: nothing is granted and
+    /// nothing is recorded. Otherwise records the lease granted with its acknowledgement, and
+    /// when the agent held its lease, a sign of life.
+    pub fn heard(
+        &mut self,
+        node: &str,
+        now: Instant,
+        lease: Duration,
+        alive: bool,
+    ) -> Result<(), Instant> {
         if let Some(until) = self.suspected_until(node, now) {
             return Err(until);
         }
         let seen = self.nodes.entry(node.to_string()).or_default();
         seen.last = Some(now);
         seen.granted = lease;
+        if alive {
+            seen.alive = Some(now);
+        }
         Ok(())
     }
 
@@ -74,11 +89,19 @@ impl Witness {
             .filter(|&u| u > now)
     }
 
-    /// How long `node` has been silent at `now`, counting from this member's start at most.
+    /// How long `node` has given no sign of life at `now` (a heartbeat sent with its lease
+    /// held), counting from this member's start at most.
     pub fn silence(&self, node: &str, now: Instant) -> Duration {
-        let last = self.nodes.get(node).and_then(|s| s.last);
-        let last = last.unwrap_or(self.since).max(self.since);
-        now.saturating_duration_since(last)
+        self.ago(self.nodes.get(node).and_then(|s| s.alive), now)
+    }
+
+    /// How long since this member last granted `node` a lease, from its start at most.
+    fn since_grant(&self, node: &str, now: Instant) -> Duration {
+        self.ago(self.nodes.get(node).and_then(|s| s.last), now)
+    }
+
+    fn ago(&self, at: Option<Instant>, now: Instant) -> Duration {
+        now.saturating_duration_since(at.unwrap_or(self.since).max(self.since))
     }
 
     /// Every suspicion still running at `now`, with how long it has left.
@@ -108,10 +131,13 @@ impl Witness {
     }
 
     /// The verdict on `node` at `now` for a profile of `node_timeout` and `lease`. Silent means
-    /// silent for `node_timeout`, and for at least `node_timeout - lease` past the end of the
-    /// last lease this member granted (which matters when the profile just changed). A silent
-    /// verdict suspects the node for `2 * node_timeout`: longer than any leader that asked can
-    /// take to commit its decision without losing its leadership.
+    /// no sign of life for `node_timeout`, and at least `node_timeout - lease` past the end of
+    /// the last lease this member granted (which matters when the profile just changed, and
+    /// for an agent that is heard but never gets its acknowledgements). A silent verdict
+    /// suspects the node for `2 * node_timeout`: longer than any leader that asked can take to
+    /// commit its decision without losing its leadership. A node without a sign of life for
+    /// `node_timeout` that this member still grants leases to (it is heard, without its lease)
+    /// is suspected at once, so that its last grant can run out.
     pub fn verdict(
         &mut self,
         node: &str,
@@ -120,14 +146,24 @@ impl Witness {
         lease: Duration,
     ) -> Verdict {
         let silence = self.silence(node, now);
-        let granted = self.nodes.get(node).map_or(Duration::ZERO, |s| s.granted);
-        let margin = node_timeout.saturating_sub(lease);
-        if silence < node_timeout || silence < granted + margin {
+        if silence < node_timeout {
             return Verdict::Heard(silence);
         }
-        let seen = self.nodes.entry(node.to_string()).or_default();
-        let until = now + node_timeout * 2;
-        seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
+        let since_grant = self.since_grant(node, now);
+        let granted = self.nodes.get(node).map_or(Duration::ZERO, |s| s.granted);
+        let margin = node_timeout.saturating_sub(lease);
+        let suspect = |w: &mut Self| {
+            let seen = w.nodes.entry(node.to_string()).or_default();
+            let until = now + node_timeout * 2;
+            seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
+        };
+        if since_grant < granted + margin {
+            if since_grant < silence {
+                suspect(self);
+            }
+            return Verdict::Heard(silence);
+        }
+        suspect(self);
         Verdict::Silent(silence)
     }
 }
@@ -158,7 +194,7 @@ mod tests {
     fn heartbeats_reset_the_silence() {
         let t0 = Instant::now();
         let mut w = Witness::new(t0);
-        w.heard("a", t0 + 1500 * MS, LEASE).unwrap();
+        w.heard("a", t0 + 1500 * MS, LEASE, true).unwrap();
         assert!(!w.looks_silent("a", t0 + 3499 * MS, TIMEOUT));
         assert!(w.looks_silent("a", t0 + 3500 * MS, TIMEOUT));
         assert_eq!(w.silence("a", t0 + 1600 * MS), 100 * MS);
@@ -168,17 +204,20 @@ mod tests {
     fn a_silent_verdict_refuses_grants_for_twice_the_timeout() {
         let t0 = Instant::now();
         let mut w = Witness::new(t0);
-        w.heard("a", t0, LEASE).unwrap();
+        w.heard("a", t0, LEASE, true).unwrap();
         let at = t0 + 2500 * MS;
         assert_eq!(
             w.verdict("a", at, TIMEOUT, LEASE),
             Verdict::Silent(2500 * MS)
         );
-        assert_eq!(w.heard("a", at + 10 * MS, LEASE), Err(at + 2 * TIMEOUT));
+        assert_eq!(
+            w.heard("a", at + 10 * MS, LEASE, true),
+            Err(at + 2 * TIMEOUT)
+        );
         // Refused heartbeats do not count as heard.
         assert!(w.looks_silent("a", at + 100 * MS, TIMEOUT));
         assert_eq!(w.suspected_until("a", at + 2 * TIMEOUT), None);
-        assert!(w.heard("a", at + 2 * TIMEOUT, LEASE).is_ok());
+        assert!(w.heard("a", at + 2 * TIMEOUT, LEASE, true).is_ok());
         assert_eq!(w.silence("a", at + 2 * TIMEOUT), Duration::ZERO);
     }
 
@@ -191,7 +230,7 @@ mod tests {
         assert_eq!(w.suspicions(later), vec![("a".to_string(), 3500 * MS)]);
         let mut fresh = Witness::new(later);
         fresh.restore("a", 3500 * MS, later);
-        assert_eq!(fresh.heard("a", later, LEASE), Err(later + 3500 * MS));
+        assert_eq!(fresh.heard("a", later, LEASE, true), Err(later + 3500 * MS));
         assert!(fresh.suspicions(later + 3500 * MS).is_empty());
     }
 
@@ -199,12 +238,57 @@ mod tests {
     fn a_heard_verdict_suspects_nothing() {
         let t0 = Instant::now();
         let mut w = Witness::new(t0);
-        w.heard("a", t0 + 1000 * MS, LEASE).unwrap();
+        w.heard("a", t0 + 1000 * MS, LEASE, true).unwrap();
         assert_eq!(
             w.verdict("a", t0 + 1500 * MS, TIMEOUT, LEASE),
             Verdict::Heard(500 * MS)
         );
-        assert!(w.heard("a", t0 + 1600 * MS, LEASE).is_ok());
+        assert!(w.heard("a", t0 + 1600 * MS, LEASE, true).is_ok());
+    }
+
+    #[test]
+    fn an_agent_heard_without_its_lease_is_suspected_then_found_silent() {
+        // Its heartbeats arrive, its acknowledgements never do (a one-way partition): it
+        // holds no lease and says so; the member grants on, which must not keep it alive.
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        w.heard("a", t0, LEASE, true).unwrap();
+        for ms in (100..=2000).step_by(100) {
+            w.heard("a", t0 + ms * MS, LEASE, false).unwrap();
+        }
+        let at = t0 + 2000 * MS;
+        assert!(w.looks_silent("a", at, TIMEOUT));
+        // Silent as a sign of life, but granted a moment ago: not Silent yet, suspected.
+        assert_eq!(w.verdict("a", at, TIMEOUT, LEASE), Verdict::Heard(TIMEOUT));
+        assert_eq!(
+            w.heard("a", at + 100 * MS, LEASE, false),
+            Err(at + 2 * TIMEOUT)
+        );
+        // Silent once the last grant (at 2000 ms, 1 s long) ran out the margin (1 s) ago.
+        let end = at + TIMEOUT;
+        assert_eq!(
+            w.verdict("a", end - MS, TIMEOUT, LEASE),
+            Verdict::Heard(end - MS - t0)
+        );
+        assert_eq!(
+            w.verdict("a", end, TIMEOUT, LEASE),
+            Verdict::Silent(end - t0)
+        );
+    }
+
+    #[test]
+    fn a_node_heard_with_its_lease_is_not_suspected_early() {
+        let t0 = Instant::now();
+        let mut w = Witness::new(t0);
+        w.heard("a", t0, LEASE, true).unwrap();
+        // Silent from here too (granted at t0): the verdict waits for the grant to run out
+        // and suspects nothing before it says Silent.
+        let (fast_timeout, fast_lease) = (600 * MS, 300 * MS);
+        assert!(matches!(
+            w.verdict("a", t0 + 1000 * MS, fast_timeout, fast_lease),
+            Verdict::Heard(_)
+        ));
+        assert!(w.heard("a", t0 + 1001 * MS, LEASE, true).is_ok());
     }
 
     #[test]
@@ -212,7 +296,7 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Witness::new(t0);
         // Granted 1 s under the default profile; asked under the fast one (600/300 ms).
-        w.heard("a", t0, LEASE).unwrap();
+        w.heard("a", t0, LEASE, true).unwrap();
         let (fast_timeout, fast_lease) = (600 * MS, 300 * MS);
         assert!(matches!(
             w.verdict("a", t0 + 1000 * MS, fast_timeout, fast_lease),

@@ -70,7 +70,10 @@ impl<S: Store> AgentApi<S> {
 
     /// Acknowledges a heartbeat with this member's lease, unless liveness refuses it.
     async fn ack(&self, hb: pb::HeartbeatRequest) -> Result<pb::HeartbeatAck, Status> {
-        let (roster, _) = self.liveness.heard(&hb.node).await.map_err(refused)?;
+        // An agent older than the field says nothing: as before, its heartbeats are taken as
+        // sent under its lease.
+        let holds_lease = hb.holds_lease.unwrap_or(true);
+        let (roster, _) = (self.liveness.heard(&hb.node, holds_lease).await).map_err(refused)?;
         let leader = self.store.leadership().borrow().clone();
         Ok(pb::HeartbeatAck {
             sent_ms: hb.sent_ms,
