@@ -154,9 +154,20 @@ impl User {
     }
 }
 
+/// A loopback address free now and not handed to another test of this binary: the kernel may
+/// give a port just released to the next bind, and the two tests run at once (a user of one
+/// test once joined the other's server and was reset).
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
+            return addr.to_string();
+        }
+    }
 }
 
 #[test]
