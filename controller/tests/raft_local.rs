@@ -7,7 +7,7 @@ mod raft_support;
 use std::time::Duration;
 
 use nonstop_controller::raft::{
-    AppliedEvents, LocalTransport, RaftConfig, RaftError, RaftNode, RedbLog,
+    AppliedEvents, EntryContext, LocalTransport, RaftConfig, RaftError, RaftNode, RedbLog,
 };
 use raft_support::{fast, propose, put_node};
 
@@ -148,4 +148,43 @@ fn a_bad_configuration_is_refused_before_anything_starts() {
         let err = RaftNode::start(cfg, log, LocalTransport::new()).unwrap_err();
         assert!(err.to_string().contains("raft.id"), "{err}");
     });
+}
+
+/// A member answers a caller when it applies an entry carrying its id and the caller's number.
+/// A restarted member must not number its proposals as its previous incarnation did: an entry
+/// that incarnation proposed, applied after the restart, would answer a new caller who holds
+/// the same number, acknowledging a command that may never be committed.
+#[tokio::test]
+async fn a_restarted_member_never_reuses_its_proposal_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let peers: nonstop_controller::raft::Members = [(1, "local-1".to_string())].into();
+    let mut contexts = Vec::new();
+    for i in 0..2 {
+        let net = LocalTransport::new();
+        let log = RedbLog::open(dir.path(), 1).unwrap();
+        let node =
+            RaftNode::start(fast(RaftConfig::new(1, peers.clone())), log, net.clone()).unwrap();
+        net.register(node.clone());
+        let a = propose(&node, put_node(i), Duration::from_secs(5))
+            .await
+            .unwrap();
+        node.shutdown().await;
+        let log = RedbLog::open(dir.path(), 1).unwrap();
+        let entry = raft::Storage::entries(
+            &log,
+            a.revision,
+            a.revision + 1,
+            None,
+            raft::GetEntriesContext::empty(false),
+        )
+        .unwrap()
+        .remove(0);
+        let ctx = EntryContext::decode(&entry.context).expect("a proposal's context");
+        assert_eq!(ctx.proposer, 1);
+        contexts.push(ctx.seq);
+    }
+    assert_ne!(
+        contexts[0], contexts[1],
+        "both incarnations gave their first proposal the same number"
+    );
 }
