@@ -105,8 +105,8 @@ fn unknown_fields_are_errors_at_every_depth() {
         "unknown_field_top.yaml",
         &[
             "unknown_field_top.yaml:3:1: unknown field `colour`, expected one of `timing`, \
-           `utc_offset_minutes`, `startup_grace`, `nodes`, `types`, `groups`, `cousins`, \
-           `services`",
+           `utc_offset_minutes`, `startup_grace`, `fencing`, `nodes`, `types`, `groups`, \
+           `cousins`, `services`",
         ],
     );
     assert_errors(
@@ -384,8 +384,25 @@ fn i10_8_a_node_address_is_host_port_and_a_fence_is_a_command() {
              HOST:PORT, like 127.0.0.1:7000 or [::1]:7000",
             "node_fields.yaml:4:25: node \"c\": address: \"::1:7701\": an IPv6 address goes in \
              brackets, like [::1]:7000",
-            "node_fields.yaml:5:23: node \"d\": fence: is empty: give the command that fences \
-             the node, or leave fence out",
+            "node_fields.yaml:5:34: node \"d\": fence.command: is empty: give the program's \
+             absolute path",
+            "node_fields.yaml:8:23: node \"g\": fence: \"touch /tmp/fenced\" is a command line \
+             as text, which nonstop never ran: give {agent: fence_NAME, params: {...}} or \
+             {command: /path/to/program, args: [...]}",
+            "node_fields.yaml:9:63: node \"h\": fence.params.action: is nonstop's to give: use \
+             fence.action (off or reboot)",
+        ],
+    );
+}
+
+#[test]
+fn with_fencing_required_every_node_that_runs_groups_needs_a_fence_method() {
+    assert_errors(
+        "fencing_required.yaml",
+        &[
+            "fencing_required.yaml:4:5: node \"b\": fence: fencing is required (fencing: \
+           required), so every node that runs groups needs a fence method: give fence: {agent: \
+           ..., params: {...}} or {command: ..., args: [...]}, or set fencing: lease",
         ],
     );
 }

@@ -34,7 +34,16 @@ pub fn run(args: ConfigArgs) -> ExitCode {
 
 fn check(path: &std::path::Path) -> ExitCode {
     let name = path.display().to_string();
-    let result = config::read(path).and_then(|text| config::check(&name, &text));
+    let result = config::read(path).and_then(|text| {
+        let c = config::check(&name, &text)?;
+        // Fence agents installed here are asked for their parameters.
+        let agents = super::fence_agents::check(&name, &text, &c.file);
+        if agents.is_empty() {
+            Ok(c)
+        } else {
+            Err(agents)
+        }
+    });
     match result {
         Ok(c) => {
             say!("ok: {}", summary(&c.file));

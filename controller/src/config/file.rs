@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use nonstop_contract::{Properties, PropertySpec, Timings};
 
-use crate::db::model::{Failback, Limit, Load, NodeSpec, Target, TimingProfile};
+use crate::db::model::{Failback, Fencing, Limit, Load, NodeSpec, Target, TimingProfile};
 use nonstop_contract::Millis;
 
 /// A whole `cluster.yaml`.
@@ -42,6 +42,9 @@ pub struct ClusterFile {
     /// How long a group waits for its home node at first start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_grace: Option<Millis>,
+    /// Whether a lost node's groups wait for its fencing: `lease` (default) or `required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing: Option<Fencing>,
     /// The nodes.
     #[serde(default)]
     pub nodes: Vec<NodeSpec>,

@@ -52,6 +52,9 @@ pub fn settings(file: &ClusterFile) -> Result<Settings, ConfigError> {
     if let Some(g) = file.startup_grace {
         s.startup_grace = g;
     }
+    if let Some(f) = file.fencing {
+        s.fencing = f;
+    }
     Ok(s)
 }
 

@@ -40,10 +40,7 @@ impl ClusterDb {
         if let Some(a) = &spec.address {
             check_host_port(a).map_err(|why| invalid(subj.clone(), "address", why))?;
         }
-        if spec.fence.as_ref().is_some_and(|f| f.trim().is_empty()) {
-            let why = "is empty: give the command that fences the node, or leave fence out";
-            return Err(invalid(subj, "fence", why));
-        }
+        super::fence::check_method(&spec)?;
         if spec.witness
             && let Some(g) = self.groups.values().find(|g| {
                 g.rank(&spec.name).is_some()

@@ -21,7 +21,7 @@ pub(super) struct Report {
 }
 
 impl ClusterDb {
-    fn node_mut(&mut self, name: &str) -> Result<&mut Node> {
+    pub(super) fn node_mut(&mut self, name: &str) -> Result<&mut Node> {
         self.nodes
             .get_mut(name)
             .ok_or_else(|| not_found("node", name))
@@ -66,6 +66,7 @@ impl ClusterDb {
             ));
         }
         self.set_node(at, name, |n| n.liveness = Liveness::Up, out)?;
+        self.fence_on_up(name, out);
         self.formed_at.get_or_insert(at);
         Ok(())
     }
@@ -76,7 +77,12 @@ impl ClusterDb {
         name: &str,
         out: &mut Vec<EventKind>,
     ) -> Result<()> {
-        self.set_node(at, name, |n| n.liveness = Liveness::Down, out)
+        let was_down = self.node_mut(name)?.liveness == Liveness::Down;
+        self.set_node(at, name, |n| n.liveness = Liveness::Down, out)?;
+        if !was_down {
+            self.fence_on_down(at, name, out);
+        }
+        Ok(())
     }
 
     pub(super) fn pause_node(

@@ -122,6 +122,11 @@ pub enum Op {
     NodeUp { node: String },
     /// A node is declared down.
     NodeDown { node: String, reason: String },
+    /// The leader's fencer ran a node's fence method once (db/fence.rs).
+    FenceResult(super::model::FenceOutcome),
+    /// An operator asserts that a Down node runs nothing: its groups need not wait for its
+    /// fencing any longer. `by` is who, as the member that took the request authenticated it.
+    ConfirmFenced { node: String, by: String },
 
     // ---- operator intent ----
     /// Drain a node: its groups move away, nothing new lands.
@@ -209,6 +214,9 @@ impl fmt::Display for Op {
             Op::Batch(ops) => write!(f, "apply configuration ({} changes)", ops.len()),
             Op::NodeUp { node } => write!(f, "node {node} up"),
             Op::NodeDown { node, reason } => write!(f, "node {node} down ({reason})"),
+            Op::FenceResult(r) if r.ok => write!(f, "node {} fenced by {}", r.node, r.method),
+            Op::FenceResult(r) => write!(f, "fencing node {} failed: {}", r.node, r.detail),
+            Op::ConfirmFenced { node, .. } => write!(f, "confirm node {node} fenced"),
             Op::PauseNode { node } => write!(f, "pause node {node}"),
             Op::ResumeNode { node } => write!(f, "resume node {node}"),
             Op::EvictNode { node } => write!(f, "evict node {node}"),

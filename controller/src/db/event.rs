@@ -53,6 +53,25 @@ pub enum EventKind {
     GroupHeld { group: String, reason: String },
     /// A group's failures were cleared.
     GroupCleared { group: String },
+    /// A lost node is to be fenced (`method`: what will run, or an operator's confirmation).
+    FenceRequested { node: String, method: String },
+    /// One attempt to fence a node failed; it is retried.
+    FenceFailed {
+        node: String,
+        method: String,
+        attempt: u32,
+        took: Millis,
+        detail: String,
+    },
+    /// A node is fenced (`by`: the method, or the operator who confirmed it).
+    Fenced {
+        node: String,
+        by: String,
+        took: Millis,
+        detail: String,
+    },
+    /// A node waiting to be fenced came Up again: it is not fenced.
+    FenceCancelled { node: String },
     /// A resource changed state on a node.
     ResourceState {
         resource: String,
@@ -127,6 +146,15 @@ impl Event {
             E::TargetChanged { subject, target } => format!("* Target {subject} {target:?}"),
             E::GroupHeld { group, reason } => format!("* Hold {group} Failed: {reason}"),
             E::GroupCleared { group } => format!("* Clear {group}"),
+            E::FenceRequested { node, method } => format!("* Fence {node} ( {method} )"),
+            E::FenceFailed {
+                node,
+                attempt,
+                detail,
+                ..
+            } => format!("* Fence {node} failed (attempt {attempt}): {detail}"),
+            E::Fenced { node, by, took, .. } => format!("* Fenced {node} by {by} in {took}"),
+            E::FenceCancelled { node } => format!("* Fence {node} cancelled: it is Up again"),
             E::ResourceState { .. } => return self.resource_summary(),
         })
     }

@@ -12,6 +12,7 @@ mod command;
 mod desired;
 mod error;
 mod event;
+mod fence;
 mod localized;
 pub mod model;
 mod placement;
@@ -163,6 +164,8 @@ impl ClusterDb {
             Op::Batch(_) => Err(error::refused("batch".into(), "batches do not nest")),
             Op::NodeUp { node } => self.node_up(at, &node, out),
             Op::NodeDown { node, .. } => self.node_down(at, &node, out),
+            Op::FenceResult(r) => self.fence_result(at, r, out),
+            Op::ConfirmFenced { node, by } => self.confirm_fenced(at, &node, &by, out),
             Op::PauseNode { node } => self.pause_node(&node, true, out),
             Op::ResumeNode { node } => self.pause_node(&node, false, out),
             Op::EvictNode { node } => self.evict_node(at, &node, out),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use super::fence::{FenceAction, FenceMethod, FenceOutcome, FenceState, Fencing};
 pub use nonstop_contract::ResourceState;
 use nonstop_contract::{Millis, MillisRange, Properties, ReportMark, Timings};
 
@@ -68,9 +69,9 @@ pub struct NodeSpec {
     /// A witness votes in the controller but runs no resources.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub witness: bool,
-    /// A fence command the leader runs before it reassigns this node's groups.
+    /// How the node is fenced when it is lost (db/fence.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fence: Option<String>,
+    pub fence: Option<FenceMethod>,
 }
 
 fn yes() -> bool {
@@ -93,6 +94,9 @@ pub struct Node {
     /// The last report applied from its agent: a batch sent again is not applied twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_report: Option<ReportMark>,
+    /// Where its fencing stands since it was last declared Down.
+    #[serde(default, skip_serializing_if = "FenceState::is_none")]
+    pub fence: FenceState,
 }
 
 impl Node {
@@ -105,6 +109,7 @@ impl Node {
             evicted: false,
             since: Time(0),
             last_report: None,
+            fence: FenceState::None,
         }
     }
 
@@ -594,6 +599,9 @@ pub struct Settings {
     /// At first start, a group waits this long for its home node before starting on a backup.
     #[serde(default = "startup_grace")]
     pub startup_grace: Millis,
+    /// Whether a lost node's groups wait for its fencing.
+    #[serde(default)]
+    pub fencing: Fencing,
 }
 
 fn startup_grace() -> Millis {
@@ -606,6 +614,7 @@ impl Default for Settings {
             timing: TimingProfile::default(),
             utc_offset_minutes: 0,
             startup_grace: startup_grace(),
+            fencing: Fencing::default(),
         }
     }
 }

@@ -8,15 +8,19 @@
 //!  plan's wake-ups ──┼──▶ plan(&db, now) ──▶ propose each command
 //!  a 1 s tick ───────┘
 //!  applied commands ──▶ publisher ──▶ DesiredBoard (one watch per node) ──▶ agent streams
+//!  nodes waiting to be fenced ──▶ fencer ──▶ FenceRunner (fence agent, program) ──▶ FenceResult
 //! ```
 
+pub mod fencer;
 mod publisher;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+pub use fencer::{FenceRunner, ProcessRunner};
 pub use publisher::{DesiredBoard, Published};
 
 use crate::liveness::{Jury, Liveness};
@@ -37,8 +41,20 @@ pub async fn run<S: Store>(
 pub async fn run_dialing<S: Store>(
     liveness: Liveness<S>,
     board: DesiredBoard,
+    stop: watch::Receiver<bool>,
+    dial: nonstop_pki::Dial,
+) {
+    let runner: Arc<dyn FenceRunner> = Arc::new(ProcessRunner::default());
+    run_fencing(liveness, board, stop, dial, runner).await
+}
+
+/// [`run_dialing`], fencing lost nodes through `runner`.
+pub async fn run_fencing<S: Store>(
+    liveness: Liveness<S>,
+    board: DesiredBoard,
     mut stop: watch::Receiver<bool>,
     dial: nonstop_pki::Dial,
+    runner: Arc<dyn FenceRunner>,
 ) {
     let store = liveness.store().clone();
     let jury = Jury::new(liveness.witness().clone()).dialing(dial);
@@ -53,6 +69,7 @@ pub async fn run_dialing<S: Store>(
             tokio::select! {
                 _ = lead(&store, &liveness, &jury, info) => {}
                 _ = publisher::publish(&store, &board) => {}
+                _ = fencer::run(&store, &runner) => {}
                 _ = leadership.changed() => {}
                 _ = stop.changed() => {}
             }

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | ClusterService reads, watches, resolve, audit, member list | any user; any node |
 //! | MoveGroup, Set*Target, ClearGroup, PauseNode, ResumeNode, TransferLeader | operator, admin; a node may pause and resume itself (drain) |
-//! | ApplyConfig, EvictNode, AddMember, RemoveMember, the token calls, and anything not listed | admin |
+//! | ApplyConfig, EvictNode, ConfirmFenced, AddMember, RemoveMember, the token calls, and anything not listed | admin |
 //! | AgentService Register, Heartbeat(s), Desired, Report | the node the request names |
 //! | AgentService Suspect, RaftTransport | a controller member (a node certificate for a member's address) |
 //!
@@ -509,6 +509,8 @@ mod tests {
             (cluster("AddMember"), &operator, false),
             (cluster("RemoveMember"), &admin, true),
             (cluster("EvictNode"), &operator, false),
+            (cluster("ConfirmFenced"), &operator, false),
+            (cluster("ConfirmFenced"), &admin, true),
             (cluster("SomethingNew"), &operator, false),
             (cluster("SomethingNew"), &admin, true),
             (agent("Report"), &admin, false),

@@ -333,6 +333,17 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         self.command(&r, op).await
     }
 
+    async fn confirm_fenced(
+        &self,
+        r: Request<pb::NameRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let op = Op::ConfirmFenced {
+            node: r.get_ref().name.clone(),
+            by: caller(&r)?.to_string(),
+        };
+        self.command(&r, op).await
+    }
+
     type WatchEventsStream = EventStream;
 
     async fn watch_events(

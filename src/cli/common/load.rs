@@ -12,7 +12,14 @@ use nonstop_controller::config::{self, ClusterFile, Diagnostic};
 pub fn load_cluster(path: &Path) -> Result<ClusterFile, Vec<Diagnostic>> {
     let text = config::read(path)?;
     if !is_tmax(&text) {
-        return Ok(config::check(&path.display().to_string(), &text)?.file);
+        let name = path.display().to_string();
+        let file = config::check(&name, &text)?.file;
+        let agents = super::fence_agents::check(&name, &text, &file);
+        return if agents.is_empty() {
+            Ok(file)
+        } else {
+            Err(agents)
+        };
     }
     let errors = |fs: Vec<tmax::Finding>| {
         fs.into_iter()

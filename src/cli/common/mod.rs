@@ -1,10 +1,11 @@
 //! What the commands share, apart from the commands themselves: the connection to the cluster
 //! (`client`, `endpoints`), how answers are printed (`output`, `views`, `wire`), reading a
-//! cluster description (`load`), the local cluster's layout (`local`) and waiting for a move
-//! (`wait`).
+//! cluster description (`load`) and checking its fence agents where they are installed
+//! (`fence_agents`), the local cluster's layout (`local`) and waiting for a move (`wait`).
 
 pub mod client;
 pub mod endpoints;
+pub mod fence_agents;
 pub mod load;
 pub mod local;
 pub mod output;

@@ -30,6 +30,8 @@ pub struct NodeView {
     /// When the certificate it presented last expires (UTC, RFC 3339); null when not seen or
     /// without TLS.
     pub certificate_expires: Option<String>,
+    /// Where its fencing stands since it was last declared Down (null: nothing to fence).
+    pub fence: Option<String>,
 }
 
 /// An expiry in ms since the Unix epoch as RFC 3339 (UTC); `None` for 0 (not known).
@@ -53,6 +55,7 @@ impl From<pb::Node> for NodeView {
     fn from(n: pb::Node) -> Self {
         NodeView {
             certificate_expires: expiry(n.certificate_expires_ms),
+            fence: some(&n.fence),
             address: some(&n.address),
             name: n.name,
             state: wire::node_state(n.state),
@@ -221,11 +224,14 @@ pub fn node_table(nodes: &[NodeView]) -> String {
     rows(
         &header,
         nodes.iter().map(|n| {
-            let state = if n.witness {
+            let mut state = if n.witness {
                 format!("{} (witness)", n.state)
             } else {
                 n.state.clone()
             };
+            if let Some(f) = &n.fence {
+                state += &format!(" ({f})");
+            }
             [n.name.clone(), state, cell(&n.address), list(&n.groups)]
         }),
     )
@@ -241,6 +247,7 @@ pub fn node_fields(n: &NodeView) -> String {
         ("witness", n.witness.to_string()),
         ("evicted", n.evicted.to_string()),
         ("groups", list(&n.groups)),
+        ("fence", cell(&n.fence)),
         (
             "certificate",
             match &n.certificate_expires {

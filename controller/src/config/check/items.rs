@@ -9,7 +9,7 @@ use crate::config::file::{ClusterFile, TimingChoice};
 use crate::config::ops;
 use crate::config::positions::Node;
 use crate::db::model::{
-    CousinMember, CousinSet, Group, GroupSpec, Node as DbNode, NodeSpec, Service, Settings,
+    CousinMember, CousinSet, Fencing, Group, GroupSpec, Node as DbNode, NodeSpec, Service, Settings,
 };
 use crate::db::{Command, Op};
 use crate::time::Time;
@@ -49,6 +49,18 @@ impl<'a> Checker<'a> {
             }
             if let Err(f) = self.apply(Op::PutNode(n.clone())) {
                 self.report(self.item("nodes", i), &f);
+                self.fail("node", &n.name);
+                continue;
+            }
+            let unfenced = !n.witness && !n.fence.as_ref().is_some_and(|m| m.runs());
+            if file.fencing == Some(Fencing::Required) && unfenced {
+                let message = format!(
+                    "node {:?}: fence: fencing is required (fencing: required), so every node \
+                     that runs groups needs a fence method: give fence: {{agent: ..., params: \
+                     {{...}}}} or {{command: ..., args: [...]}}, or set fencing: lease",
+                    n.name
+                );
+                self.report(self.item("nodes", i), &plain("fence", message));
                 self.fail("node", &n.name);
             }
         }

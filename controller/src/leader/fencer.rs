@@ -1,0 +1,296 @@
+//! The leader's fencer: runs the fence method of every node the database says is waiting to be
+//! fenced (`FenceState::Pending`), and proposes each attempt's outcome (`Op::FenceResult`).
+//!
+//! ```text
+//!  every 200 ms, and after applied commands ──▶ due(&db, now) ──▶ one task per node (at most)
+//!      task: FenceRunner::run(method, node) ── bounded by the method's timeout ──▶ FenceResult
+//! ```
+//!
+//! Which member runs it: the leader, which is never the lost node (a lost member cannot lead a
+//! majority). A leader that changes in the middle of an attempt leaves it to finish or time out;
+//! the new leader finds the node still Pending (the old result, if it commits at all, is
+//! applied once: a result for another loss of the node, or for a node no longer Pending, is
+//! refused) and runs the method again. Fence actions are idempotent (`off` of a node that is
+//! off succeeds), so running one twice is harmless; never running it is what must not happen.
+//! Failed attempts are retried after 1 s, 2 s, 4 s ... up to a minute.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+use tracing::{info, warn};
+
+use crate::db::model::{FenceMethod, FenceOutcome, FenceState};
+use crate::db::{ClusterDb, Command, Op};
+use crate::store::Store;
+use crate::time::Time;
+use nonstop_contract::Millis;
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Millis = Millis(60_000);
+
+/// Runs a fence method against a node: the one place fencing touches the world.
+#[async_trait]
+pub trait FenceRunner: Send + Sync + 'static {
+    /// Runs `method` against `node` once, within the method's timeout; says whether the node is
+    /// fenced, with the method's last line of output or why it failed.
+    async fn run(&self, node: &str, method: &FenceMethod) -> Attempt;
+}
+
+/// One attempt, as a runner reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// Whether the node is fenced.
+    pub ok: bool,
+    /// The last line of output, or why it failed.
+    pub detail: String,
+}
+
+/// How long to wait after `attempts` failed attempts before the next.
+pub fn backoff(attempts: u32) -> Millis {
+    match attempts {
+        0 => Millis(0),
+        n => Millis(
+            1000u64
+                .saturating_mul(1 << (n - 1).min(16))
+                .min(MAX_BACKOFF.0),
+        ),
+    }
+}
+
+/// A node to fence now: its name, the Down it answers, and its method (`None`: it has none,
+/// and only an operator's confirmation will do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Due {
+    /// The node.
+    pub node: String,
+    /// When it was declared Down (`FenceState::Pending::since`).
+    pub since: Time,
+    /// Its method.
+    pub method: FenceMethod,
+}
+
+/// The nodes whose next attempt is due at `now`. Pure.
+pub fn due(db: &ClusterDb, now: Time) -> Vec<Due> {
+    db.nodes
+        .values()
+        .filter_map(|n| {
+            let FenceState::Pending {
+                since,
+                attempts,
+                last_at,
+                ..
+            } = &n.fence
+            else {
+                return None;
+            };
+            let method = n.spec.fence.as_ref().filter(|m| m.runs())?;
+            let next = last_at.unwrap_or(*since).plus(backoff(*attempts));
+            (now >= next).then(|| Due {
+                node: n.spec.name.clone(),
+                since: *since,
+                method: method.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Runs the fencer for one term of leadership: never returns on its own.
+pub async fn run<S: Store>(store: &S, runner: &Arc<dyn FenceRunner>) {
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut applied = store.subscribe_applied();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = applied.recv() => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return std::future::pending().await;
+                }
+                crate::store::drain(&mut applied);
+            }
+        }
+        let now = Time::now();
+        let Ok(due) = store.read(move |db| due(db, now)).await else {
+            continue;
+        };
+        for d in due {
+            if !lock(&running).insert(d.node.clone()) {
+                continue;
+            }
+            let (store, runner, running) = (store.clone(), runner.clone(), running.clone());
+            tokio::spawn(async move {
+                attempt(&store, &*runner, &d).await;
+                lock(&running).remove(&d.node);
+            });
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One attempt at fencing `d.node`, and its outcome proposed.
+async fn attempt<S: Store>(store: &S, runner: &dyn FenceRunner, d: &Due) {
+    let what = d.method.describe();
+    info!(node = %d.node, method = %what, action = d.method.action.as_str(), "fencing");
+    let started = Instant::now();
+    let a = runner.run(&d.node, &d.method).await;
+    let took = Millis(started.elapsed().as_millis() as u64);
+    if a.ok {
+        info!(node = %d.node, method = %what, took = %took, detail = %a.detail, "fenced");
+    } else {
+        warn!(node = %d.node, method = %what, took = %took, detail = %a.detail, "fencing failed");
+    }
+    let op = Op::FenceResult(FenceOutcome {
+        node: d.node.clone(),
+        since: d.since,
+        method: what,
+        ok: a.ok,
+        took,
+        detail: a.detail,
+    });
+    match store.propose(Command::policy(Time::now(), op)).await {
+        Ok(c) => {
+            if let Err(e) = c.result {
+                info!(node = %d.node, %e, "fencing result no longer applies");
+            }
+        }
+        // Not leading any more: the next leader runs it again.
+        Err(e) => warn!(node = %d.node, %e, "could not record the fencing result"),
+    }
+}
+
+/// Runs methods as processes: a fence agent with its parameters on standard input, or a
+/// program with its arguments and the node in its environment.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessRunner {
+    /// Where fence agents are looked for besides `PATH` (default /usr/sbin, /sbin).
+    pub agent_dirs: Vec<PathBuf>,
+}
+
+/// The environment variables a `command` method gets.
+pub const ENV_NODE: &str = "NONSTOP_FENCE_NODE";
+/// The action asked for (`off` or `reboot`).
+pub const ENV_ACTION: &str = "NONSTOP_FENCE_ACTION";
+
+impl ProcessRunner {
+    /// Where a fence agent named `name` is installed, if it is.
+    pub fn find_agent(&self, name: &str) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let defaults = [PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")];
+        let dirs = self.agent_dirs.iter().cloned();
+        let dirs = dirs.chain(std::env::split_paths(&path)).chain(defaults);
+        dirs.map(|d| d.join(name)).find(|p| is_executable(p))
+    }
+
+    async fn spawn(&self, node: &str, m: &FenceMethod) -> Result<(bool, String), String> {
+        let mut cmd;
+        let mut input = None;
+        if let Some(agent) = &m.agent {
+            let path = self
+                .find_agent(agent)
+                .ok_or_else(|| format!("fence agent {agent} is not installed on this member"))?;
+            cmd = tokio::process::Command::new(path);
+            let mut lines = format!("action={}\n", m.action.as_str());
+            for (k, v) in &m.params {
+                lines += &format!("{k}={v}\n");
+            }
+            input = Some(lines);
+        } else if let Some(program) = &m.command {
+            cmd = tokio::process::Command::new(program);
+            cmd.args(&m.args)
+                .env(ENV_NODE, node)
+                .env(ENV_ACTION, m.action.as_str());
+        } else {
+            return Err("no fence method".into());
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", m.describe()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            if let Some(lines) = input {
+                let _ = stdin.write_all(lines.as_bytes()).await;
+            }
+            drop(stdin);
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| format!("{}: {e}", m.describe()))?;
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = last_line(&text);
+        let detail = match (out.status.success(), last) {
+            (true, Some(l)) => l,
+            (true, None) => "exit 0".into(),
+            (false, Some(l)) => format!("{}: {l}", out.status),
+            (false, None) => out.status.to_string(),
+        };
+        Ok((out.status.success(), detail))
+    }
+}
+
+#[async_trait]
+impl FenceRunner for ProcessRunner {
+    async fn run(&self, node: &str, method: &FenceMethod) -> Attempt {
+        let limit = method.timeout().as_duration();
+        match tokio::time::timeout(limit, self.spawn(node, method)).await {
+            Ok(Ok((ok, detail))) => Attempt { ok, detail },
+            Ok(Err(detail)) => Attempt { ok: false, detail },
+            // The child is killed as its handle is dropped.
+            Err(_) => Attempt {
+                ok: false,
+                detail: format!("timed out after {} (killed)", method.timeout()),
+            },
+        }
+    }
+}
+
+/// The last line of output that says something (fence agents log the outcome last).
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    Some(line.chars().take(300).collect())
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_back_off_to_a_minute() {
+        let waits: Vec<u64> = (0..10).map(|n| backoff(n).0).collect();
+        assert_eq!(
+            waits,
+            [0, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
+        );
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn the_last_line_that_says_something() {
+        assert_eq!(
+            last_line("Success: Powered OFF\n\n  \n").as_deref(),
+            Some("Success: Powered OFF")
+        );
+        assert_eq!(last_line("\n \n"), None);
+    }
+}
