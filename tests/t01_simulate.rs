@@ -185,3 +185,25 @@ fn a_lost_stop_confirmation_leaves_the_group_where_it_was_not_on_two_nodes() {
     assert_eq!(code, 1, "a bad duration is a usage error (docs/cli.md)");
     assert!(err.contains("--stop-latency"), "{err}");
 }
+
+/// With `fencing: required` the simulation assumes the lost node's fence method succeeds, and
+/// says so, before the group moves.
+#[test]
+fn with_fencing_required_the_simulated_fence_comes_before_the_move() {
+    let fenced = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/chat-2node-fenced.yaml"
+    );
+    let (code, out, err) = simulate(&[fenced, "--fail", "node:osdb-serv"]);
+    assert_eq!(code, 0, "{err}");
+    let fence = out
+        .find("* Fence osdb-serv ( fence agent fence_ipmilan )")
+        .unwrap_or_else(|| panic!("no fence request:\n{out}"));
+    let fenced = out
+        .find("* Fenced osdb-serv by fence agent fence_ipmilan")
+        .unwrap_or_else(|| panic!("no fence:\n{out}"));
+    let moved = out
+        .find("* Move SOCKET_GROUP ( osdb-serv -> osdb-back ) node down")
+        .unwrap_or_else(|| panic!("no move:\n{out}"));
+    assert!(fence < fenced && fenced < moved, "{out}");
+}

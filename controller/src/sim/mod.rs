@@ -369,6 +369,41 @@ impl Simulator {
     }
 
     fn apply(&mut self, cmd: Command) -> Result<Vec<Event>, SimError> {
+        let down = match &cmd.op {
+            Op::NodeDown { node, .. } => Some(node.clone()),
+            _ => None,
+        };
+        let mut events = self.record(cmd)?;
+        if let Some(node) = down {
+            events.extend(self.fence_simulated(&node)?);
+        }
+        Ok(events)
+    }
+
+    /// A node declared Down that is to be fenced by a method is fenced at once: the simulation
+    /// assumes its fence agent succeeds (the transcript says so). Without a method (only an
+    /// operator's confirmation would do) it stays waiting, as the cluster would.
+    fn fence_simulated(&mut self, node: &str) -> Result<Vec<Event>, SimError> {
+        let Some(n) = self.db.nodes.get(node) else {
+            return Ok(Vec::new());
+        };
+        let (crate::db::model::FenceState::Pending { since, .. }, Some(m)) =
+            (&n.fence, n.spec.fence.as_ref().filter(|m| m.runs()))
+        else {
+            return Ok(Vec::new());
+        };
+        let outcome = crate::db::model::FenceOutcome {
+            node: node.to_string(),
+            since: *since,
+            method: format!("{} (simulated)", m.describe()),
+            ok: true,
+            took: nonstop_contract::Millis(0),
+            detail: "simulated: assumed to succeed".into(),
+        };
+        self.record(Command::policy(self.now, Op::FenceResult(outcome)))
+    }
+
+    fn record(&mut self, cmd: Command) -> Result<Vec<Event>, SimError> {
         let events = self.db.apply(cmd).map_err(|e| self.rejected(e))?;
         let step_no = self.steps.len() - 1;
         for e in &events {
