@@ -329,10 +329,7 @@ impl RaftTransport for RaftService {
                 self.check_sender(&who, batch.from).await?;
                 senders.insert(batch.from);
             }
-            if let Some(m) = msgs.iter().find(|m| {
-                m.from != batch.from
-                    && m.get_msg_type() != raft::prelude::MessageType::MsgTransferLeader
-            }) {
+            if let Some(m) = not_from(batch.from, &msgs) {
                 let status = Status::permission_denied(format!(
                     "{who} may not send raft messages as member {}: the batch comes from member {}",
                     m.from, batch.from
@@ -350,6 +347,15 @@ impl RaftTransport for RaftService {
         }
         Ok(Response::new(SendSummary { accepted }))
     }
+}
+
+/// The first message of a batch from member `from` that is not that member's to send: every
+/// message's `from` is the batch's, except a MsgTransferLeader a follower forwards to the
+/// leader, which raft-rs sends with the transferee as `from`.
+fn not_from(from: u64, msgs: &[Message]) -> Option<&Message> {
+    msgs.iter().find(|m| {
+        m.from != from && m.get_msg_type() != raft::prelude::MessageType::MsgTransferLeader
+    })
 }
 
 /// The connections `listener` accepts, each with `TCP_NODELAY` set, for any gRPC server of a
@@ -376,6 +382,42 @@ pub async fn serve_tcp(
 #[cfg(test)]
 mod tests {
     use futures::StreamExt;
+    use raft::prelude::{Message, MessageType};
+
+    fn msg(ty: MessageType, from: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(ty);
+        m.from = from;
+        m.to = 1;
+        m
+    }
+
+    /// A batch speaks for its sending member only; a forwarded MsgTransferLeader names the
+    /// member asked to lead and passes (t50 found the refusal of those).
+    #[test]
+    fn a_batch_carries_its_senders_messages_and_forwarded_transfers_only() {
+        let own = [
+            msg(MessageType::MsgAppendResponse, 2),
+            msg(MessageType::MsgHeartbeatResponse, 2),
+        ];
+        assert!(super::not_from(2, &own).is_none());
+        let forwarded = [msg(MessageType::MsgTransferLeader, 3)];
+        assert!(super::not_from(2, &forwarded).is_none());
+        let forged = [
+            msg(MessageType::MsgHeartbeatResponse, 2),
+            msg(MessageType::MsgAppend, 3),
+        ];
+        let found = super::not_from(2, &forged).expect("a message of member 3 in member 2's batch");
+        assert_eq!(
+            (found.from, found.get_msg_type()),
+            (3, MessageType::MsgAppend)
+        );
+        let vote = [msg(MessageType::MsgRequestVote, 3)];
+        assert!(
+            super::not_from(2, &vote).is_some(),
+            "a vote is its candidate's own"
+        );
+    }
 
     /// Every accepted connection has Nagle's algorithm off: small answers leave at once.
     #[tokio::test]
