@@ -24,7 +24,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
-use crate::db::model::{FenceMethod, FenceOutcome, FenceState};
+use crate::db::EventKind;
+use crate::db::model::{FenceMethod, FenceOutcome, FenceState, NodeState};
 use crate::db::{ClusterDb, Command, Op};
 use crate::store::Store;
 use crate::time::Time;
@@ -109,10 +110,17 @@ pub async fn run<S: Store>(store: &S, runner: &Arc<dyn FenceRunner>) {
         tokio::select! {
             _ = tick.tick() => {}
             r = applied.recv() => {
-                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                    return std::future::pending().await;
+                use tokio::sync::broadcast::error::RecvError;
+                // At once when a node goes Down; anything else waits for the tick, so that
+                // every write does not cost a linearizable read.
+                let down = match r {
+                    Err(RecvError::Closed) => return std::future::pending().await,
+                    Err(RecvError::Lagged(_)) => true,
+                    Ok(a) => a.events.iter().any(|e| is_down(&e.kind)),
+                };
+                if !down {
+                    continue;
                 }
-                crate::store::drain(&mut applied);
             }
         }
         let now = Time::now();
@@ -130,6 +138,17 @@ pub async fn run<S: Store>(store: &S, runner: &Arc<dyn FenceRunner>) {
             });
         }
     }
+}
+
+/// Whether an event is a node going Down.
+fn is_down(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::NodeState {
+            to: NodeState::Down,
+            ..
+        }
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
