@@ -227,3 +227,51 @@ fn i10_8_control_characters_are_escaped_on_stdout_and_in_usage_errors() {
     );
     assert!(!err.contains(['\u{1b}', '\r']), "{err:?}");
 }
+
+/// A fence agent installed on the checking machine is asked for its parameters
+/// (`-o metadata`): one it does not list is named, with the line; a known one passes.
+#[test]
+fn an_installed_fence_agents_unknown_parameter_is_named() {
+    if !Path::new("/usr/sbin/fence_dummy").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true: needs fence_dummy (Debian's fence-agents)"
+        );
+        eprintln!("!!! SKIPPED: needs fence_dummy (apt-get install fence-agents)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = |params: &str| {
+        format!(
+            "nodes:\n  - name: a\n    fence: {{agent: fence_dummy, params: {{{params}}}}}\n  \
+             - name: b\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        file("status_file: /tmp/x, plugg: a"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        file("status_file: /tmp/x, type: fail"),
+    )
+    .unwrap();
+    let out = nonstop(&["config", "check", "bad.yaml"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(
+            "bad.yaml:3:70: node \"a\": fence.params.plugg: fence_dummy takes no parameter \
+             \"plugg\" (its -o metadata lists: action, "
+        ),
+        "{err}"
+    );
+    let out = nonstop(&["config", "check", "good.yaml"], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

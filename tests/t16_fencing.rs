@@ -167,6 +167,26 @@ fn a_failing_fence_holds_the_group_until_an_admin_confirms() {
         |rules, _, _| rules,
     );
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    // `apply` asks the installed agent for its parameters: one it does not list is refused
+    // before anything is sent, naming it.
+    let bad = c.tmp.path().join("bad.yaml");
+    let yaml = fenced_cluster(c.tmp.path(), c.chat_port, "type: fail, plugg: x");
+    std::fs::write(&bad, yaml).unwrap();
+    let refused = c.cli(&["apply", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("fence.params.plugg: fence_dummy takes no parameter"),
+        "{}",
+        text(&refused.stderr)
+    );
+    // Only the bootstrap's configuration was ever applied.
+    let audit = c.cli(&["audit"]);
+    assert_eq!(
+        text(&audit.stdout).matches("apply configuration").count(),
+        1,
+        "{}",
+        text(&audit.stdout)
+    );
     power_off(&c, "osdb-serv");
 
     // Failures are retried and shown; the group stays with the lost node meanwhile.

@@ -41,6 +41,15 @@ pub fn run(args: ApplyArgs) -> ExitCode {
         let file = args.file.display().to_string();
         let yaml = std::fs::read_to_string(&args.file)
             .map_err(|e| CliError::Refused(format!("{file}: cannot read: {e}")))?;
+        // Fence agents installed here are asked for their parameters (the members check the
+        // rest of the file, and say what is wrong with it).
+        if let Ok(checked) = nonstop_controller::config::check(&file, &yaml) {
+            let found = super::fence_agents::check(&file, &yaml, &checked.file);
+            if !found.is_empty() {
+                let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+                return Err(CliError::Refused(lines.join("\n")));
+            }
+        }
         let mut c = Client::new(&args.conn)?;
         let req = pb::ApplyConfigRequest {
             yaml,

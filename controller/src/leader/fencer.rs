@@ -2,7 +2,7 @@
 //! fenced (`FenceState::Pending`), and proposes each attempt's outcome (`Op::FenceResult`).
 //!
 //! ```text
-//!  every 200 ms, and after applied commands ──▶ due(&db, now) ──▶ one task per node (at most)
+//!  every 200 ms, and when a node goes Down ──▶ due(&db, now) ──▶ one task per node (at most)
 //!      task: FenceRunner::run(method, node) ── bounded by the method's timeout ──▶ FenceResult
 //! ```
 //!
@@ -63,8 +63,8 @@ pub fn backoff(attempts: u32) -> Millis {
     }
 }
 
-/// A node to fence now: its name, the Down it answers, and its method (`None`: it has none,
-/// and only an operator's confirmation will do).
+/// A node to fence now: its name, the Down it answers, and its method (a node without one is
+/// never due: only an operator's confirmation will do for it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Due {
     /// The node.
@@ -188,11 +188,8 @@ async fn attempt<S: Store>(store: &S, runner: &dyn FenceRunner, d: &Due) {
 
 /// Runs methods as processes: a fence agent with its parameters on standard input, or a
 /// program with its arguments and the node in its environment.
-#[derive(Clone, Debug, Default)]
-pub struct ProcessRunner {
-    /// Where fence agents are looked for besides `PATH` (default /usr/sbin, /sbin).
-    pub agent_dirs: Vec<PathBuf>,
-}
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessRunner;
 
 /// The environment variables a `command` method gets.
 pub const ENV_NODE: &str = "NONSTOP_FENCE_NODE";
@@ -200,12 +197,12 @@ pub const ENV_NODE: &str = "NONSTOP_FENCE_NODE";
 pub const ENV_ACTION: &str = "NONSTOP_FENCE_ACTION";
 
 impl ProcessRunner {
-    /// Where a fence agent named `name` is installed, if it is.
+    /// Where a fence agent named `name` is installed, if it is: on `PATH`, or in /usr/sbin or
+    /// /sbin (where fence-agents puts them, often off a service's `PATH`).
     pub fn find_agent(&self, name: &str) -> Option<PathBuf> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let defaults = [PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")];
-        let dirs = self.agent_dirs.iter().cloned();
-        let dirs = dirs.chain(std::env::split_paths(&path)).chain(defaults);
+        let dirs = std::env::split_paths(&path).chain(defaults);
         dirs.map(|d| d.join(name)).find(|p| is_executable(p))
     }
 

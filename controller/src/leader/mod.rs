@@ -44,7 +44,7 @@ pub async fn run_dialing<S: Store>(
     stop: watch::Receiver<bool>,
     dial: nonstop_pki::Dial,
 ) {
-    let runner: Arc<dyn FenceRunner> = Arc::new(ProcessRunner::default());
+    let runner: Arc<dyn FenceRunner> = Arc::new(ProcessRunner);
     run_fencing(liveness, board, stop, dial, runner).await
 }
 

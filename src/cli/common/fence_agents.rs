@@ -18,7 +18,7 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// agent does not list (or per agent whose metadata cannot be read).
 pub fn check(file_name: &str, text: &str, file: &ClusterFile) -> Vec<Diagnostic> {
     let root = positions::parse(text);
-    let runner = ProcessRunner::default();
+    let runner = ProcessRunner;
     let mut out = Vec::new();
     for (i, node) in file.nodes.iter().enumerate() {
         let Some(method) = &node.fence else { continue };
