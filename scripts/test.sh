@@ -25,10 +25,18 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test"
-cargo test --workspace --all-targets
+# cargo-nextest runs every test as its own process, as many at a time as there are cores, across
+# test binaries (cargo test runs one binary after another, so one long end-to-end test held a core
+# idle). Its settings: .config/nextest.toml. Without it, cargo test runs the same tests.
+if cargo nextest --version >/dev/null 2>&1; then
+  run_tests() { cargo nextest run "$@"; }
+else
+  run_tests() { cargo test "$@"; }
+fi
+echo "== tests"
+run_tests --workspace --all-targets
 # Failpoints are compiled in only here (never in a release): the raft crash-safety cases, and a
 # daemon whose raft member dies must exit. One build for both.
-echo "== cargo test (failpoints)"
-cargo test -p nonstop-controller -p nonstop --features nonstop/failpoints \
+echo "== tests (failpoints)"
+run_tests -p nonstop-controller -p nonstop --features nonstop/failpoints \
   --test raft_failpoints --test t36_member_dies

@@ -77,3 +77,27 @@ fn two_independent_starts_are_two_copies_and_a_death_without_cause_is_a_violatio
         "{v:?}"
     );
 }
+
+#[test]
+fn a_scoped_rule_counts_only_the_processes_whose_environment_holds_its_text() {
+    let t = tag("scoped");
+    let scope = format!("NONSTOP_CHECKER_SCOPE_{}", std::process::id());
+    let checker = Checker::start(
+        Rules::default()
+            .process("scoped", &t)
+            .within("scoped", &scope),
+    );
+    // Ours (the scope in its environment) and another test's copy of the same command line.
+    let ours = Command::new("bash")
+        .args(["-c", "sleep 30; true", &t])
+        .env(&scope, "1")
+        .spawn()
+        .expect("bash");
+    let theirs = shell("sleep 30; true", &t);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(checker.most("scoped"), 1);
+    checker.cause("the test stops both", Duration::from_secs(5));
+    stop(theirs);
+    stop(ours);
+    assert!(checker.finish().is_empty());
+}

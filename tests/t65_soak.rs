@@ -141,6 +141,9 @@ fn soak_under_moves_applies_kills_restarts_and_drains() {
         |rules, _, dir| {
             rules
                 .process("plug-in daemon", "sleep 1000000")
+                // Other tests run the same plug-in at the same time; this cluster's copies have
+                // its folder in their environment (NONSTOP_DATA_DIR).
+                .within("plug-in daemon", &dir.display().to_string())
                 .process("tmax listener", &format!("c.close()\n {tport}"))
                 .files(
                     "OCF Dummy",

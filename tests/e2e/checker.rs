@@ -45,12 +45,22 @@ pub struct Rules {
     pub files: Vec<(String, Vec<PathBuf>)>,
     /// How many decoys to start.
     pub decoys: usize,
+    /// (label, text): the watched process of that label counts only where its environment
+    /// holds the text (a command line shared with other tests running at the same time).
+    pub scopes: Vec<(String, String)>,
 }
 
 impl Rules {
     /// Adds a watched process.
     pub fn process(mut self, label: &str, needle: &str) -> Self {
         self.processes.push((label.into(), needle.into()));
+        self
+    }
+
+    /// Counts the processes of `label` only where their environment holds `text` (such as the
+    /// cluster's own folder, which reaches every process its daemons start).
+    pub fn within(mut self, label: &str, text: &str) -> Self {
+        self.scopes.push((label.into(), text.into()));
         self
     }
 
@@ -305,6 +315,13 @@ fn sample(rules: &Rules, state: &Mutex<State>, started: Instant) {
         let matching: BTreeSet<i32> = procs
             .values()
             .filter(|p| p.cmd.contains(needle.as_str()))
+            .filter(|p| {
+                rules
+                    .scopes
+                    .iter()
+                    .filter(|(l, _)| l == label)
+                    .all(|(_, text)| environment_holds(p.pid, text))
+            })
             .map(|p| p.pid)
             .collect();
         // One copy per tree: the matching processes with no matching ancestor.
@@ -397,6 +414,12 @@ struct Proc {
     /// Start time in clock ticks since boot: with the pid, the process's identity.
     start: u64,
     cmd: String,
+}
+
+/// Whether process `pid`'s environment holds `text` (false once it is gone).
+fn environment_holds(pid: i32, text: &str) -> bool {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    String::from_utf8_lossy(&env).contains(text)
 }
 
 /// Every live process (not zombies), by pid.

@@ -34,8 +34,10 @@ pub struct LocalCluster {
     pub base_port: u16,
     pub chat_port: u16,
     pub checker: Option<Checker>,
-    /// One cluster at a time per test binary: three debug daemons per test on a 2-core machine
-    /// are enough; four clusters at once starve their leases (300 ms in the fast profile).
+    /// One cluster at a time per test process: three debug daemons per test on a 2-core machine
+    /// are enough; four clusters at once starve their leases (300 ms in the fast profile). Under
+    /// `cargo test` that holds per binary; cargo-nextest (scripts/test.sh) runs each test as its
+    /// own process, one per core (.config/nextest.toml).
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
