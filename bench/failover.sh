@@ -5,24 +5,32 @@
 # on its port), for the default and the fast timing profiles. Between rounds `nonstop up`
 # restarts the home node and the group fails back.
 #
+# Two ways to lose the node, measured apart (KILLS, default both):
+#   daemon   kill -9 of the daemon only: its watchdog sees it at once, stops what the agent had
+#            started and tells the members, who declare the node Down on that word;
+#   machine  kill -9 of the daemon, its watchdog and the group's processes at once, as when the
+#            machine loses power: nothing confirms anything, the node is Down after node_timeout.
+#
 # Rounds alternate between two cases reported apart (the leader lost with the node, or not):
 # before the kill, `nonstop member transfer` makes the home node the raft leader (odd rounds: fail-over pays an
 # election too), or moves the leadership to osdb-third (even rounds). Each round is counted
 # under the case the cluster's status shows just before the kill.
 #
-#   bash bench/failover.sh            # 20 rounds per profile
-#   ROUNDS=5 PROFILES=fast bash bench/failover.sh
+#   bash bench/failover.sh            # 20 rounds per profile and way
+#   ROUNDS=5 PROFILES=fast KILLS=daemon bash bench/failover.sh
 #
 # Builds the release binary first. Uses ports 7801-7803 and 7090 on 127.0.0.1.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-20}
 PROFILES=${PROFILES:-"default fast"}
+KILLS=${KILLS:-"daemon machine"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin nonstop
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/nonstop
 WORK=$(mktemp -d /tmp/nonstop-failover-bench.XXXXXX)
-trap '"$BIN" down --dir "$WORK/.nonstop" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+# KEEP=1 keeps the folder (the last profile's daemon logs) for a look afterwards.
+trap '"$BIN" down --dir "$WORK/.nonstop" >/dev/null 2>&1 || true; [ -n "${KEEP:-}" ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
 cd "$WORK"
 export NONSTOP_ENDPOINT=https://127.0.0.1:7801,https://127.0.0.1:7802,https://127.0.0.1:7803
 
@@ -57,6 +65,18 @@ for e in json.load(sys.stdin):
 print(last)"
 }
 
+# The pids of osdb-serv's watchdogs and of the chat server (for KILLS=machine).
+machine_pids() {
+    for d in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null) || continue
+        case "$cmd" in
+        *" watchdog --state $WORK/.nonstop/osdb-serv/"* | *"chat-server --listen 127.0.0.1:7090"*)
+            echo "${d#/proc/}" ;;
+        esac
+    done
+}
+
+for kill_what in $KILLS; do
 for profile in $PROFILES; do
     cat > cluster.yaml <<YAML
 timing: $profile
@@ -74,8 +94,8 @@ groups:
 YAML
     "$BIN" up cluster.yaml --dir .nonstop --base-port 7801 --timing "$profile" >/dev/null
     wait_online osdb-serv
-    : > "times-$profile"
-    : > "times-$profile-leader"
+    : > "times-$kill_what-$profile"
+    : > "times-$kill_what-$profile-leader"
     for r in $(seq 1 "$ROUNDS"); do
         pid=$(cat .nonstop/osdb-serv/daemon.pid)
         # Odd rounds: the home node leads raft; even rounds: another member does.
@@ -86,10 +106,13 @@ YAML
         # the new leader: see docs/daemon.md, leases from a quorum).
         sleep 1
         leader=$("$BIN" status --output json | python3 -c "import json,sys; print(json.load(sys.stdin)['leader'])")
-        out="times-$profile"
-        [ "$leader" = "127.0.0.1:7801" ] && out="times-$profile-leader"
+        out="times-$kill_what-$profile"
+        [ "$leader" = "127.0.0.1:7801" ] && out="times-$kill_what-$profile-leader"
+        others=""
+        [ "$kill_what" = machine ] && others=$(machine_pids)
         t0=$(now_ms)
-        kill -9 "$pid"
+        # shellcheck disable=SC2086
+        kill -9 "$pid" $others
         wait_online osdb-back
         t1=$(started_at osdb-back)
         echo $((t1 - t0)) >> "$out"
@@ -99,21 +122,24 @@ YAML
         sleep 1
     done
     "$BIN" down --dir .nonstop >/dev/null
-    rm -rf .nonstop
+    if [ -n "${KEEP:-}" ]; then rm -rf ".nonstop-$kill_what-$profile"; mv .nonstop ".nonstop-$kill_what-$profile"; else rm -rf .nonstop; fi
+done
 done
 
+for kill_what in $KILLS; do
 for profile in $PROFILES; do
     for kind in "" "-leader"; do
-        python3 - "$profile" "$kind" "times-$profile$kind" <<'PY'
+        python3 - "$kill_what" "$profile" "$kind" "times-$kill_what-$profile$kind" <<'PY'
 import sys
-name, kind, path = sys.argv[1], sys.argv[2], sys.argv[3]
+way, name, kind, path = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 t = sorted(int(x) for x in open(path))
 what = "home node was also the raft leader" if kind else "home node was a follower"
 if not t:
-    print(f"{name:8} {what}: no round")
+    print(f"{way:8} {name:8} {what}: no round")
     sys.exit(0)
 q = lambda p: t[min(len(t) - 1, int(round(p * (len(t) - 1))))]
-print(f"{name:8} {what}: kill -> Online on backup: n={len(t)} p50={q(0.5)} ms p99={q(0.99)} ms max={t[-1]} ms")
+print(f"{way:8} {name:8} {what}: kill -> Online on backup: n={len(t)} p50={q(0.5)} ms p99={q(0.99)} ms max={t[-1]} ms")
 PY
     done
+done
 done

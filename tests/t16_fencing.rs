@@ -237,3 +237,62 @@ fn a_failing_fence_holds_the_group_until_an_admin_confirms() {
     assert!(node_fence(&c, "osdb-serv").starts_with("fenced by operator (user admin"));
     c.check();
 }
+
+#[test]
+fn a_daemon_killed_under_its_watchdog_is_confirmed_stopped_without_its_fence_agent() {
+    if fence_dummy("t16").is_none() {
+        return;
+    }
+    // The default timing profile (node_timeout 2 s): the watchdog's word, not the timeout,
+    // moves the group.
+    let mut c = LocalCluster::start_watched(
+        "default",
+        |port, dir| {
+            fenced_cluster(dir, port, "status_file: \"{status}\"")
+                .replace("timing: fast", "timing: default")
+        },
+        |rules, _, _| rules,
+    );
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    let watchdogs = c.watchdogs("osdb-serv");
+    assert!(!watchdogs.is_empty(), "no watchdog for osdb-serv");
+
+    // Only the daemon dies; its watchdog sees it at once, stops the group's processes and tells
+    // the members, as the node, with the list it stopped.
+    c.kill("osdb-serv");
+    let took = c.wait_online("SOCKET_GROUP", "osdb-back", Duration::from_secs(30));
+    eprintln!("t16: kill -9 of the daemon -> Online on osdb-back: {took:?}");
+    let ev = events(&c);
+    let (fenced, _) = first(&ev, "* Fenced osdb-serv by its watchdog")
+        .unwrap_or_else(|| panic!("no Fenced-by-watchdog event: {ev:#?}"));
+    let (placed, _) = first(&ev, "* Move SOCKET_GROUP ( osdb-serv -> osdb-back )")
+        .or_else(|| first(&ev, "* Place SOCKET_GROUP ( osdb-back )"))
+        .unwrap_or_else(|| panic!("no placement on osdb-back: {ev:#?}"));
+    assert!(fenced < placed, "fenced at {fenced}, placed at {placed}");
+    let summary = ev
+        .iter()
+        .filter_map(|e| e["summary"].as_str())
+        .find(|s| s.starts_with("* Fenced osdb-serv by its watchdog"))
+        .unwrap();
+    assert!(
+        summary.contains("chat") && summary.contains("marker"),
+        "the watchdog names what it stopped: {summary}"
+    );
+    // The confirmation made the fence agent unnecessary: the machine was never powered off.
+    let status = c.tmp.path().join("osdb-serv.status");
+    assert_eq!(std::fs::read_to_string(&status).unwrap(), "on");
+    assert!(node_fence(&c, "osdb-serv").starts_with("fenced by its watchdog"));
+    assert!(c.chat_answers(), "the chat server answers on the backup");
+
+    // The daemon comes back (a new run, with a new number): the group fails back, and the
+    // dead run's watchdog is gone.
+    c.restart("osdb-serv");
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    for pid in watchdogs {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the dead run's watchdog {pid} is still there"
+        );
+    }
+    c.check();
+}

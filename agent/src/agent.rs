@@ -160,8 +160,12 @@ impl MainLoop {
         reports: mpsc::UnboundedReceiver<nonstop_contract::AgentReport>,
     ) {
         let retry = self.shared.config.retry;
-        self.tasks
-            .spawn(report::forward(self.link.clone(), reports, retry));
+        self.tasks.spawn(report::forward(
+            self.link.clone(),
+            reports,
+            retry,
+            self.shared.config.incarnation,
+        ));
         self.clean_leftovers().await;
         let Some(heartbeat) = self.register(&mut stop).await else {
             return;
@@ -237,6 +241,7 @@ impl MainLoop {
         let registration = Registration {
             node: self.shared.config.node.clone(),
             types: self.shared.handlers.type_names(),
+            incarnation: self.shared.config.incarnation,
         };
         loop {
             tokio::select! {

@@ -19,6 +19,10 @@ pub struct AgentConfig {
     pub retry: Duration,
     /// The terminate budget before registration says otherwise (the `default` profile's).
     pub terminate: Duration,
+    /// This run of the node's daemon: random, never 0, told to the leader at registration and
+    /// used to number reports. The node's watchdog is given the same number, so that its word
+    /// that this run's resources are stopped counts only while no newer run has registered.
+    pub incarnation: u64,
 }
 
 impl AgentConfig {
@@ -30,6 +34,7 @@ impl AgentConfig {
             heartbeat: Duration::from_millis(200),
             retry: Duration::from_millis(100),
             terminate: Duration::from_millis(500),
+            incarnation: new_incarnation(),
         }
     }
 
@@ -74,4 +79,18 @@ impl AgentConfig {
             .collect();
         self.data_dir.join("resources").join(safe)
     }
+}
+
+/// A fresh incarnation number: random, never 0 (0 means "not said" on the wire).
+pub fn new_incarnation() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        // No randomness: the clock still tells two runs of one node apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        return nanos.max(1);
+    }
+    u64::from_le_bytes(bytes).max(1)
 }

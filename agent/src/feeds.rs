@@ -64,7 +64,10 @@ pub async fn heartbeats(
 }
 
 /// Subscribes to the desired state and forwards every item tagged with `generation`;
-/// subscribes again after an error or the end of the stream. A desired state refused for a
+/// subscribes again after an error or the end of the stream: at once the first time, then
+/// after pauses that double from 5 ms up to the configured `retry` (a leader that died is
+/// replaced within milliseconds when its watchdog has a follower campaign at once, and the
+/// backup must hear the new leader's decisions just as soon). A desired state refused for a
 /// field that cannot be right is logged with the field and not forwarded: the agent keeps
 /// following the one it had, and the stream goes on (its next item is again the node's whole
 /// desired state).
@@ -74,12 +77,15 @@ pub async fn follow_desired(
     generation: u64,
     tx: mpsc::UnboundedSender<Tagged>,
 ) {
+    let first_pause = Duration::from_millis(5);
+    let mut pause = Duration::ZERO;
     loop {
         match link.desired(&shared.config.node).await {
             Ok(mut stream) => {
                 while let Some(item) = stream.next().await {
                     match item {
                         Ok(d) => {
+                            pause = Duration::ZERO;
                             if tx.send((generation, d)).is_err() {
                                 return;
                             }
@@ -104,6 +110,7 @@ pub async fn follow_desired(
             }
             Err(e) => tracing::warn!("desired-state subscription failed: {e}"),
         }
-        tokio::time::sleep(shared.config.retry).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).clamp(first_pause, shared.config.retry.max(first_pause));
     }
 }

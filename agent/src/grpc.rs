@@ -162,6 +162,72 @@ impl GrpcLink {
     }
 }
 
+/// The leader's answer to a watchdog's word that a dead daemon's resources are stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopAnswer {
+    /// The node is Down: declared now (`true`), or it was already.
+    Down(bool),
+    /// Refused for good (a newer daemon registered, the node is unknown, the certificate does
+    /// not name it): nothing changed, asking again changes nothing.
+    Refused(String),
+}
+
+impl GrpcLink {
+    /// Tells the members, one after the other until one answers, that member `id` (the one
+    /// this node ran) died with its daemon: the first that followed it campaigns at once.
+    /// Returns the address that answered and whether it campaigned.
+    pub async fn member_gone(&self, id: u64) -> Option<(String, bool)> {
+        for addr in self.addresses() {
+            let Ok(endpoint) = self.endpoint(&addr) else {
+                continue;
+            };
+            let Ok(channel) = endpoint.connect().await else {
+                continue;
+            };
+            let mut c = AgentServiceClient::new(channel);
+            let req = pb::MemberGoneRequest { member_id: id };
+            if let Ok(reply) = c.member_gone(req).await {
+                return Some((addr, reply.into_inner().campaigned));
+            }
+        }
+        None
+    }
+
+    /// Tells the leader that the daemon run `incarnation` of this node died and that its
+    /// watchdog stopped `resources`. An error is worth a retry (no leader, a member away).
+    pub async fn stopped(&self, incarnation: u64, resources: Vec<String>) -> Result<StopAnswer> {
+        let (addr, mut c) = self.client()?;
+        let req = pb::StoppedRequest {
+            node: self.node.clone(),
+            incarnation,
+            resources,
+            stopped_at_ms: crate::clock::wall_ms(),
+        };
+        match c.stopped(req).await {
+            Ok(reply) => Ok(StopAnswer::Down(reply.into_inner().declared_down)),
+            Err(status) => {
+                let final_ = matches!(
+                    status.code(),
+                    tonic::Code::Aborted
+                        | tonic::Code::NotFound
+                        | tonic::Code::PermissionDenied
+                        | tonic::Code::InvalidArgument
+                        | tonic::Code::Unauthenticated
+                );
+                if final_ {
+                    Ok(StopAnswer::Refused(format!(
+                        "{addr}: {}: {}",
+                        status.code(),
+                        status.message()
+                    )))
+                } else {
+                    Err(self.failed(&addr, status))
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ControllerLink for GrpcLink {
     async fn register(&self, r: Registration) -> Result<Registered> {
@@ -169,6 +235,7 @@ impl ControllerLink for GrpcLink {
         let req = pb::RegisterRequest {
             node: r.node,
             types: r.types,
+            incarnation: r.incarnation,
         };
         let reply = c
             .register(req)

@@ -27,6 +27,9 @@ pub struct Registration {
     pub node: String,
     /// The resource types this agent can run.
     pub types: Vec<String>,
+    /// This run of the node's daemon ([`crate::AgentConfig::incarnation`]).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// The leader's answer to a registration.

@@ -78,14 +78,15 @@ impl Reporter {
 
 /// Delivers queued reports to the leader in order, retrying a failed batch after `retry`, until
 /// every sender is gone. Reports are numbered in the order they are sent, from 1 in this run of
-/// the agent: a batch sent again keeps its numbers, so that the leader applies it once even
-/// when the first try was committed and only its answer was lost.
+/// the agent (`incarnation`, never 0): a batch sent again keeps its numbers, so that the leader
+/// applies it once even when the first try was committed and only its answer was lost.
 pub async fn forward(
     link: Arc<dyn ControllerLink>,
     mut rx: mpsc::UnboundedReceiver<AgentReport>,
     retry: Duration,
+    incarnation: u64,
 ) {
-    let incarnation = incarnation();
+    let incarnation = incarnation.max(1);
     let mut next = 1u64;
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
@@ -107,13 +108,4 @@ pub async fn forward(
         }
         batch.clear();
     }
-}
-
-/// This run of the agent, as its reports are numbered: nanoseconds since the Unix epoch now,
-/// never 0 (0 means unnumbered).
-fn incarnation() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    nanos.max(1)
 }

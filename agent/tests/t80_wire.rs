@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use nonstop_agent::grpc::GrpcLink;
+use nonstop_agent::grpc::{GrpcLink, StopAnswer};
 use nonstop_agent::testing::{ScriptedHandler, desired_group, desired_resource, next_matching};
 use nonstop_agent::{Agent, AgentConfig, AgentEvent, HandlerMap};
 use nonstop_contract::wire::{desired_to_wire, report_from_wire};
@@ -153,6 +153,27 @@ impl AgentService for FakeLeader {
         Ok(Response::new(pb::ReportReply {}))
     }
 
+    /// Run 7 is current, run 8 was replaced; anything else finds no leader.
+    async fn stopped(
+        &self,
+        r: Request<pb::StoppedRequest>,
+    ) -> Result<Response<pb::StoppedReply>, Status> {
+        match r.into_inner().incarnation {
+            7 => Ok(Response::new(pb::StoppedReply {
+                declared_down: true,
+            })),
+            8 => Err(Status::aborted("run 8 is not its current daemon run")),
+            _ => Err(Status::unavailable("no leader yet")),
+        }
+    }
+
+    async fn member_gone(
+        &self,
+        _: Request<pb::MemberGoneRequest>,
+    ) -> Result<Response<pb::MemberGoneReply>, Status> {
+        Ok(Response::new(pb::MemberGoneReply::default()))
+    }
+
     async fn suspect(
         &self,
         _: Request<pb::SuspectRequest>,
@@ -287,4 +308,16 @@ async fn a_heartbeat_stream_the_member_ends_is_opened_again_and_the_lease_holds(
     assert!(streams >= 4, "only {streams} heartbeat streams were opened");
     assert_eq!(leader.unary.load(Ordering::SeqCst), 0);
     agent.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_watchdogs_word_is_taken_refused_for_good_or_worth_a_retry() {
+    let leader = FakeLeader::new();
+    let addr = leader.serve().await;
+    let link = GrpcLink::new(NODE, vec![addr.to_string()], Duration::from_secs(2));
+    let stopped = |n| link.stopped(n, vec!["r".into()]);
+    assert_eq!(stopped(7).await.unwrap(), StopAnswer::Down(true));
+    assert!(matches!(stopped(8).await.unwrap(), StopAnswer::Refused(why) if why.contains("run 8")));
+    let retry = stopped(9).await.expect_err("no leader: worth a retry");
+    assert!(retry.to_string().contains("no leader yet"), "{retry}");
 }

@@ -303,3 +303,39 @@ async fn i10_8_a_member_that_cannot_be_reached_securely_is_refused() {
     let l = list(&c, leader, false).await.unwrap();
     assert_eq!(l.members.len(), 1, "nothing changed");
 }
+
+/// The watchdog of the leader's node says the leader died: a follower campaigns at once, and
+/// the others vote for it although their leader's lease has not run out, so a new leader is
+/// there well before any election timeout (1 to 2 s with the default timing). Asked about a
+/// member that does not lead, nothing happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_told_its_leader_died_campaigns_at_once() {
+    let mut c = Cluster::start_default_timing(3, 1000).await;
+    let leader = c.leader(Duration::from_secs(10)).await;
+    let (a, b) = others(leader);
+    let store = RaftStore::new(c.node(a));
+    assert!(!store.campaign_after(b).await.unwrap(), "b does not lead");
+    assert!(!store.campaign_after(0).await.unwrap());
+    assert_eq!(
+        c.leader(Duration::from_secs(1)).await,
+        leader,
+        "nothing moved"
+    );
+
+    c.kill(leader).await;
+    let start = std::time::Instant::now();
+    assert!(store.campaign_after(leader).await.unwrap());
+    let deadline = start + Duration::from_millis(900);
+    loop {
+        let now = c.node(a).leadership().borrow().clone();
+        if now.is_leader {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new leader within 900 ms: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("new leader {a} after {:?}", start.elapsed());
+}

@@ -159,6 +159,7 @@ async fn a_numbered_report_sent_again_is_applied_once() {
     for n in ["a", "b"] {
         f.agent
             .register(apb::RegisterRequest {
+                incarnation: 0,
                 node: n.into(),
                 types: vec![],
             })
@@ -216,6 +217,7 @@ async fn a_node_comes_up_only_once_its_agent_holds_its_lease() {
     let mut f = start().await;
     for n in ["a", "b"] {
         let r = apb::RegisterRequest {
+            incarnation: 0,
             node: n.into(),
             types: vec![],
         };
@@ -244,6 +246,7 @@ async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
         let reply = f
             .agent
             .register(apb::RegisterRequest {
+                incarnation: 0,
                 node: n.into(),
                 types: vec![],
             })
@@ -312,6 +315,7 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
     let mut f = start().await;
     f.agent
         .register(apb::RegisterRequest {
+            incarnation: 0,
             node: "a".into(),
             types: vec![],
         })
@@ -374,6 +378,7 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
     let err = f
         .agent
         .register(apb::RegisterRequest {
+            incarnation: 0,
             node: "ghost".into(),
             types: vec![],
         })
@@ -487,6 +492,7 @@ async fn a_member_that_finds_a_node_silent_grants_it_no_lease_for_a_while() {
     let ack = f.agent.heartbeat(hb(1)).await.unwrap().into_inner();
     assert_eq!((ack.member_id, ack.voters, ack.lease_ms), (1, 1, 300));
     let ask = |node_timeout_ms, lease_ms| apb::SuspectRequest {
+        confirmed_stop: false,
         node: "a".into(),
         node_timeout_ms,
         lease_ms,
@@ -524,6 +530,7 @@ async fn i17_9_an_agent_on_a_witness_node_is_refused() {
     let err = f
         .agent
         .register(apb::RegisterRequest {
+            incarnation: 0,
             node: "w".into(),
             types: vec![],
         })
@@ -591,4 +598,73 @@ async fn i10_8_impossible_reports_are_refused_before_they_are_proposed() {
         .into_inner()
         .revision;
     assert_eq!(before, after, "a refused report changed the database");
+}
+
+/// A watchdog's word that its daemon died and everything is stopped makes the node Down at
+/// once (no `node_timeout`), but only for the run the cluster registered last: a word about an
+/// earlier run is refused and changes nothing; the node is then suspected by the members.
+#[tokio::test]
+async fn a_watchdogs_word_counts_only_for_its_nodes_current_run() {
+    let mut f = start().await;
+    for (n, incarnation) in [("a", 7), ("b", 1)] {
+        let r = apb::RegisterRequest {
+            incarnation,
+            node: n.into(),
+            types: vec![],
+        };
+        f.agent.register(r).await.unwrap();
+    }
+    let stop_a = heartbeat(f.agent.clone(), "a");
+    let _keep_b = heartbeat(f.agent.clone(), "b");
+    group_until(&mut f.cluster, "placement on a", |g| g.owner == "a").await;
+    let word = |incarnation: u64| apb::StoppedRequest {
+        node: "a".into(),
+        incarnation,
+        resources: vec!["app".into()],
+        stopped_at_ms: 1,
+    };
+    let e = f.agent.stopped(word(0)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("incarnation"), "{e}");
+    let mut bad = word(7);
+    bad.resources = vec![" ".into()];
+    let e = f.agent.stopped(bad).await.unwrap_err();
+    assert!(e.message().contains("resources[0]"), "{e}");
+    // An earlier run's watchdog, late: refused for good, nothing changes.
+    let e = f.agent.stopped(word(6)).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Aborted, "{e}");
+    assert_eq!(node_state(&mut f.cluster, "a").await, cpb::NodeState::Up);
+    assert_eq!(
+        group_until(&mut f.cluster, "still on a", |_| true)
+            .await
+            .owner,
+        "a"
+    );
+
+    // The current run's daemon dies; its watchdog's word is committed before the answer.
+    drop(stop_a);
+    let reply = f.agent.stopped(word(7)).await.unwrap().into_inner();
+    assert!(reply.declared_down);
+    assert_eq!(node_state(&mut f.cluster, "a").await, cpb::NodeState::Down);
+    let node = f
+        .cluster
+        .get_node(cpb::NameRequest { name: "a".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(node.fence.starts_with("fenced by its watchdog"), "{node:?}");
+    group_until(&mut f.cluster, "Online on b", |g| g.owner == "b").await;
+    // Said again (its answer was lost): taken, nothing more happens.
+    let again = f.agent.stopped(word(7)).await.unwrap().into_inner();
+    assert!(!again.declared_down);
+    // No run of a gets a lease while its groups move: the member suspects it.
+    let hb = apb::HeartbeatRequest {
+        node: "a".into(),
+        seq: 1,
+        sent_ms: 1,
+        holds_lease: Some(false),
+    };
+    let e = f.agent.heartbeat(hb).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+    assert!(e.message().contains("grants it no lease"), "{e}");
 }

@@ -313,6 +313,9 @@ impl ProcessInstance {
         let Some(addr) = self.config.check_tcp.clone() else {
             return Ok(());
         };
+        // The program is starting up: no event says when its port opens. Asked after 1 ms,
+        // then after pauses doubling to 20 ms: a fail-over waits for this answer.
+        let mut pause = Duration::from_millis(1);
         loop {
             if let Some(health) = self.dead_copy() {
                 return Err(failed(
@@ -323,8 +326,8 @@ impl ProcessInstance {
             if tcp_answers(&addr, Duration::from_millis(200)).await {
                 return Ok(());
             }
-            // The program is starting up: no event says when its port opens.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 

@@ -49,6 +49,9 @@ pub struct NodeConfig {
     /// Plain gRPC on loopback, nobody authenticated: must be said, when there is no `tls`.
     #[serde(default)]
     pub insecure: bool,
+    /// The file it was read from, absolute (the watchdog reads it again to reach the members).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Where the node's identity is.
@@ -156,6 +159,7 @@ impl NodeConfig {
         };
         let text = std::fs::read_to_string(path).map_err(|e| parse(e.to_string()))?;
         let mut c: NodeConfig = yaml_serde::from_str(&text).map_err(|e| parse(e.to_string()))?;
+        c.source = std::path::absolute(path).ok();
         let base = path.parent().unwrap_or(Path::new("."));
         // Without `.` components, so that the files named in messages read plainly.
         c.data_dir = base.join(&c.data_dir).components().collect();

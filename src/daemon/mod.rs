@@ -10,7 +10,7 @@
 //! ```
 
 pub mod config;
-mod roles;
+pub(crate) mod roles;
 mod systemd;
 
 pub use roles::run;

@@ -42,10 +42,7 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     let links = config
         .links()
         .map_err(|(field, why)| format!("{field}: {why}"))?;
-    let dial = Dial {
-        links: links.clone(),
-        local: local_address(&config),
-    };
+    let dial = dial_of(&config, links.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -213,7 +210,9 @@ fn start_controller(
         )
         .add_service(
             guard(AgentServiceServer::new(
-                AgentApi::new(liveness, board).until(stop),
+                AgentApi::new(liveness, board)
+                    .dialing(dial.clone())
+                    .until(stop),
             ))
             .recording(refusals.clone())
             .noting(certs.clone()),
@@ -288,20 +287,47 @@ async fn start_agent(
     for e in registry.load_plugins().await {
         warn!("a plug-in cannot be used: {e}");
     }
+    let link = agent_link(config, dial);
+    let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
+    // The watchdog starts first: no lease can be granted before a watchdog guards it.
+    let (watchdog, deadline_tx) = start_watchdog(config, &agent_config, role.plugin_dirs)?;
+    let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
+    Ok((agent, watchdog))
+}
+
+/// The link from this node's agent to the controller members.
+fn agent_link(config: &NodeConfig, dial: &Dial) -> GrpcLink {
     let addresses: Vec<String> = config
         .controller_addresses()
         .iter()
         .map(SocketAddr::to_string)
         .collect();
-    let link =
-        GrpcLink::new(&config.node, addresses, link_timeout(&config.timing)).dialing(dial.clone());
-    let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
-    // The watchdog starts first: no lease can be granted before a watchdog guards it.
-    let (watchdog, deadline_tx) = start_watchdog(&agent_config, role.plugin_dirs)?;
-    let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
-    Ok((agent, watchdog))
+    GrpcLink::new(&config.node, addresses, link_timeout(&config.timing)).dialing(dial.clone())
+}
+
+/// The link from this node's watchdog to the controller members, once its daemon died: the
+/// member this daemon was (if it was one) died with it, so it is asked last.
+pub(crate) fn watchdog_link(config: &NodeConfig, dial: &Dial) -> GrpcLink {
+    let (mine, others): (Vec<SocketAddr>, Vec<SocketAddr>) = config
+        .controller_addresses()
+        .into_iter()
+        .partition(|a| *a == config.listen);
+    let addresses = others
+        .iter()
+        .chain(&mine)
+        .map(SocketAddr::to_string)
+        .collect();
+    GrpcLink::new(&config.node, addresses, link_timeout(&config.timing)).dialing(dial.clone())
+}
+
+/// How this node dials the members: as `links` say (TLS or plain), from its own address.
+pub(crate) fn dial_of(config: &NodeConfig, links: nonstop_pki::Links) -> Dial {
+    Dial {
+        links,
+        local: local_address(config),
+    }
 }
 
 /// What feeds the watchdog the lease's end.
@@ -309,6 +335,7 @@ type DeadlineTx = watch::Sender<Option<tokio::time::Instant>>;
 
 /// Starts the node's watchdog on the agent's state file; the sender feeds it the lease's end.
 fn start_watchdog(
+    config: &NodeConfig,
     agent: &AgentConfig,
     plugin_dirs: Vec<std::path::PathBuf>,
 ) -> Result<(Supervisor, DeadlineTx), String> {
@@ -319,6 +346,8 @@ fn start_watchdog(
         program: std::env::current_exe().map_err(refuse)?,
         state: agent.state_file(),
         plugin_dirs,
+        node_config: config.source.clone(),
+        incarnation: agent.incarnation,
     };
     let (tx, rx) = watch::channel(None);
     let watchdog = Supervisor::start(spec, rx).map_err(refuse)?;

@@ -18,13 +18,17 @@ pub enum Event {
 pub enum Action {
     /// Wait for the next line until that instant (CLOCK_MONOTONIC ms), or with no limit.
     Wait(Option<u64>),
-    /// The lease ran out: clean up everything the agent started, `late_ms` after its end.
-    /// Afterwards ask [`Watch::next`] what to do.
+    /// Clean up everything the agent started: the lease ran out (`late_ms` after its end), or
+    /// the daemon died holding it (`daemon_gone`: at once, however much of the lease is left,
+    /// and then tell the members). Afterwards ask [`Watch::next`] what to do.
     Fence {
-        /// The deadline that passed.
+        /// The lease's end it fences for.
         deadline: u64,
-        /// How long after it the decision was taken.
+        /// How long after it the decision was taken (0 when before it).
         late_ms: u64,
+        /// The daemon is gone: nothing will start anything on this node any more, so once the
+        /// clean-up is complete the members may be told that the node runs nothing.
+        daemon_gone: bool,
     },
     /// A line that means nothing: log it, then ask [`Watch::next`] (it changes nothing).
     Ignore(String),
@@ -55,7 +59,19 @@ impl Watch {
             Event::Line(line) => self.line(&line, now),
             Event::Eof => {
                 self.eof = true;
-                self.check(now)
+                match self.deadline {
+                    // The daemon died holding a lease: no need to wait for its end, nobody
+                    // will renew it.
+                    Some(d) if !self.fenced => {
+                        self.fenced = true;
+                        Action::Fence {
+                            deadline: d,
+                            late_ms: now.saturating_sub(d),
+                            daemon_gone: true,
+                        }
+                    }
+                    _ => self.next(),
+                }
             }
             Event::Timeout => self.check(now),
         }
@@ -99,6 +115,7 @@ impl Watch {
                 Action::Fence {
                     deadline: d,
                     late_ms: now - d,
+                    daemon_gone: self.eof,
                 }
             }
             _ => self.next(),
@@ -126,7 +143,8 @@ mod tests {
             fence,
             Action::Fence {
                 deadline: 1000,
-                late_ms: 3
+                late_ms: 3,
+                daemon_gone: false
             }
         );
         assert_eq!(w.next(), Action::Wait(None));
@@ -145,7 +163,8 @@ mod tests {
             w.on(Event::Timeout, 5200),
             Action::Fence {
                 deadline: 5000,
-                late_ms: 200
+                late_ms: 200,
+                daemon_gone: false
             }
         );
     }
@@ -165,7 +184,8 @@ mod tests {
             w.on(line("1000"), 1500),
             Action::Fence {
                 deadline: 1000,
-                late_ms: 500
+                late_ms: 500,
+                daemon_gone: false
             }
         );
     }
@@ -185,15 +205,17 @@ mod tests {
     }
 
     #[test]
-    fn eof_with_a_lease_waits_for_its_end_fences_and_exits() {
+    fn eof_with_a_lease_fences_at_once_for_a_report_and_exits() {
         let mut w = Watch::new();
         w.on(line("1000"), 900);
-        assert_eq!(w.on(Event::Eof, 920), Action::Wait(Some(1000)));
+        // The daemon died 80 ms before its lease's end: nobody can renew it, and what it
+        // started is cleaned up now, not when the lease runs out.
         assert_eq!(
-            w.on(Event::Timeout, 1001),
+            w.on(Event::Eof, 920),
             Action::Fence {
                 deadline: 1000,
-                late_ms: 1
+                late_ms: 0,
+                daemon_gone: true
             }
         );
         assert_eq!(w.next(), Action::Exit);
@@ -203,7 +225,13 @@ mod tests {
     fn eof_after_the_deadline_fences_then_exits() {
         let mut w = Watch::new();
         w.on(line("1000"), 900);
-        assert!(matches!(w.on(Event::Eof, 1500), Action::Fence { .. }));
+        assert!(matches!(
+            w.on(Event::Eof, 1500),
+            Action::Fence {
+                daemon_gone: true,
+                ..
+            }
+        ));
         assert_eq!(w.next(), Action::Exit);
         // Fenced already, then the daemon went: nothing more to do.
         let mut w = Watch::new();
@@ -232,7 +260,8 @@ mod tests {
             w.on(Event::Timeout, 5000),
             Action::Fence {
                 deadline: 1000,
-                late_ms: 4000
+                late_ms: 4000,
+                daemon_gone: false
             }
         );
     }

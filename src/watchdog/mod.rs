@@ -6,8 +6,14 @@
 //!  daemon: AgentHandle::lease_deadline ─▶ supervisor task ──stdin, one line per change──▶
 //!      watchdog: "<CLOCK_MONOTONIC ms>" | "none"
 //!        Watch (pure) ─▶ wait until the deadline ─▶ past it: fence once (state file ─▶
-//!        every entry's handler clean_up), keep reading; EOF: fence at the deadline, exit
+//!        every entry's handler clean_up), keep reading
+//!        EOF with a lease (the daemon died): fence at once, then tell the members
+//!          ──AgentService.Stopped(node, incarnation, resources)──▶ leader: the node is Down
+//!          now, its groups move without waiting out node_timeout (docs/design.md); exit
 //! ```
+//!
+//! The daemon's end of the pipe closes only when the daemon's process is gone (the pipe is not
+//! inherited by anything it starts: close-on-exec), or when its agent stopped, after `none`.
 //!
 //! It never writes the state file: the agent owns it, and cleans the same entries again when it
 //! resumes or restarts (clean-up is idempotent).
@@ -21,6 +27,7 @@ use std::time::Duration;
 
 use clap::Args;
 use nix::time::{ClockId, clock_gettime};
+use nonstop_agent::grpc::StopAnswer;
 use nonstop_agent::state_file::{StartedMap, StateFile};
 use nonstop_resource_types::{Registry, RegistryConfig};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
@@ -37,7 +44,21 @@ pub struct WatchdogArgs {
     /// Directories of `exec` plug-ins named in the state file (as the agent's `plugin_dirs`).
     #[arg(long = "plugin-dir")]
     pub plugin_dirs: Vec<PathBuf>,
+    /// The node's node.yaml: the members to tell, and the node's TLS identity to tell them
+    /// with, when the daemon dies and everything is stopped. Without it nobody is told (the
+    /// node is declared Down once its lease has run out, as without a watchdog).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The daemon run it guards (the agent's incarnation, which the leader registered).
+    #[arg(long, default_value_t = 0, requires = "config")]
+    pub incarnation: u64,
 }
+
+/// How long a watchdog keeps trying to tell the members: past it, the node's lease has long run
+/// out and the members have declared it Down on their own.
+const TELL_FOR: Duration = Duration::from_secs(30);
+/// Pause between two tries.
+const TELL_RETRY: Duration = Duration::from_millis(50);
 
 /// Runs the watchdog until its input ends and nothing is left to guard.
 pub fn run(args: WatchdogArgs) -> ExitCode {
@@ -65,6 +86,8 @@ struct Watchdog {
     /// The state file as it was when the daemon went away: after that, a new daemon may have
     /// started on this node, and what it starts is not this watchdog's to kill.
     snapshot: Option<StartedMap>,
+    /// How to tell the members that the daemon died and everything is stopped.
+    tell: Option<(PathBuf, u64)>,
 }
 
 impl Watchdog {
@@ -77,6 +100,10 @@ impl Watchdog {
             state: args.state,
             handlers,
             snapshot: None,
+            tell: args
+                .config
+                .filter(|_| args.incarnation != 0)
+                .map(|c| (c, args.incarnation)),
         }
     }
 
@@ -91,8 +118,15 @@ impl Watchdog {
                     let event = self.read(&mut lines, until).await;
                     watch.on(event, now_ms())
                 }
-                Action::Fence { deadline, late_ms } => {
-                    self.fence(deadline, late_ms).await;
+                Action::Fence {
+                    deadline,
+                    late_ms,
+                    daemon_gone,
+                } => {
+                    let (stopped, left) = self.fence(deadline, late_ms, daemon_gone).await;
+                    if daemon_gone {
+                        self.tell(stopped, left).await;
+                    }
                     watch.next()
                 }
                 Action::Ignore(why) => {
@@ -132,8 +166,14 @@ impl Watchdog {
         event
     }
 
-    /// Cleans up everything the state file names; logs what and how late.
-    async fn fence(&mut self, deadline: u64, late_ms: u64) {
+    /// Cleans up everything the state file names; logs what and how late. Returns what it named
+    /// and what is not undone.
+    async fn fence(
+        &mut self,
+        deadline: u64,
+        late_ms: u64,
+        daemon_gone: bool,
+    ) -> (Vec<String>, StartedMap) {
         let started = match &self.snapshot {
             Some(s) => s.clone(),
             None => load(&self.state),
@@ -145,16 +185,105 @@ impl Watchdog {
         error!(
             deadline_ms = deadline,
             late_ms,
-            "watchdog: the agent's lease ran out and the agent did not renew it: fencing {} \
-             resource(s): {}",
+            "watchdog: {}: fencing {} resource(s): {}",
+            if daemon_gone {
+                "the daemon died holding the agent's lease"
+            } else {
+                "the agent's lease ran out and the agent did not renew it"
+            },
             names.len(),
             names.join(", ")
         );
-        nonstop_agent::leftovers::clean_up(&started, &self.handlers).await;
-        info!(
-            late_ms = now_ms().saturating_sub(deadline),
-            "watchdog: fenced"
-        );
+        let left = nonstop_agent::leftovers::clean_up(&started, &self.handlers).await;
+        if left.is_empty() {
+            info!(
+                late_ms = now_ms().saturating_sub(deadline),
+                "watchdog: fenced"
+            );
+        } else {
+            error!(
+                "watchdog: not undone: {}",
+                left.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        (started.into_keys().collect(), left)
+    }
+
+    /// Tells the members that the daemon died and that everything its agent had started is
+    /// stopped, so that the node is declared Down now rather than after `node_timeout`. Not
+    /// when anything is left running (then only the lease's end frees its groups), and not for
+    /// long: a refusal (a newer daemon registered) or [`TELL_FOR`] ends it.
+    async fn tell(&self, stopped: Vec<String>, left: StartedMap) {
+        let Some((config, incarnation)) = &self.tell else {
+            return;
+        };
+        if !left.is_empty() {
+            warn!("watchdog: not telling the members: something it stopped may still run");
+            return;
+        }
+        let (link, members, member) = match crate::daemon::config::NodeConfig::load(config)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                let links = c.links().map_err(|(f, why)| format!("{f}: {why}"))?;
+                let dial = crate::daemon::roles::dial_of(&c, links);
+                let members = c.controller_addresses().len();
+                let member = c.controller.as_ref().map(|r| r.id);
+                Ok((
+                    crate::daemon::roles::watchdog_link(&c, &dial),
+                    members,
+                    member,
+                ))
+            }) {
+            Ok(found) => found,
+            Err(e) => {
+                error!("watchdog: cannot reach the members to tell them: {e}");
+                return;
+            }
+        };
+        // The raft member this daemon ran died with it; if it led, the others would wait an
+        // election timeout to notice. One of them campaigns now instead.
+        if let Some(id) = member {
+            match link.member_gone(id).await {
+                Some((at, true)) => info!(member = id, %at, "watchdog: a member campaigns now"),
+                Some(_) => {}
+                None => warn!("watchdog: no member could be told that member {id} is gone"),
+            }
+        }
+        let until = std::time::Instant::now() + TELL_FOR;
+        let mut tries = 0u32;
+        loop {
+            match link.stopped(*incarnation, stopped.clone()).await {
+                Ok(StopAnswer::Down(now)) => {
+                    info!(
+                        declared_now = now,
+                        tries = tries + 1,
+                        "watchdog: the members know the node runs nothing; its groups move"
+                    );
+                    return;
+                }
+                Ok(StopAnswer::Refused(why)) => {
+                    warn!("watchdog: the members refused its word: {why}");
+                    return;
+                }
+                Err(e) if std::time::Instant::now() >= until => {
+                    warn!("watchdog: could not tell the members ({e}); the lease's end will");
+                    return;
+                }
+                Err(e) => {
+                    if tries == 0 {
+                        warn!("watchdog: telling the members failed, retrying: {e}");
+                    }
+                    tries = tries.saturating_add(1);
+                    // One round over the members, and the leader one of them names, at once;
+                    // then pauses from 5 ms, doubling up to TELL_RETRY (an election is under
+                    // way, or the new leader is not ready yet).
+                    if let Some(n) = (tries as usize).checked_sub(members + 1) {
+                        let pause = Duration::from_millis(5) * 2u32.pow(n.min(4) as u32);
+                        tokio::time::sleep(pause.min(TELL_RETRY)).await;
+                    }
+                }
+            }
+        }
     }
 }
 

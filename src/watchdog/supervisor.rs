@@ -24,6 +24,10 @@ pub struct Spec {
     pub state: PathBuf,
     /// The agent's plug-in directories.
     pub plugin_dirs: Vec<PathBuf>,
+    /// The node's node.yaml: how the watchdog reaches the members when the daemon dies.
+    pub node_config: Option<PathBuf>,
+    /// The daemon run it guards (the agent's incarnation).
+    pub incarnation: u64,
 }
 
 /// A running watchdog and the task that feeds it.
@@ -69,6 +73,10 @@ fn spawn(spec: &Spec) -> std::io::Result<Running> {
     cmd.arg("watchdog").arg("--state").arg(&spec.state);
     for d in &spec.plugin_dirs {
         cmd.arg("--plugin-dir").arg(d);
+    }
+    if let Some(c) = &spec.node_config {
+        cmd.arg("--config").arg(c);
+        cmd.arg("--incarnation").arg(spec.incarnation.to_string());
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -174,6 +182,8 @@ mod tests {
             program,
             state: dir.join("agent-state.json"),
             plugin_dirs: vec![],
+            node_config: None,
+            incarnation: 0,
         }
     }
 

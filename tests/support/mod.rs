@@ -170,6 +170,7 @@ impl Member {
     pub async fn slow_agent(&mut self, node: &str, delay: Duration) {
         let mut client = AgentServiceClient::connect(self.url.clone()).await.unwrap();
         let reg = apb::RegisterRequest {
+            incarnation: 0,
             node: node.into(),
             types: vec![],
         };
@@ -185,6 +186,7 @@ impl Member {
     pub async fn silent_agent(&mut self, node: &str) {
         let mut client = AgentServiceClient::connect(self.url.clone()).await.unwrap();
         let reg = apb::RegisterRequest {
+            incarnation: 0,
             node: node.into(),
             types: vec![],
         };

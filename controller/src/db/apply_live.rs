@@ -3,10 +3,11 @@
 
 use super::ClusterDb;
 use super::command::{ReportMark, RestartCount};
-use super::error::{Result, invalid, not_found, refused, subject, unknown};
+use super::error::{ApplyError, Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::model::*;
 use crate::time::Time;
+use nonstop_contract::Millis;
 
 /// An agent's report on one resource (the fields of `Op::ReportResource`).
 pub(super) struct Report {
@@ -46,6 +47,7 @@ impl ClusterDb {
         f(n);
         if n.liveness != live {
             n.since = at;
+            n.stop_confirmed = false;
         }
         let to = n.state();
         if from != to {
@@ -82,6 +84,69 @@ impl ClusterDb {
         if !was_down {
             self.fence_on_down(at, name, out);
         }
+        Ok(())
+    }
+
+    /// Records the daemon run that `name`'s agent registered for.
+    pub(super) fn registered(&mut self, name: &str, incarnation: u64) -> Result<()> {
+        if incarnation == 0 {
+            return Err(invalid(
+                subject("node", name),
+                "incarnation",
+                "must not be 0".to_string(),
+            ));
+        }
+        self.node_mut(name)?.incarnation = incarnation;
+        Ok(())
+    }
+
+    /// The watchdog of `name` confirmed that the daemon run `incarnation` died and that it
+    /// stopped `resources` (everything that run's agent had started): the node is Down now and
+    /// needs no other fencing for this loss. Only for the node's current run: the word of a
+    /// watchdog whose daemon was replaced since says nothing about what the new one runs.
+    pub(super) fn node_stopped(
+        &mut self,
+        at: Time,
+        name: &str,
+        incarnation: u64,
+        resources: &[String],
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        let n = self.node_mut(name)?;
+        if incarnation == 0 || n.incarnation != incarnation {
+            return Err(ApplyError::StaleIncarnation {
+                node: name.to_string(),
+                incarnation,
+                current: n.incarnation,
+            });
+        }
+        if n.liveness == Liveness::Down {
+            // Down already (its lease ran out first): nothing is left to decide.
+            return Ok(());
+        }
+        self.set_node(at, name, |n| n.liveness = Liveness::Down, out)?;
+        let n = self.node_mut(name)?;
+        n.stop_confirmed = true;
+        let by = "its watchdog".to_string();
+        n.fence = FenceState::Fenced {
+            since: at,
+            at,
+            by: by.clone(),
+        };
+        let detail = if resources.is_empty() {
+            "its daemon died; it had started nothing".to_string()
+        } else {
+            format!(
+                "its daemon died; its watchdog stopped {}",
+                resources.join(", ")
+            )
+        };
+        out.push(EventKind::Fenced {
+            node: name.to_string(),
+            by,
+            took: Millis(0),
+            detail,
+        });
         Ok(())
     }
 

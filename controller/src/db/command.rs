@@ -127,6 +127,17 @@ pub enum Op {
     /// An operator asserts that a Down node runs nothing: its groups need not wait for its
     /// fencing any longer. `by` is who, as the member that took the request authenticated it.
     ConfirmFenced { node: String, by: String },
+    /// A node's agent registered for the daemon run `incarnation`, recorded before that run is
+    /// granted anything: a watchdog's word ([`Op::NodeStopped`]) counts only for the current run.
+    Registered { node: String, incarnation: u64 },
+    /// A node's watchdog confirmed that the daemon run `incarnation` died and that everything
+    /// its agent had started (`resources`) is stopped: the node is Down at once, its groups
+    /// free to move without waiting out its lease (docs/design.md).
+    NodeStopped {
+        node: String,
+        incarnation: u64,
+        resources: Vec<String>,
+    },
 
     // ---- operator intent ----
     /// Drain a node: its groups move away, nothing new lands.
@@ -217,6 +228,16 @@ impl fmt::Display for Op {
             Op::FenceResult(r) if r.ok => write!(f, "node {} fenced by {}", r.node, r.method),
             Op::FenceResult(r) => write!(f, "fencing node {} failed: {}", r.node, r.detail),
             Op::ConfirmFenced { node, .. } => write!(f, "confirm node {node} fenced"),
+            Op::Registered { node, incarnation } => {
+                write!(f, "node {node} registered (run {incarnation:016x})")
+            }
+            Op::NodeStopped {
+                node, resources, ..
+            } => write!(
+                f,
+                "node {node} down: its daemon died and its watchdog stopped {} resource(s)",
+                resources.len()
+            ),
             Op::PauseNode { node } => write!(f, "pause node {node}"),
             Op::ResumeNode { node } => write!(f, "resume node {node}"),
             Op::EvictNode { node } => write!(f, "evict node {node}"),

@@ -87,6 +87,19 @@ pub enum ApplyError {
         /// The group's current move, if any.
         current: Option<u64>,
     },
+    /// A watchdog's word about a daemon run that is not the node's current one.
+    #[error(
+        "node {node:?}: run {incarnation:016x} is not its current daemon run ({current:016x}): \
+         a newer one registered since, or this one never did"
+    )]
+    StaleIncarnation {
+        /// The node.
+        node: String,
+        /// The run the word is about.
+        incarnation: u64,
+        /// The node's current run (0: none registered with a number).
+        current: u64,
+    },
     /// One change of a batch failed, so none was applied.
     #[error("change {index} of {total} ({op}): {source}")]
     InBatch {

@@ -153,7 +153,15 @@ impl Event {
                 detail,
                 ..
             } => format!("* Fence {node} failed (attempt {attempt}): {detail}"),
-            E::Fenced { node, by, took, .. } => format!("* Fenced {node} by {by} in {took}"),
+            E::Fenced {
+                node,
+                by,
+                took,
+                detail,
+            } => match detail.as_str() {
+                "" => format!("* Fenced {node} by {by} in {took}"),
+                d => format!("* Fenced {node} by {by} in {took}: {d}"),
+            },
             E::FenceCancelled { node } => format!("* Fence {node} cancelled: it is Up again"),
             E::ResourceState { .. } => return self.resource_summary(),
         })

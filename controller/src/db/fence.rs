@@ -677,6 +677,81 @@ mod tests {
         assert!(!stopped(&db, Time(t2.0 + 60_000)));
     }
 
+    fn registered(incarnation: u64) -> Op {
+        Op::Registered {
+            node: "osdb-serv".into(),
+            incarnation,
+        }
+    }
+
+    fn watchdog_word(incarnation: u64) -> Op {
+        Op::NodeStopped {
+            node: "osdb-serv".into(),
+            incarnation,
+            resources: vec!["disk".into(), "chat".into()],
+        }
+    }
+
+    #[test]
+    fn a_watchdogs_word_for_the_current_run_makes_the_node_down_and_fenced_at_once() {
+        let mut db = with_fencing(Fencing::Required, Some(agent()));
+        rejected(&mut db, registered(0), "must not be 0");
+        live(&mut db, registered(7)).unwrap();
+        assert_eq!(db.nodes["osdb-serv"].incarnation, 7);
+        // A word about another run (an earlier daemon's watchdog, late) changes nothing; nor
+        // does one without a number.
+        rejected(&mut db, watchdog_word(6), "not its current daemon run");
+        rejected(&mut db, watchdog_word(0), "not its current daemon run");
+        let t = Time(2_000_000);
+        let events = db
+            .apply(Command::agent(t, "osdb-serv", watchdog_word(7)))
+            .unwrap();
+        let n = &db.nodes["osdb-serv"];
+        assert_eq!(n.liveness, Liveness::Down);
+        assert!(n.stop_confirmed);
+        assert!(matches!(&n.fence, FenceState::Fenced { by, .. } if by == "its watchdog"));
+        // Required fencing is satisfied, and nothing is left to wait for: the group may move at
+        // the very moment (a plain NodeDown would wait for the fence agent).
+        assert!(stopped(&db, t));
+        let said: Vec<String> = events.iter().filter_map(|e| e.summary()).collect();
+        assert!(
+            said.iter()
+                .any(|s| s.contains("its watchdog stopped disk, chat")),
+            "{said:?}"
+        );
+        // Said again (the answer was lost): nothing changes.
+        let before = db.clone();
+        db.apply(Command::agent(Time(t.0 + 5), "osdb-serv", watchdog_word(7)))
+            .unwrap();
+        assert_eq!((&db.nodes, &db.groups), (&before.nodes, &before.groups));
+        // The node comes back: the confirmation was for that loss only.
+        live(&mut db, registered(8)).unwrap();
+        live(
+            &mut db,
+            Op::NodeUp {
+                node: "osdb-serv".into(),
+            },
+        )
+        .unwrap();
+        assert!(!db.nodes["osdb-serv"].stop_confirmed);
+        rejected(&mut db, watchdog_word(7), "not its current daemon run");
+    }
+
+    #[test]
+    fn a_plain_loss_under_required_fencing_still_waits_where_a_watchdogs_word_does_not() {
+        let mut db = with_fencing(Fencing::Required, Some(agent()));
+        let t = Time(2_000_000);
+        down(&mut db, t);
+        assert!(!db.nodes["osdb-serv"].stop_confirmed);
+        assert!(!stopped(&db, t));
+        // Down already when the word arrives: it changes nothing (the fence still decides).
+        live(&mut db, registered(7)).unwrap();
+        let before = db.clone();
+        db.apply(Command::agent(Time(t.0 + 5), "osdb-serv", watchdog_word(7)))
+            .unwrap();
+        assert_eq!((&db.nodes, &db.groups), (&before.nodes, &before.groups));
+    }
+
     #[test]
     fn bad_methods_are_refused_naming_the_field() {
         let cases: Vec<(FenceMethod, &str)> = vec![

@@ -166,6 +166,12 @@ impl ClusterDb {
             Op::NodeDown { node, .. } => self.node_down(at, &node, out),
             Op::FenceResult(r) => self.fence_result(at, r, out),
             Op::ConfirmFenced { node, by } => self.confirm_fenced(at, &node, &by, out),
+            Op::Registered { node, incarnation } => self.registered(&node, incarnation),
+            Op::NodeStopped {
+                node,
+                incarnation,
+                resources,
+            } => self.node_stopped(at, &node, incarnation, &resources, out),
             Op::PauseNode { node } => self.pause_node(&node, true, out),
             Op::ResumeNode { node } => self.pause_node(&node, false, out),
             Op::EvictNode { node } => self.evict_node(at, &node, out),

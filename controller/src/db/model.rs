@@ -97,6 +97,17 @@ pub struct Node {
     /// Where its fencing stands since it was last declared Down.
     #[serde(default, skip_serializing_if = "FenceState::is_none")]
     pub fence: FenceState,
+    /// Its daemon's current run, as its agent registered it (0: none said).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incarnation: u64,
+    /// Down because its watchdog confirmed that everything its agent had started is stopped
+    /// (`Op::NodeStopped`); cleared when its liveness changes again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_confirmed: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Node {
@@ -110,6 +121,8 @@ impl Node {
             since: Time(0),
             last_report: None,
             fence: FenceState::None,
+            incarnation: 0,
+            stop_confirmed: false,
         }
     }
 

@@ -39,7 +39,9 @@ impl ClusterDb {
     /// - its owner is Down (its lease has provably run out, and what it ran was terminated
     ///   within the profile's `terminate` budget) and, for resources whose stop cannot be forced
     ///   within that budget, their longer stop bound has passed since ([`Self::stop_wait`]);
-    ///   with `fencing: required`, also fenced for this loss ([`Self::fenced_enough`]);
+    ///   with `fencing: required`, also fenced for this loss ([`Self::fenced_enough`]); or its
+    ///   watchdog confirmed that everything it ran is stopped (`Op::NodeStopped`: Down and
+    ///   fenced at once, with no stop bound left to wait for);
     /// - or it is moving and its owner's agent confirmed, for this very move, that every
     ///   resource is stopped (`Op::GroupStopped`). Resource states alone never free a group:
     ///   a report of Failed or Offline is not a confirmation.
@@ -49,7 +51,8 @@ impl ClusterDb {
             // Removal of a node that owns a group is refused; one that is gone runs nothing.
             None => true,
             Some(n) if n.liveness == Liveness::Down => {
-                now >= n.since.plus(self.stop_wait(g)) && self.fenced_enough(owner)
+                (n.stop_confirmed || now >= n.since.plus(self.stop_wait(g)))
+                    && self.fenced_enough(owner)
             }
             Some(_) => g.moving.as_ref().is_some_and(|m| m.stopped),
         }

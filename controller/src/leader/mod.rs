@@ -95,7 +95,7 @@ async fn lead<S: Store>(store: &S, liveness: &Liveness<S>, jury: &Jury, info: Le
             Ok(t) => break t.as_duration(),
             Err(e) => {
                 warn!(%e, "cannot read the timing profile yet");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     };

@@ -26,7 +26,7 @@ const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 /// The tally of one question.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tally {
-    /// Members that found the node silent.
+    /// Members that found the node silent (or, told of its confirmed stop, suspect it now).
     pub silent: usize,
     /// Voting members.
     pub voters: usize,
@@ -72,6 +72,30 @@ impl Jury {
         node_timeout: Duration,
         lease: Duration,
     ) -> Option<Tally> {
+        self.poll(store, node, node_timeout, lease, false).await
+    }
+
+    /// Tells every voter that `node`'s watchdog confirmed its stop: each suspects it at once
+    /// (grants it nothing for `2 * node_timeout`). The tally counts those that did; a majority
+    /// is needed before the node may be declared Down on that word.
+    pub async fn confirm<S: Store>(
+        &self,
+        store: &S,
+        node: &str,
+        node_timeout: Duration,
+        lease: Duration,
+    ) -> Option<Tally> {
+        self.poll(store, node, node_timeout, lease, true).await
+    }
+
+    async fn poll<S: Store>(
+        &self,
+        store: &S,
+        node: &str,
+        node_timeout: Duration,
+        lease: Duration,
+        confirmed_stop: bool,
+    ) -> Option<Tally> {
         let members = store.members().await.ok()?;
         let me = store.member_id();
         let voters: Vec<_> = members.into_iter().filter(|m| m.voter).collect();
@@ -83,6 +107,7 @@ impl Jury {
             node: node.to_string(),
             node_timeout_ms: node_timeout.as_millis() as u64,
             lease_ms: lease.as_millis() as u64,
+            confirmed_stop,
         };
         let mut asks = FuturesUnordered::new();
         for m in voters.iter().filter(|m| m.id != me) {
@@ -93,7 +118,10 @@ impl Jury {
                 r.ok()?.ok().map(|r| r.into_inner().silent)
             });
         }
-        if self.local_verdict(node, node_timeout, lease) {
+        if confirmed_stop {
+            self.witness.suspect(node, node_timeout);
+            tally.silent += 1;
+        } else if self.local_verdict(node, node_timeout, lease) {
             tally.silent += 1;
         }
         let mut unanswered = asks.len();

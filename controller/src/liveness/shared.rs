@@ -70,6 +70,17 @@ impl SharedWitness {
         verdict
     }
 
+    /// [`Witness::suspect`], written to the file before it returns.
+    pub fn suspect(&self, node: &str, node_timeout: Duration) {
+        let now = Instant::now();
+        let suspicions = {
+            let mut w = self.lock();
+            w.suspect(node, now, node_timeout);
+            w.suspicions(now)
+        };
+        self.persist(node, suspicions, node_timeout);
+    }
+
     fn persist(&self, node: &str, suspicions: Vec<(String, Duration)>, node_timeout: Duration) {
         let Some(path) = &self.file else { return };
         let wall = wall_ms();

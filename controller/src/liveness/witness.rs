@@ -125,6 +125,16 @@ impl Witness {
         seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
     }
 
+    /// Suspects `node` from `now` for `2 * node_timeout`, whatever was heard of it: its watchdog
+    /// confirmed that its daemon died and what it ran is stopped, and the node's groups are
+    /// about to move without waiting for its lease; no run of its agent may hold a lease
+    /// meanwhile (as after a silent verdict).
+    pub fn suspect(&mut self, node: &str, now: Instant, node_timeout: Duration) {
+        let seen = self.nodes.entry(node.to_string()).or_default();
+        let until = now + node_timeout * 2;
+        seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
+    }
+
     /// Whether `node` looks silent from here alone (the leader asks the others only then).
     pub fn looks_silent(&self, node: &str, now: Instant, node_timeout: Duration) -> bool {
         self.silence(node, now) >= node_timeout
@@ -152,11 +162,7 @@ impl Witness {
         let since_grant = self.since_grant(node, now);
         let granted = self.nodes.get(node).map_or(Duration::ZERO, |s| s.granted);
         let margin = node_timeout.saturating_sub(lease);
-        let suspect = |w: &mut Self| {
-            let seen = w.nodes.entry(node.to_string()).or_default();
-            let until = now + node_timeout * 2;
-            seen.suspected_until = Some(seen.suspected_until.map_or(until, |u| u.max(until)));
-        };
+        let suspect = |w: &mut Self| w.suspect(node, now, node_timeout);
         if since_grant < granted + margin {
             if since_grant < silence {
                 suspect(self);

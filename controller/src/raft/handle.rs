@@ -155,6 +155,13 @@ impl RaftNode {
             .map(|_| ())
     }
 
+    /// Campaigns now if member `dead` is the leader this member follows (its node's watchdog
+    /// saw it die); whether it did.
+    pub async fn campaign_after(&self, dead: u64) -> Result<bool> {
+        self.ask(|reply| Request::CampaignAfter { dead, reply })
+            .await
+    }
+
     /// Hands leadership to voter `to` and waits until this member sees it lead, for at most
     /// `within` (raft-rs gives up a transfer after an election timeout; it is asked again
     /// until `within` ends). Returns who leads then. Errors: `Invalid` (`to` is not a voter),

@@ -40,6 +40,12 @@ pub(crate) enum Request {
         to: u64,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// The leader `dead` is gone (its own node's watchdog says so): campaign now, as a
+    /// transfer, rather than after an election timeout. Answers whether it campaigned.
+    CampaignAfter {
+        dead: u64,
+        reply: oneshot::Sender<bool>,
+    },
     /// A linearizable read.
     Read(ReadFn),
     /// A read of what this member has applied, at once (may lag the leader).
@@ -79,6 +85,9 @@ pub(crate) struct Member<S: LogStorage, T: Transport> {
     /// (raft-rs refuses a snapshot whose configuration does not hold the receiver).
     pub(super) snapshot_now: bool,
     seq: u64,
+    /// The term in which this member, leading, last asked again for the reads waiting once it
+    /// had committed an entry of that term.
+    reads_term: u64,
     /// Peer messages dropped by `validate::check`, and when to say so.
     refused: u64,
     refusals: Throttle,
@@ -149,6 +158,7 @@ pub(crate) fn spawn_member<S: LogStorage, T: Transport>(
         sent_snapshots: Vec::new(),
         snapshot_now: false,
         seq: first_seq(),
+        reads_term: 0,
         refused: 0,
         refusals: Throttle::new(REFUSAL_LOG_EVERY),
         cfg,
@@ -234,11 +244,36 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
                 self.stop(done);
                 return Exit::Requested;
             }
-            if let Err(e) = self.on_ready() {
+            let mut ready = self.on_ready();
+            if ready.is_ok() && self.reads_on_new_term() {
+                ready = self.on_ready();
+            }
+            if let Err(e) = ready {
                 self.stop(None);
                 return Exit::Failed(e.to_string());
             }
         }
+    }
+
+    /// A new leader drops ReadIndex requests until it has committed an entry of its own term
+    /// (raft-rs); the moment it has, the reads waiting are asked again, rather than at the next
+    /// resend (`tick`), which would cost up to two heartbeat intervals after every election.
+    /// Whether it asked for any.
+    fn reads_on_new_term(&mut self) -> bool {
+        let r = &self.raw.raft;
+        if r.state != StateRole::Leader || self.reads_term == r.term || !r.commit_to_current_term()
+        {
+            return false;
+        }
+        self.reads_term = r.term;
+        let again = self
+            .waiters
+            .reads_to_resend(Instant::now(), std::time::Duration::ZERO);
+        let asked = !again.is_empty();
+        for ctx in again {
+            self.raw.read_index(ctx);
+        }
+        asked
     }
 
     fn drain(&mut self, rx: &mut mpsc::Receiver<Request>) -> Option<Option<oneshot::Sender<()>>> {
@@ -279,6 +314,7 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
             Request::Propose { cmd, reply } => self.propose(cmd, reply),
             Request::ChangeMember { change, reply } => self.change_member(change, reply),
             Request::TransferLeader { to, reply } => drop(reply.send(self.transfer(to))),
+            Request::CampaignAfter { dead, reply } => drop(reply.send(self.campaign_after(dead))),
             Request::Read(f) => self.read(f),
             Request::ReadLocal(f) => f(Ok(&self.db)),
             Request::Status(reply) => drop(reply.send(self.status())),
@@ -455,6 +491,24 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
             self.raw.transfer_leader(to);
         }
         Ok(())
+    }
+
+    /// Campaigns at once when `dead` is the leader this follower follows, with the transfer
+    /// flag that lets the others vote although their leader's lease has not run out (they
+    /// heard from it moments ago). Raft's safety does not depend on who campaigns or when: a
+    /// vote still needs a log at least as up to date as the voter's. Nothing happens if another
+    /// leader was elected meanwhile, or this member cannot lead.
+    fn campaign_after(&mut self, dead: u64) -> bool {
+        let r = &self.raw.raft;
+        if dead == 0
+            || r.state != raft::StateRole::Follower
+            || r.leader_id != dead
+            || !r.promotable()
+        {
+            return false;
+        }
+        self.raw.raft.campaign(raft::CAMPAIGN_TRANSFER);
+        true
     }
 
     fn read(&mut self, f: ReadFn) {

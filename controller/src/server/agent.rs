@@ -16,10 +16,11 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, warn};
 
 use super::auth::{Caller, caller};
-use super::status::{bad_field, from_store};
+use super::status::{bad_field, from_apply, from_store};
+use crate::db::model::Liveness as NodeLiveness;
 use crate::db::{ApplyError, ClusterDb, Command, Op};
 use crate::leader::DesiredBoard;
-use crate::liveness::{Liveness, Refused, Verdict};
+use crate::liveness::{Jury, Liveness, Refused, Verdict};
 use crate::store::{Store, StoreError};
 use crate::time::Time;
 
@@ -29,6 +30,8 @@ pub struct AgentApi<S> {
     store: S,
     liveness: Liveness<S>,
     board: DesiredBoard,
+    /// Asks the members to suspect a node whose watchdog confirmed its stop.
+    jury: Arc<Jury>,
     /// Set when the member stops: its long-lived heartbeat streams end, so that the server's
     /// graceful shutdown does not wait for agents that never hang up.
     stop: Option<watch::Receiver<bool>>,
@@ -43,10 +46,17 @@ impl<S: Store> AgentApi<S> {
     pub fn new(liveness: Liveness<S>, board: DesiredBoard) -> Self {
         AgentApi {
             store: liveness.store().clone(),
+            jury: Arc::new(Jury::new(liveness.witness().clone())),
             liveness,
             board,
             stop: None,
         }
+    }
+
+    /// The same service, asking the other members as `dial` says (TLS, this member's address).
+    pub fn dialing(mut self, dial: nonstop_pki::Dial) -> Self {
+        self.jury = Arc::new(Jury::new(self.liveness.witness().clone()).dialing(dial));
+        self
     }
 
     /// The same service, whose heartbeat streams end once `stop` is true.
@@ -142,6 +152,21 @@ impl<S: Store> AgentService for AgentApi<S> {
     ) -> Result<Response<pb::RegisterReply>, Status> {
         let node = for_own_node(&r, |r| &r.node)?;
         self.ensure_leader()?;
+        let incarnation = r.get_ref().incarnation;
+        if incarnation != 0 {
+            // Committed before this run is granted anything: a watchdog's word about an
+            // earlier run is refused from now on (Op::NodeStopped).
+            let op = Op::Registered {
+                node: node.clone(),
+                incarnation,
+            };
+            let c = self
+                .store
+                .propose(Command::agent(Time::now(), &node, op))
+                .await
+                .map_err(|e| from_store(&e))?;
+            c.result.map_err(|e| from_apply(&e))?;
+        }
         let (roster, _) = self.liveness.registered(&node).await.map_err(refused)?;
         Ok(Response::new(pb::RegisterReply {
             heartbeat_ms: roster.heartbeat_ms,
@@ -291,6 +316,66 @@ impl<S: Store> AgentService for AgentApi<S> {
         Ok(Response::new(pb::ReportReply {}))
     }
 
+    async fn stopped(
+        &self,
+        r: Request<pb::StoppedRequest>,
+    ) -> Result<Response<pb::StoppedReply>, Status> {
+        let node = for_own_node(&r, |r| &r.node)?;
+        self.ensure_leader()?;
+        let req = r.into_inner();
+        if req.incarnation == 0 {
+            return Err(bad_field("incarnation", "must not be 0"));
+        }
+        if req.resources.len() > MAX_REPORTS {
+            return Err(bad_field(
+                "resources",
+                format!("{} named (at most {MAX_REPORTS})", req.resources.len()),
+            ));
+        }
+        if let Some(i) = req.resources.iter().position(|r| r.trim().is_empty()) {
+            return Err(bad_field(&format!("resources[{i}]"), "must not be empty"));
+        }
+        let declared_down = self
+            .confirmed_stop(&node, req.incarnation, req.resources)
+            .await?;
+        Ok(Response::new(pb::StoppedReply { declared_down }))
+    }
+
+    async fn member_gone(
+        &self,
+        r: Request<pb::MemberGoneRequest>,
+    ) -> Result<Response<pb::MemberGoneReply>, Status> {
+        let who = caller(&r)?;
+        let id = r.get_ref().member_id;
+        if id == self.store.member_id() {
+            return Err(bad_field("member_id", "names this member, which is alive"));
+        }
+        let members = self.store.members().await.map_err(|e| from_store(&e))?;
+        let Some(gone) = members.iter().find(|m| m.id == id) else {
+            return Err(bad_field("member_id", format!("{id} is not a member")));
+        };
+        if !who.is_member(std::iter::once(gone.address.as_str())) {
+            let status = Status::permission_denied(format!(
+                "{who} may not say that member {id} is gone: only its own node may (a node \
+                 certificate for {})",
+                gone.address
+            ));
+            return Err(super::auth::refused(&who.to_string(), status));
+        }
+        let campaigned = self
+            .store
+            .campaign_after(id)
+            .await
+            .map_err(|e| from_store(&e))?;
+        if campaigned {
+            warn!(
+                member = id,
+                "the leader's node says it died: campaigning now"
+            );
+        }
+        Ok(Response::new(pb::MemberGoneReply { campaigned }))
+    }
+
     async fn suspect(
         &self,
         r: Request<pb::SuspectRequest>,
@@ -305,6 +390,18 @@ impl<S: Store> AgentService for AgentApi<S> {
             return Err(super::auth::refused(&who.to_string(), status));
         }
         let req = r.into_inner();
+        if req.confirmed_stop {
+            // The leader was told by the node's watchdog that it stopped everything: no run
+            // of the node's agent may hold a lease from here until the node has been moved.
+            self.liveness
+                .witness()
+                .suspect(&req.node, Duration::from_millis(req.node_timeout_ms.max(1)));
+            return Ok(Response::new(pb::SuspectReply {
+                silent: true,
+                silence_ms: 0,
+                member_id: self.store.member_id(),
+            }));
+        }
         if req.node_timeout_ms == 0 {
             return Err(bad_field("node_timeout_ms", "must be above zero"));
         }
@@ -329,6 +426,92 @@ impl<S: Store> AgentService for AgentApi<S> {
             member_id: self.store.member_id(),
         }))
     }
+}
+
+impl<S: Store> AgentApi<S> {
+    /// A watchdog's word that `node`'s daemon run `incarnation` died and that it stopped
+    /// `resources`: checked against the run the cluster last registered for the node, then a
+    /// majority of the voters suspect the node (no run of its agent may hold a lease while its
+    /// groups move), then the node is declared Down and fenced in one command. Returns whether
+    /// this call declared it Down (false: it was Down already).
+    async fn confirmed_stop(
+        &self,
+        node: &str,
+        incarnation: u64,
+        resources: Vec<String>,
+    ) -> Result<bool, Status> {
+        let key = node.to_string();
+        let found = self
+            .store
+            .read(move |db| {
+                db.nodes
+                    .get(&key)
+                    .map(|n| (n.incarnation, n.liveness == NodeLiveness::Down))
+            })
+            .await
+            .map_err(|e| from_store(&e))?;
+        let Some((current, down)) = found else {
+            return Err(unknown_node(node));
+        };
+        if current != incarnation {
+            return Err(stale(node, incarnation, current));
+        }
+        if down {
+            return Ok(false);
+        }
+        let roster = self
+            .liveness
+            .roster()
+            .ok_or_else(|| Status::unavailable(Refused::NotReady.to_string()))?;
+        let timeout = Duration::from_millis(roster.node_timeout_ms);
+        let lease = Duration::from_millis(roster.lease_ms);
+        let tally = self
+            .jury
+            .confirm(&self.store, node, timeout, lease)
+            .await
+            .ok_or_else(|| Status::unavailable("cannot read the controller members"))?;
+        if !tally.is_down() {
+            return Err(Status::unavailable(format!(
+                "only {} of {} members could be told to suspect node {node:?}: not declared \
+                 Down on its watchdog's word yet",
+                tally.silent, tally.voters
+            )));
+        }
+        warn!(
+            %node,
+            stopped = resources.len(),
+            "declaring node Down: its daemon died and its watchdog stopped what it ran"
+        );
+        let op = Op::NodeStopped {
+            node: node.to_string(),
+            incarnation,
+            resources,
+        };
+        let c = self
+            .store
+            .propose(Command::agent(Time::now(), node, op))
+            .await
+            .map_err(|e| from_store(&e))?;
+        match c.result {
+            Ok(_) => Ok(true),
+            Err(ApplyError::StaleIncarnation { current, .. }) => {
+                Err(stale(node, incarnation, current))
+            }
+            Err(e) => Err(from_apply(&e)),
+        }
+    }
+}
+
+/// The answer to a watchdog's word about a daemon run that is not the node's current one.
+fn stale(node: &str, incarnation: u64, current: u64) -> Status {
+    Status::aborted(
+        ApplyError::StaleIncarnation {
+            node: node.to_string(),
+            incarnation,
+            current,
+        }
+        .to_string(),
+    )
 }
 
 /// The node a request names, if its caller may act for it (a node's certificate for that

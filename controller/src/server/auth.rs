@@ -15,8 +15,8 @@
 //! | ClusterService reads, watches, resolve, audit, member list | any user; any node |
 //! | MoveGroup, Set*Target, ClearGroup, PauseNode, ResumeNode, TransferLeader | operator, admin; a node may pause and resume itself (drain) |
 //! | ApplyConfig, EvictNode, ConfirmFenced, AddMember, RemoveMember, the token calls, and anything not listed | admin |
-//! | AgentService Register, Heartbeat(s), Desired, Report | the node the request names |
-//! | AgentService Suspect, RaftTransport | a controller member (a node certificate for a member's address) |
+//! | AgentService Register, Heartbeat(s), Desired, Report, Stopped | the node the request names |
+//! | AgentService Suspect, MemberGone, RaftTransport | a controller member (a node certificate for a member's address; MemberGone: for the address of the member it says is gone) |
 //!
 //! Over TLS, a caller without a client certificate may present a bearer token (tokens.rs):
 //! it then has the token's role, as a user.
@@ -180,7 +180,7 @@ impl Need {
             "grpc.health.v1.Health" | "grpc.reflection.v1.ServerReflection" => Need::Anyone,
             raft::raft_transport_server::SERVICE_NAME => Need::Member,
             agent::agent_service_server::SERVICE_NAME => match method {
-                "Suspect" => Need::Member,
+                "Suspect" | "MemberGone" => Need::Member,
                 _ => Need::Node,
             },
             cluster::cluster_service_server::SERVICE_NAME => match method {

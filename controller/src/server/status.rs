@@ -27,6 +27,7 @@ pub fn from_apply(e: &ApplyError) -> Status {
         ApplyError::Refused { .. } | ApplyError::Stale { .. } | ApplyError::StaleStop { .. } => {
             Code::FailedPrecondition
         }
+        ApplyError::StaleIncarnation { .. } => Code::Aborted,
         ApplyError::InBatch { source, .. } => {
             return Status::new(from_apply(source).code(), e.to_string());
         }

@@ -120,6 +120,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         to: u64,
         within: Duration,
     ) -> impl Future<Output = Result<Leadership, StoreError>> + Send;
+
+    /// Member `dead`, which this member follows, is gone: campaign now rather than after an
+    /// election timeout. Whether it campaigned (a store without elections never does).
+    fn campaign_after(&self, dead: u64) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = dead;
+        async { Ok(false) }
+    }
 }
 
 /// Takes every command applied meanwhile from `rx`, after one was received: one read of the

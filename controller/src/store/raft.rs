@@ -174,6 +174,10 @@ impl Store for RaftStore {
         self.node.remove_member(id).await.map_err(store_error)
     }
 
+    async fn campaign_after(&self, dead: u64) -> Result<bool, StoreError> {
+        self.node.campaign_after(dead).await.map_err(store_error)
+    }
+
     async fn transfer_leader(&self, to: u64, within: Duration) -> Result<Leadership, StoreError> {
         let s = self.node.status().await.map_err(store_error)?;
         if !s.voters.contains(&to) {
