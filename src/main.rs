@@ -4,6 +4,7 @@
 #[deny(clippy::print_stdout, clippy::print_stderr)] // every write goes through cli::output
 mod cli;
 mod daemon;
+mod fencing;
 mod watchdog;
 
 use std::process::ExitCode;

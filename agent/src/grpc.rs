@@ -175,7 +175,8 @@ pub enum StopAnswer {
 impl GrpcLink {
     /// Tells the members, one after the other until one answers, that member `id` (the one
     /// this node ran) died with its daemon: the first that followed it campaigns at once.
-    /// Returns the address that answered and whether it campaigned.
+    /// Returns the address that answered and whether it campaigned; the leader it names (once
+    /// one other than `id` leads) is where this link's next leader-only call goes.
     pub async fn member_gone(&self, id: u64) -> Option<(String, bool)> {
         for addr in self.addresses() {
             let Ok(endpoint) = self.endpoint(&addr) else {
@@ -187,7 +188,13 @@ impl GrpcLink {
             let mut c = AgentServiceClient::new(channel);
             let req = pb::MemberGoneRequest { member_id: id };
             if let Ok(reply) = c.member_gone(req).await {
-                return Some((addr, reply.into_inner().campaigned));
+                let reply = reply.into_inner();
+                if !reply.leader_address.is_empty() {
+                    let mut s = self.lock();
+                    s.client = None;
+                    s.leader_hint = Some(reply.leader_address);
+                }
+                return Some((addr, reply.campaigned));
             }
         }
         None

@@ -77,11 +77,31 @@ pub fn mark(cmd: &mut Command, marker: &str) {
 
 /// Runs `cmd` to completion, at most `limit`, capturing its output. An error only when it
 /// cannot be started; everything else is in the [`Outcome`].
-pub async fn run(mut cmd: Command, limit: Duration) -> std::io::Result<Outcome> {
+pub async fn run(cmd: Command, limit: Duration) -> std::io::Result<Outcome> {
+    run_with_input(cmd, None, limit).await
+}
+
+/// [`run`], with `input` written to the program's standard input, which is then closed (a
+/// fence agent reads its parameters there). A program that does not read it all is not waited
+/// for: what it did not take is dropped with the pipe.
+pub async fn run_with_input(
+    mut cmd: Command,
+    input: Option<Vec<u8>>,
+    limit: Duration,
+) -> std::io::Result<Outcome> {
     isolate(&mut cmd);
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = crate::spawner::spawn(cmd).await?;
     let mut guard = GroupGuard(child.id().map(|p| p as i32));
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(&bytes).await;
+        });
+    }
     let out = tokio::spawn(read_all(child.stdout.take()));
     let err = tokio::spawn(read_all(child.stderr.take()));
     let status = tokio::time::timeout(limit, child.wait()).await;

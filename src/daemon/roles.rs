@@ -186,11 +186,12 @@ fn start_controller(
     let witness = liveness::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     let liveness = Liveness::start(store.clone(), witness);
     let board = DesiredBoard::new();
-    tokio::spawn(leader::run_dialing(
+    tokio::spawn(leader::run_fencing(
         liveness.clone(),
         board.clone(),
         stop.clone(),
         dial.clone(),
+        Arc::new(crate::fencing::ProcessRunner),
     ));
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));

@@ -15,13 +15,10 @@
 //! Failed attempts are retried after 1 s, 2 s, 4 s ... up to a minute.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
 use crate::db::EventKind;
@@ -186,105 +183,24 @@ async fn attempt<S: Store>(store: &S, runner: &dyn FenceRunner, d: &Due) {
     }
 }
 
-/// Runs methods as processes: a fence agent with its parameters on standard input, or a
-/// program with its arguments and the node in its environment.
+/// The runner of a controller that runs no fence agents itself (in-process tests, tools that
+/// embed the controller): every attempt fails, saying so, and the node waits as after any
+/// failed fence, until an admin confirms it. The daemon runs them for real (its `fencing`
+/// module).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ProcessRunner;
-
-/// The environment variables a `command` method gets.
-pub const ENV_NODE: &str = "NONSTOP_FENCE_NODE";
-/// The action asked for (`off` or `reboot`).
-pub const ENV_ACTION: &str = "NONSTOP_FENCE_ACTION";
-
-impl ProcessRunner {
-    /// Where a fence agent named `name` is installed, if it is: on `PATH`, or in /usr/sbin or
-    /// /sbin (where fence-agents puts them, often off a service's `PATH`).
-    pub fn find_agent(&self, name: &str) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let defaults = [PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")];
-        let dirs = std::env::split_paths(&path).chain(defaults);
-        dirs.map(|d| d.join(name)).find(|p| is_executable(p))
-    }
-
-    async fn spawn(&self, node: &str, m: &FenceMethod) -> Result<(bool, String), String> {
-        let mut cmd;
-        let mut input = None;
-        if let Some(agent) = &m.agent {
-            let path = self
-                .find_agent(agent)
-                .ok_or_else(|| format!("fence agent {agent} is not installed on this member"))?;
-            cmd = tokio::process::Command::new(path);
-            let mut lines = format!("action={}\n", m.action.as_str());
-            for (k, v) in &m.params {
-                lines += &format!("{k}={v}\n");
-            }
-            input = Some(lines);
-        } else if let Some(program) = &m.command {
-            cmd = tokio::process::Command::new(program);
-            cmd.args(&m.args)
-                .env(ENV_NODE, node)
-                .env(ENV_ACTION, m.action.as_str());
-        } else {
-            return Err("no fence method".into());
-        }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", m.describe()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            if let Some(lines) = input {
-                let _ = stdin.write_all(lines.as_bytes()).await;
-            }
-            drop(stdin);
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| format!("{}: {e}", m.describe()))?;
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let last = last_line(&text);
-        let detail = match (out.status.success(), last) {
-            (true, Some(l)) => l,
-            (true, None) => "exit 0".into(),
-            (false, Some(l)) => format!("{}: {l}", out.status),
-            (false, None) => out.status.to_string(),
-        };
-        Ok((out.status.success(), detail))
-    }
-}
+pub struct NoAgents;
 
 #[async_trait]
-impl FenceRunner for ProcessRunner {
-    async fn run(&self, node: &str, method: &FenceMethod) -> Attempt {
-        let limit = method.timeout().as_duration();
-        match tokio::time::timeout(limit, self.spawn(node, method)).await {
-            Ok(Ok((ok, detail))) => Attempt { ok, detail },
-            Ok(Err(detail)) => Attempt { ok: false, detail },
-            // The child is killed as its handle is dropped.
-            Err(_) => Attempt {
-                ok: false,
-                detail: format!("timed out after {} (killed)", method.timeout()),
-            },
+impl FenceRunner for NoAgents {
+    async fn run(&self, _node: &str, method: &FenceMethod) -> Attempt {
+        Attempt {
+            ok: false,
+            detail: format!(
+                "this controller runs no fence agents ({} not run)",
+                method.describe()
+            ),
         }
     }
-}
-
-/// The last line of output that says something (fence agents log the outcome last).
-fn last_line(text: &str) -> Option<String> {
-    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
-    Some(line.chars().take(300).collect())
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]
@@ -299,14 +215,5 @@ mod tests {
             [0, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
         );
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn the_last_line_that_says_something() {
-        assert_eq!(
-            last_line("Success: Powered OFF\n\n  \n").as_deref(),
-            Some("Success: Powered OFF")
-        );
-        assert_eq!(last_line("\n \n"), None);
     }
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-pub use fencer::{FenceRunner, ProcessRunner};
+pub use fencer::{Attempt, FenceRunner, NoAgents};
 pub use publisher::{DesiredBoard, Published};
 
 use crate::liveness::{Jury, Liveness};
@@ -28,27 +28,19 @@ use crate::policy;
 use crate::store::{Leadership, Store, drain};
 use crate::time::Time;
 
-/// Runs the leader's duties whenever this member leads, until `stop` turns true.
+/// Runs the leader's duties whenever this member leads, until `stop` turns true, asking the
+/// other members in plain gRPC and running no fence agents ([`NoAgents`]: in-process tests).
 pub async fn run<S: Store>(
     liveness: Liveness<S>,
     board: DesiredBoard,
     stop: watch::Receiver<bool>,
 ) {
-    run_dialing(liveness, board, stop, nonstop_pki::Dial::default()).await
+    let dial = nonstop_pki::Dial::default();
+    run_fencing(liveness, board, stop, dial, Arc::new(NoAgents)).await
 }
 
-/// [`run`], asking the other members as `dial` says (TLS, this member's own address).
-pub async fn run_dialing<S: Store>(
-    liveness: Liveness<S>,
-    board: DesiredBoard,
-    stop: watch::Receiver<bool>,
-    dial: nonstop_pki::Dial,
-) {
-    let runner: Arc<dyn FenceRunner> = Arc::new(ProcessRunner);
-    run_fencing(liveness, board, stop, dial, runner).await
-}
-
-/// [`run_dialing`], fencing lost nodes through `runner`.
+/// [`run`], asking the other members as `dial` says (TLS, this member's own address) and
+/// fencing lost nodes through `runner` (the daemon's runs fence agents as processes).
 pub async fn run_fencing<S: Store>(
     liveness: Liveness<S>,
     board: DesiredBoard,

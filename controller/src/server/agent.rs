@@ -373,7 +373,17 @@ impl<S: Store> AgentService for AgentApi<S> {
                 "the leader's node says it died: campaigning now"
             );
         }
-        Ok(Response::new(pb::MemberGoneReply { campaigned }))
+        // Whoever leads once it is not the dead member: the watchdog's next call goes there.
+        let mut leadership = self.store.leadership();
+        let wait = leadership.wait_for(|l| l.leader_id != 0 && l.leader_id != id);
+        let leader_address = match tokio::time::timeout(Duration::from_secs(2), wait).await {
+            Ok(Ok(l)) => l.leader_address.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::MemberGoneReply {
+            campaigned,
+            leader_address,
+        }))
     }
 
     async fn suspect(

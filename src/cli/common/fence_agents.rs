@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use nonstop_controller::config::positions::{self, Pos};
 use nonstop_controller::config::{ClusterFile, Diagnostic};
-use nonstop_controller::leader::ProcessRunner;
 
 /// How long an agent may take to print its metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,12 +17,11 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// agent does not list (or per agent whose metadata cannot be read).
 pub fn check(file_name: &str, text: &str, file: &ClusterFile) -> Vec<Diagnostic> {
     let root = positions::parse(text);
-    let runner = ProcessRunner;
     let mut out = Vec::new();
     for (i, node) in file.nodes.iter().enumerate() {
         let Some(method) = &node.fence else { continue };
         let Some(agent) = &method.agent else { continue };
-        let Some(path) = runner.find_agent(agent) else {
+        let Some(path) = crate::fencing::find_agent(agent) else {
             continue;
         };
         let at = |path: &str| {
