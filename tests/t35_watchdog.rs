@@ -251,3 +251,42 @@ fn i10_4_a_number_that_came_back_for_another_process_is_not_killed() {
     assert!(ends_within(&mut wd, Duration::from_secs(2)));
     let _ = stranger.kill();
 }
+
+/// With a hardware watchdog (here a plain file standing for /dev/watchdog), the watchdog feeds
+/// it at once and every second while the machine is sound, and disarms it (the magic close,
+/// `V`) when it exits in order.
+#[test]
+fn it_feeds_the_hardware_watchdog_and_disarms_it_on_an_orderly_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = dir.path().join("watchdog-device");
+    std::fs::write(&device, b"").unwrap();
+    let mut app = sleeper();
+    let state = state_file(dir.path(), &app);
+    let mut wd = Command::new(BIN)
+        .args(["watchdog", "--state", state.to_str().unwrap(), "--hardware"])
+        .arg(&device)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = wd.stdin.take().unwrap();
+    say(&mut input, &(now_ms() + 60_000).to_string());
+    std::thread::sleep(Duration::from_millis(2300));
+    let fed = std::fs::read(&device).unwrap();
+    assert!(
+        fed.len() >= 3 && fed.iter().all(|b| *b == 0),
+        "fed {fed:?} in 2.3 s"
+    );
+    // The agent stops in order: no lease, then the daemon goes.
+    say(&mut input, "none");
+    drop(input);
+    assert!(ends_within(&mut wd, Duration::from_secs(3)), "did not exit");
+    let fed = std::fs::read(&device).unwrap();
+    assert_eq!(fed.last(), Some(&b'V'), "not disarmed: {fed:?}");
+    assert!(
+        alive(&mut app),
+        "killed although the lease was given up in order"
+    );
+    let _ = app.kill();
+    let _ = app.wait();
+}

@@ -12,6 +12,7 @@
 //!   cluster: cluster.yaml          # applied by the first leader of a new cluster
 //! agent:                           # runs resources (leave out on a witness)
 //!   plugin_dirs: [plugins]
+//!   hardware_watchdog: /dev/watchdog   # optional: fed by the watchdog process
 //! timing: default                  # raft ticks: default (100 ms / 1 s) or fast (50 / 500 ms)
 //! ```
 //!
@@ -97,6 +98,11 @@ pub struct AgentRole {
     /// Folders with exec plug-ins (default: /usr/lib/nonstop/plugins; `[]` for none).
     #[serde(default = "default_plugin_dirs")]
     pub plugin_dirs: Vec<PathBuf>,
+    /// A hardware watchdog device (`/dev/watchdog`) the node's watchdog process feeds, as
+    /// Pacemaker's SBD does: if that process hangs or dies, or what it must stop cannot be
+    /// stopped, the device resets the machine (docs/daemon.md). Absolute path; none by default.
+    #[serde(default)]
+    pub hardware_watchdog: Option<PathBuf>,
 }
 
 fn default_plugin_dirs() -> Vec<PathBuf> {
@@ -108,6 +114,7 @@ impl Default for AgentRole {
         AgentRole {
             controllers: Vec::new(),
             plugin_dirs: default_plugin_dirs(),
+            hardware_watchdog: None,
         }
     }
 }
@@ -280,6 +287,20 @@ impl NodeConfig {
             return Err((
                 "controller",
                 "a node needs a role: controller, agent, or both".into(),
+            ));
+        }
+        if let Some(dev) = self
+            .agent
+            .as_ref()
+            .and_then(|a| a.hardware_watchdog.as_ref())
+            && !dev.is_absolute()
+        {
+            return Err((
+                "agent.hardware_watchdog",
+                format!(
+                    "{}: give the device's absolute path (/dev/watchdog)",
+                    dev.display()
+                ),
             ));
         }
         match (&self.tls, self.insecure) {
@@ -535,6 +556,23 @@ mod tests {
         std::fs::write(&node, GOOD.replace("insecure: true\n", "")).unwrap();
         let err = NodeConfig::load(&node).unwrap_err().to_string();
         assert!(err.contains("tls: missing"), "{err}");
+    }
+
+    #[test]
+    fn a_hardware_watchdog_is_an_absolute_device_path() {
+        let c =
+            parse(&GOOD.replace("agent: {}", "agent: {hardware_watchdog: /dev/watchdog}")).unwrap();
+        assert_eq!(
+            c.agent.unwrap().hardware_watchdog,
+            Some(PathBuf::from("/dev/watchdog"))
+        );
+        assert_eq!(parse(GOOD).unwrap().agent.unwrap().hardware_watchdog, None);
+        let err =
+            parse(&GOOD.replace("agent: {}", "agent: {hardware_watchdog: watchdog}")).unwrap_err();
+        assert!(
+            err.starts_with("agent.hardware_watchdog: watchdog: give the device's absolute path"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -291,7 +291,7 @@ async fn start_agent(
     let link = agent_link(config, dial);
     let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
     // The watchdog starts first: no lease can be granted before a watchdog guards it.
-    let (watchdog, deadline_tx) = start_watchdog(config, &agent_config, role.plugin_dirs)?;
+    let (watchdog, deadline_tx) = start_watchdog(config, &agent_config, &role)?;
     let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
         .map_err(|e| e.to_string())?;
     tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
@@ -338,7 +338,7 @@ type DeadlineTx = watch::Sender<Option<tokio::time::Instant>>;
 fn start_watchdog(
     config: &NodeConfig,
     agent: &AgentConfig,
-    plugin_dirs: Vec<std::path::PathBuf>,
+    role: &super::config::AgentRole,
 ) -> Result<(Supervisor, DeadlineTx), String> {
     let refuse = |e: std::io::Error| {
         format!("cannot start the watchdog: {e}; refusing to run the agent without it")
@@ -346,9 +346,10 @@ fn start_watchdog(
     let spec = supervisor::Spec {
         program: std::env::current_exe().map_err(refuse)?,
         state: agent.state_file(),
-        plugin_dirs,
+        plugin_dirs: role.plugin_dirs.clone(),
         node_config: config.source.clone(),
         incarnation: agent.incarnation,
+        hardware: role.hardware_watchdog.clone(),
     };
     let (tx, rx) = watch::channel(None);
     let watchdog = Supervisor::start(spec, rx).map_err(refuse)?;

@@ -19,6 +19,7 @@
 //! resumes or restarts (clean-up is idempotent).
 
 mod decision;
+pub mod hardware;
 pub mod supervisor;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use tracing::{error, info, warn};
 
 pub use decision::{Action, Event, Watch};
+use hardware::{Device, Feed, Feeding, Hardware};
 
 /// The options of `nonstop watchdog` (started by the daemon, not by people).
 #[derive(Debug, Args)]
@@ -52,7 +54,14 @@ pub struct WatchdogArgs {
     /// The daemon run it guards (the agent's incarnation, which the leader registered).
     #[arg(long, default_value_t = 0, requires = "config")]
     pub incarnation: u64,
+    /// A hardware watchdog device to feed (node.yaml `agent.hardware_watchdog`).
+    #[arg(long)]
+    pub hardware: Option<PathBuf>,
 }
+
+/// How long it waits for the hardware watchdog device to be free (the watchdog of a daemon
+/// that just died may hold it while it stops what that daemon ran).
+const HARDWARE_OPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a watchdog keeps trying to tell the members: past it, the node's lease has long run
 /// out and the members have declared it Down on their own.
@@ -88,10 +97,30 @@ struct Watchdog {
     snapshot: Option<StartedMap>,
     /// How to tell the members that the daemon died and everything is stopped.
     tell: Option<(PathBuf, u64)>,
+    /// The hardware watchdog it feeds, if any, and when it last did.
+    hardware: Option<Box<dyn Hardware>>,
+    feeding: Feeding,
+    fed_at: std::time::Instant,
 }
 
 impl Watchdog {
     fn new(args: WatchdogArgs) -> Self {
+        let hardware =
+            args.hardware
+                .as_ref()
+                .and_then(|path| match Device::open(path, HARDWARE_OPEN_WAIT) {
+                    Ok(d) => {
+                        info!(device = %path.display(), "feeding the hardware watchdog");
+                        Some(Box::new(d) as Box<dyn Hardware>)
+                    }
+                    Err(e) => {
+                        error!(
+                            device = %path.display(),
+                            "cannot open the hardware watchdog: {e}; running without it"
+                        );
+                        None
+                    }
+                });
         let handlers = Registry::new(RegistryConfig {
             plugin_dirs: args.plugin_dirs,
             ..RegistryConfig::default()
@@ -104,12 +133,16 @@ impl Watchdog {
                 .config
                 .filter(|_| args.incarnation != 0)
                 .map(|c| (c, args.incarnation)),
+            hardware,
+            feeding: Feeding::default(),
+            fed_at: std::time::Instant::now(),
         }
     }
 
     async fn run(mut self) {
         info!(state = %self.state.display(), "watchdog started");
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        self.feed(false);
         let mut watch = Watch::new();
         let mut action = watch.next();
         loop {
@@ -124,6 +157,8 @@ impl Watchdog {
                     daemon_gone,
                 } => {
                     let (stopped, left) = self.fence(deadline, late_ms, daemon_gone).await;
+                    self.feeding.fenced(!left.is_empty());
+                    self.feed(false);
                     if daemon_gone {
                         self.tell(stopped, left).await;
                     }
@@ -136,34 +171,74 @@ impl Watchdog {
                 Action::Exit => break,
             }
         }
+        self.feed(true);
         info!("watchdog: the daemon is gone and nothing is left to guard; exiting");
     }
 
-    /// The next event: a line, the end of input, or `until` passing.
+    /// The next event: a line, the end of input, or `until` passing. Feeds the hardware
+    /// watchdog meanwhile, every [`hardware::PET_EVERY`].
     async fn read(&mut self, lines: &mut Lines<BufReader<Stdin>>, until: Option<u64>) -> Event {
-        let next = async {
-            match lines.next_line().await {
-                Ok(Some(line)) => Event::Line(line),
-                Ok(None) => Event::Eof,
-                Err(e) => {
+        let event = loop {
+            let to_deadline = until.map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+            let to_feed = self
+                .hardware
+                .as_ref()
+                .map(|_| hardware::PET_EVERY.saturating_sub(self.fed_at.elapsed()));
+            let wait = match (to_deadline, to_feed) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // Cancel-safe: a line half read when the wait ends is kept for the next call.
+            let next = lines.next_line();
+            let read = match wait {
+                Some(w) => tokio::time::timeout(w, next).await.ok(),
+                None => Some(next.await),
+            };
+            match read {
+                Some(Ok(Some(line))) => break Event::Line(line),
+                Some(Ok(None)) => break Event::Eof,
+                Some(Err(e)) => {
                     error!("watchdog: cannot read its input: {e}; taking the daemon as gone");
-                    Event::Eof
+                    break Event::Eof;
+                }
+                None => {
+                    if self.fed_at.elapsed() >= hardware::PET_EVERY {
+                        self.feed(false);
+                    }
+                    if until.is_some_and(|at| now_ms() >= at) {
+                        break Event::Timeout;
+                    }
                 }
             }
-        };
-        let event = match until {
-            Some(at) => {
-                let left = Duration::from_millis(at.saturating_sub(now_ms()));
-                tokio::time::timeout(left, next)
-                    .await
-                    .unwrap_or(Event::Timeout)
-            }
-            None => next.await,
         };
         if event == Event::Eof && self.snapshot.is_none() {
             self.snapshot = Some(load(&self.state));
         }
         event
+    }
+
+    /// Gives the hardware watchdog, if any, what [`Feeding`] says; `exiting` before an exit.
+    fn feed(&mut self, exiting: bool) {
+        let Some(hw) = self.hardware.as_mut() else {
+            return;
+        };
+        let result = match self.feeding.next(exiting) {
+            Feed::Pet => hw.pet(),
+            Feed::Release => hw.release(),
+            Feed::Withhold => {
+                if exiting {
+                    error!(
+                        "watchdog: exiting with something it had to stop still running: the \
+                         hardware watchdog stays armed and resets the machine"
+                    );
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            error!("watchdog: the hardware watchdog: {e}");
+        }
+        self.fed_at = std::time::Instant::now();
     }
 
     /// Cleans up everything the state file names; logs what and how late. Returns what it named

@@ -28,6 +28,8 @@ pub struct Spec {
     pub node_config: Option<PathBuf>,
     /// The daemon run it guards (the agent's incarnation).
     pub incarnation: u64,
+    /// The hardware watchdog device it feeds, if any.
+    pub hardware: Option<PathBuf>,
 }
 
 /// A running watchdog and the task that feeds it.
@@ -73,6 +75,9 @@ fn spawn(spec: &Spec) -> std::io::Result<Running> {
     cmd.arg("watchdog").arg("--state").arg(&spec.state);
     for d in &spec.plugin_dirs {
         cmd.arg("--plugin-dir").arg(d);
+    }
+    if let Some(h) = &spec.hardware {
+        cmd.arg("--hardware").arg(h);
     }
     if let Some(c) = &spec.node_config {
         cmd.arg("--config").arg(c);
@@ -184,6 +189,7 @@ mod tests {
             plugin_dirs: vec![],
             node_config: None,
             incarnation: 0,
+            hardware: None,
         }
     }
 
