@@ -146,6 +146,31 @@ impl GrpcLink {
         Ok((addr, client))
     }
 
+    /// A call only the leader serves: made on the member most likely to lead; when that member
+    /// names another leader, made once more at once, there (after a leader change the link
+    /// would otherwise learn of it only at the caller's next try).
+    async fn to_leader<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(AgentServiceClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, tonic::Status>>,
+    {
+        let mut again = true;
+        loop {
+            let (addr, c) = self.client()?;
+            match call(c).await {
+                Ok(v) => return Ok(v),
+                Err(status) => {
+                    let named = status.code() == tonic::Code::FailedPrecondition
+                        && status.metadata().get(metadata::LEADER).is_some();
+                    let e = self.failed(&addr, status);
+                    if !(named && std::mem::take(&mut again)) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
     /// Turns a failed call into the agent's error, and decides where the next call goes.
     fn failed(&self, addr: &str, status: tonic::Status) -> AgentError {
         let mut s = self.lock();
@@ -238,16 +263,17 @@ impl GrpcLink {
 #[async_trait]
 impl ControllerLink for GrpcLink {
     async fn register(&self, r: Registration) -> Result<Registered> {
-        let (addr, mut c) = self.client()?;
         let req = pb::RegisterRequest {
             node: r.node,
             types: r.types,
             incarnation: r.incarnation,
         };
-        let reply = c
-            .register(req)
-            .await
-            .map_err(|s| self.failed(&addr, s))?
+        let reply = self
+            .to_leader(|mut c| {
+                let req = req.clone();
+                async move { c.register(req).await }
+            })
+            .await?
             .into_inner();
         Ok(Registered {
             heartbeat: Millis(reply.heartbeat_ms),
@@ -291,14 +317,15 @@ impl ControllerLink for GrpcLink {
     }
 
     async fn desired(&self, node: &str) -> Result<DesiredStream> {
-        let (addr, mut c) = self.client()?;
         let req = pb::DesiredRequest {
             node: node.to_string(),
         };
-        let stream = c
-            .desired(req)
-            .await
-            .map_err(|s| self.failed(&addr, s))?
+        let stream = self
+            .to_leader(|mut c| {
+                let req = req.clone();
+                async move { c.desired(req).await }
+            })
+            .await?
             .into_inner();
         let items = stream.map(move |item| {
             let msg = item.map_err(|s| AgentError::Link(format!("desired state: {s}")))?;
@@ -311,15 +338,17 @@ impl ControllerLink for GrpcLink {
         if reports.is_empty() {
             return Ok(());
         }
-        let node = self.node.clone();
-        let (addr, mut c) = self.client()?;
         let batch = pb::ReportBatch {
-            node,
+            node: self.node.clone(),
             reports: reports.into_iter().map(pb::AgentReport::from).collect(),
             incarnation: first.incarnation,
             first_seq: first.seq,
         };
-        c.report(batch).await.map_err(|s| self.failed(&addr, s))?;
+        self.to_leader(|mut c| {
+            let batch = batch.clone();
+            async move { c.report(batch).await }
+        })
+        .await?;
         Ok(())
     }
 }

@@ -76,7 +76,8 @@ impl Reporter {
     }
 }
 
-/// Delivers queued reports to the leader in order, retrying a failed batch after `retry`, until
+/// Delivers queued reports to the leader in order, retrying a failed batch after pauses that
+/// double from 5 ms up to `retry`, until
 /// every sender is gone. Reports are numbered in the order they are sent, from 1 in this run of
 /// the agent (`incarnation`, never 0): a batch sent again keeps its numbers, so that the leader
 /// applies it once even when the first try was committed and only its answer was lost.
@@ -103,8 +104,11 @@ pub async fn forward(
             } else {
                 tracing::debug!("reports still not delivered: {e}");
             }
+            // From 5 ms, doubling up to `retry`: right after a leader change the new one is
+            // there within milliseconds, and a fail-over is measured up to this report.
+            let pause = Duration::from_millis(5) * 2u32.pow(tries.min(10));
             tries = tries.saturating_add(1);
-            tokio::time::sleep(retry).await;
+            tokio::time::sleep(pause.min(retry)).await;
         }
         batch.clear();
     }
