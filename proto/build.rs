@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/cluster.proto",
         "proto/agent.proto",
         "proto/raft.proto",
+        "proto/drill.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

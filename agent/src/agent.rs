@@ -242,6 +242,7 @@ impl MainLoop {
             node: self.shared.config.node.clone(),
             types: self.shared.handlers.type_names(),
             incarnation: self.shared.config.incarnation,
+            address: self.shared.config.address.clone(),
         };
         loop {
             tokio::select! {

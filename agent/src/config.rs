@@ -23,6 +23,9 @@ pub struct AgentConfig {
     /// used to number reports. The node's watchdog is given the same number, so that its word
     /// that this run's resources are stopped counts only while no newer run has registered.
     pub incarnation: u64,
+    /// Where the node's daemon listens (`host:port`), told to the leader at registration for
+    /// the operators' tools that talk to the node itself (`nonstop drill`); `None`: not said.
+    pub address: Option<String>,
 }
 
 impl AgentConfig {
@@ -35,6 +38,7 @@ impl AgentConfig {
             retry: Duration::from_millis(100),
             terminate: Duration::from_millis(500),
             incarnation: new_incarnation(),
+            address: None,
         }
     }
 

@@ -267,6 +267,7 @@ impl ControllerLink for GrpcLink {
             node: r.node,
             types: r.types,
             incarnation: r.incarnation,
+            address: r.address.unwrap_or_default(),
         };
         let reply = self
             .to_leader(|mut c| {

@@ -30,6 +30,9 @@ pub struct Registration {
     /// This run of the node's daemon ([`crate::AgentConfig::incarnation`]).
     #[serde(default)]
     pub incarnation: u64,
+    /// Where the node's daemon listens ([`crate::AgentConfig::address`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// The leader's answer to a registration.

@@ -162,6 +162,7 @@ async fn a_numbered_report_sent_again_is_applied_once() {
                 incarnation: 0,
                 node: n.into(),
                 types: vec![],
+                address: String::new(),
             })
             .await
             .unwrap();
@@ -220,6 +221,7 @@ async fn a_node_comes_up_only_once_its_agent_holds_its_lease() {
             incarnation: 0,
             node: n.into(),
             types: vec![],
+            address: String::new(),
         };
         f.agent.register(r).await.unwrap();
     }
@@ -249,6 +251,7 @@ async fn a_silent_node_is_declared_down_and_its_group_fails_over() {
                 incarnation: 0,
                 node: n.into(),
                 types: vec![],
+                address: String::new(),
             })
             .await
             .unwrap();
@@ -318,6 +321,7 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
             incarnation: 0,
             node: "a".into(),
             types: vec![],
+            address: String::new(),
         })
         .await
         .unwrap();
@@ -381,6 +385,7 @@ async fn operator_commands_are_audited_and_bad_requests_named() {
             incarnation: 0,
             node: "ghost".into(),
             types: vec![],
+            address: String::new(),
         })
         .await
         .unwrap_err();
@@ -533,6 +538,7 @@ async fn i17_9_an_agent_on_a_witness_node_is_refused() {
             incarnation: 0,
             node: "w".into(),
             types: vec![],
+            address: String::new(),
         })
         .await
         .unwrap_err();
@@ -611,6 +617,7 @@ async fn a_watchdogs_word_counts_only_for_its_nodes_current_run() {
             incarnation,
             node: n.into(),
             types: vec![],
+            address: String::new(),
         };
         f.agent.register(r).await.unwrap();
     }

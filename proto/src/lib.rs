@@ -1,5 +1,6 @@
 //! The wire contract of nonstop: `ClusterService` (operators and tools), `AgentService`
-//! (agent <-> controller leader) and `RaftTransport` (member <-> member).
+//! (agent <-> controller leader), `RaftTransport` (member <-> member) and
+//! `DrillService` (a drill -> the node it breaks).
 //!
 //! Generated code only, no logic. The .proto files under `proto/` are compiled by `build.rs`
 //! with protox, without a system `protoc`; each service gets its own module here.
@@ -20,6 +21,12 @@ pub mod agent {
 pub mod raft {
     #![allow(missing_docs, missing_debug_implementations, clippy::all)]
     tonic::include_proto!("nonstop.raft.v1");
+}
+
+/// Faults a drill injects on a node, through that node's daemon (`proto/drill.proto`).
+pub mod drill {
+    #![allow(missing_docs, missing_debug_implementations, clippy::all)]
+    tonic::include_proto!("nonstop.drill.v1");
 }
 
 /// The gRPC metadata keys nonstop reads and writes beside its messages, defined once for the

@@ -120,6 +120,16 @@ pub fn new_marker() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// The processes /proc lists now (none when it cannot be read).
+pub fn pids() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .collect()
+}
+
 /// Every running process (not zombies) whose environment holds one of `markers`, with the
 /// marker it holds.
 pub fn marked(markers: &BTreeSet<&str>) -> Vec<(i32, String)> {
@@ -127,19 +137,9 @@ pub fn marked(markers: &BTreeSet<&str>) -> Vec<(i32, String)> {
         return Vec::new();
     }
     let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let prefix = format!("{MARKER_VAR}=");
     let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         if pid == me {
             continue;
         }

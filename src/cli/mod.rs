@@ -8,6 +8,7 @@ mod common;
 mod completions;
 mod config_cmd;
 mod down;
+mod drill;
 mod events;
 mod example;
 mod group;
@@ -42,7 +43,9 @@ struct Cli {
 
 /// The exit codes of every command (docs/cli.md).
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 bad input or refused by the cluster (its message \
-names the field); 2 cannot reach any endpoint, or no leader; 3 timed out waiting.";
+names the field); 2 cannot reach any endpoint, or no leader; 3 timed out waiting; 4 a drill \
+failed (a round missed --expect-under, overlapped or did not complete); 5 a later command took \
+the group elsewhere; 130 a drill interrupted (after its restore).";
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
@@ -69,6 +72,8 @@ enum Cmd {
     Cert(cert::CertArgs),
     /// Bearer tokens for scripts and the dashboard: create, list, revoke (admins).
     Token(token::TokenArgs),
+    /// Fail-over drills: list the scenarios, run one (measured, watched, restored).
+    Drill(drill::DrillArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Check a cluster.yaml.
@@ -91,6 +96,9 @@ enum Cmd {
     /// The node's watchdog, started by the daemon (docs/daemon.md).
     #[command(hide = true)]
     Watchdog(crate::watchdog::WatchdogArgs),
+    /// Stops a daemon for a while, for a drill's node-freeze (started by the daemon).
+    #[command(hide = true, name = "drill-freeze")]
+    DrillFreeze(crate::daemon::drill::FreezeArgs),
 }
 
 /// Parses the command line and runs the command; the exit code says how it went.
@@ -114,6 +122,7 @@ pub fn main() -> ExitCode {
         Cmd::Audit(args) => audit::run(args),
         Cmd::Cert(args) => cert::run(args),
         Cmd::Token(args) => token::run(args),
+        Cmd::Drill(args) => drill::run(args),
         Cmd::Completions(args) => completions::run(args, command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
@@ -124,6 +133,7 @@ pub fn main() -> ExitCode {
         Cmd::Down(args) => down::run(args),
         Cmd::Example(args) => example::run(args),
         Cmd::Watchdog(args) => crate::watchdog::run(args),
+        Cmd::DrillFreeze(args) => crate::daemon::drill::freeze_helper(args),
     }
 }
 

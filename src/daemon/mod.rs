@@ -10,6 +10,7 @@
 //! ```
 
 pub mod config;
+pub mod drill;
 pub(crate) mod roles;
 mod systemd;
 

@@ -20,6 +20,7 @@ use nonstop_controller::time::Time;
 use nonstop_pki::{Dial, Links, TlsCell};
 use nonstop_proto::agent::agent_service_server::AgentServiceServer;
 use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
+use nonstop_proto::drill::drill_service_server::DrillServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -82,6 +83,14 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         }
         None => None,
     };
+    if config.agent.is_some() {
+        // Faults for `nonstop drill`, on this node only (src/daemon/drill.rs).
+        let drill = super::drill::DrillApi {
+            node: config.node.clone(),
+            state_file: agent_config(&config).state_file(),
+        };
+        routes = routes.add_service(guard(DrillServiceServer::new(drill)));
+    }
     let server = serve(listener, &links, routes, stop_rx.clone())?;
     if let Links::Tls(cell) = &links {
         tokio::spawn(keep_identity(
@@ -289,13 +298,21 @@ async fn start_agent(
         warn!("a plug-in cannot be used: {e}");
     }
     let link = agent_link(config, dial);
-    let agent_config = AgentConfig::new(&config.node, config.data_dir.join("agent"));
+    let agent_config = agent_config(config);
     // The watchdog starts first: no lease can be granted before a watchdog guards it.
     let (watchdog, deadline_tx) = start_watchdog(config, &agent_config, &role)?;
     let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
         .map_err(|e| e.to_string())?;
     tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
     Ok((agent, watchdog))
+}
+
+/// The agent's configuration: its folder under the node's, and where the daemon listens (told
+/// to the leader for `nonstop drill`; not a wildcard address, which nobody can dial).
+fn agent_config(config: &NodeConfig) -> AgentConfig {
+    let mut c = AgentConfig::new(&config.node, config.data_dir.join("agent"));
+    c.address = local_address(config).map(|_| config.listen.to_string());
+    c
 }
 
 /// The link from this node's agent to the controller members.

@@ -173,6 +173,7 @@ impl Member {
             incarnation: 0,
             node: node.into(),
             types: vec![],
+            address: String::new(),
         };
         client.register(reg).await.expect("the node registers");
         self.agents
@@ -189,6 +190,7 @@ impl Member {
             incarnation: 0,
             node: node.into(),
             types: vec![],
+            address: String::new(),
         };
         client.register(reg).await.expect("the node registers");
         self.agents

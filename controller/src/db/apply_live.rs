@@ -88,7 +88,12 @@ impl ClusterDb {
     }
 
     /// Records the daemon run that `name`'s agent registered for.
-    pub(super) fn registered(&mut self, name: &str, incarnation: u64) -> Result<()> {
+    pub(super) fn registered(
+        &mut self,
+        name: &str,
+        incarnation: u64,
+        daemon: String,
+    ) -> Result<()> {
         if incarnation == 0 {
             return Err(invalid(
                 subject("node", name),
@@ -96,7 +101,14 @@ impl ClusterDb {
                 "must not be 0".to_string(),
             ));
         }
-        self.node_mut(name)?.incarnation = incarnation;
+        if !daemon.is_empty()
+            && let Err(why) = nonstop_contract::check_host_port(&daemon)
+        {
+            return Err(invalid(subject("node", name), "address", why));
+        }
+        let n = self.node_mut(name)?;
+        n.incarnation = incarnation;
+        n.daemon_address = (!daemon.is_empty()).then_some(daemon);
         Ok(())
     }
 

@@ -129,7 +129,13 @@ pub enum Op {
     ConfirmFenced { node: String, by: String },
     /// A node's agent registered for the daemon run `incarnation`, recorded before that run is
     /// granted anything: a watchdog's word ([`Op::NodeStopped`]) counts only for the current run.
-    Registered { node: String, incarnation: u64 },
+    Registered {
+        node: String,
+        incarnation: u64,
+        /// Where the daemon listens (`host:port`), as the agent said ("": it did not).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        daemon: String,
+    },
     /// A node's watchdog confirmed that the daemon run `incarnation` died and that everything
     /// its agent had started (`resources`) is stopped: the node is Down at once, its groups
     /// free to move without waiting out its lease (docs/design.md).
@@ -137,6 +143,16 @@ pub enum Op {
         node: String,
         incarnation: u64,
         resources: Vec<String>,
+    },
+
+    /// A drill's mark in the history (docs/drills.md): `Begin` is refused while another drill
+    /// runs, unless `force`; `End` clears the running drill it names.
+    Drill {
+        id: String,
+        step: DrillStep,
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
 
     // ---- operator intent ----
@@ -202,6 +218,28 @@ pub enum Op {
     },
 }
 
+/// Which mark of a drill an [`Op::Drill`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrillStep {
+    /// The drill starts.
+    Begin,
+    /// A step of it (a round's fault).
+    Note,
+    /// The drill ended (its text: the verdict).
+    End,
+}
+
+impl fmt::Display for DrillStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DrillStep::Begin => "started",
+            DrillStep::Note => "step",
+            DrillStep::End => "ended",
+        })
+    }
+}
+
 impl fmt::Display for Op {
     /// One line for the audit log and for error messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -228,7 +266,10 @@ impl fmt::Display for Op {
             Op::FenceResult(r) if r.ok => write!(f, "node {} fenced by {}", r.node, r.method),
             Op::FenceResult(r) => write!(f, "fencing node {} failed: {}", r.node, r.detail),
             Op::ConfirmFenced { node, .. } => write!(f, "confirm node {node} fenced"),
-            Op::Registered { node, incarnation } => {
+            Op::Drill { id, step, text, .. } => write!(f, "drill {id} {step}: {text}"),
+            Op::Registered {
+                node, incarnation, ..
+            } => {
                 write!(f, "node {node} registered (run {incarnation:016x})")
             }
             Op::NodeStopped {

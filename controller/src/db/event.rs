@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use nonstop_contract::Millis;
 
-use super::command::RestartCount;
+use super::command::{DrillStep, RestartCount};
 use super::model::{NodeState, PlaceReason, ResourceState, Target};
 use crate::time::Time;
 
@@ -72,6 +72,12 @@ pub enum EventKind {
     },
     /// A node waiting to be fenced came Up again: it is not fenced.
     FenceCancelled { node: String },
+    /// A drill's mark: started, a step, ended with its verdict.
+    Drill {
+        id: String,
+        step: DrillStep,
+        text: String,
+    },
     /// A resource changed state on a node.
     ResourceState {
         resource: String,
@@ -163,6 +169,7 @@ impl Event {
                 d => format!("* Fenced {node} by {by} in {took}: {d}"),
             },
             E::FenceCancelled { node } => format!("* Fence {node} cancelled: it is Up again"),
+            E::Drill { id, step, text } => format!("* Drill {id} {step}: {text}"),
             E::ResourceState { .. } => return self.resource_summary(),
         })
     }

@@ -681,6 +681,7 @@ mod tests {
         Op::Registered {
             node: "osdb-serv".into(),
             incarnation,
+            daemon: String::new(),
         }
     }
 

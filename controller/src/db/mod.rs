@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, VecDeque};
 use nonstop_contract::TypeDef;
 use nonstop_contract::builtin::builtin_types;
 
-pub use command::{Command, Op, Origin, RestartCount};
+pub use command::{Command, DrillStep, Op, Origin, RestartCount};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};
 pub use model::*;
@@ -66,6 +66,22 @@ pub struct ClusterDb {
     /// Bearer tokens by id (tokens.rs).
     #[serde(default)]
     pub tokens: BTreeMap<String, Token>,
+    /// The drill running now, if any (`Op::Drill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<RunningDrill>,
+}
+
+/// A drill that began and has not ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningDrill {
+    /// Its id.
+    pub id: String,
+    /// What it does, in words.
+    pub text: String,
+    /// Who began it.
+    pub by: String,
+    /// Since when.
+    pub since: Time,
 }
 
 impl Default for ClusterDb {
@@ -93,6 +109,7 @@ impl ClusterDb {
             formed_at: None,
             audit: VecDeque::new(),
             tokens: BTreeMap::new(),
+            drill: None,
         }
     }
 
@@ -103,6 +120,18 @@ impl ClusterDb {
         let audit_line = cmd.op.to_string();
         match cmd.op {
             Op::Batch(ops) => self.apply_batch(cmd.at, ops, &mut out)?,
+            Op::Drill {
+                id,
+                step,
+                text,
+                force,
+            } => {
+                let by = match &cmd.origin {
+                    Origin::Operator(user) => user.clone(),
+                    _ => "the cluster".to_string(),
+                };
+                self.drill(cmd.at, id, step, text, force, by, &mut out)?
+            }
             op => self.apply_one(cmd.at, op, &mut out)?,
         }
         self.revision += 1;
@@ -166,7 +195,15 @@ impl ClusterDb {
             Op::NodeDown { node, .. } => self.node_down(at, &node, out),
             Op::FenceResult(r) => self.fence_result(at, r, out),
             Op::ConfirmFenced { node, by } => self.confirm_fenced(at, &node, &by, out),
-            Op::Registered { node, incarnation } => self.registered(&node, incarnation),
+            Op::Registered {
+                node,
+                incarnation,
+                daemon,
+            } => self.registered(&node, incarnation, daemon),
+            Op::Drill { .. } => Err(error::refused(
+                "drill".into(),
+                "a drill's mark is never part of a batch",
+            )),
             Op::NodeStopped {
                 node,
                 incarnation,
@@ -257,3 +294,63 @@ impl ClusterDb {
 
 #[cfg(test)]
 mod tests;
+
+impl ClusterDb {
+    /// Records a drill's mark; `Begin` while another drill runs is refused unless `force`.
+    #[allow(clippy::too_many_arguments)]
+    fn drill(
+        &mut self,
+        at: Time,
+        id: String,
+        step: DrillStep,
+        text: String,
+        force: bool,
+        by: String,
+        out: &mut Vec<EventKind>,
+    ) -> Result<()> {
+        if !is_safe_name(&id) {
+            return Err(error::invalid(
+                "drill".into(),
+                "id",
+                format!("{id:?}: {NAME_RULE}"),
+            ));
+        }
+        if text.len() > 4096 {
+            return Err(error::invalid(
+                format!("drill {id}"),
+                "text",
+                "longer than 4096 bytes".to_string(),
+            ));
+        }
+        match step {
+            DrillStep::Begin => {
+                if let Some(d) = &self.drill
+                    && !force
+                {
+                    return Err(error::refused(
+                        format!("drill {id}"),
+                        format!(
+                            "drill {} ({}) by {} is running: wait for it to end, or --force \
+                             if it was interrupted for good",
+                            d.id, d.text, d.by
+                        ),
+                    ));
+                }
+                self.drill = Some(RunningDrill {
+                    id: id.clone(),
+                    text: text.clone(),
+                    by,
+                    since: at,
+                });
+            }
+            DrillStep::Note => {}
+            DrillStep::End => {
+                if self.drill.as_ref().is_some_and(|d| d.id == id) {
+                    self.drill = None;
+                }
+            }
+        }
+        out.push(EventKind::Drill { id, step, text });
+        Ok(())
+    }
+}

@@ -100,6 +100,9 @@ pub struct Node {
     /// Its daemon's current run, as its agent registered it (0: none said).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub incarnation: u64,
+    /// Where its daemon listens, as its agent last registered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_address: Option<String>,
     /// Down because its watchdog confirmed that everything its agent had started is stopped
     /// (`Op::NodeStopped`); cleared when its liveness changes again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -122,6 +125,7 @@ impl Node {
             last_report: None,
             fence: FenceState::None,
             incarnation: 0,
+            daemon_address: None,
             stop_confirmed: false,
         }
     }

@@ -826,3 +826,72 @@ fn a_report_sent_again_after_a_timeout_is_applied_once() {
     .unwrap_err();
     assert!(matches!(err, ApplyError::Duplicate { .. }), "{err}");
 }
+
+#[test]
+fn one_drill_runs_at_a_time_unless_forced_and_its_marks_are_events() {
+    let mut db = ClusterDb::new();
+    let drill = |id: &str, step, force| Op::Drill {
+        id: id.into(),
+        step,
+        text: format!("{id} text"),
+        force,
+    };
+    let e = op(&mut db, drill("d1", DrillStep::Begin, false)).unwrap();
+    assert_eq!(e[0].summary().unwrap(), "* Drill d1 started: d1 text");
+    let running = db.drill.clone().unwrap();
+    assert_eq!((running.id.as_str(), running.by.as_str()), ("d1", "test"));
+    // A second one is refused while the first runs, and changes nothing.
+    let before = db.clone();
+    let err = op(&mut db, drill("d2", DrillStep::Begin, false)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("drill d1 (d1 text) by test is running"),
+        "{err}"
+    );
+    assert_eq!(db, before);
+    // Notes go to the history; the end of another drill leaves this one running.
+    let e = op(&mut db, drill("d1", DrillStep::Note, false)).unwrap();
+    assert_eq!(e[0].summary().unwrap(), "* Drill d1 step: d1 text");
+    op(&mut db, drill("d9", DrillStep::End, false)).unwrap();
+    assert_eq!(db.drill.as_ref().unwrap().id, "d1");
+    // Forced: takes over (the first one's CLI died); its end clears it.
+    op(&mut db, drill("d2", DrillStep::Begin, true)).unwrap();
+    assert_eq!(db.drill.as_ref().unwrap().id, "d2");
+    op(&mut db, drill("d2", DrillStep::End, false)).unwrap();
+    assert_eq!(db.drill, None);
+    // Bad ids and texts are refused naming the field; a drill mark is never batched.
+    let err = op(&mut db, drill("a b", DrillStep::Begin, false)).unwrap_err();
+    assert!(err.to_string().contains("id"), "{err}");
+    let long = Op::Drill {
+        id: "d3".into(),
+        step: DrillStep::Note,
+        text: "x".repeat(5000),
+        force: false,
+    };
+    assert!(op(&mut db, long).unwrap_err().to_string().contains("text"));
+    let batched = Op::Batch(vec![drill("d4", DrillStep::Begin, false)]);
+    assert!(op(&mut db, batched).is_err());
+    assert_eq!(db.drill, None);
+}
+
+#[test]
+fn a_registration_records_where_the_daemon_listens() {
+    let mut db = ClusterDb::new();
+    op(&mut db, node("a")).unwrap();
+    let reg = |daemon: &str| Op::Registered {
+        node: "a".into(),
+        incarnation: 5,
+        daemon: daemon.into(),
+    };
+    op(&mut db, reg("127.0.0.1:7701")).unwrap();
+    assert_eq!(
+        db.nodes["a"].daemon_address.as_deref(),
+        Some("127.0.0.1:7701")
+    );
+    let err = op(&mut db, reg("no port")).unwrap_err();
+    assert!(err.to_string().contains("address"), "{err}");
+    assert_eq!(
+        db.nodes["a"].daemon_address.as_deref(),
+        Some("127.0.0.1:7701")
+    );
+}

@@ -159,6 +159,7 @@ impl<S: Store> AgentService for AgentApi<S> {
             let op = Op::Registered {
                 node: node.clone(),
                 incarnation,
+                daemon: r.get_ref().address.clone(),
             };
             let c = self
                 .store

@@ -13,7 +13,8 @@
 //! | calls | who |
 //! |---|---|
 //! | ClusterService reads, watches, resolve, audit, member list | any user; any node |
-//! | MoveGroup, Set*Target, ClearGroup, PauseNode, ResumeNode, TransferLeader | operator, admin; a node may pause and resume itself (drain) |
+//! | MoveGroup, Set*Target, ClearGroup, PauseNode, ResumeNode, TransferLeader, RecordDrill | operator, admin; a node may pause and resume itself (drain) |
+//! | DrillService Inject (served by every daemon with an agent: a fault on that node) | operator, admin |
 //! | ApplyConfig, EvictNode, ConfirmFenced, AddMember, RemoveMember, the token calls, and anything not listed | admin |
 //! | AgentService Register, Heartbeat(s), Desired, Report, Stopped | the node the request names |
 //! | AgentService Suspect, MemberGone, RaftTransport | a controller member (a node certificate for a member's address; MemberGone: for the address of the member it says is gone) |
@@ -175,7 +176,7 @@ impl Need {
             .trim_start_matches('/')
             .split_once('/')
             .unwrap_or((path, ""));
-        use nonstop_proto::{agent, cluster, raft};
+        use nonstop_proto::{agent, cluster, drill, raft};
         match service {
             "grpc.health.v1.Health" | "grpc.reflection.v1.ServerReflection" => Need::Anyone,
             raft::raft_transport_server::SERVICE_NAME => Need::Member,
@@ -188,10 +189,11 @@ impl Need {
                 | "ListResources" | "GetResource" | "ListTypes" | "GetType" | "WatchEvents"
                 | "ResolveService" | "Audit" | "ListMembers" => Need::Role(Role::Viewer),
                 "MoveGroup" | "SetGroupTarget" | "SetResourceTarget" | "ClearGroup"
-                | "TransferLeader" => Need::Role(Role::Operator),
+                | "TransferLeader" | "RecordDrill" => Need::Role(Role::Operator),
                 "PauseNode" | "ResumeNode" => Need::OperatorOrSelf,
                 _ => Need::Role(Role::Admin),
             },
+            drill::drill_service_server::SERVICE_NAME => Need::Role(Role::Operator),
             _ => Need::Role(Role::Admin),
         }
     }
@@ -487,6 +489,7 @@ mod tests {
         let cluster = |m: &str| format!("/nonstop.cluster.v1.ClusterService/{m}");
         let agent = |m: &str| format!("/nonstop.agent.v1.AgentService/{m}");
         let raft = "/nonstop.raft.v1.RaftTransport/Send".to_string();
+        let drill = "/nonstop.drill.v1.DrillService/Inject".to_string();
         let viewer = user(Role::Viewer);
         let operator = user(Role::Operator);
         let admin = user(Role::Admin);
@@ -511,6 +514,12 @@ mod tests {
             (cluster("EvictNode"), &operator, false),
             (cluster("ConfirmFenced"), &operator, false),
             (cluster("ConfirmFenced"), &admin, true),
+            (cluster("RecordDrill"), &viewer, false),
+            (cluster("RecordDrill"), &operator, true),
+            // A fault on a node: operators only, never another node.
+            (drill.clone(), &viewer, false),
+            (drill.clone(), &a, false),
+            (drill, &operator, true),
             (cluster("SomethingNew"), &operator, false),
             (cluster("SomethingNew"), &admin, true),
             (agent("Report"), &admin, false),

@@ -11,7 +11,7 @@ use super::auth::{Caller, CertBook, caller, refused};
 use super::convert;
 use super::history::History;
 use super::status::{from_apply, from_store};
-use crate::db::{ClusterDb, Command, Op};
+use crate::db::{ClusterDb, Command, DrillStep, Op};
 use crate::policy;
 use crate::store::Store;
 use crate::time::Time;
@@ -129,11 +129,16 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<pb::StatusReply>, Status> {
         let info = self.store.leadership().borrow().clone();
         let certs = self.certs.clone();
-        let (nodes, groups, revision) = self
+        let (nodes, groups, revision, drill) = self
             .read(move |db| {
                 let nodes = db.nodes.values().map(|n| node(&certs, db, n)).collect();
                 let groups = db.groups.values().map(|g| convert::group(db, g)).collect();
-                (nodes, groups, db.revision)
+                let drill = db
+                    .drill
+                    .as_ref()
+                    .map(|d| format!("{} ({}) by {}", d.id, d.text, d.by))
+                    .unwrap_or_default();
+                (nodes, groups, db.revision, drill)
             })
             .await?;
         Ok(Response::new(pb::StatusReply {
@@ -156,6 +161,7 @@ impl<S: Store> ClusterService for ClusterApi<S> {
             nodes,
             groups,
             answered_by: self.member.clone(),
+            drill,
         }))
     }
 
@@ -329,6 +335,31 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<pb::CommandReply>, Status> {
         let op = Op::EvictNode {
             node: r.get_ref().name.clone(),
+        };
+        self.command(&r, op).await
+    }
+
+    async fn record_drill(
+        &self,
+        r: Request<pb::RecordDrillRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let req = r.get_ref();
+        let step = match pb::DrillStep::try_from(req.step) {
+            Ok(pb::DrillStep::Begin) => DrillStep::Begin,
+            Ok(pb::DrillStep::Note) => DrillStep::Note,
+            Ok(pb::DrillStep::End) => DrillStep::End,
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "step: {} is not a drill step (BEGIN, NOTE, END)",
+                    req.step
+                )));
+            }
+        };
+        let op = Op::Drill {
+            id: req.id.clone(),
+            step,
+            text: req.text.clone(),
+            force: req.force,
         };
         self.command(&r, op).await
     }

@@ -33,6 +33,7 @@ pub(super) fn node(db: &ClusterDb, n: &Node) -> pb::Node {
         // What the database cannot know: the API adds it (cluster.rs).
         certificate_expires_ms: 0,
         fence: n.fence.describe().unwrap_or_default(),
+        daemon_address: n.daemon_address.clone().unwrap_or_default(),
     }
 }
 

@@ -270,6 +270,11 @@ impl Client {
         &self.links
     }
 
+    /// Who calls: the operator's name and token, for a client of another service.
+    pub fn user(&self) -> User {
+        self.user.clone()
+    }
+
     /// Calls the cluster: on the current member, else each endpoint in order, and once more on
     /// the leader when a member names it. Each attempt (connect and first answer) is bounded by
     /// [`ATTEMPT`], so a hung or stopped member is skipped rather than waited for; a stream
