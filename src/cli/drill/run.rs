@@ -128,6 +128,8 @@ struct Plan {
     up: Vec<String>,
     /// A local cluster's folder (`nonstop up`), to start a crashed daemon again.
     local: Option<PathBuf>,
+    /// Whether to tell each phase as it is seen (on a terminal, for people).
+    progress: bool,
 }
 
 async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
@@ -135,7 +137,8 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
         scenario::find(&args.scenario, args.file.as_deref()).map_err(CliError::Refused)?;
     let mut c = Client::new(&args.conn)?;
     let format = c.format;
-    let plan = plan(&mut c, &args, scenario).await?;
+    let mut plan = plan(&mut c, &args, scenario).await?;
+    plan.progress = std::io::stderr().is_terminal() && format == Format::Table;
     confirm(&args, &plan)?;
     let id = format!("{}-{:04x}", plan.scenario.name, rand_u16());
     let begun = record(
@@ -183,13 +186,12 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
             .collect(),
     };
     let mut rounds = Vec::new();
-    let progress = std::io::stderr().is_terminal() && format == Format::Table;
     for n in 1..=args.rounds {
         if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
         let r = round(&mut c, &args, &plan, &look, &id, n, &interrupted).await?;
-        if progress {
+        if plan.progress {
             tell!("{}", round_line(&r));
         }
         rounds.push(r);
@@ -420,6 +422,7 @@ async fn plan(c: &mut Client, args: &RunArgs, scenario: Scenario) -> Result<Plan
         home,
         up,
         local,
+        progress: false,
     })
 }
 
@@ -533,12 +536,28 @@ async fn round(
     let deadline = Instant::now() + args.round_timeout.as_duration();
     let mut phases = Vec::new();
     let mut to = None;
+    let mut told: Vec<String> = Vec::new();
+    if plan.progress {
+        tell!(
+            "round {n}: fault: {}",
+            fault_words(plan.scenario.fault, plan.victim.as_deref())
+        );
+    }
     if fault_at_ms.is_some() {
         loop {
             let events = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
             to = owner_after(&w, &events);
             let log = probe_now(&targets, &events, &w).await;
             phases = measure::phases(&w, &events, to.as_deref(), log.as_ref());
+            if plan.progress {
+                // `answering` is told with the round: the probe's own log dates it then.
+                for p in phases.iter().filter(|p| p.name != "answering") {
+                    if !told.contains(&p.name) {
+                        tell!("round {n}: {} +{} ms", p.name, p.at_ms);
+                        told.push(p.name.clone());
+                    }
+                }
+            }
             let complete = expected.iter().all(|p| phases.iter().any(|x| &x.name == p));
             if complete {
                 break;
