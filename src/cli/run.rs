@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::daemon;
+use crate::daemon::logging::{self, LogFormat};
 
 /// Arguments of `nonstop run`.
 #[derive(Debug, clap::Args)]
@@ -14,17 +15,22 @@ pub struct RunArgs {
     /// On SIGTERM, move this node's groups away before stopping.
     #[arg(long)]
     drain: bool,
+    /// How to log: text (colour on a terminal only) or JSON lines [default: node.yaml
+    /// `log_format`, else text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: RunArgs) -> ExitCode {
-    let config = match daemon::config::NodeConfig::load(&args.config) {
+    let mut config = match daemon::config::NodeConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => return super::fail(&e.to_string()),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    if let Some(f) = args.log_format {
+        config.log_format = f;
+    }
+    logging::init(config.log_format, logging::To::Stdout);
     // Tests make a daemon fail at a chosen point: FAILPOINTS=raft::before_log_write=panic.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();

@@ -9,6 +9,7 @@
 //! whose raft member answers that it has stopped counts as not running: it is stopped (it
 //! should have exited by itself) and started again.
 
+use crate::daemon::logging::LogFormat;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
@@ -49,6 +50,9 @@ pub struct UpArgs {
     /// certificate per node and an admin identity in DIR/admin, and every link uses mutual TLS.
     #[arg(long)]
     insecure: bool,
+    /// How the daemons log into their daemon.log: text or JSON lines (node.yaml `log_format`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// Runs `nonstop up`.
@@ -102,10 +106,11 @@ fn up(args: &UpArgs) -> Result<(), String> {
     for (i, n) in names.iter().enumerate() {
         let node_dir = dir.join(n);
         std::fs::create_dir_all(&node_dir).map_err(|e| format!("{}: {e}", node_dir.display()))?;
-        write(
-            &node_dir.join("node.yaml"),
-            &layout.node_yaml(i, &cluster_path, timing),
-        )?;
+        let mut yaml = layout.node_yaml(i, &cluster_path, timing);
+        if args.log_format == LogFormat::Json {
+            yaml.push_str("log_format: json\n");
+        }
+        write(&node_dir.join("node.yaml"), &yaml)?;
     }
     // Written last: it is what marks DIR as holding a cluster (see `start_again`).
     write(&cluster_path, &text)?;

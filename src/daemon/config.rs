@@ -50,6 +50,9 @@ pub struct NodeConfig {
     /// Plain gRPC on loopback, nobody authenticated: must be said, when there is no `tls`.
     #[serde(default)]
     pub insecure: bool,
+    /// How the daemon and its watchdog log: `text` or `json` (daemon/logging.rs).
+    #[serde(default)]
+    pub log_format: super::logging::LogFormat,
     /// The file it was read from, absolute (the watchdog reads it again to reach the members).
     #[serde(skip)]
     pub source: Option<PathBuf>,

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod drill;
+pub mod logging;
 pub(crate) mod roles;
 mod systemd;
 

@@ -367,6 +367,7 @@ fn start_watchdog(
         node_config: config.source.clone(),
         incarnation: agent.incarnation,
         hardware: role.hardware_watchdog.clone(),
+        log_format: config.log_format,
     };
     let (tx, rx) = watch::channel(None);
     let watchdog = Supervisor::start(spec, rx).map_err(refuse)?;

@@ -22,6 +22,7 @@ mod decision;
 pub mod hardware;
 pub mod supervisor;
 
+use crate::daemon::logging::{self, LogFormat};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,6 +58,9 @@ pub struct WatchdogArgs {
     /// A hardware watchdog device to feed (node.yaml `agent.hardware_watchdog`).
     #[arg(long)]
     pub hardware: Option<PathBuf>,
+    /// How it logs (its daemon's format).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// How long it waits for the hardware watchdog device to be free (the watchdog of a daemon
@@ -71,12 +75,7 @@ const TELL_RETRY: Duration = Duration::from_millis(50);
 
 /// Runs the watchdog until its input ends and nothing is left to guard.
 pub fn run(args: WatchdogArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    logging::init(args.log_format, logging::To::Stderr);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -30,6 +30,8 @@ pub struct Spec {
     pub incarnation: u64,
     /// The hardware watchdog device it feeds, if any.
     pub hardware: Option<PathBuf>,
+    /// How it logs (as its daemon does).
+    pub log_format: crate::daemon::logging::LogFormat,
 }
 
 /// A running watchdog and the task that feeds it.
@@ -73,6 +75,9 @@ struct Running {
 fn spawn(spec: &Spec) -> std::io::Result<Running> {
     let mut cmd = Command::new(&spec.program);
     cmd.arg("watchdog").arg("--state").arg(&spec.state);
+    if spec.log_format == crate::daemon::logging::LogFormat::Json {
+        cmd.args(["--log-format", "json"]);
+    }
     for d in &spec.plugin_dirs {
         cmd.arg("--plugin-dir").arg(d);
     }
@@ -190,6 +195,7 @@ mod tests {
             node_config: None,
             incarnation: 0,
             hardware: None,
+            log_format: Default::default(),
         }
     }
 
