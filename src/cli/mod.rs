@@ -12,6 +12,7 @@ mod drill;
 mod events;
 mod example;
 mod group;
+mod manpages;
 mod member;
 mod node;
 mod resource;
@@ -74,6 +75,8 @@ enum Cmd {
     Token(token::TokenArgs),
     /// Fail-over drills: list the scenarios, run one (measured, watched, restored).
     Drill(drill::DrillArgs),
+    /// Write a man page per command into a folder.
+    Manpages(manpages::ManpagesArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
     /// Check a cluster.yaml.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Cmd::Token(args) => token::run(args),
         Cmd::Drill(args) => drill::run(args),
         Cmd::Completions(args) => completions::run(args, command()),
+        Cmd::Manpages(args) => manpages::run(args, command()),
         Cmd::Config(args) => config_cmd::run(args),
         Cmd::Simulate(args) => simulate::run(args),
         Cmd::Tmax(args) => tmax_cmd::run(args),
@@ -138,7 +142,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The command line's definition, with the exit codes under every command's help.
-fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     with_exit_codes(Cli::command())
 }
 
