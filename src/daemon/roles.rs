@@ -345,6 +345,7 @@ pub(crate) fn dial_of(config: &NodeConfig, links: nonstop_pki::Links) -> Dial {
     Dial {
         links,
         local: local_address(config),
+        mark: None,
     }
 }
 
@@ -539,7 +540,7 @@ async fn drain_node(config: &NodeConfig, dial: &Dial) {
         let Ok(endpoint) = dial.endpoint(&addr.to_string()) else {
             continue;
         };
-        let Ok(mut c) = endpoint.connect().await.map(ClusterServiceClient::new) else {
+        let Ok(mut c) = dial.connect(&endpoint).await.map(ClusterServiceClient::new) else {
             continue;
         };
         let Ok(node) = c.get_node(NameRequest { name: name.clone() }).await else {
