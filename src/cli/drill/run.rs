@@ -670,6 +670,7 @@ fn fault_words(f: Fault, victim: Option<&str>) -> String {
         Fault::CrashDaemon => "the daemon killed".into(),
         Fault::FreezeDaemon => "the daemon stopped".into(),
         Fault::KillResource => format!("{} killed", victim.unwrap_or("a resource")),
+        Fault::Partition => "the node cut off".into(),
         Fault::Move => "the group moved".into(),
         Fault::Drain => "the node paused".into(),
     }
@@ -741,12 +742,17 @@ async fn inject(
         Fault::CrashDaemon => dpb::Fault::CrashDaemon,
         Fault::FreezeDaemon => dpb::Fault::FreezeDaemon,
         Fault::KillResource => dpb::Fault::KillResource,
+        Fault::Partition => dpb::Fault::Partition,
     };
     let req = dpb::InjectRequest {
         node: plan.node.clone(),
         fault: fault as i32,
         resource: plan.victim.clone().unwrap_or_default(),
-        for_ms: plan.scenario.freeze.map(|m| m.0).unwrap_or(0),
+        for_ms: plan
+            .scenario
+            .freeze
+            .or(plan.scenario.cut)
+            .map_or(0, |m| m.0),
         drill: format!("{id} round {n}"),
     };
     let address = plan.daemon.clone().unwrap_or_default();
