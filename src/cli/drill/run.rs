@@ -126,6 +126,9 @@ struct Plan {
     home: String,
     /// The nodes Up when the drill started: each round waits for them to be Up again.
     up: Vec<String>,
+    /// How many controller members answered the leader when the drill started: each round
+    /// waits for as many again (a member cut off or stopped catches up first).
+    active: usize,
     /// A local cluster's folder (`nonstop up`), to start a crashed daemon again.
     local: Option<PathBuf>,
 }
@@ -137,6 +140,9 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
     let format = c.format;
     let plan = plan(&mut c, &args, scenario).await?;
     confirm(&args, &plan)?;
+    if let Some(a) = silenced(&plan) {
+        c.try_last(a);
+    }
     let id = format!("{}-{:04x}", plan.scenario.name, rand_u16());
     let begun = record(
         &mut c,
@@ -305,13 +311,7 @@ async fn plan(c: &mut Client, args: &RunArgs, scenario: Scenario) -> Result<Plan
     let mut active = 0;
     for _ in 0..5 {
         members = call!(c, list_members, pb::ListMembersRequest { local: false })?;
-        let now = members
-            .members
-            .iter()
-            .filter(|m| m.role() != pb::MemberRole::Learner)
-            .filter(|m| m.active || m.id == members.leader_id)
-            .count();
-        active = active.max(now);
+        active = active.max(active_voters(&members));
         if active == members.members.len() {
             break;
         }
@@ -419,8 +419,19 @@ async fn plan(c: &mut Client, args: &RunArgs, scenario: Scenario) -> Result<Plan
         victim,
         home,
         up,
+        active,
         local,
     })
+}
+
+/// The voters the leader hears from (itself included).
+fn active_voters(members: &pb::MemberList) -> usize {
+    members
+        .members
+        .iter()
+        .filter(|m| m.role() != pb::MemberRole::Learner)
+        .filter(|m| m.active || m.id == members.leader_id)
+        .count()
 }
 
 /// Whether `dir` holds a local cluster `nonstop up` made, with `node` in it.
@@ -491,7 +502,12 @@ async fn round(
         .unwrap_or_default();
     // Follow the events from here on, into a shared list, from whichever member answers.
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let follower = tokio::spawn(follow(args.conn.clone(), status.revision, seen.clone()));
+    let follower = tokio::spawn(follow(
+        args.conn.clone(),
+        silenced(plan).map(String::from),
+        status.revision,
+        seen.clone(),
+    ));
     let watcher = Watcher::start(look.clone());
     let (stop_probe, probe_stop) = watch::channel(false);
     let targets: Vec<String> = plan
@@ -585,13 +601,26 @@ async fn round(
     Ok(measure::judge(n, &w, shown, &rules))
 }
 
+/// The member the round's fault silences (the target's daemon, when it is a member): the drill
+/// asks the others first. Its events would reach the drill only once the fault ends, in one
+/// batch with the fail-back that follows, and a call to it waits for its timeout.
+fn silenced(plan: &Plan) -> Option<&str> {
+    match plan.scenario.fault {
+        Fault::CrashDaemon | Fault::FreezeDaemon | Fault::Partition => plan.daemon.as_deref(),
+        Fault::KillResource | Fault::Move | Fault::Drain => None,
+    }
+}
+
 /// Follows the cluster's events after `from` into `into`, across the death of the member that
 /// serves them (the drill may have killed it): the stream is opened again on another member
-/// from the last revision it delivered whole.
-async fn follow(conn: ConnArgs, from: u64, into: Arc<Mutex<Vec<Seen>>>) {
+/// from the last revision it delivered whole. The member at `avoid` is asked last.
+async fn follow(conn: ConnArgs, avoid: Option<String>, from: u64, into: Arc<Mutex<Vec<Seen>>>) {
     let Ok(mut c) = Client::new(&conn) else {
         return;
     };
+    if let Some(a) = &avoid {
+        c.try_last(a);
+    }
     let mut after = from;
     loop {
         let req = pb::WatchRequest {
@@ -831,6 +860,23 @@ async fn restore(c: &mut Client, args: &RunArgs, plan: &Plan) -> Result<(), CliE
             .all(|n| node_state(s, n) == Some(pb::NodeState::Up))
     })
     .await?;
+    // Its raft member too: an agent is back as soon as it reaches the leader, its member once
+    // the leader's link to it has tried again (up to the link's longest backoff later).
+    loop {
+        let heard = call!(c, list_members, pb::ListMembersRequest { local: false })
+            .map(|m| active_voters(&m))
+            .unwrap_or(0);
+        if heard >= plan.active {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::TimedOut(format!(
+                "waited in vain for {} controller members to answer the leader again ({heard} do)",
+                plan.active
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The group back home, unless it went back by itself (fail-back).
     let g = call!(
         c,
