@@ -160,8 +160,9 @@ impl DrillService for DrillApi {
             }
             Ok(pb::Fault::Partition) => {
                 let length = length(req.for_ms)?;
-                let at = now_ms() + CRASH_DELAY.as_millis() as u64;
                 self.partition(length).await?;
+                // The rules are checked now, and installed CRASH_DELAY from now.
+                let at = now_ms() + CRASH_DELAY.as_millis() as u64;
                 warn!(%who, drill, "drill: this node is cut off for {length:?} (nftables)");
                 (
                     at,
