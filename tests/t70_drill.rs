@@ -1,7 +1,9 @@
 //! `nonstop drill` against a local cluster of real daemons, the outside checker on: each
 //! built-in scenario passes once and leaves the cluster as it found it; a drill on a degraded
 //! cluster is refused with the reason; `--expect-under 1ms` fails with exit 4; an interrupted
-//! drill restores the cluster; the HTML report and the JUnit XML are what they claim to be.
+//! drill restores the cluster; the HTML report and the JUnit XML are what they claim to be; a
+//! partition (nftables rules the node's own daemon installs) moves the group and heals by
+//! itself, leaving no rule behind.
 
 mod e2e;
 
@@ -75,6 +77,7 @@ fn every_built_in_scenario_passes_and_leaves_the_cluster_as_it_found_it() {
     for s in [
         "node-crash",
         "node-freeze",
+        "partition",
         "resource-crash",
         "leader-crash",
         "move",
@@ -393,5 +396,80 @@ fn a_node_injects_a_fault_only_on_itself_and_only_for_an_operator() {
     assert!(!gone(serv_pid), "osdb-serv runs on");
     assert_eq!(c.group("SOCKET_GROUP").unwrap()["owner"], "osdb-serv");
     c.restart("osdb-back");
+    c.check();
+}
+
+/// Whether nftables can be used here (root and `nft`), or `None` (the test is skipped then,
+/// except on CI).
+fn nftables(test: &str) -> Option<()> {
+    let ready = nix::unistd::geteuid().is_root()
+        && Command::new("nft")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(());
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI=true: {test} needs root and nftables");
+    }
+    eprintln!("!!! SKIPPED {test}: needs root and nftables (apt-get install nftables)");
+    None
+}
+
+/// The drill tables nft lists now.
+fn drill_tables() -> Vec<String> {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("nonstop_drill"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_partitioned_node_loses_its_group_and_gets_it_back_once_the_cut_heals() {
+    let test = "a_partitioned_node_loses_its_group_and_gets_it_back_once_the_cut_heals";
+    if nftables(test).is_none() {
+        return;
+    }
+    let mut c = drill_cluster();
+    c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
+    // The fast profile's lease (300 ms) and node timeout (600 ms) run out well within the cut.
+    let scenario = c.tmp.path().join("partition.yaml");
+    std::fs::write(
+        &scenario,
+        "name: partition\ndescription: cut off for 4 s\nfault: partition\ncut: 4s\n\
+         leader: elsewhere\nphases: [detected, decided, stopped, started, answering]\n",
+    )
+    .unwrap();
+    let ours: Vec<String> = (0..3)
+        .map(|i| format!("nonstop_drill_{}", c.base_port + i))
+        .collect();
+    let started = Instant::now();
+    let (code, json, stderr) = drill(&c, &["partition", "--file", scenario.to_str().unwrap()]);
+    eprintln!("t70: partition took {:?}: {json}", started.elapsed());
+    assert_eq!(code, 0, "{stderr}\n{json:#}\n{}", c.logs());
+    assert_eq!(json["verdict"], "pass");
+    let round = &json["rounds"][0];
+    assert_eq!(round["from"], "osdb-serv");
+    assert_eq!(round["to"], "osdb-back", "{round:#}");
+    assert_eq!(round["overlap_ms"], 0);
+    let seen = phase_names(round);
+    for p in ["detected", "started", "answering"] {
+        assert!(seen.iter().any(|s| s == p), "{p}: {round:#}");
+    }
+    // The node rejoined by itself and the group went home; nothing of the cut is left.
+    as_found(&c);
+    let left = drill_tables();
+    assert!(
+        !left
+            .iter()
+            .any(|t| ours.iter().any(|o| t.ends_with(o.as_str()))),
+        "left behind: {left:?}"
+    );
     c.check();
 }

@@ -100,7 +100,7 @@ impl GrpcLink {
             let stream = match members.get(&addr) {
                 Some(m) => Ok(m.clone()),
                 None => self.endpoint(&addr).map(|e| {
-                    let client = AgentServiceClient::new(e.connect_lazy());
+                    let client = AgentServiceClient::new(self.dial.connect_lazy(&e));
                     let m = Arc::new(MemberStream::new(&addr, client, self.timeout));
                     members.insert(addr.clone(), m.clone());
                     m
@@ -141,7 +141,7 @@ impl GrpcLink {
                 a
             }
         };
-        let client = AgentServiceClient::new(self.endpoint(&addr)?.connect_lazy());
+        let client = AgentServiceClient::new(self.dial.connect_lazy(&self.endpoint(&addr)?));
         s.client = Some((addr.clone(), client.clone()));
         Ok((addr, client))
     }
@@ -207,7 +207,7 @@ impl GrpcLink {
             let Ok(endpoint) = self.endpoint(&addr) else {
                 continue;
             };
-            let Ok(channel) = endpoint.connect().await else {
+            let Ok(channel) = self.dial.connect(&endpoint).await else {
                 continue;
             };
             let mut c = AgentServiceClient::new(channel);

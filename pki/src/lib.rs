@@ -15,6 +15,7 @@
 //! certificate back: who it names, with which role, for which addresses, until when, and
 //! whether the cluster CA signed it.
 
+mod connect;
 mod error;
 mod folder;
 mod identity;

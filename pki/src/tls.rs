@@ -27,8 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::connect::Connector;
 use crate::error::{PkiError, Result};
 use crate::folder::Folder;
 use crate::identity::Identity;
@@ -308,13 +309,25 @@ impl Links {
 }
 
 /// How a node dials the members: over which links, from which of its addresses (its own listen
-/// address, so that peers and firewalls see its connections come from where it serves).
+/// address, so that peers and firewalls see its connections come from where it serves), with
+/// which mark on its sockets.
+///
+/// ```text
+///  dial.endpoint("198.18.0.2:7701")? ─ the caller's timeouts, keep-alive ─▶ Endpoint
+///     dial.connect(&endpoint).await / dial.connect_lazy(&endpoint) ─▶ Channel: TCP from
+///     `local`, SO_MARK `mark`, TCP_NODELAY (connect.rs), TLS over it when the links say so
+/// ```
 #[derive(Clone, Debug)]
 pub struct Dial {
     /// Plain or TLS.
     pub links: Links,
     /// The address connections are made from (`None`: the kernel's choice).
     pub local: Option<std::net::IpAddr>,
+    /// The mark (`SO_MARK`) on every socket dialled (`None`: unmarked), so that a firewall
+    /// rule can tell this process's connections from others on the same host: a drill's
+    /// partition (src/daemon/drill.rs). Setting it needs CAP_NET_ADMIN; without it sockets go
+    /// unmarked.
+    pub mark: Option<u32>,
 }
 
 impl Default for Dial {
@@ -322,14 +335,37 @@ impl Default for Dial {
         Dial {
             links: Links::Plain,
             local: None,
+            mark: None,
         }
     }
 }
 
 impl Dial {
-    /// The endpoint for a member at `address` (`host:port`).
+    /// The endpoint for a member at `address` (`host:port`), for the caller to set its
+    /// timeouts on, then to connect with [`Dial::connect`] or [`Dial::connect_lazy`].
     pub fn endpoint(&self, address: &str) -> std::result::Result<Endpoint, String> {
         Ok(self.links.endpoint(address)?.local_address(self.local))
+    }
+
+    /// A channel to `endpoint` (from [`Dial::endpoint`]), connected now, as this dial says.
+    pub async fn connect(
+        &self,
+        endpoint: &Endpoint,
+    ) -> std::result::Result<Channel, tonic::transport::Error> {
+        endpoint.connect_with_connector(self.connector()).await
+    }
+
+    /// A channel to `endpoint` (from [`Dial::endpoint`]) that connects when first used, and
+    /// again after a failure, as this dial says.
+    pub fn connect_lazy(&self, endpoint: &Endpoint) -> Channel {
+        endpoint.connect_with_connector_lazy(self.connector())
+    }
+
+    fn connector(&self) -> Connector {
+        Connector {
+            local: self.local,
+            mark: self.mark,
+        }
     }
 }
 

@@ -10,9 +10,23 @@
 //!                 sends SIGSTOP at at_ms and SIGCONT for_ms later: a hung daemon
 //!  KILL_RESOURCE  SIGKILL to every process the agent recorded for the resource in its state
 //!                 file (its process groups and marked processes): the application crashed
+//!  PARTITION      nftables rules (table inet nonstop_drill_PORT) from at_ms on, for for_ms:
+//!                 the node is cut off from the others, the kernel ends the cut by itself
 //! ```
+//!
+//! A partition drops, in the input and output hooks, TCP to and from the daemon's listen port
+//! (the members' and agents' calls to it, its answers) and every packet of a socket carrying
+//! the daemon's mark ([`mark`]: its own connections to the members, dialled with `SO_MARK` by
+//! `nonstop_pki::Dial`). So it works on one host too, where a local cluster's nodes differ
+//! only by port. What the node's resources serve is not cut (other ports, unmarked sockets).
+//! The port and the mark are elements of sets with a kernel-side timeout: the cut ends after
+//! for_ms even if the daemon dies meanwhile; the daemon then deletes its table, and deletes a
+//! leftover one when it starts ([`tidy`]). One daemon per port and network namespace: two
+//! daemons on one port (different addresses) would share the table and the mark.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nonstop_agent::state_file::StateFile;
@@ -21,21 +35,77 @@ use nonstop_proto::drill as pb;
 use nonstop_proto::drill::drill_service_server::DrillService;
 use nonstop_resource_types::procs::{self, Processes};
 use tonic::{Request, Response, Status};
-use tracing::warn;
+use tracing::{error, info, warn};
 
 /// How long after its answer a crashing daemon dies: time for the answer to leave.
 pub const CRASH_DELAY: Duration = Duration::from_millis(50);
 
-/// The longest freeze a drill may ask for.
+/// The longest freeze or partition a drill may ask for.
 pub const FREEZE_MAX: Duration = Duration::from_secs(600);
+
+/// How long one run of `nft` may take.
+const NFT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The drill service of one node's daemon.
 #[derive(Debug, Clone)]
 pub struct DrillApi {
     /// The node this daemon runs.
-    pub node: String,
+    node: String,
     /// Its agent's state file (what the agent started).
-    pub state_file: PathBuf,
+    state_file: PathBuf,
+    /// The port it listens on: what a partition cuts, and the name of its table.
+    port: u16,
+    /// Whether a partition is on (one at a time: its end deletes the table).
+    cutting: Arc<AtomicBool>,
+}
+
+/// The mark on every socket this daemon dials (src/daemon/roles.rs, `dial_of`): "ns" in the
+/// high 16 bits, the listen port's low 14 bits below, so that each daemon of a local cluster
+/// has its own. Bits 0x4000 and 0x8000 stay clear (kube-proxy's masquerade and drop marks).
+/// A mark also selects `ip rule fwmark` routes: a host whose rules match this value routes
+/// the daemon's connections by them.
+pub fn mark(port: u16) -> u32 {
+    0x6e73_0000 | (u32::from(port) & 0x3fff)
+}
+
+/// The nftables table of this daemon's partitions.
+pub fn table(port: u16) -> String {
+    format!("nonstop_drill_{port}")
+}
+
+/// The nft script of a partition: (re)creates the table, whose sets hold the listen `port` and
+/// the daemon's `mark` for `for_ms` (then the kernel drops them and the rules match nothing),
+/// and the rules that drop what matches them. One transaction: all of it or nothing.
+pub fn partition_rules(port: u16, mark: u32, for_ms: u64) -> String {
+    let table = table(port);
+    format!(
+        "table inet {table}
+delete table inet {table}
+table inet {table} {{
+	set ports {{
+		type inet_service
+		flags timeout
+		elements = {{ {port} timeout {for_ms}ms }}
+	}}
+	set marks {{
+		type mark
+		flags timeout
+		elements = {{ {mark:#x} timeout {for_ms}ms }}
+	}}
+	chain input {{
+		type filter hook input priority -10; policy accept;
+		tcp dport @ports drop
+		tcp sport @ports drop
+	}}
+	chain output {{
+		type filter hook output priority -10; policy accept;
+		tcp dport @ports drop
+		tcp sport @ports drop
+		meta mark @marks drop
+	}}
+}}
+"
+    )
 }
 
 fn now_ms() -> u64 {
@@ -71,14 +141,7 @@ impl DrillService for DrillApi {
                 (at, "the daemon is killed (SIGKILL)".to_string())
             }
             Ok(pb::Fault::FreezeDaemon) => {
-                let length = Duration::from_millis(req.for_ms);
-                if length.is_zero() || length > FREEZE_MAX {
-                    return Err(Status::invalid_argument(format!(
-                        "for_ms: {} is not between 1 and {} (10 minutes)",
-                        req.for_ms,
-                        FREEZE_MAX.as_millis()
-                    )));
-                }
+                let length = length(req.for_ms)?;
                 let at = now_ms() + CRASH_DELAY.as_millis() as u64;
                 freeze(at, length).map_err(|e| {
                     Status::internal(format!("cannot start the freezing helper: {e}"))
@@ -95,10 +158,25 @@ impl DrillService for DrillApi {
                 warn!(%who, drill, resource = req.resource, "drill: {killed}");
                 (at, killed)
             }
+            Ok(pb::Fault::Partition) => {
+                let length = length(req.for_ms)?;
+                self.partition(length).await?;
+                // The rules are checked now, and installed CRASH_DELAY from now.
+                let at = now_ms() + CRASH_DELAY.as_millis() as u64;
+                warn!(%who, drill, "drill: this node is cut off for {length:?} (nftables)");
+                (
+                    at,
+                    format!(
+                        "the node is cut off (nftables, table inet {}) for {} ms",
+                        table(self.port),
+                        req.for_ms
+                    ),
+                )
+            }
             _ => {
                 return Err(Status::invalid_argument(format!(
                     "fault: {} is not a fault this node injects (CRASH_DAEMON, FREEZE_DAEMON, \
-                     KILL_RESOURCE)",
+                     KILL_RESOURCE, PARTITION)",
                     req.fault
                 )));
             }
@@ -107,7 +185,63 @@ impl DrillService for DrillApi {
     }
 }
 
+/// A freeze's or a partition's length, checked.
+fn length(for_ms: u64) -> Result<Duration, Status> {
+    let length = Duration::from_millis(for_ms);
+    if length.is_zero() || length > FREEZE_MAX {
+        return Err(Status::invalid_argument(format!(
+            "for_ms: {for_ms} is not between 1 and {} (10 minutes)",
+            FREEZE_MAX.as_millis()
+        )));
+    }
+    Ok(length)
+}
+
 impl DrillApi {
+    /// The drill service of `node`'s daemon, listening on `port`, its agent's state file at
+    /// `state_file`.
+    pub fn new(node: &str, state_file: PathBuf, port: u16) -> DrillApi {
+        DrillApi {
+            node: node.to_string(),
+            state_file,
+            port,
+            cutting: Arc::default(),
+        }
+    }
+
+    /// Cuts this node off for `length`, CRASH_DELAY from now (time for the answer to leave):
+    /// the rules are checked by `nft` first (nothing changes when they cannot be installed),
+    /// then installed by a task that deletes the table again once they expired.
+    async fn partition(&self, length: Duration) -> Result<(), Status> {
+        if self.cutting.swap(true, Ordering::SeqCst) {
+            return Err(Status::failed_precondition(format!(
+                "node {:?} is cut off already (a partition is on): nothing was done",
+                self.node
+            )));
+        }
+        let on = Cutting(self.cutting.clone());
+        let rules = partition_rules(self.port, mark(self.port), length.as_millis() as u64);
+        nft(&["--check", "-f", "-"], &rules)
+            .await
+            .map_err(|e| e.status(&self.node))?;
+        let table = table(self.port);
+        tokio::spawn(async move {
+            let _on = on;
+            tokio::time::sleep(CRASH_DELAY).await;
+            if let Err(e) = nft(&["-f", "-"], &rules).await {
+                error!("drill: the partition could not be installed: {}", e.why());
+                return;
+            }
+            tokio::time::sleep(length).await;
+            match nft(&["delete", "table", "inet", &table], "").await {
+                Ok(()) => info!("drill: the partition is over (table inet {table} deleted)"),
+                // The kernel ended the cut all the same; the table is deleted at the next start.
+                Err(e) => warn!("drill: the partition is over; {}", e.why()),
+            }
+        });
+        Ok(())
+    }
+
     /// Kills every process the agent recorded for `resource`; an error when it recorded none
     /// that runs.
     async fn kill_resource(&self, resource: &str) -> Result<String, Status> {
@@ -143,6 +277,98 @@ impl DrillApi {
             "killed {} process(es) or process group(s) of {resource} (SIGKILL)",
             killed.signalled
         ))
+    }
+}
+
+/// Clears the flag of a partition when its task ends (or its start failed).
+#[derive(Debug)]
+struct Cutting(Arc<AtomicBool>);
+
+impl Drop for Cutting {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Why `nft` did not do it.
+#[derive(Debug)]
+enum NftError {
+    /// There is no `nft` to run.
+    Missing,
+    /// It ran and refused; its words.
+    Refused(String),
+    /// It could not be run, or did not finish in time.
+    Failed(String),
+}
+
+impl NftError {
+    fn why(&self) -> String {
+        match self {
+            NftError::Missing => "nft (nftables) is not installed".into(),
+            NftError::Refused(e) | NftError::Failed(e) => format!("nft: {e}"),
+        }
+    }
+
+    /// The answer to a drill whose partition could not be installed on `node`.
+    fn status(&self, node: &str) -> Status {
+        let why = self.why();
+        match self {
+            NftError::Missing => Status::failed_precondition(format!(
+                "node {node:?}: {why}: a partition needs nftables: nothing was done"
+            )),
+            NftError::Refused(e) if e.contains("Operation not permitted") => {
+                Status::failed_precondition(format!(
+                    "node {node:?}: {why}: a partition needs CAP_NET_ADMIN (a daemon run as \
+                     root): nothing was done"
+                ))
+            }
+            _ => Status::internal(format!("node {node:?}: {why}: nothing was done")),
+        }
+    }
+}
+
+/// Runs `nft ARGS` with `input` on its standard input, for at most NFT_TIMEOUT.
+async fn nft(args: &[&str], input: &str) -> Result<(), NftError> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("nft")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => NftError::Missing,
+            _ => NftError::Failed(format!("cannot run it: {e}")),
+        })?;
+    let run = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).await?;
+        }
+        child.wait_with_output().await
+    };
+    let out = tokio::time::timeout(NFT_TIMEOUT, run)
+        .await
+        .map_err(|_| NftError::Failed(format!("not done within {NFT_TIMEOUT:?}")))?
+        .map_err(|e| NftError::Failed(e.to_string()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said = said.lines().next().unwrap_or("").trim();
+    Err(NftError::Refused(if said.is_empty() {
+        out.status.to_string()
+    } else {
+        said.to_string()
+    }))
+}
+
+/// Deletes the partition table a previous run of the daemon on `port` may have left (it died
+/// while its node was cut off): at start, best effort, quietly when there is none or no nft.
+pub async fn tidy(port: u16) {
+    let table = table(port);
+    if nft(&["delete", "table", "inet", &table], "").await.is_ok() {
+        info!("drill: deleted table inet {table}, left by a partition of an earlier run");
     }
 }
 
@@ -197,5 +423,101 @@ pub fn freeze_helper(args: FreezeArgs) -> std::process::ExitCode {
     match signal::kill(pid, Signal::SIGCONT) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_port_has_its_own_mark_and_table() {
+        assert_eq!(mark(7701), 0x6e73_1e15);
+        assert_eq!(mark(7901), 0x6e73_1edd);
+        // Never kube-proxy's 0x4000 or 0x8000, whatever the port.
+        assert_eq!(mark(65535) & 0xc000, 0);
+        assert_eq!(table(7901), "nonstop_drill_7901");
+    }
+
+    #[test]
+    fn a_partition_drops_the_port_and_the_mark_until_they_expire() {
+        let r = partition_rules(7901, 0x6e73_1edd, 4000);
+        // Replaces a leftover table in the same transaction.
+        assert!(r.starts_with(
+            "table inet nonstop_drill_7901\ndelete table inet nonstop_drill_7901\n\
+             table inet nonstop_drill_7901 {\n"
+        ));
+        assert!(r.contains("elements = { 7901 timeout 4000ms }"), "{r}");
+        assert!(
+            r.contains("elements = { 0x6e731edd timeout 4000ms }"),
+            "{r}"
+        );
+        let chain = |name: &str| {
+            let start = r.find(&format!("chain {name} {{")).unwrap();
+            r[start..start + r[start..].find("\t}").unwrap()].to_string()
+        };
+        let input = chain("input");
+        let output = chain("output");
+        assert!(input.contains("hook input priority -10; policy accept;"));
+        assert!(output.contains("hook output priority -10; policy accept;"));
+        for c in [&input, &output] {
+            assert!(c.contains("tcp dport @ports drop") && c.contains("tcp sport @ports drop"));
+        }
+        assert!(output.contains("meta mark @marks drop"));
+        assert!(!input.contains("meta mark"));
+        // nft itself accepts it (checked only: nothing is installed), where it can.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        match rt.block_on(nft(&["--check", "-f", "-"], &r)) {
+            Ok(()) => {}
+            Err(e @ (NftError::Missing | NftError::Refused(_))) if !is_root_with_nft() => {
+                eprintln!("nft cannot check the rules here: {}", e.why());
+            }
+            Err(e) => panic!("{}\n{r}", e.why()),
+        }
+    }
+
+    fn is_root_with_nft() -> bool {
+        nix::unistd::geteuid().is_root()
+            && std::process::Command::new("nft")
+                .arg("--version")
+                .output()
+                .is_ok()
+    }
+
+    #[test]
+    fn a_length_is_between_1_ms_and_10_minutes() {
+        assert!(length(0).is_err());
+        assert_eq!(length(1).unwrap(), Duration::from_millis(1));
+        assert!(length(600_000).is_ok());
+        let e = length(600_001).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "for_ms: 600001 is not between 1 and 600000 (10 minutes)"
+        );
+    }
+
+    #[test]
+    fn nft_failures_say_what_is_missing() {
+        let s = NftError::Missing.status("a");
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            s.message().contains("nft (nftables) is not installed"),
+            "{s:?}"
+        );
+        let s = NftError::Refused(
+            "netlink: Error: cache initialization failed: Operation not permitted".into(),
+        )
+        .status("a");
+        assert_eq!(s.code(), tonic::Code::FailedPrecondition);
+        assert!(s.message().contains("needs CAP_NET_ADMIN"), "{s:?}");
+        let s = NftError::Refused("syntax error".into()).status("a");
+        assert_eq!(s.code(), tonic::Code::Internal);
+        assert!(
+            s.message().ends_with("nft: syntax error: nothing was done"),
+            "{s:?}"
+        );
     }
 }

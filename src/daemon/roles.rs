@@ -85,10 +85,13 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     };
     if config.agent.is_some() {
         // Faults for `nonstop drill`, on this node only (src/daemon/drill.rs).
-        let drill = super::drill::DrillApi {
-            node: config.node.clone(),
-            state_file: agent_config(&config).state_file(),
-        };
+        let drill = super::drill::DrillApi::new(
+            &config.node,
+            agent_config(&config).state_file(),
+            config.listen.port(),
+        );
+        // A partition's table left by a previous run that died while cut off.
+        tokio::spawn(super::drill::tidy(config.listen.port()));
         routes = routes.add_service(guard(DrillServiceServer::new(drill)));
     }
     let server = serve(listener, &links, routes, stop_rx.clone())?;
@@ -340,11 +343,14 @@ pub(crate) fn watchdog_link(config: &NodeConfig, dial: &Dial) -> GrpcLink {
     GrpcLink::new(&config.node, addresses, link_timeout(&config.timing)).dialing(dial.clone())
 }
 
-/// How this node dials the members: as `links` say (TLS or plain), from its own address.
+/// How this node dials the members: as `links` say (TLS or plain), from its own address, each
+/// socket marked as this daemon's (a drill's partition cuts what carries the mark:
+/// src/daemon/drill.rs).
 pub(crate) fn dial_of(config: &NodeConfig, links: nonstop_pki::Links) -> Dial {
     Dial {
         links,
         local: local_address(config),
+        mark: Some(super::drill::mark(config.listen.port())),
     }
 }
 
@@ -540,7 +546,7 @@ async fn drain_node(config: &NodeConfig, dial: &Dial) {
         let Ok(endpoint) = dial.endpoint(&addr.to_string()) else {
             continue;
         };
-        let Ok(mut c) = endpoint.connect().await.map(ClusterServiceClient::new) else {
+        let Ok(mut c) = dial.connect(&endpoint).await.map(ClusterServiceClient::new) else {
             continue;
         };
         let Ok(node) = c.get_node(NameRequest { name: name.clone() }).await else {

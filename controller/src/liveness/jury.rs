@@ -159,7 +159,7 @@ impl Jury {
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(ASK_TIMEOUT)
             .keep_alive_while_idle(true);
-        let client = AgentServiceClient::new(endpoint.connect_lazy());
+        let client = AgentServiceClient::new(self.dial.connect_lazy(&endpoint));
         clients.insert(address.to_string(), client.clone());
         Some(client)
     }

@@ -64,7 +64,8 @@ pub struct TcpConnect {
 impl Connect for TcpConnect {
     fn connect(&self, address: &str) -> ConnectFuture {
         let ep = endpoint(&self.dial, address);
-        Box::pin(async move { ep?.connect().await.map_err(|e| e.to_string()) })
+        let dial = self.dial.clone();
+        Box::pin(async move { dial.connect(&ep?).await.map_err(|e| e.to_string()) })
     }
 }
 

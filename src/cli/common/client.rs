@@ -270,6 +270,25 @@ impl Client {
         &self.links
     }
 
+    /// Tries the member at `address` (`host:port`, as a node registers it) last, and leaves it
+    /// if it is the one answering now: for a drill whose fault silences that member (a
+    /// partition, a freeze), whose calls and event stream would otherwise hang on it until the
+    /// fault ends. An endpoint written otherwise (a DNS name) is not recognised, and stays.
+    pub fn try_last(&mut self, address: &str) {
+        let names = |url: &str| {
+            url.split_once("://")
+                .map_or(url, |(_, a)| a)
+                .trim_end_matches('/')
+                == address
+        };
+        let (last, first): (Vec<String>, Vec<String>) =
+            self.endpoints.drain(..).partition(|u| names(u));
+        self.endpoints = first.into_iter().chain(last).collect();
+        if self.api.as_ref().is_some_and(|(url, _)| names(url)) {
+            self.api = None;
+        }
+    }
+
     /// Who calls: the operator's name and token, for a client of another service.
     pub fn user(&self) -> User {
         self.user.clone()
@@ -453,6 +472,36 @@ pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_a_drill_silences_is_tried_last() {
+        let conn = ConnArgs {
+            endpoint: [
+                "http://127.0.0.1:7701",
+                "http://127.0.0.1:7702/",
+                "http://127.0.0.1:7703",
+            ]
+            .map(String::from)
+            .into(),
+            output: Format::Json,
+            identity: None,
+            user: Some("op".into()),
+            token: None,
+            ca: None,
+        };
+        let mut c = Client::new(&conn).unwrap();
+        c.try_last("127.0.0.1:7702");
+        assert_eq!(
+            c.endpoints,
+            [
+                "http://127.0.0.1:7701",
+                "http://127.0.0.1:7703",
+                "http://127.0.0.1:7702/"
+            ]
+        );
+        c.try_last("198.18.0.1:7701");
+        assert_eq!(c.endpoints.len(), 3);
+    }
 
     #[test]
     fn a_broken_connection_sends_the_call_to_the_next_endpoint() {

@@ -58,7 +58,7 @@ impl Watched {
 
     fn is_detected(&self, e: &Value) -> bool {
         match self.fault {
-            Fault::CrashDaemon | Fault::FreezeDaemon => self.node_down(e),
+            Fault::CrashDaemon | Fault::FreezeDaemon | Fault::Partition => self.node_down(e),
             Fault::KillResource => {
                 kind(e) == "resource-state"
                     && self.ours(e)
@@ -319,6 +319,22 @@ mod tests {
                "from": from, "to": to, "restart": if restart { json!({"attempt": 1}) } else { Value::Null }})
     }
 
+    /// Node a's state changed.
+    fn node_a(at_ms: u64, from: &str, to: &str) -> Seen {
+        seen(
+            at_ms,
+            json!({"event": "node-state", "node": "a", "from": from, "to": to}),
+        )
+    }
+
+    /// G placed on b, a being down.
+    fn failed_over_to_b(at_ms: u64) -> Seen {
+        seen(
+            at_ms,
+            json!({"event": "group-placed", "group": "G", "from": "a", "to": "b", "reason": "node-down"}),
+        )
+    }
+
     fn names(p: &[Phase]) -> Vec<(&str, u64)> {
         p.iter().map(|p| (p.name.as_str(), p.at_ms)).collect()
     }
@@ -327,22 +343,13 @@ mod tests {
     fn a_node_crash_confirmed_by_its_watchdog_reads_as_five_phases() {
         let events = vec![
             // Before the fault: ignored.
-            seen(
-                900,
-                json!({"event": "node-state", "node": "a", "from": "Up", "to": "Down"}),
-            ),
+            node_a(900, "Up", "Down"),
             seen(
                 1004,
                 json!({"event": "fenced", "node": "a", "by": "its watchdog"}),
             ),
-            seen(
-                1004,
-                json!({"event": "node-state", "node": "a", "from": "Up", "to": "Down"}),
-            ),
-            seen(
-                1006,
-                json!({"event": "group-placed", "group": "G", "from": "a", "to": "b", "reason": "node-down"}),
-            ),
+            node_a(1004, "Up", "Down"),
+            failed_over_to_b(1006),
             seen(1010, res("disk", "b", "Offline", "Online", false)),
             seen(1021, res("chat", "b", "OnlinePending", "Online", false)),
             // Another group's events do not count.
@@ -365,6 +372,30 @@ mod tests {
                 ("decided", 6),
                 ("started", 21),
                 ("answering", 23)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_partitioned_node_is_detected_and_stopped_when_it_is_declared_down() {
+        // Cut off, the node's own agent stops the group when its lease runs out (no event
+        // reaches the members from there); Down is declared only once that is provable.
+        let events = vec![
+            node_a(1900, "Up", "Down"),
+            failed_over_to_b(1902),
+            seen(1910, res("disk", "b", "Offline", "Online", false)),
+            seen(1925, res("chat", "b", "Offline", "Online", false)),
+            // The node back after the cut: it reports what it stopped, long after.
+            node_a(11000, "Down", "Up"),
+        ];
+        let p = phases(&watched(Fault::Partition), &events, Some("b"), None);
+        assert_eq!(
+            names(&p),
+            [
+                ("detected", 900),
+                ("stopped", 900),
+                ("decided", 902),
+                ("started", 925)
             ]
         );
     }

@@ -126,6 +126,9 @@ struct Plan {
     home: String,
     /// The nodes Up when the drill started: each round waits for them to be Up again.
     up: Vec<String>,
+    /// How many controller members answered the leader when the drill started: each round
+    /// waits for as many again (a member cut off or stopped catches up first).
+    active: usize,
     /// A local cluster's folder (`nonstop up`), to start a crashed daemon again.
     local: Option<PathBuf>,
     /// Whether to tell each phase as it is seen (on a terminal, for people).
@@ -140,6 +143,9 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
     let mut plan = plan(&mut c, &args, scenario).await?;
     plan.progress = std::io::stderr().is_terminal() && format == Format::Table;
     confirm(&args, &plan)?;
+    if let Some(a) = silenced(&plan) {
+        c.try_last(a);
+    }
     let id = format!("{}-{:04x}", plan.scenario.name, rand_u16());
     let begun = record(
         &mut c,
@@ -307,13 +313,7 @@ async fn plan(c: &mut Client, args: &RunArgs, scenario: Scenario) -> Result<Plan
     let mut active = 0;
     for _ in 0..5 {
         members = call!(c, list_members, pb::ListMembersRequest { local: false })?;
-        let now = members
-            .members
-            .iter()
-            .filter(|m| m.role() != pb::MemberRole::Learner)
-            .filter(|m| m.active || m.id == members.leader_id)
-            .count();
-        active = active.max(now);
+        active = active.max(active_voters(&members));
         if active == members.members.len() {
             break;
         }
@@ -324,6 +324,15 @@ async fn plan(c: &mut Client, args: &RunArgs, scenario: Scenario) -> Result<Plan
         .iter()
         .filter(|m| m.role() != pb::MemberRole::Learner)
         .collect();
+    // The leader's view may still count a member that died a moment ago: each must also
+    // answer the drill itself.
+    let mut answering = 0;
+    for m in &voters {
+        if answers(&args.conn, c.is_tls(), &m.address).await {
+            answering += 1;
+        }
+    }
+    let active = active.min(answering);
     let quorum = voters.len() / 2 + 1;
     if active < quorum + 1 {
         not_ready.push(format!(
@@ -421,9 +430,34 @@ async fn plan(c: &mut Client, args: &RunArgs, scenario: Scenario) -> Result<Plan
         victim,
         home,
         up,
+        active,
         local,
         progress: false,
     })
+}
+
+/// Whether the member at `address` answers a status call within 2 s.
+async fn answers(conn: &ConnArgs, tls: bool, address: &str) -> bool {
+    let scheme = if tls { "https" } else { "http" };
+    let mut one = conn.clone();
+    one.endpoint = vec![format!("{scheme}://{address}")];
+    let Ok(mut c) = Client::new(&one) else {
+        return false;
+    };
+    let asked = tokio::time::timeout(Duration::from_secs(2), async {
+        call!(c, status, pb::StatusRequest {})
+    });
+    matches!(asked.await, Ok(Ok(_)))
+}
+
+/// The voters the leader hears from (itself included).
+fn active_voters(members: &pb::MemberList) -> usize {
+    members
+        .members
+        .iter()
+        .filter(|m| m.role() != pb::MemberRole::Learner)
+        .filter(|m| m.active || m.id == members.leader_id)
+        .count()
 }
 
 /// Whether `dir` holds a local cluster `nonstop up` made, with `node` in it.
@@ -494,7 +528,12 @@ async fn round(
         .unwrap_or_default();
     // Follow the events from here on, into a shared list, from whichever member answers.
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let follower = tokio::spawn(follow(args.conn.clone(), status.revision, seen.clone()));
+    let follower = tokio::spawn(follow(
+        args.conn.clone(),
+        silenced(plan).map(String::from),
+        status.revision,
+        seen.clone(),
+    ));
     let watcher = Watcher::start(look.clone());
     let (stop_probe, probe_stop) = watch::channel(false);
     let targets: Vec<String> = plan
@@ -604,13 +643,26 @@ async fn round(
     Ok(measure::judge(n, &w, shown, &rules))
 }
 
+/// The member the round's fault silences (the target's daemon, when it is a member): the drill
+/// asks the others first. Its events would reach the drill only once the fault ends, in one
+/// batch with the fail-back that follows, and a call to it waits for its timeout.
+fn silenced(plan: &Plan) -> Option<&str> {
+    match plan.scenario.fault {
+        Fault::CrashDaemon | Fault::FreezeDaemon | Fault::Partition => plan.daemon.as_deref(),
+        Fault::KillResource | Fault::Move | Fault::Drain => None,
+    }
+}
+
 /// Follows the cluster's events after `from` into `into`, across the death of the member that
 /// serves them (the drill may have killed it): the stream is opened again on another member
-/// from the last revision it delivered whole.
-async fn follow(conn: ConnArgs, from: u64, into: Arc<Mutex<Vec<Seen>>>) {
+/// from the last revision it delivered whole. The member at `avoid` is asked last.
+async fn follow(conn: ConnArgs, avoid: Option<String>, from: u64, into: Arc<Mutex<Vec<Seen>>>) {
     let Ok(mut c) = Client::new(&conn) else {
         return;
     };
+    if let Some(a) = &avoid {
+        c.try_last(a);
+    }
     let mut after = from;
     loop {
         let req = pb::WatchRequest {
@@ -689,6 +741,7 @@ fn fault_words(f: Fault, victim: Option<&str>) -> String {
         Fault::CrashDaemon => "the daemon killed".into(),
         Fault::FreezeDaemon => "the daemon stopped".into(),
         Fault::KillResource => format!("{} killed", victim.unwrap_or("a resource")),
+        Fault::Partition => "the node cut off".into(),
         Fault::Move => "the group moved".into(),
         Fault::Drain => "the node paused".into(),
     }
@@ -760,12 +813,17 @@ async fn inject(
         Fault::CrashDaemon => dpb::Fault::CrashDaemon,
         Fault::FreezeDaemon => dpb::Fault::FreezeDaemon,
         Fault::KillResource => dpb::Fault::KillResource,
+        Fault::Partition => dpb::Fault::Partition,
     };
     let req = dpb::InjectRequest {
         node: plan.node.clone(),
         fault: fault as i32,
         resource: plan.victim.clone().unwrap_or_default(),
-        for_ms: plan.scenario.freeze.map(|m| m.0).unwrap_or(0),
+        for_ms: plan
+            .scenario
+            .freeze
+            .or(plan.scenario.cut)
+            .map_or(0, |m| m.0),
         drill: format!("{id} round {n}"),
     };
     let address = plan.daemon.clone().unwrap_or_default();
@@ -844,6 +902,23 @@ async fn restore(c: &mut Client, args: &RunArgs, plan: &Plan) -> Result<(), CliE
             .all(|n| node_state(s, n) == Some(pb::NodeState::Up))
     })
     .await?;
+    // Its raft member too: an agent is back as soon as it reaches the leader, its member once
+    // the leader's link to it has tried again (up to the link's longest backoff later).
+    loop {
+        let heard = call!(c, list_members, pb::ListMembersRequest { local: false })
+            .map(|m| active_voters(&m))
+            .unwrap_or(0);
+        if heard >= plan.active {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::TimedOut(format!(
+                "waited in vain for {} controller members to answer the leader again ({heard} do)",
+                plan.active
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The group back home, unless it went back by itself (fail-back).
     let g = call!(
         c,

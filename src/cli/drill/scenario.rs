@@ -10,9 +10,10 @@ use serde::Deserialize;
 use super::model::PHASES;
 
 /// The built-in scenarios, in the order `nonstop drill list` shows them.
-const BUILT_IN: [(&str, &str); 6] = [
+const BUILT_IN: [(&str, &str); 7] = [
     ("node-crash", include_str!("scenarios/node-crash.yaml")),
     ("node-freeze", include_str!("scenarios/node-freeze.yaml")),
+    ("partition", include_str!("scenarios/partition.yaml")),
     (
         "resource-crash",
         include_str!("scenarios/resource-crash.yaml"),
@@ -35,6 +36,9 @@ pub struct Scenario {
     /// `freeze-daemon`: how long the daemon stays stopped.
     #[serde(default)]
     pub freeze: Option<Millis>,
+    /// `partition`: how long the node stays cut off.
+    #[serde(default)]
+    pub cut: Option<Millis>,
     /// Where the raft leader is when the fault strikes.
     #[serde(default)]
     pub leader: Leader,
@@ -52,6 +56,9 @@ pub enum Fault {
     FreezeDaemon,
     /// The processes of one of the group's resources are killed on the node that runs it.
     KillResource,
+    /// The target node is cut off from the others for `cut` (nftables rules its daemon
+    /// installs, which the kernel removes by itself).
+    Partition,
     /// An operator moves the group to another owner.
     Move,
     /// An operator pauses the group's node; it is resumed afterwards.
@@ -63,7 +70,7 @@ impl Fault {
     pub fn on_node(self) -> bool {
         matches!(
             self,
-            Fault::CrashDaemon | Fault::FreezeDaemon | Fault::KillResource
+            Fault::CrashDaemon | Fault::FreezeDaemon | Fault::KillResource | Fault::Partition
         )
     }
 }
@@ -90,7 +97,7 @@ impl Scenario {
         Ok(s)
     }
 
-    /// Checks what YAML cannot: names, phases, the freeze's length.
+    /// Checks what YAML cannot: names, phases, the freeze's and the cut's length.
     fn check(&self) -> Result<(), (&'static str, String)> {
         if !nonstop_contract::names::is_safe_name(&self.name) {
             return Err((
@@ -127,21 +134,20 @@ impl Scenario {
                 "an operator's move or drain has no `detected` phase (nothing fails)".into(),
             ));
         }
-        match (self.fault, self.freeze) {
-            (Fault::FreezeDaemon, None) => {
-                return Err(("freeze", "say how long the daemon stays stopped".into()));
-            }
-            (Fault::FreezeDaemon, Some(d))
-                if d.as_duration().is_zero() || d.as_duration() > Duration::from_secs(600) =>
-            {
-                return Err(("freeze", format!("{d} is not between 1ms and 10m")));
-            }
-            (Fault::FreezeDaemon, _) => {}
-            (_, Some(_)) => {
-                return Err(("freeze", "only a freeze-daemon fault has a length".into()));
-            }
-            (_, None) => {}
-        }
+        length(
+            "freeze",
+            self.freeze,
+            self.fault == Fault::FreezeDaemon,
+            "say how long the daemon stays stopped",
+            "only a freeze-daemon fault has a length",
+        )?;
+        length(
+            "cut",
+            self.cut,
+            self.fault == Fault::Partition,
+            "say how long the node stays cut off",
+            "only a partition has a cut",
+        )?;
         if self.leader != Leader::Any && !self.fault.on_node() {
             return Err((
                 "leader",
@@ -149,6 +155,27 @@ impl Scenario {
             ));
         }
         Ok(())
+    }
+}
+
+/// Checks a fault's length `field`: given (and from 1 ms to 10 minutes) when `wanted`, absent
+/// otherwise.
+fn length(
+    field: &'static str,
+    value: Option<Millis>,
+    wanted: bool,
+    missing: &str,
+    unwanted: &str,
+) -> Result<(), (&'static str, String)> {
+    match (wanted, value) {
+        (true, None) => Err((field, missing.into())),
+        (true, Some(d))
+            if d.as_duration().is_zero() || d.as_duration() > Duration::from_secs(600) =>
+        {
+            Err((field, format!("{d} is not between 1ms and 10m")))
+        }
+        (false, Some(_)) => Err((field, unwanted.into())),
+        _ => Ok(()),
     }
 }
 
@@ -246,12 +273,44 @@ mod tests {
                 "name: x\ndescription: d\nfault: freeze-daemon\nfreeze: 11m\nphases: [started]\n",
                 "freeze: 11m is not between",
             ),
+            (
+                &base.replace("crash-daemon", "partition"),
+                "cut: say how long the node stays cut off",
+            ),
+            (
+                &base.replace("crash-daemon", "partition\ncut: 0s"),
+                "cut: 0s is not between 1ms and 10m",
+            ),
+            (
+                &format!("{base}cut: 5s\n"),
+                "cut: only a partition has a cut",
+            ),
+            (
+                &base.replace("crash-daemon", "freeze-daemon\nfreeze: 5s\ncut: 5s"),
+                "cut: only a partition",
+            ),
         ];
         for (text, want) in cases {
             let e = Scenario::parse(text, "f.yaml").unwrap_err();
             assert!(e.starts_with("f.yaml"), "{e}");
             assert!(e.contains(want), "{text}\n-> {e}\nwanted {want}");
         }
+    }
+
+    #[test]
+    fn a_partition_says_how_long_the_cut_lasts() {
+        let p = find("partition", None).unwrap();
+        assert_eq!(p.fault, Fault::Partition);
+        assert!(p.fault.on_node());
+        assert_eq!(
+            p.cut.map(|c| c.as_duration()),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!((p.freeze, p.leader), (None, Leader::Elsewhere));
+        let mine = "name: p\ndescription: d\nfault: partition\ncut: 4s\n\
+                    phases: [detected, started]\n";
+        let s = Scenario::parse(mine, "f").unwrap();
+        assert_eq!(s.cut.map(|c| c.0), Some(4000));
     }
 
     #[test]
