@@ -12,13 +12,15 @@
 # Scenarios (SCENARIOS): node-crash (the daemon killed, its watchdog confirms), leader-crash
 # (the same on the raft leader), node-freeze (the daemon stopped for FREEZE, 4s by default here:
 # the lease path, as when a machine is lost and nothing confirms), resource-crash (the chat
-# server killed: restart in place), move, drain. Uses ports 7801-7803 and 7090 on 127.0.0.1.
+# server killed: restart in place), partition (the node cut off by nftables for CUT, 4s by
+# default here: the lease path over a network cut), move, drain. Uses ports 7801-7803 and 7090 on 127.0.0.1.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-20}
 PROFILES=${PROFILES:-"default fast"}
-SCENARIOS=${SCENARIOS:-"node-crash leader-crash node-freeze resource-crash"}
+SCENARIOS=${SCENARIOS:-"node-crash leader-crash node-freeze resource-crash partition"}
 FREEZE=${FREEZE:-4s}
+CUT=${CUT:-4s}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin nonstop
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/nonstop
@@ -33,6 +35,15 @@ name: node-freeze
 description: The group's node's daemon hangs (SIGSTOP) for $FREEZE; the group moves once its lease has run out.
 fault: freeze-daemon
 freeze: $FREEZE
+leader: elsewhere
+phases: [detected, decided, stopped, started, answering]
+YAML
+
+cat > partition.yaml <<YAML
+name: partition
+description: The group's node is cut off (nftables) for $CUT; the group moves once its lease has run out.
+fault: partition
+cut: $CUT
 leader: elsewhere
 phases: [detected, decided, stopped, started, answering]
 YAML
@@ -56,6 +67,7 @@ YAML
     for s in $SCENARIOS; do
         file=()
         [ "$s" = node-freeze ] && file=(--file node-freeze.yaml)
+        [ "$s" = partition ] && file=(--file partition.yaml)
         # A failed round (exit 4) is still measured: its figures are in the JSON.
         "$BIN" drill run "$s" "${file[@]}" --rounds "$ROUNDS" --yes -o json \
             --report "$OUT/$profile-$s.html" --junit "$OUT/$profile-$s.xml" \
