@@ -283,14 +283,16 @@ fn an_interrupted_drill_puts_the_cluster_back_and_a_second_drill_waits_for_it() 
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["verdict"], "fail");
-    assert_eq!(json["rounds"].as_array().unwrap().len(), 1, "{json:#}");
+    // Interrupted during round 1 or 2 (the refused drill above takes its time): never all 3.
+    let rounds = json["rounds"].as_array().unwrap().len();
+    assert!((1..3).contains(&rounds), "{json:#}");
     // The drill waited for the frozen daemon to come back and moved the group home.
     as_found(&c);
     let id = json["id"].as_str().unwrap();
     assert!(
         summaries(&c)
             .iter()
-            .any(|e| *e == format!("* Drill {id} ended: interrupted after 1 round(s)")),
+            .any(|e| *e == format!("* Drill {id} ended: interrupted after {rounds} round(s)")),
     );
     // Over: another drill may run.
     let (code, json, stderr) = drill(&c, &["move"]);
