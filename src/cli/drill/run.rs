@@ -576,6 +576,9 @@ async fn round(
     let mut phases = Vec::new();
     let mut to = None;
     let mut told: Vec<String> = Vec::new();
+    // The tries made here while waiting: the probe task may be stopped before its own try
+    // after the start is recorded, so they join its log at the end.
+    let mut live: Vec<(u64, bool)> = Vec::new();
     if plan.progress {
         tell!(
             "round {n}: fault: {}",
@@ -587,6 +590,9 @@ async fn round(
             let events = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
             to = owner_after(&w, &events);
             let log = probe_now(&targets, &events, &w).await;
+            if let Some(l) = &log {
+                live.extend(&l.tries);
+            }
             phases = measure::phases(&w, &events, to.as_deref(), log.as_ref());
             if plan.progress {
                 // `answering` is told with the round: the probe's own log dates it then.
@@ -616,7 +622,9 @@ async fn round(
         }
     }
     let _ = stop_probe.send(true);
-    let log = probe.await.unwrap_or_default();
+    let mut log = probe.await.unwrap_or_default();
+    log.tries.extend(live);
+    log.tries.sort_unstable();
     let events = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
     if fault_at_ms.is_some() {
         phases = measure::phases(&w, &events, to.as_deref(), Some(&log));
