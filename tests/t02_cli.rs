@@ -295,6 +295,21 @@ async fn events_from_zero_print_the_kept_history_and_end() {
         .await
         .json();
     assert_eq!(none, serde_json::json!([]));
+    // By age: the last hour holds them all; the last 100 ms, once that long has passed since
+    // the last one, none. A bad duration is named.
+    let hour = m
+        .nonstop(&["events", "--since", "1h", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(hour.as_array().unwrap().len(), events.len());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let recent = m
+        .nonstop(&["events", "--since", "100ms", "-o", "json"])
+        .await;
+    assert_eq!(recent.json(), serde_json::json!([]), "{recent:?}");
+    let bad = m.nonstop(&["events", "--since", "soon"]).await;
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stderr.contains("--since"), "{bad:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

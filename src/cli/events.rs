@@ -19,6 +19,10 @@ pub struct EventsArgs {
     /// Only events applied after this revision [default: every event the member keeps].
     #[arg(long, default_value_t = 0)]
     from: u64,
+    /// Only events of the last DURATION (`90s`, `15m`, `2h`), by the cluster's clock, among
+    /// those the member keeps.
+    #[arg(long)]
+    since: Option<nonstop_contract::Millis>,
     #[command(flatten)]
     conn: ConnArgs,
 }
@@ -55,8 +59,12 @@ pub fn run(args: EventsArgs) -> ExitCode {
         };
         let mut stream = call!(c, watch_events, req)?;
         let mut kept = Vec::new();
+        let after_ms = args.since.map(|d| since_ms(d.0));
         while let Some(e) = stream.message().await.map_err(|s| stream_error(&s))? {
             let e = EventView::from(e);
+            if after_ms.is_some_and(|t| e.at_ms < t) {
+                continue;
+            }
             if args.follow {
                 print_one(c.format, &e)?;
             } else {
@@ -72,6 +80,14 @@ pub fn run(args: EventsArgs) -> ExitCode {
             k.iter().map(line).collect::<Vec<_>>().join("\n")
         })
     })
+}
+
+/// The time DURATION ago, in ms since the Unix epoch.
+fn since_ms(duration_ms: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now.saturating_sub(duration_ms)
 }
 
 /// One followed event: a line, a JSON line, or a YAML document.
