@@ -59,7 +59,9 @@ pub fn run(args: EventsArgs) -> ExitCode {
         };
         let mut stream = call!(c, watch_events, req)?;
         let mut kept = Vec::new();
-        let after_ms = args.since.map(|d| since_ms(d.0));
+        let after_ms = args
+            .since
+            .map(|d| nonstop_agent::clock::wall_ms().saturating_sub(d.0));
         while let Some(e) = stream.message().await.map_err(|s| stream_error(&s))? {
             let e = EventView::from(e);
             if after_ms.is_some_and(|t| e.at_ms < t) {
@@ -80,14 +82,6 @@ pub fn run(args: EventsArgs) -> ExitCode {
             k.iter().map(line).collect::<Vec<_>>().join("\n")
         })
     })
-}
-
-/// The time DURATION ago, in ms since the Unix epoch.
-fn since_ms(duration_ms: u64) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    now.saturating_sub(duration_ms)
 }
 
 /// One followed event: a line, a JSON line, or a YAML document.

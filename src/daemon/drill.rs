@@ -27,8 +27,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use nonstop_agent::clock::wall_ms as now_ms;
 use nonstop_agent::state_file::StateFile;
 use nonstop_controller::server::auth::caller;
 use nonstop_proto::drill as pb;
@@ -106,13 +107,6 @@ table inet {table} {{
 }}
 "
     )
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[tonic::async_trait]

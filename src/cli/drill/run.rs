@@ -17,6 +17,8 @@ use nonstop_proto::drill as dpb;
 use nonstop_proto::drill::drill_service_client::DrillServiceClient;
 use serde_json::Value;
 use tokio::sync::watch;
+
+use nonstop_agent::clock::wall_ms as now_ms;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -158,7 +160,7 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
         args.force,
     )
     .await?;
-    let started_at_ms = outside::now_ms();
+    let started_at_ms = now_ms();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = interrupted.clone();
     tokio::spawn(async move {
@@ -715,7 +717,7 @@ async fn probe_now(targets: &[String], events: &[Seen], w: &Watched) -> Option<P
     if !started {
         return Some(ProbeLog::default());
     }
-    let at = outside::now_ms();
+    let at = now_ms();
     let mut ok = true;
     for t in targets {
         let tried = tokio::time::timeout(
@@ -799,7 +801,7 @@ async fn inject(
     let fault = match plan.scenario.fault {
         Fault::Move => {
             let to = next_owner(c, plan, from).await?;
-            let at = outside::now_ms();
+            let at = now_ms();
             let req = pb::MoveGroupRequest {
                 group: plan.group.clone(),
                 to,
@@ -808,7 +810,7 @@ async fn inject(
             return Ok(at);
         }
         Fault::Drain => {
-            let at = outside::now_ms();
+            let at = now_ms();
             call!(
                 c,
                 pause_node,
