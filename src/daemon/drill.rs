@@ -34,6 +34,7 @@ use nonstop_agent::state_file::StateFile;
 use nonstop_controller::server::auth::caller;
 use nonstop_proto::drill as pb;
 use nonstop_proto::drill::drill_service_server::DrillService;
+use nonstop_resource_types::action;
 use nonstop_resource_types::procs::{self, Processes};
 use tonic::{Request, Response, Status};
 use tracing::{error, info, warn};
@@ -321,37 +322,26 @@ impl NftError {
     }
 }
 
-/// Runs `nft ARGS` with `input` on its standard input, for at most NFT_TIMEOUT.
+/// Runs `nft ARGS` with `input` on its standard input, for at most NFT_TIMEOUT, as every
+/// external program is run (its own process group, killed whole past its time).
 async fn nft(args: &[&str], input: &str) -> Result<(), NftError> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new("nft")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let mut cmd = tokio::process::Command::new("nft");
+    cmd.args(args);
+    let out = action::run_with_input(cmd, Some(input.as_bytes().to_vec()), NFT_TIMEOUT)
+        .await
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => NftError::Missing,
             _ => NftError::Failed(format!("cannot run it: {e}")),
         })?;
-    let run = async {
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes()).await?;
-        }
-        child.wait_with_output().await
-    };
-    let out = tokio::time::timeout(NFT_TIMEOUT, run)
-        .await
-        .map_err(|_| NftError::Failed(format!("not done within {NFT_TIMEOUT:?}")))?
-        .map_err(|e| NftError::Failed(e.to_string()))?;
-    if out.status.success() {
+    if out.timed_out {
+        return Err(NftError::Failed(format!("not done within {NFT_TIMEOUT:?}")));
+    }
+    if out.code == Some(0) {
         return Ok(());
     }
-    let said = String::from_utf8_lossy(&out.stderr);
-    let said = said.lines().next().unwrap_or("").trim();
+    let said = out.stderr.lines().next().unwrap_or("").trim();
     Err(NftError::Refused(if said.is_empty() {
-        out.status.to_string()
+        out.describe()
     } else {
         said.to_string()
     }))
