@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nonstop_agent::clock::wall_ms as now_ms;
@@ -207,17 +207,13 @@ impl Watcher {
     }
 }
 
-/// Tries to connect to every address in `targets` every 5 ms until `stop`; a try succeeds when
-/// all of them answer.
-pub async fn probe(targets: Vec<String>, stop: tokio::sync::watch::Receiver<bool>) -> ProbeLog {
-    let mut log = ProbeLog::default();
+/// Tries to connect to every address in `targets` every 5 ms, adding each try to `log` (a
+/// try succeeds when all of them answer), until the task is aborted. Nothing with no targets.
+pub async fn probe(targets: Vec<String>, log: Arc<Mutex<ProbeLog>>) {
     if targets.is_empty() {
-        return log;
+        return;
     }
     loop {
-        if *stop.borrow() {
-            return log;
-        }
         let at = now_ms();
         let mut ok = true;
         for t in &targets {
@@ -226,7 +222,10 @@ pub async fn probe(targets: Vec<String>, stop: tokio::sync::watch::Receiver<bool
                     .await;
             ok &= matches!(tried, Ok(Ok(_)));
         }
-        log.tries.push((at, ok));
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tries
+            .push((at, ok));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

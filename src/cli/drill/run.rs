@@ -16,7 +16,6 @@ use nonstop_proto::cluster as pb;
 use nonstop_proto::drill as dpb;
 use nonstop_proto::drill::drill_service_client::DrillServiceClient;
 use serde_json::Value;
-use tokio::sync::watch;
 
 use nonstop_agent::clock::wall_ms as now_ms;
 use tonic::service::interceptor::InterceptedService;
@@ -537,13 +536,13 @@ async fn round(
         seen.clone(),
     ));
     let watcher = Watcher::start(look.clone());
-    let (stop_probe, probe_stop) = watch::channel(false);
+    let probed: Arc<Mutex<ProbeLog>> = Arc::default();
     let targets: Vec<String> = plan
         .resources
         .iter()
         .filter_map(|r| r.properties.get("check_tcp").cloned())
         .collect();
-    let probe = tokio::spawn(outside::probe(targets.clone(), probe_stop));
+    let probe = tokio::spawn(outside::probe(targets.clone(), probed.clone()));
     let fault_text = format!(
         "round {n}: {} on {}",
         fault_words(plan.scenario.fault, plan.victim.as_deref()),
@@ -578,9 +577,6 @@ async fn round(
     let mut phases = Vec::new();
     let mut to = None;
     let mut told: Vec<String> = Vec::new();
-    // The tries made here while waiting: the probe task may be stopped before its own try
-    // after the start is recorded, so they join its log at the end.
-    let mut live: Vec<(u64, bool)> = Vec::new();
     if plan.progress {
         tell!(
             "round {n}: fault: {}",
@@ -591,14 +587,12 @@ async fn round(
         loop {
             let events = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
             to = owner_after(&w, &events);
-            let log = probe_now(&targets, &events, &w).await;
-            if let Some(l) = &log {
-                live.extend(&l.tries);
+            {
+                let log = probed.lock().unwrap_or_else(|p| p.into_inner());
+                phases = measure::phases(&w, &events, to.as_deref(), Some(&log));
             }
-            phases = measure::phases(&w, &events, to.as_deref(), log.as_ref());
             if plan.progress {
-                // `answering` is told with the round: the probe's own log dates it then.
-                for p in phases.iter().filter(|p| p.name != "answering") {
+                for p in &phases {
                     if !told.contains(&p.name) {
                         tell!("round {n}: {} +{} ms", p.name, p.at_ms);
                         told.push(p.name.clone());
@@ -623,12 +617,10 @@ async fn round(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let _ = stop_probe.send(true);
-    let mut log = probe.await.unwrap_or_default();
-    log.tries.extend(live);
-    log.tries.sort_unstable();
+    probe.abort();
     let events = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
     if fault_at_ms.is_some() {
+        let log = probed.lock().unwrap_or_else(|p| p.into_inner());
         phases = measure::phases(&w, &events, to.as_deref(), Some(&log));
     }
     // Put back what the fault broke, still watched from outside: the way home is a move too.
@@ -703,33 +695,6 @@ async fn follow(conn: ConnArgs, avoid: Option<String>, from: u64, into: Arc<Mute
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// What the probe would say now: once the group has started again, one try of the service's
-/// ports (the probe task keeps the full log, read when the round ends); before, nothing.
-async fn probe_now(targets: &[String], events: &[Seen], w: &Watched) -> Option<ProbeLog> {
-    if targets.is_empty() {
-        return None;
-    }
-    let started = measure::phases(w, events, owner_after(w, events).as_deref(), None)
-        .iter()
-        .any(|p| p.name == "started");
-    if !started {
-        return Some(ProbeLog::default());
-    }
-    let at = now_ms();
-    let mut ok = true;
-    for t in targets {
-        let tried = tokio::time::timeout(
-            Duration::from_millis(50),
-            tokio::net::TcpStream::connect(t.as_str()),
-        )
-        .await;
-        ok &= matches!(tried, Ok(Ok(_)));
-    }
-    Some(ProbeLog {
-        tries: vec![(at, ok)],
-    })
 }
 
 /// The node that runs the group after the fault, by the events: the last placement, else
