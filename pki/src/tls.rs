@@ -344,7 +344,8 @@ impl Dial {
     /// The endpoint for a member at `address` (`host:port`), for the caller to set its
     /// timeouts on, then to connect with [`Dial::connect`] or [`Dial::connect_lazy`].
     pub fn endpoint(&self, address: &str) -> std::result::Result<Endpoint, String> {
-        Ok(self.links.endpoint(address)?.local_address(self.local))
+        // The local address is bound by the connector (connect.rs), not by tonic's own.
+        self.links.endpoint(address)
     }
 
     /// A channel to `endpoint` (from [`Dial::endpoint`]), connected now, as this dial says.
