@@ -66,13 +66,43 @@ fn group_processes(c: &LocalCluster) -> Vec<String> {
 }
 
 /// `node` goes dark: its watchdogs, its daemon and its group's processes killed at once.
+/// Everything is stopped (SIGSTOP) before anything is killed, the daemon first: killed one after
+/// the other, a daemon that outlived its watchdog by a moment could start a new one (it restarts
+/// a watchdog that dies), and that one would see the daemon die and speak for the node, which
+/// is exactly what a machine without power cannot do.
 fn power_off(c: &LocalCluster, node: &str) {
     c.disturb(&format!("power off {node}"));
-    let mut pids: Vec<String> = c.watchdogs(node).iter().map(u32::to_string).collect();
-    pids.push(c.pid(node).to_string());
+    let mut pids: Vec<String> = vec![c.pid(node).to_string()];
+    pids.extend(c.watchdogs(node).iter().map(u32::to_string));
     pids.extend(group_processes(c));
+    let status = Command::new("kill")
+        .arg("-STOP")
+        .args(&pids)
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -STOP {pids:?}");
+    // A watchdog started just before the daemon stopped is stopped too.
+    for w in c.watchdogs(node) {
+        if !pids.contains(&w.to_string()) {
+            pids.push(w.to_string());
+            let _ = Command::new("kill")
+                .arg("-STOP")
+                .arg(w.to_string())
+                .status();
+        }
+    }
     let status = Command::new("kill").arg("-9").args(&pids).status().unwrap();
     assert!(status.success(), "kill -9 {pids:?}");
+    // Killed processes take a moment to leave /proc; none may be left after that.
+    let until = Instant::now() + Duration::from_secs(5);
+    while !c.watchdogs(node).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        c.watchdogs(node),
+        Vec::<u32>::new(),
+        "no watchdog of {node} is left"
+    );
 }
 
 /// The cluster's events, oldest first.
@@ -118,12 +148,12 @@ fn a_lost_node_is_powered_off_before_its_group_starts_elsewhere() {
     power_off(&c, "osdb-serv");
     let took = c.wait_online("SOCKET_GROUP", "osdb-back", Duration::from_secs(30));
     eprintln!("t16: power off -> fenced -> Online on osdb-back: {took:?}");
+    let ev = events(&c);
     assert_eq!(
         std::fs::read_to_string(&status).unwrap(),
         "off",
-        "the fence agent powered the lost node off"
+        "the fence agent powered the lost node off; events: {ev:#?}"
     );
-    let ev = events(&c);
     let (fenced, fenced_at) = first(&ev, "* Fenced osdb-serv by fence agent fence_dummy")
         .unwrap_or_else(|| panic!("no Fenced event: {ev:#?}"));
     let (placed, placed_at) = first(&ev, "* Move SOCKET_GROUP ( osdb-serv -> osdb-back )")
