@@ -48,10 +48,12 @@ impl Agent {
         config.check()?;
         let (reporter, reports_rx) = Reporter::new();
         let (events, _) = broadcast::channel(1024);
+        let metrics = crate::metrics::AgentMetrics::default();
         let shared = Arc::new(Shared {
             state: StateFile::new(config.state_file()),
             terminate_ms: std::sync::atomic::AtomicU64::new(config.terminate.as_millis() as u64),
             unclean: Default::default(),
+            metrics: metrics.clone(),
             config,
             clock: Clock::new(),
             reporter: reporter.clone(),
@@ -83,6 +85,7 @@ impl Agent {
             deadline: deadline_tx,
             events,
             reports: reporter.local(),
+            metrics,
         })
     }
 }
@@ -95,9 +98,16 @@ pub struct AgentHandle {
     deadline: watch::Sender<Option<tokio::time::Instant>>,
     events: broadcast::Sender<AgentEvent>,
     reports: broadcast::Sender<nonstop_contract::ResourceReport>,
+    metrics: crate::metrics::AgentMetrics,
 }
 
 impl AgentHandle {
+    /// The agent's metrics (heartbeat round trips, handler call durations), to register with
+    /// the daemon's Prometheus registry.
+    pub fn metrics(&self) -> &crate::metrics::AgentMetrics {
+        &self.metrics
+    }
+
     /// The agent's events from now on.
     pub fn events(&self) -> broadcast::Receiver<AgentEvent> {
         self.events.subscribe()
@@ -280,6 +290,7 @@ impl MainLoop {
             self.beat(h.as_duration());
         }
         let now = self.shared.clock.now_ms();
+        (self.shared.metrics).heartbeat(ack.member, now.saturating_sub(ack.sent_ms));
         let change = self.lease.acknowledged(&ack, now);
         let until = self
             .lease

@@ -27,6 +27,7 @@ mod lifecycle;
 pub mod link;
 pub mod local;
 mod member_stream;
+pub mod metrics;
 pub mod report;
 mod runtime;
 pub mod shutdown;

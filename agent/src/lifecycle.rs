@@ -94,8 +94,12 @@ impl Group {
             failures: FailureSink::new(&slot.spec.name, self.failures_tx.clone()),
             marker: nonstop_resource_types::procs::new_marker(),
         };
-        let instance = slot.handler.open(ctx).await?;
-        self.slots[i].instance = Some(instance);
+        let type_name = slot.spec.type_name.clone();
+        let started = std::time::Instant::now();
+        let opened = slot.handler.open(ctx).await;
+        let metrics = &self.shared.metrics;
+        metrics.opened(&type_name, started, &opened);
+        self.slots[i].instance = Some(metrics.timed(&type_name, opened?));
         Ok(())
     }
 

@@ -38,6 +38,8 @@ pub struct Shared {
     /// Leftovers of an earlier run that could not be undone: not started again, and their
     /// groups confirm no stop, until they are.
     pub unclean: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Heartbeat round trips and handler call durations, for the daemon's metrics.
+    pub metrics: crate::metrics::AgentMetrics,
 }
 
 impl std::fmt::Debug for dyn HandlerSource {

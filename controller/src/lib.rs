@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod leader;
 pub mod liveness;
+pub mod metrics;
 pub mod policy;
 pub mod raft;
 pub mod server;

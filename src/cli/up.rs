@@ -127,6 +127,7 @@ fn up(args: &UpArgs) -> Result<(), String> {
     }
     let timeout = Duration::from_secs(args.wait_secs);
     local::wait_serving(&started, &links, timeout)?;
+    list_metrics(&dir, &names)?;
     let settled = local::wait(&links, &layout.member_addresses(), &names, timeout)?;
     local::still_running(&started)?;
     say!("\n{}", settled.summary);
@@ -245,6 +246,8 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     // A node the cluster still shows Up from before its stop proves nothing: wait for the new
     // daemons themselves first.
     local::wait_serving(&started, &links, timeout)?;
+    let names: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
+    list_metrics(dir, &names)?;
     let endpoints = std::fs::read_to_string(dir.join("endpoints"))
         .map_err(|e| format!("{}/endpoints: {e}", dir.display()))?;
     let members: Vec<String> = endpoints
@@ -255,6 +258,20 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     local::still_running(&started)?;
     say!("\n{}", settled.summary);
     failed(&settled)
+}
+
+/// Writes `DIR/metrics`: each serving node's metrics URL, one per line, as its daemon wrote it
+/// when it bound its `metrics_listen` (any free port) this run.
+fn list_metrics(dir: &Path, names: &[String]) -> Result<(), String> {
+    let urls: Vec<String> = names
+        .iter()
+        .filter_map(|n| {
+            let file = dir.join(n).join(crate::daemon::metrics::URL_FILE);
+            let text = std::fs::read_to_string(file).ok()?;
+            Some(text.trim().to_string())
+        })
+        .collect();
+    write(&dir.join("metrics"), &(urls.join("\n") + "\n"))
 }
 
 /// How long `up` waits for a running member's answer about its raft member.
@@ -442,6 +459,10 @@ fn print_next_steps(dir: &Path, layout: &local::Layout, file: &ClusterFile, exam
         }
     }
     lines.push(("nonstop status".to_string(), String::new()));
+    lines.push((
+        format!("curl -s $(head -1 {}/metrics)", dir.display()),
+        "Prometheus metrics (every node's URL is in that file)".to_string(),
+    ));
     if example {
         lines.push((
             "nonstop example chat-client 127.0.0.1:7000".into(),

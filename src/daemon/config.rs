@@ -53,6 +53,10 @@ pub struct NodeConfig {
     /// How the daemon and its watchdog log: `text` or `json` (daemon/logging.rs).
     #[serde(default)]
     pub log_format: super::logging::LogFormat,
+    /// Where to serve Prometheus metrics (`/metrics`) and a health check (`/health`) over
+    /// plain HTTP (daemon/metrics.rs); off when absent. Without TLS, loopback only.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// The file it was read from, absolute (the watchdog reads it again to reach the members).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -324,6 +328,13 @@ impl NodeConfig {
             _ => {}
         }
         self.loopback_only("listen", self.listen)?;
+        if let Some(m) = self.metrics_listen {
+            self.loopback_only("metrics_listen", m)?;
+            if m == self.listen {
+                let why = format!("{m} is the gRPC address (listen): give the metrics their own");
+                return Err(("metrics_listen", why));
+            }
+        }
         if let Some(c) = &self.controller {
             self.check_controller(c)?;
         }

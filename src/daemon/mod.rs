@@ -12,6 +12,7 @@
 pub mod config;
 pub mod drill;
 pub mod logging;
+pub mod metrics;
 pub(crate) mod roles;
 mod systemd;
 

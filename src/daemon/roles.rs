@@ -32,6 +32,8 @@ use crate::watchdog::supervisor::{self, Supervisor};
 struct Controller {
     node: RaftNode,
     store: RaftStore,
+    /// Counters fed by what this member applies (for the metrics endpoint).
+    events: nonstop_controller::metrics::EventMetrics,
 }
 
 /// Runs the node until SIGTERM or SIGINT (with `drain`, its groups move away first), or until
@@ -47,6 +49,10 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(super::metrics::bind(addr, &config.data_dir).await?),
+        None => None,
+    };
     match links.tls() {
         Some(tls) => info!(
             identity = %tls.identity(),
@@ -107,6 +113,14 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         Some(_) => Some(start_agent(&config, &dial).await?),
         None => None,
     };
+    if let Some(listener) = metrics_listener {
+        let sources = super::metrics::Sources {
+            node: config.node.clone(),
+            member: (controller.as_ref()).map(|c| (c.store.clone(), c.events.clone())),
+            agent: (agent.as_ref()).map(|(a, _)| (a.metrics().clone(), a.lease_deadline())),
+        };
+        super::metrics::serve(listener, sources, stop_rx.clone());
+    }
     info!(node = %config.node, "running");
     super::systemd::ready();
     if let Some(every) = super::systemd::watchdog_interval() {
@@ -209,6 +223,12 @@ fn start_controller(
         tokio::spawn(bootstrap(store.clone(), path.clone()));
     }
     let history = History::follow(&store);
+    let events = nonstop_controller::metrics::EventMetrics::default();
+    tokio::spawn(super::metrics::feed(
+        store.clone(),
+        events.clone(),
+        Time::now(),
+    ));
     // Every service behind the rules of controller/src/server/auth.rs; refusals of callers
     // with a certificate go to the audit log too.
     let refusals = Refusals::to_audit(store.clone());
@@ -235,7 +255,14 @@ fn start_controller(
                 .recording(refusals)
                 .noting(certs.clone()),
         );
-    Ok((Controller { node, store }, routes))
+    Ok((
+        Controller {
+            node,
+            store,
+            events,
+        },
+        routes,
+    ))
 }
 
 /// The first leader of a new cluster applies the configured cluster.yaml, once: when the

@@ -293,7 +293,7 @@ impl ClusterDb {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 impl ClusterDb {
     /// Records a drill's mark; `Begin` while another drill runs is refused unless `force`.

@@ -72,7 +72,7 @@ pub(super) fn cmd(c: &str) -> (&'static str, Value) {
 }
 
 /// The paper's cluster: two nodes, SOCKET_GROUP with disk, vip and chat.
-pub(super) fn paper() -> ClusterDb {
+pub(crate) fn paper() -> ClusterDb {
     let mut db = ClusterDb::new();
     let ops = vec![
         node("osdb-serv"),

@@ -8,18 +8,28 @@ use std::time::Duration;
 
 use super::{Applied, AppliedEvents, Leadership, MemberInfo, MemberView, Store, StoreError};
 use crate::db::{ClusterDb, Command};
+use crate::metrics::ProposalMetrics;
 use crate::raft::{RaftError, RaftNode, RaftStatus};
 
 /// A raft member. Clones share it.
 #[derive(Clone, Debug)]
 pub struct RaftStore {
     node: RaftNode,
+    proposals: ProposalMetrics,
 }
 
 impl RaftStore {
     /// Wraps a started member.
     pub fn new(node: RaftNode) -> Self {
-        RaftStore { node }
+        RaftStore {
+            node,
+            proposals: ProposalMetrics::default(),
+        }
+    }
+
+    /// The proposals this member made and their latency, for the metrics endpoint.
+    pub fn proposal_metrics(&self) -> &ProposalMetrics {
+        &self.proposals
     }
 
     /// The member under the store.
@@ -87,7 +97,18 @@ fn successor(s: &RaftStatus, id: u64) -> Option<u64> {
 
 impl Store for RaftStore {
     async fn propose(&self, cmd: Command) -> Result<Applied, StoreError> {
-        self.node.propose(cmd).await.map_err(store_error)
+        let started = std::time::Instant::now();
+        let r = self.node.propose(cmd).await.map_err(store_error);
+        let result = match &r {
+            Ok(a) if a.result.is_ok() => "committed",
+            Ok(_) => "refused",
+            Err(StoreError::NotLeader { .. } | StoreError::NoLeader) => "not-leader",
+            Err(StoreError::Dropped(_)) => "dropped",
+            Err(StoreError::Timeout(_)) => "timeout",
+            Err(_) => "failed",
+        };
+        self.proposals.record(result, started.elapsed());
+        r
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>

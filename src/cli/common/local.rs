@@ -58,7 +58,8 @@ impl Layout {
             "insecure: true"
         };
         let mut y = format!(
-            "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\nagent: {{}}\n",
+            "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\nagent: {{}}\n\
+             metrics_listen: 127.0.0.1:0\n",
             self.names[i],
             self.address(i)
         );
