@@ -8,7 +8,7 @@ use nonstop_proto::cluster as pb;
 use serde::Serialize;
 
 use super::client::{CliError, Client, ConnArgs, call, run_async};
-use super::output::{Format, emit, print_line, timestamp};
+use super::output::{Format, emit, print_line, tell, timestamp};
 
 /// The options of `nonstop events`.
 #[derive(Debug, Args)]
@@ -53,36 +53,88 @@ impl From<pb::ClusterEvent> for EventView {
 pub fn run(args: EventsArgs) -> ExitCode {
     run_async(async move {
         let mut c = Client::new(&args.conn)?;
-        let req = pb::WatchRequest {
-            from_revision: args.from,
-            history_only: !args.follow,
-        };
-        let mut stream = call!(c, watch_events, req)?;
-        let mut kept = Vec::new();
         let after_ms = args
             .since
             .map(|d| nonstop_agent::clock::wall_ms().saturating_sub(d.0));
+        if args.follow {
+            return follow(&mut c, args.from, after_ms).await;
+        }
+        let req = pb::WatchRequest {
+            from_revision: args.from,
+            history_only: true,
+        };
+        let mut stream = call!(c, watch_events, req)?;
+        let mut kept = Vec::new();
         while let Some(e) = stream.message().await.map_err(|s| stream_error(&s))? {
             let e = EventView::from(e);
-            if after_ms.is_some_and(|t| e.at_ms < t) {
-                continue;
-            }
-            if args.follow {
-                print_one(c.format, &e)?;
-            } else {
+            if after_ms.is_none_or(|t| e.at_ms >= t) {
                 kept.push(e);
             }
-        }
-        if args.follow {
-            return Err(CliError::Unreachable(
-                "the member ended the event stream".into(),
-            ));
         }
         emit(c.format, &kept, |k| {
             k.iter().map(line).collect::<Vec<_>>().join("\n")
         })
     })
 }
+
+/// `--follow`: prints the kept events after `from`, then each as it happens, until
+/// interrupted. When the member serving the stream goes away (killed, restarted, cut off), it
+/// watches again, on the next member that answers, from the last revision it printed: every
+/// member applies the same commands at the same revisions, so nothing is skipped and nothing
+/// printed twice (events of a revision arrive together; a revision is "seen" once whole).
+async fn follow(c: &mut Client, from: u64, after_ms: Option<u64>) -> Result<(), CliError> {
+    let mut last = from;
+    // Events of the revision being printed, which a break could cut in the middle.
+    let mut printed_of_last = 0usize;
+    let mut pause = RETRY_FIRST;
+    loop {
+        let req = pb::WatchRequest {
+            from_revision: last.saturating_sub(u64::from(printed_of_last > 0)),
+            history_only: false,
+        };
+        let why = match call!(c, watch_events, req) {
+            Ok(mut stream) => {
+                pause = RETRY_FIRST;
+                let mut skip = printed_of_last;
+                loop {
+                    match stream.message().await {
+                        Ok(Some(e)) => {
+                            let e = EventView::from(e);
+                            // Watching again from the revision before a half-printed one:
+                            // its events come again, and those printed are skipped.
+                            if e.revision == last && skip > 0 {
+                                skip -= 1;
+                                continue;
+                            }
+                            if e.revision != last {
+                                last = e.revision;
+                                printed_of_last = 0;
+                            }
+                            printed_of_last += 1;
+                            if after_ms.is_none_or(|t| e.at_ms >= t) {
+                                print_one(c.format, &e)?;
+                            }
+                        }
+                        Ok(None) => break "the member ended the event stream".to_string(),
+                        Err(s) if s.code() == tonic::Code::DataLoss => {
+                            return Err(stream_error(&s));
+                        }
+                        Err(s) => break format!("the event stream broke: {}", s.message()),
+                    }
+                }
+            }
+            Err(CliError::Unreachable(why)) => why,
+            Err(e) => return Err(e),
+        };
+        tell!("warning: {why}; watching again from revision {last}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(RETRY_MAX);
+    }
+}
+
+/// How long `--follow` waits before watching again, at first and at most.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(200);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One followed event: a line, a JSON line, or a YAML document.
 fn print_one(format: Format, e: &EventView) -> Result<(), CliError> {

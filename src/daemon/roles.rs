@@ -179,6 +179,9 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
     }
 }
 
+/// The member's event history, in its raft folder (controller/src/server/event_log.rs).
+const EVENTS_FILE: &str = "events.redb";
+
 /// How long open calls may take to finish once the daemon stops.
 const SERVER_GRACE: Duration = Duration::from_secs(5);
 
@@ -222,7 +225,8 @@ fn start_controller(
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));
     }
-    let history = History::follow(&store);
+    // Beside the raft log, whose fate it shares (a member started afresh starts a new one).
+    let history = History::on_disk(&store, &config.data_dir.join("raft").join(EVENTS_FILE));
     let events = nonstop_controller::metrics::EventMetrics::default();
     tokio::spawn(super::metrics::feed(
         store.clone(),

@@ -383,7 +383,7 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<EventStream>, Status> {
         let req = r.into_inner();
         let from = req.from_revision;
-        let (past, mut live) = self.history.since(from);
+        let (past, mut live) = self.history.since(from).await;
         if req.history_only {
             return Ok(Response::new(async_stream(past, |_| async {})));
         }

@@ -13,6 +13,7 @@ mod apply;
 pub mod auth;
 mod cluster;
 mod convert;
+pub mod event_log;
 mod history;
 mod members;
 pub mod status;
