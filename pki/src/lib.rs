@@ -28,4 +28,4 @@ pub use folder::{Folder, write_folder};
 pub use identity::{Identity, Role};
 pub use inspect::CertInfo;
 pub use issue::{CA_DAYS, Ca, Issued, NODE_DAYS, USER_DAYS};
-pub use tls::{Dial, Links, Tls, TlsCell, accept, covers, host_of};
+pub use tls::{Dial, Links, Tls, TlsCell, accept, accept_with, covers, host_of};

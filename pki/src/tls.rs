@@ -46,6 +46,7 @@ pub struct Tls {
     info: CertInfo,
     identity: Identity,
     server: Arc<rustls::ServerConfig>,
+    web: Arc<rustls::ServerConfig>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -105,12 +106,14 @@ impl Tls {
             ));
         }
         let server = server_config(dir, &folder)?;
+        let web = web_server_config(dir, &folder)?;
         Ok(Tls {
             dir: dir.to_path_buf(),
             folder,
             info,
             identity,
             server,
+            web,
         })
     }
 
@@ -147,6 +150,18 @@ impl Tls {
         self.server.clone()
     }
 
+    /// The server side for browsers (the web dashboard): this certificate, no client
+    /// certificate asked for (a browser would offer its user a choice of them), HTTP/2 or
+    /// HTTP/1.1. Who calls is proven by a token, at the application level.
+    pub fn web_server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.web.clone()
+    }
+
+    /// The cluster CA's certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.folder.ca_pem
+    }
+
     /// The client side, for a server at `host`: the cluster CA as the only root, this
     /// certificate as the client's.
     pub fn client_config(&self, host: &str) -> ClientTlsConfig {
@@ -171,9 +186,7 @@ fn server_config(dir: &Path, folder: &Folder) -> Result<Arc<rustls::ServerConfig
         .allow_unauthenticated()
         .build()
         .map_err(|e| bad(format!("ca.pem: {e}")))?;
-    let chain = pem_certs(&folder.cert_pem, &dir.join("cert.pem"))?;
-    let key = PrivateKeyDer::from_pem_slice(folder.key_pem.as_bytes())
-        .map_err(|e| PkiError::malformed(dir.join("key.pem"), e.to_string()))?;
+    let (chain, key) = chain_and_key(dir, folder)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(e.to_string()))?
@@ -182,6 +195,31 @@ fn server_config(dir: &Path, folder: &Folder) -> Result<Arc<rustls::ServerConfig
         .map_err(|e| bad(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
+}
+
+fn web_server_config(dir: &Path, folder: &Folder) -> Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let bad = |why: String| PkiError::malformed(dir, why);
+    let (chain, key) = chain_and_key(dir, folder)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| bad(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The folder's certificate chain and private key.
+fn chain_and_key(
+    dir: &Path,
+    folder: &Folder,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let chain = pem_certs(&folder.cert_pem, &dir.join("cert.pem"))?;
+    let key = PrivateKeyDer::from_pem_slice(folder.key_pem.as_bytes())
+        .map_err(|e| PkiError::malformed(dir.join("key.pem"), e.to_string()))?;
+    Ok((chain, key))
 }
 
 fn pem_certs(pem: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -378,6 +416,16 @@ pub fn accept(
     listener: TcpListener,
     cell: TlsCell,
 ) -> ReceiverStream<std::io::Result<tokio_rustls::server::TlsStream<TcpStream>>> {
+    accept_with(listener, cell, Tls::server_config)
+}
+
+/// [`accept`] with the server settings `config` picks from the identity (the web dashboard's:
+/// [`Tls::web_server_config`]).
+pub fn accept_with(
+    listener: TcpListener,
+    cell: TlsCell,
+    config: fn(&Tls) -> Arc<rustls::ServerConfig>,
+) -> ReceiverStream<std::io::Result<tokio_rustls::server::TlsStream<TcpStream>>> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -394,7 +442,7 @@ pub fn accept(
                 }
             };
             let _ = stream.set_nodelay(true);
-            let acceptor = TlsAcceptor::from(cell.current().server_config());
+            let acceptor = TlsAcceptor::from(config(&cell.current()));
             let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {

@@ -260,18 +260,25 @@ fn start_again(args: &UpArgs, exe: &Path, dir: &Path) -> Result<(), String> {
     failed(&settled)
 }
 
-/// Writes `DIR/metrics`: each serving node's metrics URL, one per line, as its daemon wrote it
-/// when it bound its `metrics_listen` (any free port) this run.
+/// Writes `DIR/metrics` and `DIR/dashboard`: each serving node's URLs, one per line, as its
+/// daemon wrote them when it bound its `metrics_listen` and `dashboard_listen` (any free port)
+/// this run.
 fn list_metrics(dir: &Path, names: &[String]) -> Result<(), String> {
-    let urls: Vec<String> = names
-        .iter()
-        .filter_map(|n| {
-            let file = dir.join(n).join(crate::daemon::metrics::URL_FILE);
-            let text = std::fs::read_to_string(file).ok()?;
-            Some(text.trim().to_string())
-        })
-        .collect();
-    write(&dir.join("metrics"), &(urls.join("\n") + "\n"))
+    use crate::daemon::{dashboard, metrics};
+    for (list, file) in [
+        ("metrics", metrics::URL_FILE),
+        ("dashboard", dashboard::URL_FILE),
+    ] {
+        let urls: Vec<String> = names
+            .iter()
+            .filter_map(|n| {
+                let text = std::fs::read_to_string(dir.join(n).join(file)).ok()?;
+                Some(text.trim().to_string())
+            })
+            .collect();
+        write(&dir.join(list), &(urls.join("\n") + "\n"))?;
+    }
+    Ok(())
 }
 
 /// How long `up` waits for a running member's answer about its raft member.
@@ -459,6 +466,13 @@ fn print_next_steps(dir: &Path, layout: &local::Layout, file: &ClusterFile, exam
         }
     }
     lines.push(("nonstop status".to_string(), String::new()));
+    lines.push((
+        format!(
+            "echo \"$(head -1 {}/dashboard)#token=$(nonstop token create --role operator --ttl 8h)\"",
+            dir.display()
+        ),
+        "the web dashboard's URL, logged in (open it in a browser)".to_string(),
+    ));
     lines.push((
         format!("curl -s $(head -1 {}/metrics)", dir.display()),
         "Prometheus metrics (every node's URL is in that file)".to_string(),

@@ -57,6 +57,10 @@ pub struct NodeConfig {
     /// plain HTTP (daemon/metrics.rs); off when absent. Without TLS, loopback only.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Where to serve the web dashboard (daemon/dashboard/): over HTTPS with this node's
+    /// certificate when it has `tls`, plain HTTP on loopback otherwise; off when absent.
+    #[serde(default)]
+    pub dashboard_listen: Option<SocketAddr>,
     /// The file it was read from, absolute (the watchdog reads it again to reach the members).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -333,6 +337,14 @@ impl NodeConfig {
             if m == self.listen {
                 let why = format!("{m} is the gRPC address (listen): give the metrics their own");
                 return Err(("metrics_listen", why));
+            }
+        }
+        if let Some(d) = self.dashboard_listen {
+            self.loopback_only("dashboard_listen", d)?;
+            // Port 0: any free port, which two listeners can both ask for.
+            if d.port() != 0 && (d == self.listen || Some(d) == self.metrics_listen) {
+                let why = format!("{d} is taken by listen or metrics_listen: give it its own");
+                return Err(("dashboard_listen", why));
             }
         }
         if let Some(c) = &self.controller {

@@ -199,24 +199,19 @@ pub async fn feed(store: RaftStore, metrics: EventMetrics, since: Time) {
 }
 
 /// Binds the endpoint's address: first thing, with the gRPC one, so that a daemon that cannot
-/// serve it stops before it started anything. Its URL goes to `DATA_DIR/metrics.url` (port 0
-/// takes any free port: `nonstop up` reads the file to list the URLs).
+/// serve it stops before it started anything. Its URL goes to `DATA_DIR/metrics.url`.
 pub async fn bind(addr: SocketAddr, data_dir: &Path) -> Result<tokio::net::TcpListener, String> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("metrics_listen: cannot listen on {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let file = data_dir.join(URL_FILE);
-    std::fs::write(&file, format!("http://{bound}/metrics\n"))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(listener)
+    super::http::bind("metrics_listen", addr, data_dir, URL_FILE, |a| {
+        format!("http://{a}/metrics")
+    })
+    .await
 }
 
 /// The file under the data folder that names the endpoint's URL.
 pub const URL_FILE: &str = "metrics.url";
 
 /// Serves `/metrics` and `/health` on `listener` until `stop`.
-pub fn serve(listener: tokio::net::TcpListener, sources: Sources, mut stop: watch::Receiver<bool>) {
+pub fn serve(listener: tokio::net::TcpListener, sources: Sources, stop: watch::Receiver<bool>) {
     if let Ok(addr) = listener.local_addr() {
         info!("metrics on http://{addr}/metrics");
     }
@@ -224,17 +219,7 @@ pub fn serve(listener: tokio::net::TcpListener, sources: Sources, mut stop: watc
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .with_state(Arc::new(sources));
-    tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            warn!("the metrics endpoint stopped: {e}");
-        }
-    });
+    super::http::serve_plain(listener, app, stop, "metrics endpoint");
 }
 
 async fn metrics(State(s): State<Arc<Sources>>) -> impl IntoResponse {

@@ -10,7 +10,9 @@
 //! ```
 
 pub mod config;
+pub mod dashboard;
 pub mod drill;
+mod http;
 pub mod logging;
 pub mod metrics;
 pub(crate) mod roles;

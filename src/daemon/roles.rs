@@ -53,6 +53,10 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         Some(addr) => Some(super::metrics::bind(addr, &config.data_dir).await?),
         None => None,
     };
+    let dashboard_listener = match config.dashboard_listen {
+        Some(addr) => Some(super::dashboard::bind(addr, &config.data_dir, links.is_tls()).await?),
+        None => None,
+    };
     match links.tls() {
         Some(tls) => info!(
             identity = %tls.identity(),
@@ -120,6 +124,20 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
             agent: (agent.as_ref()).map(|(a, _)| (a.metrics().clone(), a.lease_deadline())),
         };
         super::metrics::serve(listener, sources, stop_rx.clone());
+    }
+    if let Some(listener) = dashboard_listener {
+        let scheme = if links.is_tls() { "https" } else { "http" };
+        let backend = super::dashboard::Backend {
+            endpoints: (config.controller_addresses().iter())
+                .map(|a| format!("{scheme}://{a}"))
+                .collect(),
+            ca_pem: links.tls().map(|t| Arc::new(t.ca_pem().to_string())),
+        };
+        let cell = match &links {
+            Links::Tls(cell) => Some(cell.clone()),
+            _ => None,
+        };
+        super::dashboard::serve(listener, backend, cell, stop_rx.clone());
     }
     info!(node = %config.node, "running");
     super::systemd::ready();

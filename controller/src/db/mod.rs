@@ -8,6 +8,7 @@
 
 mod apply_config;
 mod apply_live;
+mod check;
 mod command;
 mod desired;
 mod error;
@@ -25,6 +26,7 @@ use std::collections::{BTreeMap, VecDeque};
 use nonstop_contract::TypeDef;
 use nonstop_contract::builtin::builtin_types;
 
+pub use check::FieldProblem;
 pub use command::{Command, DrillStep, Op, Origin, RestartCount};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};

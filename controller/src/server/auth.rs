@@ -103,6 +103,16 @@ impl Caller {
         }
     }
 
+    /// Who it is, without where it called from (`token 3f2a dash (viewer)`).
+    pub fn without_peer(&self) -> String {
+        match self {
+            Caller::Insecure { claimed, .. } => format!("{claimed} (unauthenticated)"),
+            Caller::Node { name, .. } => format!("node {name}"),
+            Caller::User { name, role, .. } => format!("user {name} ({role})"),
+            Caller::Token { name, id, role, .. } => format!("token {id} {name} ({role})"),
+        }
+    }
+
     /// Whether it is a node named `node` (or nobody is authenticated).
     pub fn may_act_for_node(&self, node: &str) -> bool {
         match self {
@@ -140,12 +150,7 @@ impl Caller {
 /// As the audit log records it: `user alice (admin) from 198.18.0.9:40112`.
 impl fmt::Display for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Caller::Insecure { claimed, .. } => write!(f, "{claimed} (unauthenticated)")?,
-            Caller::Node { name, .. } => write!(f, "node {name}")?,
-            Caller::User { name, role, .. } => write!(f, "user {name} ({role})")?,
-            Caller::Token { name, id, role, .. } => write!(f, "token {id} {name} ({role})")?,
-        }
+        f.write_str(&self.without_peer())?;
         match self.peer() {
             Some(p) => write!(f, " from {p}"),
             None => Ok(()),
@@ -187,7 +192,9 @@ impl Need {
             cluster::cluster_service_server::SERVICE_NAME => match method {
                 "Status" | "ListNodes" | "GetNode" | "ListGroups" | "GetGroup"
                 | "ListResources" | "GetResource" | "ListTypes" | "GetType" | "WatchEvents"
-                | "ResolveService" | "Audit" | "ListMembers" => Need::Role(Role::Viewer),
+                | "ResolveService" | "Audit" | "ListMembers" | "CheckResource" => {
+                    Need::Role(Role::Viewer)
+                }
                 "MoveGroup" | "SetGroupTarget" | "SetResourceTarget" | "ClearGroup"
                 | "TransferLeader" | "RecordDrill" => Need::Role(Role::Operator),
                 "PauseNode" | "ResumeNode" => Need::OperatorOrSelf,

@@ -125,8 +125,14 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ClusterEvent, Status>> +
 impl<S: Store> ClusterService for ClusterApi<S> {
     async fn status(
         &self,
-        _: Request<pb::StatusRequest>,
+        r: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
+        let who = caller(&r)?;
+        let caller_role = match &who {
+            Caller::Insecure { .. } => "insecure".to_string(),
+            Caller::Node { .. } => "node".to_string(),
+            Caller::User { role, .. } | Caller::Token { role, .. } => role.to_string(),
+        };
         let info = self.store.leadership().borrow().clone();
         let certs = self.certs.clone();
         let (nodes, groups, revision, drill) = self
@@ -162,6 +168,8 @@ impl<S: Store> ClusterService for ClusterApi<S> {
             groups,
             answered_by: self.member.clone(),
             drill,
+            caller: who.without_peer(),
+            caller_role,
         }))
     }
 
@@ -264,6 +272,26 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         r: Request<pb::ApplyConfigRequest>,
     ) -> Result<Response<pb::ApplyConfigReply>, Status> {
         super::apply::apply_config(self, r).await
+    }
+
+    async fn check_resource(
+        &self,
+        r: Request<pb::CheckResourceRequest>,
+    ) -> Result<Response<pb::CheckResourceReply>, Status> {
+        let req = r.into_inner();
+        let typed = req.properties.into_iter().collect();
+        let checked = self
+            .read(move |db| db.check_resource(&req.name, &typed))
+            .await?
+            .map_err(|e| from_apply(&e))?;
+        let problems = checked
+            .into_iter()
+            .map(|p| pb::FieldProblem {
+                field: p.field,
+                reason: p.reason,
+            })
+            .collect();
+        Ok(Response::new(pb::CheckResourceReply { problems }))
     }
 
     async fn move_group(

@@ -113,6 +113,14 @@ pub enum CliError {
     /// Bad input, or the cluster refused the request (exit 1).
     #[error("{0}")]
     Refused(String),
+    /// The caller's role may not do this (exit 1, like any refusal; the web dashboard tells
+    /// it apart).
+    #[error("{0}")]
+    Denied(String),
+    /// The cluster does not know who calls (no certificate or token, or a bad or revoked
+    /// token; exit 1).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// No endpoint answered, or the cluster has no leader (exit 2).
     #[error("{0}")]
     Unreachable(String),
@@ -133,7 +141,7 @@ impl CliError {
     /// The process exit code of this failure (see docs/cli.md).
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            CliError::Refused(_) => 1,
+            CliError::Refused(_) | CliError::Denied(_) | CliError::Unauthenticated(_) => 1,
             CliError::Unreachable(_) => 2,
             CliError::TimedOut(_) => 3,
             CliError::Superseded(_) => 5,
@@ -142,11 +150,13 @@ impl CliError {
     }
 
     /// The error for a status the server answered with (its message printed as is).
-    fn from_status(s: &Status) -> CliError {
+    pub(crate) fn from_status(s: &Status) -> CliError {
         let message = s.message().to_string();
         match s.code() {
             Code::Unavailable => CliError::Unreachable(message),
             Code::DeadlineExceeded => CliError::TimedOut(message),
+            Code::Unauthenticated => CliError::Unauthenticated(message),
+            Code::PermissionDenied => CliError::Denied(message),
             _ => CliError::Refused(message),
         }
     }
@@ -256,6 +266,36 @@ impl Client {
             user: User { name: user, token },
             api: None,
             format: args.output,
+        })
+    }
+
+    /// A client for a program rather than a person (the web dashboard): these endpoints over
+    /// these links, presenting `token` (over TLS) or claiming `name` (without TLS), and nothing
+    /// else: no default endpoint or identity folder is looked for.
+    pub fn for_program(
+        endpoints: Vec<String>,
+        links: Links,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<Client, CliError> {
+        let bad = |what: &str| CliError::Denied(format!("{what} must be printable ASCII"));
+        let token = match token {
+            Some(t) => Some(
+                format!("Bearer {}", t.trim())
+                    .parse()
+                    .map_err(|_| bad("the token"))?,
+            ),
+            None => None,
+        };
+        Ok(Client {
+            endpoints,
+            links,
+            user: User {
+                name: Some(name.parse().map_err(|_| bad("the name"))?),
+                token,
+            },
+            api: None,
+            format: Format::Json,
         })
     }
 

@@ -59,7 +59,7 @@ impl Layout {
         };
         let mut y = format!(
             "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\nagent: {{}}\n\
-             metrics_listen: 127.0.0.1:0\n",
+             metrics_listen: 127.0.0.1:0\ndashboard_listen: 127.0.0.1:0\n",
             self.names[i],
             self.address(i)
         );

@@ -166,6 +166,12 @@ pub struct StatusView {
     pub members: Vec<MemberView>,
     pub nodes: Vec<NodeView>,
     pub groups: Vec<GroupView>,
+    /// Who asked, as the member authenticated the call, and the role that decides what it
+    /// may do (viewer, operator, admin; node; insecure: anything, nobody authenticated).
+    pub caller: String,
+    pub caller_role: String,
+    /// The drill running now, in words; null when none.
+    pub drill: Option<String>,
 }
 
 /// A controller member as the CLI shows it.
@@ -197,6 +203,9 @@ impl From<pb::StatusReply> for StatusView {
                 .collect(),
             nodes: s.nodes.into_iter().map(NodeView::from).collect(),
             groups: s.groups.into_iter().map(GroupView::from).collect(),
+            caller: s.caller,
+            caller_role: s.caller_role,
+            drill: some(&s.drill),
         }
     }
 }
