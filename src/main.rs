@@ -5,6 +5,7 @@
 mod cli;
 mod daemon;
 mod fencing;
+mod programs;
 mod watchdog;
 
 use std::process::ExitCode;
