@@ -11,6 +11,7 @@
 //!  nodes waiting to be fenced ──▶ fencer ──▶ FenceRunner (fence agent, program) ──▶ FenceResult
 //! ```
 
+pub mod alerts;
 pub mod fencer;
 mod publisher;
 
