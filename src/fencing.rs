@@ -1,5 +1,5 @@
 //! Fence methods run as processes on this machine: the leader's [`FenceRunner`] (through
-//! `nonstop_controller::leader::run_fencing`), and where `config check` and `apply` find a fence
+//! `nonstop_controller::leader::run_with`), and where `config check` and `apply` find a fence
 //! agent to ask for its parameters.
 //!
 //! A method runs the way every external program of nonstop runs (`nonstop_resource_types::action`):
