@@ -94,6 +94,30 @@ fn pacemakers_alert_file_agent_logs_starts_stops_and_a_lost_node() {
     );
     line(&c, "Node 'osdb-serv' is now 'member'");
 
+    // A bad alert is refused by the cluster, naming its field; a good one is told by name.
+    let file = c.tmp.path().join("cluster.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let more = c.tmp.path().join("more.yaml");
+    std::fs::write(
+        &more,
+        format!("{yaml}  - {{ name: pager, path: page-ops }}\n"),
+    )
+    .unwrap();
+    let out = c.cli(&["apply", more.to_str().unwrap()]);
+    let err = e2e::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("alerts[1].path: \"page-ops\" is not an absolute path"),
+        "{err}"
+    );
+    std::fs::write(
+        &more,
+        format!("{yaml}  - {{ name: pager, path: /bin/true }}\n"),
+    )
+    .unwrap();
+    let out = c.cli(&["apply", more.to_str().unwrap(), "--dry-run"]);
+    assert!(e2e::text(&out.stdout).contains("+ alert pager"), "{out:?}");
+
     // A move: the chat server stops on osdb-serv and starts on a node that does not lead.
     let leader = c.leader_node();
     let to = another(&[leader, "osdb-serv"]);
