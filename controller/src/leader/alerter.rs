@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 
 use super::alerts::{AlertCall, Sender, alert_calls, may_tell};
 use super::fencer::Attempt;
+use crate::db::EventKind;
 use crate::store::Store;
 use nonstop_contract::Millis;
 
@@ -186,6 +187,10 @@ async fn run_one(runner: &dyn AlertRunner, call: &AlertCall) {
 /// own (the leader's duties end it when the term ends).
 pub async fn run<S: Store>(store: &S, alerter: &Alerter) {
     let mut applied = store.subscribe_applied();
+    // Whether any alert is configured, once known: read with the first command that may tell
+    // something, and again after each change of the settings, so that a cluster without alerts
+    // costs its raft loop no read at all.
+    let mut configured: Option<bool> = None;
     loop {
         let a = match applied.recv().await {
             Ok(a) => a,
@@ -195,24 +200,35 @@ pub async fn run<S: Store>(store: &S, alerter: &Alerter) {
                     "the alerter fell behind the applied commands: the alerts of {n} of them \
                      are lost"
                 );
+                configured = None;
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         };
-        if !a.events.iter().any(|e| may_tell(&e.kind)) {
+        if a.events.iter().any(|e| changes_settings(&e.kind)) {
+            configured = None;
+        }
+        if configured == Some(false) || !a.events.iter().any(|e| may_tell(&e.kind)) {
             continue;
         }
         let sender = alerter.sender().clone();
-        match store
-            .read_local(move |db| alert_calls(db, &a, &sender))
-            .await
-        {
-            Ok(calls) => {
+        let read = store.read_local(move |db| {
+            let any = !db.settings.alerts.is_empty();
+            (any, alert_calls(db, &a, &sender))
+        });
+        match read.await {
+            Ok((any, calls)) => {
+                configured = Some(any);
                 alerter.submit(calls);
             }
             Err(e) => warn!(%e, "cannot read the alerts: the alerts of a command are lost"),
         }
     }
+}
+
+/// Whether an event is a change of the settings, where the alerts are kept.
+fn changes_settings(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::ConfigChanged { change } if change == "~ settings")
 }
 
 #[cfg(test)]
@@ -344,15 +360,34 @@ mod tests {
     }
 
     /// The term's loop: a command applied on the store becomes the calls its alerts ask for,
-    /// run by the runner; a command with nothing to tell runs nothing.
+    /// run by the runner; nothing runs before alerts are configured, and they are run as soon
+    /// as they are.
     #[tokio::test]
-    async fn applied_commands_become_calls() {
+    async fn applied_commands_become_calls_once_alerts_are_configured() {
         use crate::db::model::{AlertSpec, NodeSpec, Settings};
         use crate::db::{ClusterDb, Command, Op};
         use crate::store::LocalStore;
         use crate::time::Time;
 
         let store = LocalStore::new(ClusterDb::new(), "127.0.0.1:1");
+        let propose = |op| store.propose(Command::policy(Time::now(), op));
+        let nodes = ["n1", "n2"].map(|n| {
+            Op::PutNode(NodeSpec {
+                name: n.into(),
+                ..NodeSpec::default()
+            })
+        });
+        propose(Op::Batch(nodes.to_vec())).await.unwrap();
+        let runner = Arc::new(Recorder::default());
+        let alerter = Alerter::start(runner.clone(), sender(), Limits::default());
+        let term = tokio::spawn({
+            let (store, alerter) = (store.clone(), alerter.clone());
+            async move { run(&store, &alerter).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        propose(Op::NodeUp { node: "n1".into() }).await.unwrap();
+        // The loop reads the alerts when it takes the command: let it take this one first.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let settings = Settings {
             alerts: vec![AlertSpec {
                 name: "log".into(),
@@ -362,23 +397,10 @@ mod tests {
             }],
             ..Settings::default()
         };
-        let node = Op::PutNode(NodeSpec {
-            name: "n1".into(),
-            ..NodeSpec::default()
-        });
-        let propose = |op| store.propose(Command::policy(Time::now(), op));
-        propose(Op::Batch(vec![Op::SetSettings(settings), node]))
-            .await
-            .unwrap();
-        let runner = Arc::new(Recorder::default());
-        let alerter = Alerter::start(runner.clone(), sender(), Limits::default());
-        let term = tokio::spawn({
-            let (store, alerter) = (store.clone(), alerter.clone());
-            async move { run(&store, &alerter).await }
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let up = propose(Op::NodeUp { node: "n1".into() }).await.unwrap();
+        propose(Op::SetSettings(settings)).await.unwrap();
+        let up = propose(Op::NodeUp { node: "n2".into() }).await.unwrap();
         until("two calls", || runner.0.lock().unwrap().len() == 2).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let calls = runner.0.lock().unwrap().clone();
         let got: Vec<(&str, AlertKind, u64)> = calls
             .iter()
@@ -387,7 +409,8 @@ mod tests {
         let seq = up.revision * 1_000_000;
         assert_eq!(
             got,
-            [("a", AlertKind::Node, seq), ("b", AlertKind::Node, seq)]
+            [("a", AlertKind::Node, seq), ("b", AlertKind::Node, seq)],
+            "only n2's coming up is told: n1's came before any alert"
         );
         term.abort();
     }
