@@ -1,5 +1,5 @@
 //! Fence methods run as processes on this machine: the leader's [`FenceRunner`] (through
-//! `nonstop_controller::leader::run_fencing`), and where `config check` and `apply` find a fence
+//! `nonstop_controller::leader::run_with`), and where `config check` and `apply` find a fence
 //! agent to ask for its parameters.
 //!
 //! A method runs the way every external program of nonstop runs (`nonstop_resource_types::action`):
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use nonstop_controller::db::model::FenceMethod;
 use nonstop_controller::leader::{Attempt, FenceRunner};
-use nonstop_resource_types::action::{self, Outcome};
+use nonstop_resource_types::action;
 
 /// The environment variables a `command` method gets: the node to fence.
 pub const ENV_NODE: &str = "NONSTOP_FENCE_NODE";
@@ -63,29 +63,6 @@ fn agent_input(m: &FenceMethod) -> Vec<u8> {
     lines.into_bytes()
 }
 
-/// An attempt, from how the program ended.
-fn attempt(m: &FenceMethod, out: &Outcome) -> Attempt {
-    if out.timed_out {
-        return Attempt {
-            ok: false,
-            detail: format!("timed out after {} (killed)", m.timeout()),
-        };
-    }
-    let last = last_line(&format!("{}\n{}", out.stdout, out.stderr));
-    let ok = out.code == Some(0);
-    let how = match out.code {
-        Some(c) => format!("exit code {c}"),
-        None => "killed by a signal".to_string(),
-    };
-    let detail = match (ok, last) {
-        (true, Some(l)) => l,
-        (true, None) => how,
-        (false, Some(l)) => format!("{how}: {l}"),
-        (false, None) => how,
-    };
-    Attempt { ok, detail }
-}
-
 #[async_trait]
 impl FenceRunner for ProcessRunner {
     async fn run(&self, node: &str, method: &FenceMethod) -> Attempt {
@@ -95,20 +72,13 @@ impl FenceRunner for ProcessRunner {
         };
         let limit = method.timeout().as_duration();
         match action::run_with_input(cmd, input, limit).await {
-            Ok(out) => attempt(method, &out),
+            Ok(out) => crate::programs::attempt(method.timeout(), &out),
             Err(e) => Attempt {
                 ok: false,
                 detail: format!("cannot run {}: {e}", method.describe()),
             },
         }
     }
-}
-
-/// The last line of output that says something (fence agents log the outcome last), at most
-/// 300 characters.
-fn last_line(text: &str) -> Option<String> {
-    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
-    Some(line.chars().take(300).collect())
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -132,15 +102,6 @@ mod tests {
             timeout: Some(nonstop_contract::Millis(1000)),
             ..FenceMethod::default()
         }
-    }
-
-    #[test]
-    fn the_last_line_that_says_something() {
-        assert_eq!(
-            last_line("Success: Powered OFF\n\n  \n").as_deref(),
-            Some("Success: Powered OFF")
-        );
-        assert_eq!(last_line("\n \n"), None);
     }
 
     #[tokio::test]

@@ -3,8 +3,11 @@
 
 #[deny(clippy::print_stdout, clippy::print_stderr)] // every write goes through cli::output
 mod cli;
+
+mod alerts;
 mod daemon;
 mod fencing;
+mod programs;
 mod watchdog;
 
 use std::process::ExitCode;

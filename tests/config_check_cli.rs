@@ -33,6 +33,23 @@ fn the_example_is_valid() {
 }
 
 #[test]
+fn alerts_are_counted_and_a_bad_one_is_named() {
+    let fixtures = root().join("controller/tests/fixtures/config");
+    let out = nonstop(&["config", "check", "good/alerts.yaml"], &fixtures);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 2 nodes, 0 groups, 0 resources, 2 alerts\n"
+    );
+    let out = nonstop(&["config", "check", "bad/alert_kind.yaml"], &fixtures);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "bad/alert_kind.yaml:3:60: alerts[0].kinds[1]: unknown kind \"nodes\"; expected one of \
+         node, resource, fencing, group, drill\n1 error\n"
+    );
+}
+
+#[test]
 fn a_bad_file_exits_1_with_every_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let bad = "nodes:\n  - name: osdb-serv\ngroups:\n  - name: SOCKET_GROUP\n    owners: \

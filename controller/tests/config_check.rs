@@ -106,7 +106,7 @@ fn unknown_fields_are_errors_at_every_depth() {
         &[
             "unknown_field_top.yaml:3:1: unknown field `colour`, expected one of `timing`, \
            `utc_offset_minutes`, `startup_grace`, `fencing`, `nodes`, `types`, `groups`, \
-           `cousins`, `services`",
+           `cousins`, `services`, `alerts`",
         ],
     );
     assert_errors(
@@ -452,4 +452,34 @@ fn i10_8_an_ocf_agent_is_named_inside_the_ocf_folder() {
         );
         assert_eq!(err[0].to_string(), want);
     }
+}
+
+#[test]
+fn every_fault_of_every_alert_is_named_at_its_value() {
+    assert_errors(
+        "alerts.yaml",
+        &[
+            "alerts.yaml:4:13: alerts[1].name: \"log\" is used twice",
+            "alerts.yaml:4:24: alerts[1].path: \"alert_file.sh\" is not an absolute path",
+            "alerts.yaml:5:13: alerts[2].name: \"\": use 1 to 63 letters, digits, '_', '-', '.' \
+             or ':', starting with a letter or a digit",
+            "alerts.yaml:5:55: alerts[2].kinds[2]: \"node\" is listed twice",
+            "alerts.yaml:6:66: alerts[3].recipients[1]: is empty: leave recipients out to run \
+             the agent once without one",
+            "alerts.yaml:6:78: alerts[3].kinds: lists no kind: leave it out for node, resource \
+             and fencing",
+            "alerts.yaml:6:91: alerts[3].timeout: 500ms is not within 1s..=10m",
+        ],
+    );
+}
+
+#[test]
+fn an_unknown_alert_kind_is_named_with_the_kinds_there_are() {
+    assert_errors(
+        "alert_kind.yaml",
+        &[
+            "alert_kind.yaml:3:60: alerts[0].kinds[1]: unknown kind \"nodes\"; expected one of \
+           node, resource, fencing, group, drill",
+        ],
+    );
 }

@@ -111,6 +111,36 @@ fn changes_moves_and_removals_apply_in_an_order_apply_accepts() {
     assert_eq!(lines, expected);
 }
 
+/// Alerts are settings, changed as one, but told one by one by name.
+#[test]
+fn alerts_are_added_changed_and_removed_by_name() {
+    use nonstop_controller::db::model::{AlertKind, AlertSpec};
+    let alert = |name: &str| AlertSpec {
+        name: name.into(),
+        path: format!("/usr/local/bin/{name}"),
+        ..AlertSpec::default()
+    };
+    let mut live = fresh(&example());
+    let mut f = example();
+    f.alerts = vec![alert("log"), alert("pager")];
+    let lines = converge(&mut live, &f);
+    assert_eq!(lines, ["+ alert log", "+ alert pager"]);
+    f.alerts = vec![AlertSpec {
+        kinds: Some(vec![AlertKind::Group]),
+        timeout: Some(nonstop_contract::Millis(10_000)),
+        ..alert("log")
+    }];
+    let lines = converge(&mut live, &f);
+    assert_eq!(
+        lines,
+        [
+            "- alert pager",
+            "~ alert log: kinds (none) -> [\"group\"]",
+            "~ alert log: timeout (none) -> 10s",
+        ]
+    );
+}
+
 #[test]
 fn removing_everything_empties_the_configuration() {
     let mut live = fresh(&example());

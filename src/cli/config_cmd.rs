@@ -73,6 +73,9 @@ fn summary(f: &config::ClusterFile) -> String {
     if !f.services.is_empty() {
         parts.push(count(f.services.len(), "service"));
     }
+    if !f.alerts.is_empty() {
+        parts.push(count(f.alerts.len(), "alert"));
+    }
     parts.join(", ")
 }
 

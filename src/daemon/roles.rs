@@ -233,12 +233,26 @@ fn start_controller(
     let witness = liveness::SharedWitness::new(Some(config.data_dir.join("suspicions.json")));
     let liveness = Liveness::start(store.clone(), witness);
     let board = DesiredBoard::new();
-    tokio::spawn(leader::run_fencing(
+    // Alerts queued while this member leads run even after it stops leading: the queue and
+    // its workers are the daemon's.
+    let alerts = leader::Alerter::start(
+        Arc::new(crate::alerts::ProcessAlerts),
+        leader::Sender {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            node: config.node.clone(),
+        },
+        leader::Limits::default(),
+    );
+    let outside = leader::Outside {
+        fence: Arc::new(crate::fencing::ProcessRunner),
+        alerts: Some(alerts),
+    };
+    tokio::spawn(leader::run_with(
         liveness.clone(),
         board.clone(),
         stop.clone(),
         dial.clone(),
-        Arc::new(crate::fencing::ProcessRunner),
+        outside,
     ));
     if let Some(path) = &role.cluster {
         tokio::spawn(bootstrap(store.clone(), path.clone()));

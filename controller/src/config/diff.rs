@@ -136,17 +136,42 @@ struct Changes {
 
 impl Changes {
     fn settings(&mut self, live: &ClusterDb, want: &ClusterDb) {
-        if live.settings != want.settings {
-            self.settings = true;
-            fields(
-                "",
-                &json(&live.settings),
-                &json(&want.settings),
-                &mut |path, old, new| {
+        if live.settings == want.settings {
+            return;
+        }
+        self.settings = true;
+        // Alerts are told one by one, by name; the other settings field by field.
+        let without_alerts = |s: &crate::db::model::Settings| {
+            let mut v = json(s);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("alerts");
+            }
+            v
+        };
+        fields(
+            "",
+            &without_alerts(&live.settings),
+            &without_alerts(&want.settings),
+            &mut |path, old, new| {
+                self.lines
+                    .push(format!("~ settings: {path} {old} -> {new}"));
+            },
+        );
+        let by_name = |s: &'_ crate::db::model::Settings| -> BTreeMap<String, serde_json::Value> {
+            s.alerts.iter().map(|a| (a.name.clone(), json(a))).collect()
+        };
+        let (old, new) = (by_name(&live.settings), by_name(&want.settings));
+        for name in old.keys().filter(|n| !new.contains_key(*n)) {
+            self.lines.push(format!("- alert {name}"));
+        }
+        for (name, a) in &new {
+            match old.get(name) {
+                None => self.lines.push(format!("+ alert {name}")),
+                Some(o) => fields("", o, a, &mut |path, x, y| {
                     self.lines
-                        .push(format!("~ settings: {path} {old} -> {new}"));
-                },
-            );
+                        .push(format!("~ alert {name}: {path} {x} -> {y}"));
+                }),
+            }
         }
     }
 

@@ -19,6 +19,8 @@
 //!         properties: { command: ./chat-server, MaxUser: 10 }
 //!         node_properties:                 # values that differ on some owners
 //!           osdb-back: { MaxUser: 5 }
+//! alerts:                      # run by the leader for events, as Pacemaker runs alert agents
+//!   - { name: log, path: /usr/local/bin/alert_file.sh, recipients: [/var/log/nonstop-alerts] }
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +28,9 @@ use std::collections::BTreeMap;
 
 use nonstop_contract::{Properties, PropertySpec, Timings};
 
-use crate::db::model::{Failback, Fencing, Limit, Load, NodeSpec, Target, TimingProfile};
+use crate::db::model::{
+    AlertSpec, Failback, Fencing, Limit, Load, NodeSpec, Target, TimingProfile,
+};
 use nonstop_contract::Millis;
 
 /// A whole `cluster.yaml`.
@@ -60,6 +64,9 @@ pub struct ClusterFile {
     /// The service directory (Tmax SERVICE).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<ServiceEntry>,
+    /// Programs the leader runs for events, with Pacemaker's alert-agent environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertSpec>,
 }
 
 /// A named timing profile or a full one.

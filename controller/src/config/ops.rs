@@ -55,6 +55,7 @@ pub fn settings(file: &ClusterFile) -> Result<Settings, ConfigError> {
     if let Some(f) = file.fencing {
         s.fencing = f;
     }
+    s.alerts = file.alerts.clone();
     Ok(s)
 }
 

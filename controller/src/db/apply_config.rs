@@ -507,6 +507,9 @@ impl ClusterDb {
                 "must be within ±14 hours",
             ));
         }
+        if let Some(f) = check_alerts(&s.alerts).into_iter().next() {
+            return Err(invalid("settings".into(), &f.path(), f.reason));
+        }
         if self.settings != s {
             out.push(EventKind::ConfigChanged {
                 change: "~ settings".into(),

@@ -6,6 +6,7 @@
 //! anything, and a [`Op::Batch`] runs on a copy that replaces the original only when every change
 //! in it succeeded.
 
+mod alert;
 mod apply_config;
 mod apply_live;
 mod check;

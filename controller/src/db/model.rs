@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use super::alert::{
+    ALERT_TIMEOUT, AlertFault, AlertKind, AlertSpec, DEFAULT_ALERT_TIMEOUT, check_alerts,
+};
 pub use super::fence::{FenceAction, FenceMethod, FenceOutcome, FenceState, Fencing};
 pub use nonstop_contract::ResourceState;
 use nonstop_contract::{Millis, MillisRange, Properties, ReportMark, Timings};
@@ -619,6 +622,9 @@ pub struct Settings {
     /// Whether a lost node's groups wait for its fencing.
     #[serde(default)]
     pub fencing: Fencing,
+    /// The alerts the leader runs for events (`alerts:` in cluster.yaml).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertSpec>,
 }
 
 fn startup_grace() -> Millis {
@@ -632,6 +638,7 @@ impl Default for Settings {
             utc_offset_minutes: 0,
             startup_grace: startup_grace(),
             fencing: Fencing::default(),
+            alerts: Vec::new(),
         }
     }
 }

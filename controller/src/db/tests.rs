@@ -520,6 +520,41 @@ fn settings_keep_the_safety_rule() {
     op(&mut db, Op::SetSettings(s)).unwrap();
 }
 
+/// Settings with a bad alert are refused whole, naming the alert's field; good ones are kept
+/// and reported as a settings change.
+#[test]
+fn alerts_are_checked_with_the_settings() {
+    let mut db = paper();
+    let alert = AlertSpec {
+        name: "log".into(),
+        path: "/usr/local/bin/alert".into(),
+        ..AlertSpec::default()
+    };
+    let bad = Settings {
+        alerts: vec![
+            alert.clone(),
+            AlertSpec {
+                name: "pager".into(),
+                path: "alert.sh".into(),
+                ..AlertSpec::default()
+            },
+        ],
+        ..Settings::default()
+    };
+    rejected(
+        &mut db,
+        Op::SetSettings(bad),
+        "settings: alerts[1].path: \"alert.sh\" is not an absolute path",
+    );
+    let good = Settings {
+        alerts: vec![alert],
+        ..Settings::default()
+    };
+    let events = op(&mut db, Op::SetSettings(good.clone())).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(db.settings, good);
+}
+
 #[test]
 fn dependency_order_is_topological() {
     let db = paper();

@@ -9,8 +9,11 @@
 //!  a 1 s tick ───────┘
 //!  applied commands ──▶ publisher ──▶ DesiredBoard (one watch per node) ──▶ agent streams
 //!  nodes waiting to be fenced ──▶ fencer ──▶ FenceRunner (fence agent, program) ──▶ FenceResult
+//!  applied commands ──▶ alerts (which alert, what environment) ──▶ Alerter ──▶ AlertRunner
 //! ```
 
+pub mod alerter;
+pub mod alerts;
 pub mod fencer;
 mod publisher;
 
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+pub use alerter::{AlertRunner, Alerter, Limits};
+pub use alerts::{AlertCall, Sender};
 pub use fencer::{Attempt, FenceRunner, NoAgents};
 pub use publisher::{DesiredBoard, Published};
 
@@ -28,25 +33,48 @@ use crate::policy;
 use crate::store::{Leadership, Store, drain};
 use crate::time::Time;
 
+/// What the leader has run outside its process: fence methods, and alert agents.
+#[derive(Clone)]
+pub struct Outside {
+    /// Runs fence methods.
+    pub fence: Arc<dyn FenceRunner>,
+    /// Runs alert agents; `None`: no alert is ever run (in-process tests).
+    pub alerts: Option<Alerter>,
+}
+
+impl std::fmt::Debug for Outside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outside")
+            .field("alerts", &self.alerts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs the leader's duties whenever this member leads, until `stop` turns true, asking the
-/// other members in plain gRPC and running no fence agents ([`NoAgents`]: in-process tests).
+/// other members in plain gRPC, running no fence agents ([`NoAgents`]) and no alert agents
+/// (in-process tests).
 pub async fn run<S: Store>(
     liveness: Liveness<S>,
     board: DesiredBoard,
     stop: watch::Receiver<bool>,
 ) {
     let dial = nonstop_pki::Dial::default();
-    run_fencing(liveness, board, stop, dial, Arc::new(NoAgents)).await
+    let outside = Outside {
+        fence: Arc::new(NoAgents),
+        alerts: None,
+    };
+    run_with(liveness, board, stop, dial, outside).await
 }
 
-/// [`run`], asking the other members as `dial` says (TLS, this member's own address) and
-/// fencing lost nodes through `runner` (the daemon's runs fence agents as processes).
-pub async fn run_fencing<S: Store>(
+/// [`run`], asking the other members as `dial` says (TLS, this member's own address), fencing
+/// lost nodes and alerting through `outside` (the daemon's run fence and alert agents as
+/// processes).
+pub async fn run_with<S: Store>(
     liveness: Liveness<S>,
     board: DesiredBoard,
     mut stop: watch::Receiver<bool>,
     dial: nonstop_pki::Dial,
-    runner: Arc<dyn FenceRunner>,
+    outside: Outside,
 ) {
     let store = liveness.store().clone();
     let jury = Jury::new(liveness.witness().clone()).dialing(dial);
@@ -61,7 +89,8 @@ pub async fn run_fencing<S: Store>(
             tokio::select! {
                 _ = lead(&store, &liveness, &jury, info) => {}
                 _ = publisher::publish(&store, &board) => {}
-                _ = fencer::run(&store, &runner) => {}
+                _ = fencer::run(&store, &outside.fence) => {}
+                _ = alert(&store, outside.alerts.as_ref()) => {}
                 _ = leadership.changed() => {}
                 _ = stop.changed() => {}
             }
@@ -75,6 +104,14 @@ pub async fn run_fencing<S: Store>(
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+/// The alerter for one term of leadership, if alerts run at all: never returns on its own.
+async fn alert<S: Store>(store: &S, alerter: Option<&Alerter>) {
+    match alerter {
+        Some(a) => alerter::run(store, a).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Checking the items of a file other than resources: settings, nodes, types, groups,
 //! cousin sets, services, and names used twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Checker;
 use super::locate::{Fault, find, first_quoted, plain};
@@ -9,7 +9,8 @@ use crate::config::file::{ClusterFile, TimingChoice};
 use crate::config::ops;
 use crate::config::positions::Node;
 use crate::db::model::{
-    CousinMember, CousinSet, Fencing, Group, GroupSpec, Node as DbNode, NodeSpec, Service, Settings,
+    AlertFault, CousinMember, CousinSet, Fencing, Group, GroupSpec, Node as DbNode, NodeSpec,
+    Service, Settings, check_alerts,
 };
 use crate::db::{Command, Op};
 use crate::time::Time;
@@ -31,9 +32,34 @@ impl<'a> Checker<'a> {
             self.report(None, &plain(&field, format!("timing: {reason}")));
             s.timing = Default::default();
         }
+        // Every fault of every alert, each at its value; the rest of the settings are checked
+        // without the alerts at fault.
+        let faults = check_alerts(&s.alerts);
+        for f in &faults {
+            self.report(self.alert_value(f), &plain("", f.to_string()));
+        }
+        let bad: BTreeSet<usize> = faults.iter().map(|f| f.index).collect();
+        s.alerts = (s.alerts.into_iter().enumerate())
+            .filter(|(i, _)| !bad.contains(i))
+            .map(|(_, a)| a)
+            .collect();
         if let Err(f) = self.apply(Op::SetSettings(s)) {
             self.report(None, &f);
         }
+    }
+
+    /// Where an alert's fault sits: its field's value, or the list entry the field names
+    /// (`kinds[1]`).
+    fn alert_value(&self, f: &AlertFault) -> Option<&'a Node> {
+        let item = self.item("alerts", f.index)?;
+        let (key, entry) = match f.field.split_once('[') {
+            Some((key, rest)) => (key, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (f.field.as_str(), None),
+        };
+        let Some(value) = item.get(key) else {
+            return Some(item);
+        };
+        Some(entry.and_then(|i| value.at(i)).unwrap_or(value))
     }
 
     pub(super) fn nodes(&mut self, file: &ClusterFile) {
