@@ -250,10 +250,33 @@ fn the_dashboard_shows_the_cluster_live_and_offers_what_the_role_allows() {
         assert_eq!(invalid.as_deref(), Some("true"));
         screenshot(&b, &c, "5-resource-error").await;
 
+        // A drill started from the page (the operator's token: the cluster checks the role),
+        // followed to its verdict on the page.
+        b.goto(&format!("{url}#/drills")).await.unwrap();
+        let scenario = b
+            .wait()
+            .for_element(Locator::Id("drill-scenario"))
+            .await
+            .unwrap();
+        scenario.select_by_value("move").await.unwrap();
+        b.find(Locator::Id("drill-run"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.accept_alert().await.unwrap();
+        wait_text(&b, "#drill-result", "Started", Duration::from_secs(10)).await;
+        wait_text(&b, "section.drill h2", "pass", Duration::from_secs(90)).await;
+        b.find(Locator::Css("section.drill svg.timeline"))
+            .await
+            .unwrap();
+        screenshot(&b, &c, "6-drill").await;
+
         // The event history.
         b.goto(&format!("{url}#/events")).await.unwrap();
         wait_text(&b, "#events", "SOCKET_GROUP", Duration::from_secs(5)).await;
-        screenshot(&b, &c, "6-events").await;
+        screenshot(&b, &c, "7-events").await;
         b.close().await.unwrap();
     });
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));

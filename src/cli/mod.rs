@@ -8,7 +8,7 @@ mod common;
 mod completions;
 mod config_cmd;
 mod down;
-mod drill;
+pub(crate) mod drill;
 mod events;
 mod example;
 mod group;

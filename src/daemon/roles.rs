@@ -132,6 +132,11 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
                 .map(|a| format!("{scheme}://{a}"))
                 .collect(),
             ca_pem: links.tls().map(|t| Arc::new(t.ca_pem().to_string())),
+            drills: super::dashboard::DrillLauncher {
+                data_dir: config.data_dir.clone(),
+                ca_file: config.tls.as_ref().map(|t| t.dir.join("ca.pem")),
+                up_dir: up_dir(&config),
+            },
         };
         let cell = match &links {
             Links::Tls(cell) => Some(cell.clone()),
@@ -195,6 +200,16 @@ pub async fn run(config: NodeConfig, drain: bool) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// The folder of the local cluster `nonstop up` made this node in (its data folder is
+/// `DIR/<node>`, beside `DIR/endpoints` and `DIR/cluster.yaml`), if it did.
+fn up_dir(config: &NodeConfig) -> Option<std::path::PathBuf> {
+    let dir = config.data_dir.parent()?;
+    let made_by_up = config.data_dir.file_name()? == config.node.as_str()
+        && dir.join("endpoints").is_file()
+        && dir.join("cluster.yaml").is_file();
+    made_by_up.then(|| dir.to_path_buf())
 }
 
 /// The member's event history, in its raft folder (controller/src/server/event_log.rs).

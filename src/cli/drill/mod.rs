@@ -15,7 +15,7 @@ mod model;
 mod outside;
 mod render;
 mod run;
-mod scenario;
+pub(crate) mod scenario;
 
 use std::process::ExitCode;
 

@@ -47,6 +47,23 @@ pub struct Backend {
     /// TLS: the cluster CA to trust, nothing to present (the token says who calls). `None`:
     /// a cluster without TLS.
     pub ca_pem: Option<Arc<String>>,
+    /// Where a drill started from the page runs: `nonstop drill run` as a process of its own.
+    pub drills: DrillLauncher,
+}
+
+/// How the page starts a drill: this binary's `nonstop drill run`, with the token of whoever
+/// asked (so the cluster decides whether they may: RecordDrill and Inject need the operator
+/// role), in a process group of its own (a drill that crashes this very daemon goes on), its
+/// output in `DATA_DIR/drills/`.
+#[derive(Clone, Debug)]
+pub struct DrillLauncher {
+    /// The node's data folder.
+    pub data_dir: std::path::PathBuf,
+    /// The cluster CA's certificate file, for the token's TLS (none: no TLS).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The local cluster's folder when `nonstop up` made this node (`--dir`, so that the drill
+    /// can start a crashed daemon again); none elsewhere (systemd restarts it).
+    pub up_dir: Option<std::path::PathBuf>,
 }
 
 impl Backend {
@@ -120,6 +137,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/resources/{name}", get(resource))
         .route("/api/resources/{name}/check", post(check_resource))
         .route("/api/events", get(events))
+        .route("/api/drills", get(drill_scenarios).post(run_drill))
         .route("/api/stream", get(stream))
         .with_state(Arc::new(backend))
 }
@@ -389,6 +407,123 @@ async fn stream(
     let events = tokio_stream::wrappers::ReceiverStream::new(rx);
     let keep = KeepAlive::new().interval(Duration::from_secs(15));
     Ok(Sse::new(events).keep_alive(keep).into_response())
+}
+
+/// The built-in drill scenarios, for the page's form.
+async fn drill_scenarios() -> axum::Json<Vec<serde_json::Value>> {
+    let list = crate::cli::drill::scenario::built_in()
+        .into_iter()
+        .map(|s| serde_json::json!({ "name": s.name, "description": s.description }))
+        .collect();
+    axum::Json(list)
+}
+
+#[derive(Debug, Deserialize)]
+struct DrillBody {
+    scenario: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default = "one")]
+    rounds: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Starts `nonstop drill run`; answers once it is under way (or with its error, if it ended
+/// within the first two seconds: a refusal, the cluster not ready, another drill running).
+async fn run_drill(
+    State(b): State<Arc<Backend>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<DrillBody>,
+) -> Api<serde_json::Value> {
+    let bad = |why: String| ApiError(StatusCode::BAD_REQUEST, why);
+    let known = crate::cli::drill::scenario::built_in();
+    if !known.iter().any(|s| s.name == body.scenario) {
+        let names: Vec<String> = known.into_iter().map(|s| s.name).collect();
+        return Err(bad(format!(
+            "scenario: {:?} is not one of {}",
+            body.scenario,
+            names.join(", ")
+        )));
+    }
+    if !body.group.is_empty() && !nonstop_controller::db::is_safe_name(&body.group) {
+        return Err(bad(format!("group: {:?} is not a group name", body.group)));
+    }
+    if !(1..=20).contains(&body.rounds) {
+        return Err(bad(format!("rounds: {} is not within 1..=20", body.rounds)));
+    }
+    // Who asks must be logged in, as for any call; the cluster then checks the role.
+    let token = match b.client(&headers) {
+        Ok(_) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string()),
+        Err(e) => return Err(e),
+    };
+    let l = &b.drills;
+    let folder = l.data_dir.join("drills");
+    std::fs::create_dir_all(&folder).map_err(|e| bad(format!("{}: {e}", folder.display())))?;
+    let at = nonstop_agent::clock::wall_ms();
+    let log_path = folder.join(format!("{at}-{}.log", body.scenario));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| bad(format!("{}: {e}", log_path.display())))?;
+    let err_log = log.try_clone().map_err(|e| bad(e.to_string()))?;
+    let exe = std::env::current_exe().map_err(|e| bad(e.to_string()))?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(["drill", "run", &body.scenario, "--yes", "--rounds"])
+        .arg(body.rounds.to_string())
+        .args(["--endpoint", &b.endpoints.join(",")])
+        .current_dir(&l.data_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err_log)
+        .process_group(0)
+        .kill_on_drop(false)
+        .env_remove("NONSTOP_IDENTITY")
+        .env_remove("NONSTOP_ENDPOINT")
+        .env("NONSTOP_USER", "dashboard");
+    if !body.group.is_empty() {
+        cmd.args(["--group", &body.group]);
+    }
+    if let Some(dir) = &l.up_dir {
+        cmd.arg("--dir").arg(dir);
+    }
+    if let (Some(ca), Some(t)) = (&l.ca_file, token) {
+        cmd.env("NONSTOP_CA", ca).env("NONSTOP_TOKEN", t);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| bad(format!("cannot start the drill: {e}")))?;
+    match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) => {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last: Vec<&str> = said.lines().rev().take(3).collect();
+            let last: Vec<&str> = last.into_iter().rev().collect();
+            let code = if status.code() == Some(1) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::CONFLICT
+            };
+            Err(ApiError(
+                code,
+                format!("the drill ended at once ({status}): {}", last.join(" / ")),
+            ))
+        }
+        Ok(Err(e)) => Err(bad(format!("the drill: {e}"))),
+        Err(_) => {
+            // Reaped when it ends.
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+            let log = log_path.display().to_string();
+            Ok(axum::Json(
+                serde_json::json!({ "started": true, "log": log }),
+            ))
+        }
+    }
 }
 
 /// Binds the dashboard's address (first thing, with the gRPC one). Its URL goes to

@@ -393,10 +393,47 @@ async function pageDrills() {
     });
     return svg;
   };
+  let runForm = null;
+  if (mayOperate()) {
+    const scenarios = await api("/api/drills");
+    const result = el("p", { id: "drill-result", role: "status", class: flash.bad ? "error" : null },
+      flash.drill ? flash.text : "");
+    runForm = el("form", { id: "drill-form", class: "card" },
+      el("h2", {}, "Run a drill"),
+      el("label", { for: "drill-scenario" }, "Scenario"),
+      el("select", { id: "drill-scenario", name: "scenario" },
+        scenarios.map((x) => el("option", { value: x.name }, x.name + " — " + x.description))),
+      el("label", { for: "drill-group" }, "Group"),
+      el("select", { id: "drill-group", name: "group" },
+        status.groups.map((g) => el("option", { value: g.name }, g.name))),
+      el("label", { for: "drill-rounds" }, "Rounds"),
+      el("input", { id: "drill-rounds", name: "rounds", type: "number", min: "1", max: "20", value: "1" }),
+      el("button", { type: "submit", id: "drill-run" }, "Run"),
+      el("p", { class: "hint" }, "It breaks what the scenario says on the live cluster, measures, then restores it, as ",
+        el("code", {}, "nonstop drill run"), " does."),
+      result);
+    runForm.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = ev.target;
+      if (!confirm("Run the drill " + f.scenario.value + " on " + f.group.value + " now? It injects a real fault.")) return;
+      f.querySelector("button").disabled = true;
+      result.className = "";
+      result.textContent = "Starting…";
+      try {
+        await api("/api/drills", { scenario: f.scenario.value, group: f.group.value, rounds: Number(f.rounds.value) });
+        flash = { drill: true, text: "Started: its marks appear below as it runs.", bad: false };
+      } catch (e) {
+        flash = { drill: true, text: e.message, bad: true };
+      }
+      f.querySelector("button").disabled = false;
+      result.className = flash.bad ? "error" : "";
+      result.textContent = flash.text;
+    });
+  }
   return [
     el("h1", {}, "Drills"),
-    el("p", { class: "hint" }, "Run one with ", el("code", {}, "nonstop drill run SCENARIO"),
-      " (", el("code", {}, "nonstop drill list"), "); each appears here with its rounds and verdict."),
+    runForm || el("p", { class: "hint" }, "Run one with ", el("code", {}, "nonstop drill run SCENARIO"),
+      " (", el("code", {}, "nonstop drill list"), "), or here with the operator role; each appears below with its rounds and verdict."),
     list.length ? list.map((d) => {
       const end = d.marks.find((m) => m.step === "end");
       return el("section", { class: "drill", "data-drill": d.id },
