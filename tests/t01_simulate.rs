@@ -207,3 +207,66 @@ fn with_fencing_required_the_simulated_fence_comes_before_the_move() {
         .unwrap_or_else(|| panic!("no move:\n{out}"));
     assert!(fence < fenced && fenced < moved, "{out}");
 }
+
+const COUSINS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/cousins-local.yaml"
+);
+
+#[test]
+fn resolve_shows_where_a_service_is_served_after_each_step() {
+    let (code, out, err) = simulate(&[
+        COUSINS,
+        "--resolve",
+        "TOUPPER@b",
+        "--fail",
+        "node:b",
+        "--recover",
+        "node:b",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let services: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "== services")
+        .skip(1)
+        .collect();
+    // LOAD -2: the client's own node first; while b is down, a alone.
+    assert_eq!(
+        services,
+        [
+            "start: TOUPPER@b -> b (SVG_B), a (SVG_A) [local-first]",
+            "fail node:b: TOUPPER@b -> a (SVG_A) [local-first]",
+            "recover node:b: TOUPPER@b -> b (SVG_B), a (SVG_A) [local-first]",
+        ],
+        "{out}"
+    );
+    let (code, out, err) = simulate(&[
+        COUSINS,
+        "--output",
+        "json",
+        "--resolve",
+        "*",
+        "--fail",
+        "node:a",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let last = &v["services"][1];
+    assert_eq!(last["step"], "fail node:a");
+    assert_eq!(last["resolutions"][0]["service"], "TOUPPER");
+    assert_eq!(last["resolutions"][0]["from"], serde_json::Value::Null);
+    assert_eq!(last["resolutions"][0]["routes"][0]["node"], "b");
+}
+
+#[test]
+fn resolve_names_an_unknown_service_or_node() {
+    let (code, _, err) = simulate(&[COUSINS, "--resolve", "NOPE"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--resolve NOPE: no such service (the file's: TOUPPER)"),
+        "{err}"
+    );
+    let (code, _, err) = simulate(&[COUSINS, "--resolve", "TOUPPER@c"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("\"c\" is not a node of the file"), "{err}");
+}
