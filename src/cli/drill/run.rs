@@ -193,15 +193,30 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
             .collect(),
     };
     let mut rounds = Vec::new();
+    // A round that cannot run (the leader will not move where the scenario wants it, a call
+    // fails before the fault) ends the drill, failed, but like any other end: the cluster put
+    // back, the end recorded (so that the next drill needs no --force), the report written.
+    let mut aborted = None;
     for n in 1..=args.rounds {
         if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let r = round(&mut c, &args, &plan, &look, &id, n, &interrupted).await?;
-        if plan.progress {
-            tell!("{}", round_line(&r));
+        match round(&mut c, &args, &plan, &look, &id, n, &interrupted).await {
+            Ok(r) => {
+                if plan.progress {
+                    tell!("{}", round_line(&r));
+                }
+                rounds.push(r);
+            }
+            Err(e) => {
+                tell!("round {n} could not run: {e}; restoring the cluster and ending the drill");
+                if let Err(e) = restore(&mut c, &args, &plan).await {
+                    tell!("the cluster was not restored: {e}");
+                }
+                aborted = Some(format!("round {n} could not run: {e}"));
+                break;
+            }
         }
-        rounds.push(r);
     }
     let was_interrupted = interrupted.load(std::sync::atomic::Ordering::SeqCst);
     let summary = measure::summarize(&rounds);
@@ -217,11 +232,14 @@ async fn drill(args: RunArgs) -> Result<Outcome, CliError> {
             summary.p50_ms.unwrap_or(0),
             summary.p99_ms.unwrap_or(0)
         ),
-        (Verdict::Fail, _) => format!(
-            "fail: {} of {} round(s) failed",
-            rounds.iter().filter(|r| !r.failures.is_empty()).count(),
-            rounds.len()
-        ),
+        (Verdict::Fail, _) => match &aborted {
+            Some(why) => format!("fail: {why}"),
+            None => format!(
+                "fail: {} of {} round(s) failed",
+                rounds.iter().filter(|r| !r.failures.is_empty()).count(),
+                rounds.len()
+            ),
+        },
     };
     let ended = record(&mut c, &id, pb::DrillStep::End, verdict_text, false).await;
     let events = history(&mut c, begun.saturating_sub(1))
