@@ -56,7 +56,7 @@ fn wait_witness(c: &LocalCluster, state: &str, within: Duration) -> Duration {
 fn status_shows_witness(c: &LocalCluster, state: &str) {
     let out = c.cli(&["status"]);
     let s = text(&out.stdout);
-    let line = s.lines().find(|l| l.trim_start().starts_with("witness "));
+    let line = (s.lines()).find(|l| l.trim_start_matches(['│', ' ']).starts_with("witness "));
     assert!(
         out.status.success() && line.is_some_and(|l| l.contains(&format!("{state} (witness)"))),
         "status should show the witness {state}:\n{s}{}",
