@@ -78,12 +78,21 @@ fn up(args: &UpArgs) -> Result<(), String> {
     if !["default", "fast"].contains(&timing) {
         return Err(format!("--timing {timing}: default or fast"));
     }
-    let file = cluster_file(args, &exe)?;
+    let mut file = cluster_file(args, &exe)?;
     std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
     let dir = canonical()?;
     let names: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
     let secure = !args.insecure;
-    let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701), secure);
+    let is_witness = |n: &str| file.nodes.iter().any(|x| x.name == n && x.witness);
+    let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701), secure)
+        .with_witnesses(is_witness)?;
+    // A witness's state is its controller member's: the leader finds the member at the
+    // witness's address (docs/design.md).
+    for (i, n) in file.nodes.iter_mut().enumerate() {
+        if n.witness && n.address.is_none() {
+            n.address = Some(layout.address(i));
+        }
+    }
     for i in 0..names.len() {
         port_free(
             &layout.address(i),
@@ -319,7 +328,12 @@ fn port_free(addr: &str, hint: &str) -> Result<(), String> {
     }
 }
 
-/// The cluster to run: the given file, or the chat example with `--nodes` nodes.
+/// The name of the witness `up --nodes 2` adds to the example's two nodes.
+pub const WITNESS: &str = "witness";
+
+/// The cluster to run: the given file, or the chat example with `--nodes` nodes. Two nodes get
+/// a third controller member, the witness [`WITNESS`] (it votes and runs nothing), so that
+/// either node can be lost: a majority of two members is both.
 fn cluster_file(args: &UpArgs, exe: &Path) -> Result<ClusterFile, String> {
     let (name, text) = match &args.cluster {
         Some(p) => (
@@ -352,7 +366,18 @@ fn cluster_file(args: &UpArgs, exe: &Path) -> Result<ClusterFile, String> {
                 ..Default::default()
             });
         }
-        let known: Vec<String> = file.nodes.iter().map(|n| n.name.clone()).collect();
+        if nodes == 2 {
+            file.nodes.push(NodeSpec {
+                name: WITNESS.into(),
+                autobackup: true,
+                witness: true,
+                ..Default::default()
+            });
+        }
+        let known: Vec<String> = (file.nodes.iter())
+            .filter(|n| !n.witness)
+            .map(|n| n.name.clone())
+            .collect();
         for g in &mut file.groups {
             g.owners.retain(|o| known.contains(o));
             let extra: Vec<String> = known
@@ -518,6 +543,39 @@ fn print_next_steps(dir: &Path, layout: &local::Layout, file: &ClusterFile, exam
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn example(nodes: usize) -> ClusterFile {
+        let args = UpArgs {
+            cluster: None,
+            nodes: Some(nodes),
+            dir: ".nonstop".into(),
+            base_port: None,
+            timing: None,
+            wait_secs: 60,
+            insecure: false,
+            log_format: LogFormat::Text,
+        };
+        cluster_file(&args, Path::new("/bin/nonstop")).unwrap()
+    }
+
+    #[test]
+    fn two_nodes_get_a_witness_that_owns_nothing() {
+        let f = example(2);
+        let nodes: Vec<(&str, bool)> = (f.nodes.iter())
+            .map(|n| (n.name.as_str(), n.witness))
+            .collect();
+        assert_eq!(
+            nodes,
+            [("osdb-serv", false), ("osdb-back", false), (WITNESS, true)]
+        );
+        for g in &f.groups {
+            assert_eq!(g.owners, ["osdb-serv", "osdb-back"], "{}", g.name);
+        }
+        let f = example(3);
+        assert!(f.nodes.iter().all(|n| !n.witness) && f.nodes.len() == 3);
+        let f = example(1);
+        assert!(f.nodes.iter().all(|n| !n.witness) && f.nodes.len() == 1);
+    }
 
     #[test]
     fn i10_5_a_daemon_whose_member_stopped_counts_as_not_running() {

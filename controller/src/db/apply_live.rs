@@ -69,7 +69,11 @@ impl ClusterDb {
         }
         self.set_node(at, name, |n| n.liveness = Liveness::Up, out)?;
         self.fence_on_up(name, out);
-        self.formed_at.get_or_insert(at);
+        // The startup grace counts from the first node that can run something, not from a
+        // witness (whose member is Up as soon as raft runs).
+        if !self.node_mut(name)?.spec.witness {
+            self.formed_at.get_or_insert(at);
+        }
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  a tick (≤ 50 ms) ──▶ Liveness::sweep ──majority silent──▶ NodeDown
+//!  the same tick ──▶ Liveness::sweep_witnesses ──raft progress──▶ a witness Up / Down
 //!  applied commands ─┐
 //!  plan's wake-ups ──┼──▶ plan(&db, now) ──▶ propose each command
 //!  a 1 s tick ───────┘
@@ -28,7 +29,7 @@ pub use alerts::{AlertCall, Sender};
 pub use fencer::{Attempt, FenceRunner, NoAgents};
 pub use publisher::{DesiredBoard, Published};
 
-use crate::liveness::{Jury, Liveness};
+use crate::liveness::{Jury, Liveness, MemberWatch};
 use crate::policy;
 use crate::store::{Leadership, Store, drain};
 use crate::time::Time;
@@ -132,6 +133,7 @@ async fn lead<S: Store>(store: &S, liveness: &Liveness<S>, jury: &Jury, info: Le
     let mut tick = tokio::time::interval(Duration::from_millis(50).min(timeout / 4));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_plan = Instant::now();
+    let mut members = MemberWatch::new(Instant::now());
     loop {
         let changed = tokio::select! {
             _ = tick.tick() => false,
@@ -147,6 +149,7 @@ async fn lead<S: Store>(store: &S, liveness: &Liveness<S>, jury: &Jury, info: Le
             },
         };
         liveness.sweep(jury).await;
+        liveness.sweep_witnesses(&mut members).await;
         if changed || Instant::now() >= next_plan {
             next_plan = run_policy(store).await;
         }

@@ -7,13 +7,18 @@
 //!  applied commands ──▶ roster (every member: each node's liveness, the timing, the voters)
 //!  agent ──Heartbeat──▶ Liveness::heard ──▶ Witness grants a lease ──(leader, node not Up)──▶ NodeUp
 //!  leader's tick ──▶ Liveness::sweep ──silent here──▶ Jury asks the voters ──majority──▶ NodeDown
+//!  leader's tick ──▶ Liveness::sweep_witnesses ──raft progress (members.rs)──▶ NodeUp / NodeDown
 //! ```
+//!
+//! A witness runs no agent and never heartbeats: its liveness is its controller member's, as
+//! the leader's raft sees it (members.rs).
 //!
 //! The roster is what a heartbeat needs to know, kept current by one task per member that reads
 //! the database once per batch of applied commands: a heartbeat costs a lock and a lookup,
 //! never a trip through the raft loop, however many nodes heartbeat.
 
 mod jury;
+mod members;
 mod roster;
 mod shared;
 mod witness;
@@ -26,6 +31,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 pub use jury::{Jury, Tally};
+pub use members::{MIN_WINDOW, MemberWatch};
 pub use roster::{NodeView, Roster};
 pub use shared::SharedWitness;
 pub use witness::{Verdict, Witness};
@@ -220,6 +226,40 @@ impl<S: Store> Liveness<S> {
             let cmd = Command::liveness(Time::now(), Op::NodeDown { node, reason });
             if let Err(e) = self.store.propose(cmd).await {
                 warn!(%e, "could not declare a node Down");
+            }
+        }
+    }
+
+    /// The leader's sweep of the witnesses: brings Up a witness whose controller member the
+    /// leader's raft has seen within the window, declares Down one it has not (members.rs).
+    /// `watch` is what this leader has seen of the members during its term.
+    pub async fn sweep_witnesses(&self, watch: &mut MemberWatch) {
+        let Some(roster) = self.roster() else { return };
+        if roster.witnesses.is_empty() {
+            return;
+        }
+        let view = match self.store.member_view().await {
+            Ok(v) if !v.progress.is_empty() => v,
+            Ok(_) => return, // not leading (any more): no progress to read
+            Err(e) => {
+                debug!(%e, "cannot read the members' progress");
+                return;
+            }
+        };
+        let now = Instant::now();
+        watch.observe(&view, now);
+        for op in watch.verdicts(&roster, &view, now) {
+            if let Op::NodeDown { node, reason } = &op {
+                warn!(%node, %reason, "declaring witness Down");
+            }
+            let line = op.to_string();
+            match self.store.propose(Command::liveness(Time::now(), op)).await {
+                Ok(a) => {
+                    if let Err(e) = a.result {
+                        debug!(op = %line, %e, "witness liveness not applied");
+                    }
+                }
+                Err(e) => warn!(op = %line, %e, "could not propose a witness's liveness"),
             }
         }
     }

@@ -40,6 +40,9 @@ pub struct Roster {
     pub node_timeout_ms: u64,
     /// The voting members' addresses.
     pub voters: Vec<String>,
+    /// Each witness node's `address` in the configuration (where its controller member
+    /// listens), by name: its liveness is its member's (members.rs), not heartbeats'.
+    pub witnesses: Vec<(String, Option<String>)>,
 }
 
 impl Roster {
@@ -54,6 +57,9 @@ impl Roster {
             };
             (name.clone(), view)
         });
+        let witnesses = (db.nodes.iter())
+            .filter(|(_, n)| n.spec.witness)
+            .map(|(name, n)| (name.clone(), n.spec.address.clone()));
         Roster {
             nodes: nodes.collect(),
             heartbeat_ms: t.heartbeat.0,
@@ -61,6 +67,7 @@ impl Roster {
             terminate_ms: t.terminate.0,
             node_timeout_ms: t.node_timeout.0,
             voters,
+            witnesses: witnesses.collect(),
         }
     }
 
@@ -76,11 +83,16 @@ impl Roster {
         Ok(view)
     }
 
-    /// The nodes that are Up.
+    /// `node` as the roster knows it.
+    pub fn node(&self, node: &str) -> Option<NodeView> {
+        self.nodes.get(node).copied()
+    }
+
+    /// The nodes that are Up and heartbeat (a witness's liveness is its member's).
     pub fn nodes_up(&self) -> impl Iterator<Item = &str> {
         self.nodes
             .iter()
-            .filter(|(_, v)| v.liveness == NodeLiveness::Up)
+            .filter(|(_, v)| v.liveness == NodeLiveness::Up && !v.witness)
             .map(|(n, _)| n.as_str())
     }
 

@@ -13,6 +13,8 @@ use tonic::transport::Channel;
 #[derive(Debug)]
 pub struct Layout {
     names: Vec<String>,
+    /// Which nodes are witnesses: controller members without an agent.
+    witnesses: Vec<bool>,
     base_port: u16,
     /// Mutual TLS (each node's identity in `DIR/<node>/tls`), or plain (`--insecure`).
     secure: bool,
@@ -23,9 +25,27 @@ impl Layout {
     pub fn new(names: &[String], base_port: u16, secure: bool) -> Self {
         Layout {
             names: names.to_vec(),
+            witnesses: vec![false; names.len()],
             base_port,
             secure,
         }
+    }
+
+    /// The same, with the nodes `witness` names as witnesses (no agent); each must be a
+    /// controller member, one of the first [`Layout::members`] nodes.
+    pub fn with_witnesses(mut self, witness: impl Fn(&str) -> bool) -> Result<Self, String> {
+        self.witnesses = self.names.iter().map(|n| witness(n)).collect();
+        let members = self.members();
+        if let Some((n, _)) = (self.names.iter().zip(&self.witnesses))
+            .skip(members)
+            .find(|(_, w)| **w)
+        {
+            return Err(format!(
+                "node {n} is a witness but not a controller member: `up` makes the first \
+                 {members} nodes of the file members, so list the witnesses among them"
+            ));
+        }
+        Ok(self)
     }
 
     /// The gRPC address of node `i`.
@@ -57,8 +77,10 @@ impl Layout {
         } else {
             "insecure: true"
         };
+        // A witness runs no agent: it votes, and runs nothing.
+        let agent = if self.witnesses[i] { "" } else { "agent: {}\n" };
         let mut y = format!(
-            "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\nagent: {{}}\n\
+            "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\n{agent}\
              metrics_listen: 127.0.0.1:0\ndashboard_listen: 127.0.0.1:0\n",
             self.names[i],
             self.address(i)
@@ -425,6 +447,30 @@ mod tests {
         assert!(!y.contains("controller:"));
         assert!(
             y.contains("agent: {controllers: [127.0.0.1:9000, 127.0.0.1:9001, 127.0.0.1:9002]}")
+        );
+    }
+
+    #[test]
+    fn a_witness_is_a_member_without_an_agent() {
+        let names: Vec<String> = ["a", "b", "w"].iter().map(|s| s.to_string()).collect();
+        let l = Layout::new(&names, 9000, false)
+            .with_witnesses(|n| n == "w")
+            .unwrap();
+        assert_eq!(l.members(), 3);
+        let w = l.node_yaml(2, Path::new("c.yaml"), "default");
+        assert!(
+            w.contains("controller:\n  id: 3\n") && !w.contains("agent"),
+            "{w}"
+        );
+        let a = l.node_yaml(0, Path::new("c.yaml"), "default");
+        assert!(a.contains("controller:") && a.contains("agent: {}"), "{a}");
+        let names: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
+        let e = Layout::new(&names, 9000, false)
+            .with_witnesses(|n| n == "n4")
+            .unwrap_err();
+        assert!(
+            e.contains("node n4 is a witness but not a controller member"),
+            "{e}"
         );
     }
 
