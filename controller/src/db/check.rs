@@ -3,7 +3,7 @@
 
 use nonstop_contract::schema::{PropertyKind, Value};
 
-use super::{ApplyError, ClusterDb, Command, Op};
+use super::{ApplyError, ClusterDb, Command, Op, ResourceSpec};
 use crate::time::Time;
 
 /// A field `apply` would refuse, and why.
@@ -16,15 +16,13 @@ pub struct FieldProblem {
 }
 
 impl ClusterDb {
-    /// The problems `apply` would find with resource `name` given these property values as
-    /// typed (a list: one item per line; a property left out takes its default). Every
-    /// property's problem from the type's schema at once, then, if the schema takes them, what
-    /// applying the whole resource to a copy of the database says. Empty: it would be taken.
-    pub fn check_resource(
+    /// Resource `name` with these property values as typed (a list: one item per line; a
+    /// property left out takes its default), all else as it is.
+    pub fn resource_with(
         &self,
         name: &str,
         typed: &std::collections::BTreeMap<String, String>,
-    ) -> Result<Vec<FieldProblem>, ApplyError> {
+    ) -> Result<ResourceSpec, ApplyError> {
         let r = self
             .resources
             .get(name)
@@ -51,7 +49,20 @@ impl ClusterDb {
                 (k.clone(), value)
             })
             .collect();
-        if let Some(t) = ty
+        Ok(spec)
+    }
+
+    /// The problems `apply` would find with resource `name` given these property values as
+    /// typed ([`ClusterDb::resource_with`]). Every property's problem from the type's schema at
+    /// once, then, if the schema takes them, what applying the whole resource to a copy of the
+    /// database says. Empty: it would be taken.
+    pub fn check_resource(
+        &self,
+        name: &str,
+        typed: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<FieldProblem>, ApplyError> {
+        let spec = self.resource_with(name, typed)?;
+        if let Some(t) = self.types.get(&spec.type_name)
             && let Err(errors) = t.schema.validate(&spec.properties)
         {
             return Ok(errors

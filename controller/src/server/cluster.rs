@@ -294,6 +294,19 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         Ok(Response::new(pb::CheckResourceReply { problems }))
     }
 
+    async fn update_resource(
+        &self,
+        r: Request<pb::CheckResourceRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let req = r.get_ref().clone();
+        let typed = req.properties.into_iter().collect();
+        let spec = self
+            .read(move |db| db.resource_with(&req.name, &typed))
+            .await?
+            .map_err(|e| from_apply(&e))?;
+        self.command(&r, Op::PutResource(spec)).await
+    }
+
     async fn move_group(
         &self,
         r: Request<pb::MoveGroupRequest>,

@@ -180,6 +180,7 @@ pub(super) fn resource(db: &ClusterDb, r: &Resource, now_ms: u64) -> pb::Resourc
         state: resource_state(r.state) as i32,
         target: target(r.target) as i32,
         properties: plain(&r.spec.properties),
+        properties_json: serde_json::to_string(&r.spec.properties).unwrap_or_default(),
         node_properties: r
             .spec
             .node_properties

@@ -136,6 +136,7 @@ pub fn router(backend: Backend) -> Router {
         .route("/api/groups/{name}/target", post(group_target))
         .route("/api/resources/{name}", get(resource))
         .route("/api/resources/{name}/check", post(check_resource))
+        .route("/api/resources/{name}/update", post(update_resource))
         .route("/api/events", get(events))
         .route("/api/drills", get(drill_scenarios).post(run_drill))
         .route("/api/stream", get(stream))
@@ -265,6 +266,9 @@ async fn group_target(
 #[derive(Debug, serde::Serialize)]
 struct ResourcePage {
     resource: ResourceView,
+    /// The values with their kinds (a list as an array), for the form to show and send back
+    /// unchanged: `resource.properties` writes a list as its items joined by spaces.
+    values: serde_json::Value,
     schema: Vec<PropertyField>,
 }
 
@@ -312,8 +316,10 @@ async fn resource(
             constraint: p.constraint,
         })
         .collect();
+    let values = serde_json::from_str(&r.properties_json).unwrap_or_default();
     Ok(axum::Json(ResourcePage {
         resource: ResourceView::from(r),
+        values,
         schema,
     }))
 }
@@ -339,6 +345,24 @@ async fn check_resource(
         .map(|p| serde_json::json!({ "field": p.field, "reason": p.reason }))
         .collect();
     Ok(axum::Json(serde_json::json!({ "problems": problems })))
+}
+
+/// Sets the properties (admin only: the members refuse anyone else, naming the role).
+async fn update_resource(
+    State(b): State<Arc<Backend>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    axum::Json(body): axum::Json<CheckBody>,
+) -> Api<serde_json::Value> {
+    let mut c = b.client(&headers)?;
+    let req = pb::CheckResourceRequest {
+        name,
+        properties: body.properties,
+    };
+    let r = call!(c, update_resource, req)?;
+    Ok(axum::Json(
+        serde_json::json!({ "revision": r.revision, "changes": r.changes }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

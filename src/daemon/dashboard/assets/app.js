@@ -74,6 +74,10 @@ async function api(path, body) {
   return data;
 }
 
+function mayAdmin() {
+  return status && ["admin", "insecure"].includes(status.caller_role);
+}
+
 function mayOperate() {
   return status && ["operator", "admin", "insecure"].includes(status.caller_role);
 }
@@ -272,16 +276,17 @@ function fieldFor(p, value) {
   let input;
   if (p.kind === "enum") {
     input = el("select", common, p.required ? null : el("option", { value: "" }, "(default)"),
-      p.constraint.split("|").filter(Boolean).map((c) => el("option", { value: c, selected: c === value }, c)));
+      p.constraint.split("|").filter(Boolean).map((c) => el("option", { value: c, selected: value !== undefined && c === String(value) }, c)));
   } else if (p.kind === "bool") {
     input = el("select", common, el("option", { value: "" }, "(default)"),
-      ["true", "false"].map((c) => el("option", { value: c, selected: c === value }, c)));
+      ["true", "false"].map((c) => el("option", { value: c, selected: value !== undefined && c === String(value) }, c)));
   } else if (p.kind === "list") {
+    // One item per line, exactly as the cluster holds them (items may hold spaces).
     input = el("textarea", common);
-    input.value = (value || "").split(/,\s*|\n/).filter(Boolean).join("\n");
+    input.value = Array.isArray(value) ? value.join("\n") : (value === undefined ? "" : String(value));
   } else {
     input = el("input", Object.assign({ type: "text", inputmode: p.kind === "int" ? "numeric" : null }, common));
-    input.value = value || "";
+    input.value = value === undefined || value === null ? "" : String(value);
   }
   const help = [p.kind, p.required ? "required" : null, p.default ? "default " + p.default : null,
     p.constraint ? p.constraint : null].filter(Boolean).join(" · ");
@@ -293,16 +298,22 @@ function fieldFor(p, value) {
 }
 
 async function pageResource(name) {
-  const { resource: r, schema } = await api("/api/resources/" + encodeURIComponent(name));
+  const { resource: r, values, schema } = await api("/api/resources/" + encodeURIComponent(name));
+  const r0 = r;
   const form = el("form", { id: "properties", novalidate: true },
-    schema.map((p) => fieldFor(p, r.properties[p.name])),
+    schema.map((p) => fieldFor(p, values[p.name])),
     el("p", { class: "error", id: "form-error", role: "alert" }),
-    el("button", { type: "submit" }, "Check"),
-    el("p", { class: "hint" }, "Checks the values as ", el("code", {}, "nonstop apply"),
-      " would, changing nothing; put them in cluster.yaml and apply it to change the resource."),
+    el("div", { class: "actions" },
+      el("button", { type: "submit", id: "check" }, "Check"),
+      mayAdmin() ? el("button", { type: "submit", id: "save", class: "secondary" }, "Save") : null),
+    el("p", { class: "hint" }, mayAdmin()
+      ? ["Check asks what ", el("code", {}, "nonstop apply"), " would say, changing nothing. Save sets the values ",
+         "(the resource restarts where its type needs it); your cluster.yaml no longer says the same: apply it again only once it does."]
+      : ["Checks the values as ", el("code", {}, "nonstop apply"), " would, changing nothing; an admin can save them."]),
     el("p", { id: "check-result", role: "status" }));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const saving = ev.submitter && ev.submitter.id === "save";
     const properties = {};
     for (const p of schema) {
       const v = form.elements[p.name].value;
@@ -327,8 +338,15 @@ async function pageResource(name) {
           document.getElementById("form-error").textContent += (pr.field ? pr.field + ": " : "") + pr.reason + " ";
         }
       }
-      result.textContent = problems.length ? problems.length + " problem(s)." : "apply would take these values.";
       if (first) first.focus();
+      if (problems.length) {
+        result.textContent = problems.length + " problem(s).";
+      } else if (saving) {
+        const r = await api("/api/resources/" + encodeURIComponent(r0.name) + "/update", { properties });
+        result.textContent = "Saved (revision " + r.revision + "): " + (r.changes.join("; ") || "no change") + ".";
+      } else {
+        result.textContent = "apply would take these values.";
+      }
     } catch (e) {
       document.getElementById("form-error").textContent = e.message;
     }
