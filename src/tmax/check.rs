@@ -55,6 +55,7 @@ pub fn check(file: &EnvFile, report: &mut Report) {
         }
     }
     min_zero(file, report);
+    engine_restart(file, report);
     refs::check(file, report);
 }
 
@@ -133,7 +134,7 @@ fn item(kind: SectionKind, e: &Entry, item: &Item, report: &mut Report) {
     if let Err((c, why)) = value(spec, &item.value.text) {
         let msg = format!("{:?}: {} = {:?}: {why}", e.name, item.key, item.value.text);
         report.error(item.value.pos, c, msg);
-    } else if item.key == "GPERIOD" {
+    } else if item.key == "GPERIOD" && matches!(kind, SectionKind::Server | SectionKind::Gateway) {
         gperiod(e, item, report);
     }
     let hyphen = item.key == "NODENAME" && !item.value.quoted && item.value.text.contains('-');
@@ -270,6 +271,53 @@ fn min_zero(file: &EnvFile, report: &mut Report) {
             ),
         };
         report.warn(pos, code::MIN_ZERO, msg);
+    }
+}
+
+/// NST0040, once per place: RESTART, MAXRSTART and GPERIOD on a NODE govern the engine's own
+/// CLH, CAS, CLL and TLM, on a SVRGROUP its TMS (or RQ) (3.2.2, 3.2.3, 3.8.2). nonstop runs
+/// neither; servers follow the SERVER section's items only, so these are not imported.
+fn engine_restart(file: &EnvFile, report: &mut Report) {
+    let scopes = [
+        (
+            SectionKind::Node,
+            "node",
+            "the engine's CLH, CAS, CLL and TLM processes",
+        ),
+        (
+            SectionKind::SvrGroup,
+            "server group",
+            "the group's TMS (or RQ) process",
+        ),
+    ];
+    for (kind, what, governs) in scopes {
+        let mut by_place: Vec<(Pos, &str, Vec<&str>)> = Vec::new();
+        for e in file.entries(kind) {
+            let restart = e
+                .items
+                .iter()
+                .filter(|i| matches!(i.key.as_str(), "RESTART" | "MAXRSTART" | "GPERIOD"));
+            for i in restart {
+                match by_place.iter_mut().find(|(p, _, _)| *p == i.pos) {
+                    Some((_, _, names)) => names.push(&e.name),
+                    None => by_place.push((i.pos, &i.key, vec![&e.name])),
+                }
+            }
+        }
+        for (pos, key, names) in by_place {
+            let shown: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            let whose = if names.len() == 1 {
+                format!("{what} {}", shown[0])
+            } else {
+                format!("{what}s {}", shown.join(", "))
+            };
+            let msg = format!(
+                "{whose}: {key} governs {governs} (manual 3.8.2), which nonstop does not run; \
+                 not imported (servers restart by the SERVER section's RESTART, MAXRSTART and \
+                 GPERIOD)"
+            );
+            report.warn(pos, code::ENGINE_RESTART, msg);
+        }
     }
 }
 

@@ -81,6 +81,13 @@ pub mod code {
     pub const SERVER_IN_BACKUP: &str = "NST0038";
     /// A GPERIOD longer than nonstop's longest restart window: imported as that (warning).
     pub const LONG_GPERIOD: &str = "NST0039";
+    /// RESTART/MAXRSTART/GPERIOD on a NODE or SVRGROUP: the engine's or TMS's, not imported
+    /// (warning).
+    pub const ENGINE_RESTART: &str = "NST0040";
+    /// A server or gateway has the name of a server's copy in a cousin group.
+    pub const COPY_NAME_TAKEN: &str = "NST0041";
+    /// Gateways of a LOAD = -1 cousin set: not called, left out of the set (warning).
+    pub const GATEWAY_NOT_CALLED: &str = "NST0042";
 }
 
 /// How bad a finding is.
