@@ -88,6 +88,65 @@ fn entry(kind: SectionKind, e: &Entry, report: &mut Report) {
     if kind == SectionKind::Server {
         server(e, report);
     }
+    depends(kind, e, report);
+}
+
+/// Items another item requires or forbids: 3.2.2 COMPRESSSIZE ("반드시 CompressPort와 함께"),
+/// 3.2.3 SVGTYPE = EXTSVG ("OPENINFO 항목도 함께 지정해 주어야"), 3.2.4 SVRTYPE = STD_MT
+/// ("반드시 MINTHR, MAXTHR, STACKSIZE, CPC를 함께 설정") and CTX_EREPLY ("UCS 서버 타입에서만
+/// 설정할 수 있다").
+fn depends(kind: SectionKind, e: &Entry, report: &mut Report) {
+    let is = |key: &str, v: &str| {
+        e.text(key)
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(v))
+    };
+    let mut needs = |on: &str, value: &str, wanted: &[&str], why: &str| {
+        let Some(at) = e.get(on) else { return };
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|w| e.get(w).is_none())
+            .collect();
+        if !missing.is_empty() {
+            let msg = format!(
+                "{} {:?}: {on}{value} needs {} ({why})",
+                kind.header(),
+                e.name,
+                missing.join(", ")
+            );
+            let pos = if value.is_empty() {
+                at.pos
+            } else {
+                at.value.pos
+            };
+            report.error(pos, code::ITEM_DEPENDS, msg);
+        }
+    };
+    match kind {
+        SectionKind::Node => needs("COMPRESSSIZE", "", &["COMPRESSPORT"], "manual 3.2.2"),
+        SectionKind::SvrGroup if is("SVGTYPE", "EXTSVG") => {
+            needs("SVGTYPE", " = EXTSVG", &["OPENINFO"], "manual 3.2.3");
+        }
+        SectionKind::Server => {
+            if is("SVRTYPE", "STD_MT") {
+                let all = ["MINTHR", "MAXTHR", "STACKSIZE", "CPC"];
+                needs("SVRTYPE", " = STD_MT", &all, "manual 3.2.4");
+            }
+            if let Some(i) = e.get("CTX_EREPLY")
+                && !is("SVRTYPE", "UCS")
+            {
+                let t = e.text("SVRTYPE").map_or("STD (the default)", str::trim);
+                let msg = format!(
+                    "{} {:?}: CTX_EREPLY is for SVRTYPE = UCS only; this server is {t} \
+                     (manual 3.2.4)",
+                    kind.header(),
+                    e.name
+                );
+                report.error(i.pos, code::ITEM_DEPENDS, msg);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Entry names: the manual's 15 characters, and what nonstop accepts as a name.

@@ -149,6 +149,9 @@ pub fn check(file: &EnvFile, report: &mut Report) {
     clashes(&ix, report);
     copy_clashes(file, &ix, report);
     gateways_not_called(file, &ix, report);
+    for e in file.entries(SectionKind::Routing) {
+        super::routing::check(e, &ix, report);
+    }
     servers_in_backups(file, &ix, report);
 }
 
