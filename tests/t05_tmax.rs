@@ -547,6 +547,12 @@ fn i14_1_cousin_groups_run_copies_of_the_original_groups_servers() {
         .map(|m| m.group.as_str())
         .collect();
     assert_eq!(members, ["g1", "g2", "g3"]);
+    // Started, the service resolves to every member: each now runs something.
+    let sim = nonstop_controller::sim::Simulator::start(&c).expect("simulated");
+    let r = nonstop_controller::policy::service::resolve(&sim.db, "V1", None).expect("resolves");
+    let mut nodes: Vec<&str> = r.routes.iter().map(|r| r.node.as_str()).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, ["n1", "n2", "n3"], "{r:?}");
 }
 
 #[test]
