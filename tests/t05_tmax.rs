@@ -250,27 +250,29 @@ fn servers_become_process_resources() {
     assert_eq!(svr1.target, None);
 }
 
+/// Manual 3.8.2: a server's restarts follow the SERVER section (its entry and `DEFAULT:`);
+/// the NODE's and SVRGROUP's items govern the engine's and the TMS's processes.
 #[test]
-fn restart_limits_inherit_server_then_group_then_node_then_defaults() {
+fn restart_limits_come_from_the_server_and_the_servers_defaults_only() {
     let c = mapping();
     let policy = |r: &str| resource(&c, r).timings.expect("timings").restart;
     let svr1 = policy("svr1");
     assert_eq!(svr1.mode, RestartMode::Restart);
     assert_eq!(
         (svr1.limit, svr1.window),
-        (Some(7), Millis::secs(300)),
-        "node / group"
+        (Some(5), Millis::secs(86_400)),
+        "node MAXRSTART 7 and group GPERIOD 300 do not apply"
     );
     let svr2 = policy("svr2");
     assert_eq!(
         (svr2.limit, svr2.window),
-        (None, Millis::secs(300)),
+        (None, Millis::secs(86_400)),
         "MAXRSTART -1"
     );
     let svr3 = policy("svr3");
     assert_eq!(
         (svr3.limit, svr3.window),
-        (Some(0), Millis::secs(600)),
+        (Some(0), Millis::secs(86_400)),
         "RESTART = N"
     );
     let svr5 = policy("svr5");
@@ -408,9 +410,10 @@ fn one_group_may_give_cousin_and_backup_when_they_name_different_groups() {
 #[test]
 fn i10_8_a_gperiod_beyond_thirty_days_imports_as_thirty_days_with_a_warning() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tmax/good/mapping.m");
-    let src = fs::read_to_string(path)
-        .unwrap()
-        .replace("GPERIOD = 600", "GPERIOD = 2592001");
+    let src = fs::read_to_string(path).unwrap().replace(
+        "RESTART = N, MIN = 0",
+        "RESTART = N, GPERIOD = 2592001, MIN = 0",
+    );
     let (cluster, findings) = tmax::import_source("m.m", &src).unwrap_or_else(|e| {
         panic!(
             "{:?}",
@@ -420,7 +423,7 @@ fn i10_8_a_gperiod_beyond_thirty_days_imports_as_thirty_days_with_a_warning() {
     let warned: Vec<String> = findings.iter().map(ToString::to_string).collect();
     assert!(
         warned.contains(
-            &"m.m:7:58: warning: NST0039: \"tmaxh4\": GPERIOD = 2592001 s is longer than the \
+            &"m.m:24:48: warning: NST0039: \"svr3\": GPERIOD = 2592001 s is longer than the \
               longest restart window, 30 days (2592000 s): imported as 30 days"
                 .to_string()
         ),
@@ -478,4 +481,199 @@ fn min_zero_from_a_default_is_one_warning_naming_every_server() {
         "{zero:?}"
     );
     assert!(zero[1].contains("server \"s3\": MIN = 0"), "{zero:?}");
+}
+
+fn imported(name: &str, src: &str) -> (ClusterFile, Vec<Finding>) {
+    let (cluster, warnings) = tmax::import_source(name, src).unwrap_or_else(|e| {
+        panic!(
+            "{:?}",
+            e.iter().map(ToString::to_string).collect::<Vec<_>>()
+        )
+    });
+    let ops = to_ops(&cluster).expect("ops");
+    ClusterDb::new()
+        .apply(Command::operator(Time(0), "test", Op::Batch(ops)))
+        .expect("the imported cluster applies");
+    (cluster, warnings)
+}
+
+fn str_prop<'a>(r: &'a nonstop_controller::config::file::ResourceEntry, key: &str) -> &'a Value {
+    &r.properties[key]
+}
+
+/// Manual 3.5.1 (COUSIN: "각 노드의 APPDIR에는 필요한 서버 프로그램이 존재해야 한다") and
+/// 3.8.1 ("부하 조절을 위해 이중 복사된 서버 그룹"): a cousin group runs copies of the
+/// original group's servers, with its own APPDIR and its node's TMAXDIR.
+#[test]
+fn i14_1_cousin_groups_run_copies_of_the_original_groups_servers() {
+    let src = "*DOMAIN\nd SHMKEY = 77990\n*NODE\nn1 TMAXDIR = \"/t1\", APPDIR = \"/a1\"\n\
+         n2 TMAXDIR = \"/t2\", APPDIR = \"/a2\"\nn3 TMAXDIR = \"/t3\", APPDIR = \"/a3\"\n\
+         *SVRGROUP\ng1 NODENAME = n1, COUSIN = \"g2, g3\", LOAD = 2\ng2 NODENAME = n2\n\
+         g3 NODENAME = n3, APPDIR = \"/g3bin\"\n\
+         *SERVER\ns1 SVGNAME = g1, MIN = 3, CLOPT = \"-x\"\ns2 SVGNAME = g1, TARGET = prog\n\
+         *SERVICE\nV1 SVRNAME = s1\nV2 SVRNAME = s2\n";
+    let (c, _) = imported("c.m", src);
+    let names = |g: &str| -> Vec<String> {
+        group(&c, g)
+            .resources
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    assert_eq!(names("g1"), ["s1", "s2"]);
+    assert_eq!(names("g2"), ["s1.g2", "s2.g2"]);
+    assert_eq!(names("g3"), ["s1.g3", "s2.g3"]);
+    let copy = resource(&c, "s1.g2");
+    assert_eq!(str_prop(copy, "command"), &Value::Str("/a2/s1".into()));
+    assert_eq!(str_prop(copy, "cwd"), &Value::Str("/a2".into()));
+    assert_eq!(
+        str_prop(copy, "env"),
+        &Value::List(vec!["TMAXDIR=/t2".into()])
+    );
+    assert_eq!(str_prop(copy, "instances"), &Value::Int(3));
+    assert_eq!(str_prop(copy, "args"), &Value::List(vec!["-x".into()]));
+    let g3 = resource(&c, "s2.g3");
+    assert_eq!(str_prop(g3, "command"), &Value::Str("/g3bin/prog".into()));
+    // Services still name the original group, whose cousin set resolves them to every member.
+    let s: Vec<(&str, &str)> = c
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.group.as_str()))
+        .collect();
+    assert_eq!(s, [("V1", "g1"), ("V2", "g1")]);
+    let members: Vec<&str> = c.cousins[0]
+        .members
+        .iter()
+        .map(|m| m.group.as_str())
+        .collect();
+    assert_eq!(members, ["g1", "g2", "g3"]);
+    // Started, the service resolves to every member: each now runs something.
+    let sim = nonstop_controller::sim::Simulator::start(&c).expect("simulated");
+    let r = nonstop_controller::policy::service::resolve(&sim.db, "V1", None).expect("resolves");
+    let mut nodes: Vec<&str> = r.routes.iter().map(|r| r.node.as_str()).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, ["n1", "n2", "n3"], "{r:?}");
+}
+
+#[test]
+fn i14_1_a_copy_name_taken_by_a_server_is_an_error() {
+    let src = format!(
+        "{TWO_NODES}*SVRGROUP\ng1 NODENAME = n1, COUSIN = \"g2\"\ng2 NODENAME = n2\n\
+         *SERVER\ns1 SVGNAME = g1\ns1.g2 SVGNAME = g2\n*SERVICE\nV1 SVRNAME = s1\n"
+    );
+    let errors = tmax::import_source("clash.m", &src).expect_err("a clash");
+    assert_eq!(
+        codes(&errors, Severity::Error),
+        ["12:1 NST0041"],
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].diag.message.contains(
+            "\"s1.g2\" is the name nonstop gives the copy of server \"s1\" in cousin group \"g2\""
+        ),
+        "{errors:?}"
+    );
+}
+
+/// Manual 3.8.1: "서버 그룹과 서버의 환경 옵션은 기본적으로 원본 서버 그룹의 환경을 그대로
+/// 따르며, 환경 옵션을 변경하고자 하는 경우 서버 그룹이나 서버별로 관련 항목들을 재정의할
+/// 수 있다": on each BACKUP node the servers run with the backup group's APPDIR (or its node's)
+/// and that node's TMAXDIR.
+#[test]
+fn i14_2_backup_nodes_run_the_servers_with_the_backups_settings() {
+    let src = "*DOMAIN\nd SHMKEY = 77990\n*NODE\nn1 TMAXDIR = \"/t1\", APPDIR = \"/a1\"\n\
+               n2 TMAXDIR = \"/t2\", APPDIR = \"/a2\"\nn3 TMAXDIR = \"/t1\", APPDIR = \"/a1\"\n\
+               n4 TMAXDIR = \"/t1\", APPDIR = \"/a1\"\n\
+               *SVRGROUP\ng1 NODENAME = n1, BACKUP = \"b2, b3, b4\"\nb2 NODENAME = n2\n\
+               b3 NODENAME = n3, APPDIR = \"/b3bin\"\nb4 NODENAME = n4\n\
+               *SERVER\ns1 SVGNAME = g1\n*SERVICE\nV1 SVRNAME = s1\n";
+    let (c, _) = imported("b.m", src);
+    let s1 = resource(&c, "s1");
+    assert_eq!(str_prop(s1, "command"), &Value::Str("/a1/s1".into()));
+    let on = |n: &str| s1.node_properties.get(n).cloned().unwrap_or_default();
+    let n2 = on("n2");
+    assert_eq!(n2["command"], Value::Str("/a2/s1".into()));
+    assert_eq!(n2["cwd"], Value::Str("/a2".into()));
+    assert_eq!(n2["env"], Value::List(vec!["TMAXDIR=/t2".into()]));
+    let n3 = on("n3");
+    assert_eq!(n3["command"], Value::Str("/b3bin/s1".into()));
+    assert_eq!(n3["cwd"], Value::Str("/b3bin".into()));
+    assert!(!n3.contains_key("env"), "same TMAXDIR: {n3:?}");
+    assert!(
+        !s1.node_properties.contains_key("n4"),
+        "nothing differs on n4"
+    );
+}
+
+/// Manual 3.8.2: NODE RESTART/MAXRSTART/GPERIOD govern CLH, CAS, CLL and TLM; SVRGROUP ones
+/// govern TMS (or RQ); a server follows the SERVER section's items, MAXRSTART defaulting to 5.
+#[test]
+fn i14_3_node_and_group_restart_items_do_not_reach_servers() {
+    let src = "*DOMAIN\nd SHMKEY = 77990\n*NODE\nDEFAULT: MAXRSTART = 7\n\
+               n1 TMAXDIR = \"/t\", APPDIR = \"/a\", GPERIOD = 600\n\
+               n2 TMAXDIR = \"/t\", APPDIR = \"/a\"\n\
+               *SVRGROUP\ng1 NODENAME = n1, RESTART = N\n\
+               *SERVER\nDEFAULT: GPERIOD = 120\ns1 SVGNAME = g1\ns2 SVGNAME = g1, MAXRSTART = 2\n\
+               *SERVICE\nV1 SVRNAME = s1\n";
+    let (c, warnings) = imported("r.m", src);
+    let policy = |r: &str| resource(&c, r).timings.expect("timings").restart;
+    assert_eq!(
+        (policy("s1").limit, policy("s1").window),
+        (Some(5), Millis::secs(120))
+    );
+    assert_eq!(
+        (policy("s2").limit, policy("s2").window),
+        (Some(2), Millis::secs(120))
+    );
+    let got = codes(&warnings, Severity::Warning);
+    assert_eq!(got, ["4:10 NST0040", "5:35 NST0040", "8:19 NST0040"]);
+    let msgs: Vec<&str> = warnings.iter().map(|w| w.diag.message.as_str()).collect();
+    assert!(msgs[0].contains("nodes \"n1\", \"n2\""), "{msgs:?}");
+    assert!(msgs[0].contains("CLH, CAS, CLL and TLM"), "{msgs:?}");
+    assert!(msgs[2].contains("TMS"), "{msgs:?}");
+}
+
+/// Manual 3.2.3 LOAD = -1: "COUSIN 에 속해 있는 도메인 게이트웨이는 호출되지 않는다": the
+/// gateways of a local-only cousin set are left out of it, with a warning.
+#[test]
+fn i14_4_gateways_are_not_called_in_a_local_only_cousin_set() {
+    let src = format!(
+        "{TWO_NODES}*SVRGROUP\ng1 NODENAME = n1, COUSIN = \"g2, gw1, gw2\", LOAD = -1\n\
+         g2 NODENAME = n2, LOAD = -1\n*SERVER\ns1 SVGNAME = g1\n*SERVICE\nV1 SVRNAME = s1\n\
+         *GATEWAY\n\
+         gw1 NODENAME = n1, LOAD = -1, GWTYPE = TMAXNONTX, PORTNO = 7788, RGWADDR = \"127.0.0.1\", RGWPORTNO = 6688\n\
+         gw2 NODENAME = n2, LOAD = -1, GWTYPE = TMAXNONTX, PORTNO = 7788, RGWADDR = \"127.0.0.1\", RGWPORTNO = 6688\n"
+    );
+    let (c, warnings) = imported("l.m", &src);
+    let members: Vec<&str> = c.cousins[0]
+        .members
+        .iter()
+        .map(|m| m.group.as_str())
+        .collect();
+    assert_eq!(members, ["g1", "g2"]);
+    assert_eq!(codes(&warnings, Severity::Warning), ["8:28 NST0042"]);
+    assert!(
+        warnings[0]
+            .diag
+            .message
+            .contains("gateways \"gw1\", \"gw2\""),
+        "{warnings:?}"
+    );
+    // Gateways remain groups of their own.
+    group(&c, "gw1");
+}
+
+#[test]
+fn i14_1_two_copies_with_one_name_are_an_error() {
+    let src = format!(
+        "{TWO_NODES}*SVRGROUP\ng1 NODENAME = n1, COUSIN = \"c\"\nc NODENAME = n2\n\
+         g2 NODENAME = n1, COUSIN = \"b.c\"\nb.c NODENAME = n3\n\
+         *SERVER\na.b SVGNAME = g1\na SVGNAME = g2\n*SERVICE\nV1 SVRNAME = a\n"
+    );
+    let errors = tmax::import_source("twice.m", &src).expect_err("a clash");
+    assert_eq!(
+        codes(&errors, Severity::Error),
+        ["13:1 NST0041"],
+        "{errors:?}"
+    );
 }

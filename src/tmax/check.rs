@@ -55,6 +55,7 @@ pub fn check(file: &EnvFile, report: &mut Report) {
         }
     }
     min_zero(file, report);
+    engine_restart(file, report);
     refs::check(file, report);
 }
 
@@ -86,6 +87,65 @@ fn entry(kind: SectionKind, e: &Entry, report: &mut Report) {
     }
     if kind == SectionKind::Server {
         server(e, report);
+    }
+    depends(kind, e, report);
+}
+
+/// Items another item requires or forbids: 3.2.2 COMPRESSSIZE ("반드시 CompressPort와 함께"),
+/// 3.2.3 SVGTYPE = EXTSVG ("OPENINFO 항목도 함께 지정해 주어야"), 3.2.4 SVRTYPE = STD_MT
+/// ("반드시 MINTHR, MAXTHR, STACKSIZE, CPC를 함께 설정") and CTX_EREPLY ("UCS 서버 타입에서만
+/// 설정할 수 있다").
+fn depends(kind: SectionKind, e: &Entry, report: &mut Report) {
+    let is = |key: &str, v: &str| {
+        e.text(key)
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case(v))
+    };
+    let mut needs = |on: &str, value: &str, wanted: &[&str], why: &str| {
+        let Some(at) = e.get(on) else { return };
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|w| e.get(w).is_none())
+            .collect();
+        if !missing.is_empty() {
+            let msg = format!(
+                "{} {:?}: {on}{value} needs {} ({why})",
+                kind.header(),
+                e.name,
+                missing.join(", ")
+            );
+            let pos = if value.is_empty() {
+                at.pos
+            } else {
+                at.value.pos
+            };
+            report.error(pos, code::ITEM_DEPENDS, msg);
+        }
+    };
+    match kind {
+        SectionKind::Node => needs("COMPRESSSIZE", "", &["COMPRESSPORT"], "manual 3.2.2"),
+        SectionKind::SvrGroup if is("SVGTYPE", "EXTSVG") => {
+            needs("SVGTYPE", " = EXTSVG", &["OPENINFO"], "manual 3.2.3");
+        }
+        SectionKind::Server => {
+            if is("SVRTYPE", "STD_MT") {
+                let all = ["MINTHR", "MAXTHR", "STACKSIZE", "CPC"];
+                needs("SVRTYPE", " = STD_MT", &all, "manual 3.2.4");
+            }
+            if let Some(i) = e.get("CTX_EREPLY")
+                && !is("SVRTYPE", "UCS")
+            {
+                let t = e.text("SVRTYPE").map_or("STD (the default)", str::trim);
+                let msg = format!(
+                    "{} {:?}: CTX_EREPLY is for SVRTYPE = UCS only; this server is {t} \
+                     (manual 3.2.4)",
+                    kind.header(),
+                    e.name
+                );
+                report.error(i.pos, code::ITEM_DEPENDS, msg);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -133,7 +193,7 @@ fn item(kind: SectionKind, e: &Entry, item: &Item, report: &mut Report) {
     if let Err((c, why)) = value(spec, &item.value.text) {
         let msg = format!("{:?}: {} = {:?}: {why}", e.name, item.key, item.value.text);
         report.error(item.value.pos, c, msg);
-    } else if item.key == "GPERIOD" {
+    } else if item.key == "GPERIOD" && matches!(kind, SectionKind::Server | SectionKind::Gateway) {
         gperiod(e, item, report);
     }
     let hyphen = item.key == "NODENAME" && !item.value.quoted && item.value.text.contains('-');
@@ -270,6 +330,53 @@ fn min_zero(file: &EnvFile, report: &mut Report) {
             ),
         };
         report.warn(pos, code::MIN_ZERO, msg);
+    }
+}
+
+/// NST0040, once per place: RESTART, MAXRSTART and GPERIOD on a NODE govern the engine's own
+/// CLH, CAS, CLL and TLM, on a SVRGROUP its TMS (or RQ) (3.2.2, 3.2.3, 3.8.2). nonstop runs
+/// neither; servers follow the SERVER section's items only, so these are not imported.
+fn engine_restart(file: &EnvFile, report: &mut Report) {
+    let scopes = [
+        (
+            SectionKind::Node,
+            "node",
+            "the engine's CLH, CAS, CLL and TLM processes",
+        ),
+        (
+            SectionKind::SvrGroup,
+            "server group",
+            "the group's TMS (or RQ) process",
+        ),
+    ];
+    for (kind, what, governs) in scopes {
+        let mut by_place: Vec<(Pos, &str, Vec<&str>)> = Vec::new();
+        for e in file.entries(kind) {
+            let restart = e
+                .items
+                .iter()
+                .filter(|i| matches!(i.key.as_str(), "RESTART" | "MAXRSTART" | "GPERIOD"));
+            for i in restart {
+                match by_place.iter_mut().find(|(p, _, _)| *p == i.pos) {
+                    Some((_, _, names)) => names.push(&e.name),
+                    None => by_place.push((i.pos, &i.key, vec![&e.name])),
+                }
+            }
+        }
+        for (pos, key, names) in by_place {
+            let shown: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+            let whose = if names.len() == 1 {
+                format!("{what} {}", shown[0])
+            } else {
+                format!("{what}s {}", shown.join(", "))
+            };
+            let msg = format!(
+                "{whose}: {key} governs {governs} (manual 3.8.2), which nonstop does not run; \
+                 not imported (servers restart by the SERVER section's RESTART, MAXRSTART and \
+                 GPERIOD)"
+            );
+            report.warn(pos, code::ENGINE_RESTART, msg);
+        }
     }
 }
 

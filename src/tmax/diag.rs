@@ -81,6 +81,23 @@ pub mod code {
     pub const SERVER_IN_BACKUP: &str = "NST0038";
     /// A GPERIOD longer than nonstop's longest restart window: imported as that (warning).
     pub const LONG_GPERIOD: &str = "NST0039";
+    /// RESTART/MAXRSTART/GPERIOD on a NODE or SVRGROUP: the engine's or TMS's, not imported
+    /// (warning).
+    pub const ENGINE_RESTART: &str = "NST0040";
+    /// A server or gateway has the name of a server's copy in a cousin group.
+    pub const COPY_NAME_TAKEN: &str = "NST0041";
+    /// Gateways of a LOAD = -1 cousin set: not called, left out of the set (warning).
+    pub const GATEWAY_NOT_CALLED: &str = "NST0042";
+    /// An item that another item requires, or that another item forbids.
+    pub const ITEM_DEPENDS: &str = "NST0043";
+    /// A ROUTING range names no server group or gateway.
+    pub const UNKNOWN_RANGE_GROUP: &str = "NST0044";
+    /// A ROUTING range whose low end is above its high end.
+    pub const REVERSED_RANGE: &str = "NST0045";
+    /// RANGES without `*` and without both MIN and MAX (warning).
+    pub const NO_CATCH_ALL: &str = "NST0046";
+    /// A ROUTING range that cannot be read.
+    pub const BAD_RANGE: &str = "NST0047";
 }
 
 /// How bad a finding is.

@@ -2,11 +2,13 @@
 //! each item maps and what is left out. The mapping, in short:
 //!
 //! ```text
-//!  NODE ──────────▶ node (AUTOBACKUP); RESTART/MAXRSTART/GPERIOD inherited by its servers
+//!  NODE ──────────▶ node (AUTOBACKUP); its RESTART items are the engine's, not imported
 //!  SVRGROUP ──────▶ group: owners = NODENAME, then each BACKUP group's NODENAME in order
-//!    BACKUP group ─▶ (no group of its own: it only adds its node, 3.8.1)
-//!    COUSIN/LOAD ──▶ cousin set named after the group that lists it
-//!  SERVER ────────▶ `process` resource in its group (CLOPT, MIN, restart policy)
+//!    BACKUP group ─▶ (no group of its own: it adds its node, and its APPDIR/TMAXDIR as
+//!                     node_properties of the original's servers, 3.8.1)
+//!    COUSIN/LOAD ──▶ cousin set named after the group that lists it; each other member group
+//!                     runs copies `SERVER.GROUP` of that group's servers (3.5.1, 3.8.1)
+//!  SERVER ────────▶ `process` resource in its group (CLOPT, MIN, its own restart policy)
 //!  SERVICE ───────▶ services entry: the group of its server (or gateway)
 //!  GATEWAY ───────▶ group of its own with one `tmax-gateway` resource, owners from BACKUP
 //! ```
@@ -22,7 +24,7 @@ use nonstop_controller::config::file::{
 use nonstop_controller::db::model::{Load, NodeSpec, Target};
 
 use super::model::{Entry, EnvFile, SectionKind};
-use super::refs::{Index, listed};
+use super::refs::{Index, copy_name, cousin_originals, cousin_sets, listed, not_called};
 use nonstop_contract::timing::RESTART_WINDOW;
 
 /// The type nonstop gives Tmax gateways: a `process` with the gateway's address items.
@@ -44,6 +46,7 @@ pub fn import(file: &EnvFile) -> ClusterFile {
         ix: &ix,
         backups: &backups,
         servers_of: servers_by_group(file),
+        originals: cousin_originals(file, &ix),
     };
     let mut out = ClusterFile {
         nodes: file.entries(SectionKind::Node).map(node).collect(),
@@ -71,6 +74,43 @@ struct Context<'a, 'f> {
     ix: &'a Index<'f>,
     backups: &'a HashSet<&'f str>,
     servers_of: HashMap<&'f str, Vec<&'f Entry>>,
+    /// Each server group that is a cousin of a server group declaring COUSIN: that group.
+    originals: HashMap<&'f str, &'f Entry>,
+}
+
+/// Where a server runs: the group whose APPDIR applies (none for a gateway) and its node.
+#[derive(Clone, Copy)]
+struct Place<'f> {
+    group: Option<&'f Entry>,
+    node: Option<&'f Entry>,
+}
+
+impl Place<'_> {
+    /// The group's APPDIR, or else its node's; an empty one names no folder.
+    fn appdir(&self) -> Option<&str> {
+        let dir = self.group.and_then(|g| g.text("APPDIR"));
+        let dir = dir.or_else(|| self.node.and_then(|n| n.text("APPDIR")));
+        dir.map(str::trim).filter(|d| !d.is_empty())
+    }
+
+    /// `command`, `cwd` and `env` of `program` run here.
+    fn launch(&self, program: &str) -> Properties {
+        let mut props = Properties::new();
+        let command = match self.appdir() {
+            Some(dir) => format!("{}/{program}", dir.trim_end_matches('/')),
+            None => program.to_string(),
+        };
+        props.insert("command".into(), Value::Str(command));
+        // An empty APPDIR names no folder: the program runs where the agent does.
+        if let Some(dir) = self.appdir() {
+            props.insert("cwd".into(), Value::Str(dir.to_string()));
+        }
+        if let Some(tmaxdir) = self.node.and_then(|n| n.text("TMAXDIR")) {
+            let env = vec![format!("TMAXDIR={}", tmaxdir.trim())];
+            props.insert("env".into(), Value::List(env));
+        }
+        props
+    }
 }
 
 fn servers_by_group(file: &EnvFile) -> HashMap<&str, Vec<&Entry>> {
@@ -123,20 +163,40 @@ impl<'f> Context<'_, 'f> {
         owners
     }
 
-    fn group(&self, g: &'f Entry) -> GroupEntry {
-        let node = self.node_of(g);
-        let appdir = g
-            .text("APPDIR")
-            .or_else(|| node.and_then(|n| n.text("APPDIR")));
-        let servers = self
-            .servers_of
-            .get(g.name.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let resources = servers
-            .into_iter()
-            .map(|s| server(s, &[s, g], node, appdir))
+    /// Where the entry runs, then where each of its BACKUP entries does, by node name.
+    fn places(
+        &self,
+        e: &'f Entry,
+        pool: &HashMap<&'f str, &'f Entry>,
+        group: bool,
+    ) -> (Place<'f>, Vec<(String, Place<'f>)>) {
+        let place = |x: &'f Entry| Place {
+            group: group.then_some(x),
+            node: self.node_of(x),
+        };
+        let backups = e.get("BACKUP").map(listed).unwrap_or_default();
+        let others = backups
+            .iter()
+            .filter_map(|b| pool.get(b.as_str()))
+            .filter_map(|b| Some((b.text("NODENAME")?.trim().to_string(), place(b))))
             .collect();
+        (place(e), others)
+    }
+
+    fn group(&self, g: &'f Entry) -> GroupEntry {
+        let (home, backups) = self.places(g, &self.ix.groups, true);
+        let own = self.servers_of.get(g.name.as_str()).into_iter().flatten();
+        let mut resources: Vec<ResourceEntry> = own
+            .map(|s| server(s, s.name.clone(), home, &backups))
+            .collect();
+        // 3.5.1: a cousin group runs the servers of the group that lists it, from its own APPDIR.
+        if let Some(original) = self.originals.get(g.name.as_str()) {
+            let theirs = self.servers_of.get(original.name.as_str()).into_iter();
+            for s in theirs.flatten() {
+                let name = copy_name(&s.name, &g.name);
+                resources.push(server(s, name, home, &backups));
+            }
+        }
         GroupEntry {
             name: g.name.clone(),
             owners: self.owners(g, &self.ix.groups),
@@ -148,9 +208,8 @@ impl<'f> Context<'_, 'f> {
     }
 
     fn gateway(&self, gw: &'f Entry) -> GroupEntry {
-        let node = self.node_of(gw);
-        let appdir = node.and_then(|n| n.text("APPDIR"));
-        let mut r = server(gw, &[gw], node, appdir);
+        let (home, backups) = self.places(gw, &self.ix.gateways, false);
+        let mut r = server(gw, gw.name.clone(), home, &backups);
         r.type_name = GATEWAY_TYPE.to_string();
         if let Some(t) = gw.text("GWTYPE") {
             let t = t.trim().to_ascii_uppercase();
@@ -179,19 +238,10 @@ impl<'f> Context<'_, 'f> {
     /// its LOAD.
     fn cousins(&self, file: &'f EnvFile) -> Vec<CousinEntry> {
         let mut sets = Vec::new();
-        let all = file
-            .entries(SectionKind::SvrGroup)
-            .chain(file.entries(SectionKind::Gateway));
-        for e in all {
-            let Some(item) = e.get("COUSIN") else {
-                continue;
-            };
-            let mut names = vec![e.name.clone()];
-            for c in listed(item) {
-                if !names.contains(&c) {
-                    names.push(c);
-                }
-            }
+        for (e, _, mut names) in cousin_sets(file) {
+            // 3.2.3 LOAD = -1: the gateways of a local-only set are not called.
+            let left_out = not_called(self.ix, &names);
+            names.retain(|n| !left_out.contains(n));
             let members: Vec<CousinMemberEntry> =
                 names.iter().filter_map(|n| self.member(n)).collect();
             if members.len() >= 2 {
@@ -238,60 +288,53 @@ impl<'f> Context<'_, 'f> {
     }
 }
 
-/// A SERVER (or GATEWAY) as a `process` resource. `levels` are the entries whose RESTART,
-/// MAXRSTART and GPERIOD apply, nearest first; the node comes last.
-fn server(
-    s: &Entry,
-    levels: &[&Entry],
-    node: Option<&Entry>,
-    appdir: Option<&str>,
-) -> ResourceEntry {
-    let mut props = Properties::new();
+/// A SERVER (or GATEWAY) as a `process` resource named `name`, run at `home`; on each BACKUP
+/// node whose command, folder or TMAXDIR differ, those differences as `node_properties`
+/// (3.8.1: a backup group may redefine its items). Its restarts follow its own RESTART,
+/// MAXRSTART and GPERIOD only (3.8.2).
+fn server(s: &Entry, name: String, home: Place, backups: &[(String, Place)]) -> ResourceEntry {
     let program = s
         .text("TARGET")
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .unwrap_or(s.name.trim());
-    let command = match appdir.map(str::trim).filter(|d| !d.is_empty()) {
-        Some(dir) => format!("{}/{program}", dir.trim_end_matches('/')),
-        None => program.to_string(),
-    };
-    props.insert("command".into(), Value::Str(command));
+    let mut props = home.launch(program);
+    let mut node_properties = std::collections::BTreeMap::new();
+    for (node, place) in backups {
+        let there: Properties = place
+            .launch(program)
+            .into_iter()
+            .filter(|(k, v)| props.get(k) != Some(v))
+            .collect();
+        if !there.is_empty() {
+            node_properties.insert(node.clone(), there);
+        }
+    }
     if let Some(clopt) = s.text("CLOPT") {
         let args: Vec<String> = clopt.split_whitespace().map(str::to_string).collect();
         if !args.is_empty() {
             props.insert("args".into(), Value::List(args));
         }
     }
-    // An empty APPDIR names no folder: the program runs where the agent does.
-    if let Some(dir) = appdir.map(str::trim).filter(|d| !d.is_empty()) {
-        props.insert("cwd".into(), Value::Str(dir.to_string()));
-    }
-    if let Some(tmaxdir) = node.and_then(|n| n.text("TMAXDIR")) {
-        let env = vec![format!("TMAXDIR={}", tmaxdir.trim())];
-        props.insert("env".into(), Value::List(env));
-    }
     let min = int(s, "MIN").unwrap_or(1);
     props.insert("instances".into(), Value::Int(min.clamp(1, 1024)));
-    let mut all: Vec<&Entry> = levels.to_vec();
-    all.extend(node);
     let offline = min == 0 || !is_no(Some(s.text("DUMMY").unwrap_or("N")));
     ResourceEntry {
-        name: s.name.clone(),
+        name,
         type_name: "process".into(),
         properties: props,
-        node_properties: Default::default(),
+        node_properties,
         depends_on: Vec::new(),
         timings: Some(Timings {
-            restart: restart_policy(&all),
+            restart: restart_policy(&[s]),
             ..Timings::default()
         }),
         target: offline.then_some(Target::Offline),
     }
 }
 
-/// RESTART / MAXRSTART / GPERIOD, each from the nearest level that gives it (3.8.2), with the
-/// SERVER defaults (RESTART Y, MAXRSTART 5, GPERIOD 86400 s). A Tmax server whose restarts run
+/// RESTART / MAXRSTART / GPERIOD, each from the nearest level that gives it (3.8.2: a server's
+/// or a gateway's own, `DEFAULT:` included), with the SERVER defaults (RESTART Y, MAXRSTART 5, GPERIOD 86400 s). A Tmax server whose restarts run
 /// out stays down; its group fails over only when its node fails (3.8.1), hence `restart`
 /// (stay Failed) and not `restart-then-failover`. RESTART = N is a limit of zero.
 pub fn restart_policy(levels: &[&Entry]) -> RestartPolicy {

@@ -2,7 +2,7 @@
 //! does, and import it as a `cluster.yaml`.
 //!
 //! ```text
-//!  text ─lexer─▶ tokens ─parser─▶ EnvFile ─check (+refs)─▶ findings
+//!  text ─lexer─▶ tokens ─parser─▶ EnvFile ─check (+refs, routing)─▶ findings
 //!                                    └──────import──────▶ ClusterFile (only when no errors)
 //! ```
 
@@ -14,6 +14,7 @@ pub mod lexer;
 pub mod model;
 pub mod parser;
 pub mod refs;
+pub mod routing;
 
 use nonstop_controller::config::ClusterFile;
 

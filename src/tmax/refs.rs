@@ -65,6 +65,76 @@ pub fn listed(i: &Item) -> Vec<String> {
     i.value.names()
 }
 
+/// Every cousin set of the file: the SVRGROUP or GATEWAY entry that lists COUSIN, that item,
+/// and the members (the entry first, then each name it lists, once).
+pub fn cousin_sets(file: &EnvFile) -> Vec<(&Entry, &Item, Vec<String>)> {
+    let all = file
+        .entries(SectionKind::SvrGroup)
+        .chain(file.entries(SectionKind::Gateway));
+    let mut sets = Vec::new();
+    for e in all {
+        let Some(item) = e.get("COUSIN") else {
+            continue;
+        };
+        let mut names = vec![e.name.clone()];
+        for c in listed(item) {
+            if !names.contains(&c) {
+                names.push(c);
+            }
+        }
+        sets.push((e, item, names));
+    }
+    sets
+}
+
+/// The resource name of server `server`'s copy in cousin group `group` (3.5.1). Both are names
+/// nonstop accepts, of at most 15 characters: the result is one too.
+pub fn copy_name(server: &str, group: &str) -> String {
+    format!("{server}.{group}")
+}
+
+/// Each server group named in the COUSIN list of a server group, mapped to that group: the
+/// original whose servers it runs copies of (3.5.1 "SVRGROUP 복사"). Backups are left out
+/// (CFL0309 forbids them there).
+pub fn cousin_originals<'f>(file: &'f EnvFile, ix: &Index<'f>) -> HashMap<&'f str, &'f Entry> {
+    let backups = ix.backups();
+    let mut out = HashMap::new();
+    for e in file.entries(SectionKind::SvrGroup) {
+        let Some(item) = e.get("COUSIN") else {
+            continue;
+        };
+        for c in listed(item) {
+            if let Some((name, _)) = ix.groups.get_key_value(c.as_str())
+                && *name != e.name
+                && !backups.contains(name)
+            {
+                out.entry(*name).or_insert(e);
+            }
+        }
+    }
+    out
+}
+
+/// The gateways of a cousin set (the entry that lists COUSIN first, then its list) that are
+/// not called: 3.2.3 LOAD = -1, "COUSIN 에 속해 있는 도메인 게이트웨이는 호출되지 않는다". A
+/// set is local-only when a member that is not a standby (-3) has LOAD -1, as nonstop's
+/// service resolution reads it (controller/src/policy/service.rs).
+pub fn not_called(ix: &Index, names: &[String]) -> Vec<String> {
+    let load = |n: &String| {
+        let e = ix.groups.get(n.as_str()).or(ix.gateways.get(n.as_str()));
+        e.and_then(|e| e.text("LOAD"))
+            .and_then(|t| t.trim().parse::<i64>().ok())
+    };
+    if !names.iter().any(|n| load(n) == Some(-1)) {
+        return Vec::new();
+    }
+    names
+        .iter()
+        .filter(|n| ix.gateways.contains_key(n.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Checks every reference of the file.
 pub fn check(file: &EnvFile, report: &mut Report) {
     let ix = Index::new(file);
@@ -77,6 +147,11 @@ pub fn check(file: &EnvFile, report: &mut Report) {
     }
     cousin_rules(file, &ix, report);
     clashes(&ix, report);
+    copy_clashes(file, &ix, report);
+    gateways_not_called(file, &ix, report);
+    for e in file.entries(SectionKind::Routing) {
+        super::routing::check(e, &ix, report);
+    }
     servers_in_backups(file, &ix, report);
 }
 
@@ -286,5 +361,66 @@ fn clashes(ix: &Index, report: &mut Report) {
         };
         let msg = format!("gateway {name:?} has the name of a {other}; nonstop needs them apart");
         report.error(gw.pos, code::NAME_CLASH, msg);
+    }
+}
+
+/// NST0041: the name of a server's copy in a cousin group (`SERVER.GROUP`) is already a
+/// server's or a gateway's.
+fn copy_clashes(file: &EnvFile, ix: &Index, report: &mut Report) {
+    let originals = cousin_originals(file, ix);
+    let mut pairs: Vec<(&str, &Entry)> = originals.into_iter().collect();
+    pairs.sort_by_key(|(g, _)| *g);
+    let mut made: HashMap<String, (&str, &str)> = HashMap::new();
+    for (group, original) in pairs {
+        let servers = file
+            .entries(SectionKind::Server)
+            .filter(|s| s.text("SVGNAME").map(str::trim) == Some(original.name.as_str()));
+        for s in servers {
+            let name = copy_name(&s.name, group);
+            let taken = ix
+                .servers
+                .get(name.as_str())
+                .or(ix.gateways.get(name.as_str()));
+            if let Some(other) = taken {
+                let msg = format!(
+                    "{name:?} is the name nonstop gives the copy of server {:?} in cousin group \
+                     {group:?} (manual 3.5.1); rename this entry",
+                    s.name
+                );
+                report.error(other.pos, code::COPY_NAME_TAKEN, msg);
+            }
+            if let Some((s0, g0)) = made.insert(name.clone(), (&s.name, group)) {
+                let msg = format!(
+                    "{name:?} names both the copy of server {s0:?} in cousin group {g0:?} and \
+                     that of {:?} in {group:?}; rename one of them",
+                    s.name
+                );
+                report.error(s.pos, code::COPY_NAME_TAKEN, msg);
+            }
+        }
+    }
+}
+
+/// NST0042: gateways in a local-only (LOAD = -1) cousin set are not called (3.2.3); nonstop
+/// leaves them out of the set.
+fn gateways_not_called(file: &EnvFile, ix: &Index, report: &mut Report) {
+    for (e, item, names) in cousin_sets(file) {
+        let gws = not_called(ix, &names);
+        if gws.is_empty() {
+            continue;
+        }
+        let shown: Vec<String> = gws.iter().map(|g| format!("{g:?}")).collect();
+        let (what, are) = if gws.len() == 1 {
+            ("gateway", "is")
+        } else {
+            ("gateways", "are")
+        };
+        let msg = format!(
+            "{what} {} in the cousin set of {:?} {are} not called: with LOAD = -1 (local only) \
+             a cousin set's domain gateways are not called (manual 3.2.3); left out of the set",
+            shown.join(", "),
+            e.name
+        );
+        report.warn(item.value.pos, code::GATEWAY_NOT_CALLED, msg);
     }
 }
