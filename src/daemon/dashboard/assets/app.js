@@ -15,6 +15,9 @@ let render = null;      // the current page's redraw
 let streamAbort = null;
 let redrawTimer = null;
 let flash = {};          // the last action's outcome, on its group's page
+// Forms live as long as their page: a redraw on a cluster event puts the same form back, so
+// what is typed, chosen or focused there stays (and so do references to its fields).
+let forms = new Map();
 
 // A token in the fragment is taken, then removed from the address bar (the fragment never
 // reaches the server, nor its logs). Whether there was one.
@@ -300,7 +303,8 @@ function fieldFor(p, value) {
 async function pageResource(name) {
   const { resource: r, values, schema } = await api("/api/resources/" + encodeURIComponent(name));
   const r0 = r;
-  const form = el("form", { id: "properties", novalidate: true },
+  const kept = forms.get("resource:" + name);
+  const form = kept || el("form", { id: "properties", novalidate: true },
     schema.map((p) => fieldFor(p, values[p.name])),
     el("p", { class: "error", id: "form-error", role: "alert" }),
     el("div", { class: "actions" },
@@ -311,7 +315,8 @@ async function pageResource(name) {
          "(the resource restarts where its type needs it); your cluster.yaml no longer says the same: apply it again only once it does."]
       : ["Checks the values as ", el("code", {}, "nonstop apply"), " would, changing nothing; an admin can save them."]),
     el("p", { id: "check-result", role: "status" }));
-  form.addEventListener("submit", async (ev) => {
+  if (!kept) forms.set("resource:" + name, form);
+  if (!kept) form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const saving = ev.submitter && ev.submitter.id === "save";
     const properties = {};
@@ -411,8 +416,8 @@ async function pageDrills() {
     });
     return svg;
   };
-  let runForm = null;
-  if (mayOperate()) {
+  let runForm = forms.get("drill-form") || null;
+  if (mayOperate() && !runForm) {
     const scenarios = await api("/api/drills");
     const result = el("p", { id: "drill-result", role: "status", class: flash.bad ? "error" : null },
       flash.drill ? flash.text : "");
@@ -430,6 +435,7 @@ async function pageDrills() {
       el("p", { class: "hint" }, "It breaks what the scenario says on the live cluster, measures, then restores it, as ",
         el("code", {}, "nonstop drill run"), " does."),
       result);
+    forms.set("drill-form", runForm);
     runForm.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const f = ev.target;
@@ -446,6 +452,8 @@ async function pageDrills() {
       f.querySelector("button").disabled = false;
       result.className = flash.bad ? "error" : "";
       result.textContent = flash.text;
+      // Focus in a form holds the page still: let the drill's marks come in.
+      if (document.activeElement) document.activeElement.blur();
     });
   }
   return [
@@ -471,6 +479,7 @@ async function show() {
     const here = a.getAttribute("href") === "#/" + (page === "group" || page === "resource" ? "" : page || "");
     if (here) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
+  forms = new Map();
   const draw = {
     "": () => pageCluster(),
     "group": () => pageGroup(name),
