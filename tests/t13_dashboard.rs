@@ -325,3 +325,48 @@ fn the_dashboard_shows_the_cluster_live_and_offers_what_the_role_allows() {
     c.wait_online("SOCKET_GROUP", "osdb-serv", Duration::from_secs(30));
     c.check();
 }
+
+/// GET `path` from `addr` with this `Host` header: the status code and body.
+fn get_with_host(addr: &str, path: &str, host: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+#[test]
+fn an_insecure_dashboard_answers_only_to_loopback_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("cluster.yaml"), "nodes: [{name: solo}]\n").unwrap();
+    let state = tmp.path().join(".nonstop");
+    let port = free_ports(1).to_string();
+    let out = Command::new(e2e::BIN)
+        .args(["up", "cluster.yaml", "--insecure", "--timing", "fast"])
+        .args(["--dir", state.to_str().unwrap(), "--base-port", &port])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = std::fs::read_to_string(state.join("dashboard")).unwrap();
+    let addr = url
+        .trim()
+        .strip_prefix("http://")
+        .expect("plain HTTP without TLS")
+        .trim_end_matches('/')
+        .to_string();
+    let (code, body) = get_with_host(&addr, "/api/status", &addr);
+    let (evil, refused) = get_with_host(&addr, "/api/status", "evil.example:80");
+    let _ = Command::new(e2e::BIN)
+        .args(["down", "--dir", state.to_str().unwrap()])
+        .output();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"caller_role\":\"insecure\""), "{body}");
+    // A page from a name that rebinds to 127.0.0.1 must not drive an unauthenticated cluster.
+    assert_eq!(evil, 421, "{refused}");
+    assert!(refused.contains("loopback"), "{refused}");
+}

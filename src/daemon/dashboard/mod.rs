@@ -550,6 +550,36 @@ async fn run_drill(
     }
 }
 
+/// Refuses a request whose `Host` is not a loopback address or `localhost` (DNS rebinding).
+async fn loopback_host_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if is_loopback_host(host) {
+        return next.run(req).await;
+    }
+    let why =
+        format!("Host {host:?}: without TLS the dashboard answers only to a loopback address");
+    ApiError(StatusCode::MISDIRECTED_REQUEST, why).into_response()
+}
+
+/// Whether `host` (a Host header: name or address, with or without a port) names this
+/// machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        // `[::1]:8080`, `127.0.0.1:8080`, `localhost:8080`; a bare `::1` has colons too.
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Binds the dashboard's address (first thing, with the gRPC one). Its URL goes to
 /// `DATA_DIR/dashboard.url`.
 pub async fn bind(
@@ -581,7 +611,12 @@ pub fn serve(
         info!("dashboard on {scheme}://{addr}/");
     }
     match tls {
-        None => super::http::serve_plain(listener, app, stop, "dashboard"),
+        // Without TLS nobody is authenticated: only a page the browser loaded from a loopback
+        // name may call (a site that rebinds its own name to 127.0.0.1 is refused).
+        None => {
+            let app = app.layer(axum::middleware::from_fn(loopback_host_only));
+            super::http::serve_plain(listener, app, stop, "dashboard")
+        }
         Some(cell) => {
             tokio::spawn(async move {
                 use tokio_stream::StreamExt;
@@ -604,6 +639,36 @@ pub fn serve(
                     });
                 }
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_loopback_names_pass_as_host() {
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:80",
+            "::1",
+            "127.1.2.3:9",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example:8080",
+            "198.18.0.1:80",
+            "localhost.evil.example",
+            "[::2]:80",
+            "127.0.0.1.evil:80",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
         }
     }
 }
