@@ -17,12 +17,25 @@ use fantoccini::{Client, ClientBuilder, Locator};
 struct Driver {
     child: Child,
     url: String,
+    /// The browser's profile folder, its own: what names its processes.
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver, and the browser it started (which a test that panicked before
+    /// closing its session would otherwise leave running): every process whose command line
+    /// names this driver's profile folder.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let needle = self.profile.path().to_string_lossy().into_owned();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(&needle) {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
     }
 }
 
@@ -52,17 +65,26 @@ fn driver() -> Option<Driver> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(Driver { child, url })
+    let profile = tempfile::Builder::new()
+        .prefix("nonstop-t13-chromium-")
+        .tempdir()
+        .unwrap();
+    Some(Driver {
+        child,
+        url,
+        profile,
+    })
 }
 
 /// A headless browser that trusts the cluster's own CA's certificates as a person would after
 /// importing it (here: by accepting them).
 async fn browser(d: &Driver) -> Client {
+    let profile = format!("--user-data-dir={}", d.profile.path().display());
     let caps = serde_json::json!({
         "acceptInsecureCerts": true,
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "args": [profile, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--window-size=1280,900", "--no-first-run", "--disable-extensions",
                      "--disable-background-networking", "--disable-component-update",
                      "--disable-default-apps", "--disable-sync", "--metrics-recording-only",
