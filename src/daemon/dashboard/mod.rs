@@ -68,13 +68,7 @@ pub struct DrillLauncher {
 
 impl Backend {
     fn client(&self, headers: &HeaderMap) -> Result<Client, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        match (&self.ca_pem, token) {
+        match (&self.ca_pem, bearer(headers)) {
             (Some(ca), Some(t)) => {
                 let links = Links::Anonymous(ca.clone());
                 Ok(Client::for_program(
@@ -96,6 +90,16 @@ impl Backend {
             )?),
         }
     }
+}
+
+/// The token of `Authorization: Bearer TOKEN`, if the request carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// An API error: its HTTP status and the cluster's message, as JSON `{"error": ...}`.
@@ -479,14 +483,8 @@ async fn run_drill(
         return Err(bad(format!("rounds: {} is not within 1..=20", body.rounds)));
     }
     // Who asks must be logged in, as for any call; the cluster then checks the role.
-    let token = match b.client(&headers) {
-        Ok(_) => headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string()),
-        Err(e) => return Err(e),
-    };
+    b.client(&headers)?;
+    let token = bearer(&headers).map(String::from);
     let l = &b.drills;
     let folder = l.data_dir.join("drills");
     std::fs::create_dir_all(&folder).map_err(|e| bad(format!("{}: {e}", folder.display())))?;
