@@ -209,6 +209,24 @@ impl EventMetrics {
         });
     }
 
+    /// Whether [`EventMetrics::record`] will ask where groups are Online for these events: a
+    /// fail-over is being timed, or they start one. Otherwise the caller need not read the
+    /// database for it.
+    pub fn needs_placements(&self, events: &[Event]) -> bool {
+        let timing = !self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
+        timing
+            || events.iter().any(|e| match &e.kind {
+                EventKind::GroupMoving { reason, .. } | EventKind::GroupPlaced { reason, .. } => {
+                    is_failure(*reason)
+                }
+                _ => false,
+            })
+    }
+
     /// Whether a fail-over of `group` is being timed (for tests).
     pub fn timing(&self, group: &str) -> bool {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -506,11 +524,12 @@ mod tests {
     #[test]
     fn a_node_down_move_is_timed_from_its_decision_until_the_group_is_online_there() {
         let m = EventMetrics::default();
-        m.record(
-            &[at(1_000, placed("G", "a", "b", PlaceReason::NodeDown))],
-            |_, _| false,
-        );
+        assert!(!m.needs_placements(&[at(900, resource(ResourceState::Online, false))]));
+        let down = [at(1_000, placed("G", "a", "b", PlaceReason::NodeDown))];
+        assert!(m.needs_placements(&down));
+        m.record(&down, |_, _| false);
         assert!(m.timing("G"));
+        assert!(m.needs_placements(&[]), "while it is timed");
         // Still starting: no observation yet.
         m.record(
             &[at(1_100, resource(ResourceState::OnlinePending, false))],

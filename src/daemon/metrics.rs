@@ -184,6 +184,10 @@ pub async fn feed(store: RaftStore, metrics: EventMetrics, since: Time) {
         if a.events.iter().all(|e| e.at < since) {
             continue;
         }
+        if !metrics.needs_placements(&a.events) {
+            metrics.record(&a.events, |_, _| false);
+            continue;
+        }
         // Which groups are Online, and where, once the command applied.
         let online = store
             .read_local(|db| {
