@@ -115,6 +115,32 @@ async fn the_leader_lists_every_member_with_its_progress() {
     assert!(own.applied >= last);
 }
 
+/// raft-rs clears its own "recently active" mark at every quorum check and sets it again with a
+/// member's next answer. A member that answers every heartbeat must never look inactive: the
+/// leader hands over only to an active voter, so a sample taken between the check and the next
+/// answer would refuse `member remove LEADER` with "no other voter is active".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_answering_every_heartbeat_is_never_shown_inactive() {
+    let c = Cluster::start(3, 1000).await;
+    let leader = c.leader(Duration::from_secs(5)).await;
+    all_active(&c, leader).await;
+    // Five election timeouts (200 ms each), sampled as often as the leader answers.
+    let start = tokio::time::Instant::now();
+    let mut samples = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        let l = list(&c, leader, false).await.unwrap();
+        let idle: Vec<u64> = (l.members.iter())
+            .filter(|m| !m.active)
+            .map(|m| m.id)
+            .collect();
+        assert!(
+            idle.is_empty(),
+            "members {idle:?} shown inactive after {samples} samples"
+        );
+        samples += 1;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leadership_moves_to_the_named_member_from_any_member() {
     let c = Cluster::start(3, 1000).await;

@@ -91,6 +91,10 @@ pub(crate) struct Member<S: LogStorage, T: Transport> {
     /// Peer messages dropped by `validate::check`, and when to say so.
     refused: u64,
     refusals: Throttle,
+    /// When this member, leading, last heard from each peer. raft-rs's own mark
+    /// (`recent_active`) is cleared at every quorum check and set again only by the peer's next
+    /// answer, so a status taken in between would show every peer inactive.
+    heard: std::collections::HashMap<u64, Instant>,
 }
 
 /// Where this incarnation of a member starts numbering its proposals and reads: a random
@@ -161,6 +165,7 @@ pub(crate) fn spawn_member<S: LogStorage, T: Transport>(
         reads_term: 0,
         refused: 0,
         refusals: Throttle::new(REFUSAL_LOG_EVERY),
+        heard: std::collections::HashMap::new(),
         cfg,
     };
     let id = member.cfg.id;
@@ -329,6 +334,9 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
             if let Err(r) = self.check(&m) {
                 self.refuse(&m, r);
                 continue;
+            }
+            if self.raw.raft.state == StateRole::Leader && m.term == self.raw.raft.term {
+                self.heard.insert(m.from, Instant::now());
             }
             // Responses from members raft does not track (removed, or not yet added) are
             // refused by raft-rs; they are harmless.
@@ -530,6 +538,10 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
         if self.raw.raft.state != StateRole::Leader {
             return Vec::new();
         }
+        let now = Instant::now();
+        let window = self.cfg.election_timeout();
+        let heard =
+            |id: &u64| (self.heard.get(id)).is_some_and(|t| now.duration_since(*t) < window);
         let mut all: Vec<Progress> = (self.raw.raft.prs().iter())
             .map(|(id, p)| Progress {
                 id: *id,
@@ -541,7 +553,7 @@ impl<S: LogStorage, T: Transport> Member<S, T> {
                     raft::ProgressState::Snapshot => ProgressState::Snapshot,
                 },
                 // raft-rs does not mark the leader's own entry; it is active by definition.
-                recent_active: p.recent_active || *id == self.cfg.id,
+                recent_active: p.recent_active || heard(id) || *id == self.cfg.id,
             })
             .collect();
         all.sort_by_key(|p| p.id);
