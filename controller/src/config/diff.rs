@@ -63,6 +63,9 @@ impl From<ConfigError> for DiffError {
 /// resource states, counters) is left alone.
 pub fn diff(live: &ClusterDb, file: &ClusterFile) -> Result<Diff, DiffError> {
     let mut want = ClusterDb::new();
+    // Resources of types `types:` does not declare are checked against what the live
+    // cluster's nodes discovered.
+    want.discovered = live.discovered.clone();
     let batch = Op::Batch(ops::to_ops(file)?);
     want.apply(Command::policy(Time(0), batch))
         .map_err(|e| DiffError::File(e.to_string()))?;
@@ -218,7 +221,7 @@ impl Changes {
             if o.properties == n.properties && o.node_properties == n.node_properties {
                 continue;
             }
-            let line = match want.types.get(&n.type_name) {
+            let line = match want.type_named(&n.type_name) {
                 _ if o.type_name != n.type_name || o.group != n.group => "restarts".to_string(),
                 None => "restarts".to_string(),
                 Some(def) => {

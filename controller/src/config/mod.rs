@@ -14,7 +14,7 @@ mod load;
 mod ops;
 pub mod positions;
 
-pub use check::{Checked, check, check_file};
+pub use check::{Checked, check, check_file, check_file_with, check_with, discovered_here};
 pub use diagnostic::{Diagnostic, escape_controls};
 pub use diff::{Diff, DiffError, diff};
 

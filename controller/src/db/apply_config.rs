@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use nonstop_contract::{Timings, TypeDef, check_host_port};
 
+use super::discovered::{Undeclared, no_such_parameter, undeclared_reason};
 use super::error::{Result, invalid, not_found, refused, subject, unknown};
 use super::event::EventKind;
 use super::localized::{field, validate_overrides};
@@ -254,23 +255,22 @@ impl ClusterDb {
         if !self.groups.contains_key(&spec.group) {
             return Err(unknown(subj, "group", "group", &spec.group));
         }
-        let ty = self
-            .types
-            .get(&spec.type_name)
-            .ok_or_else(|| unknown(subj.clone(), "type", "type", &spec.type_name))?;
-        let props = ty.schema.validate(&spec.properties).map_err(|errs| {
-            let e = &errs[0];
-            let more = if errs.len() > 1 {
-                format!(" (and {} more)", errs.len() - 1)
-            } else {
-                String::new()
-            };
-            invalid(
-                subj.clone(),
-                &format!("properties.{}", e.property),
-                format!("{}{more}", e.reason),
-            )
-        })?;
+        let ty = self.resource_type(&spec)?;
+        let props = self
+            .validate_properties(ty, &spec.properties)
+            .map_err(|errs| {
+                let e = &errs[0];
+                let more = if errs.len() > 1 {
+                    format!(" (and {} more)", errs.len() - 1)
+                } else {
+                    String::new()
+                };
+                invalid(
+                    subj.clone(),
+                    &format!("properties.{}", e.property),
+                    format!("{}{more}", e.reason),
+                )
+            })?;
         let node_properties = self.check_node_properties(&spec, &ty.schema, &props)?;
         if let Some(t) = &spec.timings {
             check_timings(&subj, t)?;
@@ -322,6 +322,48 @@ impl ClusterDb {
             }
         }
         Ok(())
+    }
+
+    /// The type of a resource: the declared one, else the one its nodes discovered (and agree
+    /// on); an error for its `type` field otherwise.
+    pub(crate) fn resource_type(&self, spec: &ResourceSpec) -> Result<&TypeDef> {
+        if let Some(t) = self.types.get(&spec.type_name) {
+            return Ok(t);
+        }
+        let subj = subject("resource", &spec.name);
+        match self.discovered_type(&spec.type_name) {
+            Ok(t) => Ok(t),
+            Err(Undeclared::Unreported) if !spec.type_name.starts_with("ocf:") => {
+                Err(unknown(subj, "type", "type", &spec.type_name))
+            }
+            Err(why) => Err(invalid(
+                subj,
+                "type",
+                undeclared_reason(&spec.type_name, &why),
+            )),
+        }
+    }
+
+    /// Validates properties against `ty`'s schema; a type that is not declared (its schema is
+    /// its meta-data) names what its meta-data lists for a property it does not take.
+    pub(crate) fn validate_properties(
+        &self,
+        ty: &TypeDef,
+        values: &nonstop_contract::Properties,
+    ) -> std::result::Result<nonstop_contract::Properties, Vec<nonstop_contract::PropertyError>>
+    {
+        let from_meta_data = !self.types.contains_key(&ty.name);
+        ty.schema.validate(values).map_err(|mut errs| {
+            if from_meta_data {
+                for e in errs
+                    .iter_mut()
+                    .filter(|e| ty.schema.get(&e.property).is_none())
+                {
+                    e.reason = no_such_parameter(ty, &e.property);
+                }
+            }
+            errs
+        })
     }
 
     /// Dependencies must exist, be in the same group, and form no cycle.

@@ -30,7 +30,7 @@ impl ClusterDb {
                 kind: "resource",
                 name: name.to_string(),
             })?;
-        let ty = self.types.get(&r.spec.type_name);
+        let ty = self.type_named(&r.spec.type_name);
         let mut spec = r.spec.clone();
         spec.properties = typed
             .iter()
@@ -62,8 +62,8 @@ impl ClusterDb {
         typed: &std::collections::BTreeMap<String, String>,
     ) -> Result<Vec<FieldProblem>, ApplyError> {
         let spec = self.resource_with(name, typed)?;
-        if let Some(t) = self.types.get(&spec.type_name)
-            && let Err(errors) = t.schema.validate(&spec.properties)
+        if let Some(t) = self.type_named(&spec.type_name)
+            && let Err(errors) = self.validate_properties(t, &spec.properties)
         {
             return Ok(errors
                 .into_iter()

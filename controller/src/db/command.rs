@@ -136,6 +136,9 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         daemon: String,
     },
+    /// The types a node's agent discovered (OCF agents, `exec` plug-ins: their meta-data),
+    /// replacing what it reported before; accepted before the node is added (discovered.rs).
+    TypesDiscovered { node: String, types: Vec<TypeDef> },
     /// A node's watchdog confirmed that the daemon run `incarnation` died and that everything
     /// its agent had started (`resources`) is stopped: the node is Down at once, its groups
     /// free to move without waiting out its lease (docs/design.md).
@@ -271,6 +274,9 @@ impl fmt::Display for Op {
                 node, incarnation, ..
             } => {
                 write!(f, "node {node} registered (run {incarnation:016x})")
+            }
+            Op::TypesDiscovered { node, types } => {
+                write!(f, "node {node} discovered {} type(s)", types.len())
             }
             Op::NodeStopped {
                 node, resources, ..

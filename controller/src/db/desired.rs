@@ -55,7 +55,7 @@ impl ClusterDb {
         used.dedup();
         let types = used
             .iter()
-            .filter_map(|t| self.types.get(*t).cloned())
+            .filter_map(|t| self.type_for_running(t).cloned())
             .collect();
         DesiredNode {
             epoch: groups.iter().map(|g| g.epoch).max().unwrap_or(0),
@@ -87,7 +87,7 @@ impl ClusterDb {
                 .depends_on
                 .iter()
                 .all(|d| out.iter().any(|o| &o.name == d && o.online));
-            let handler = self.types.get(&r.spec.type_name).map(|t| t.handler.clone());
+            let handler = (self.type_for_running(&r.spec.type_name)).map(|t| t.handler.clone());
             out.push(DesiredResource {
                 name,
                 type_name: r.spec.type_name.clone(),

@@ -12,6 +12,7 @@ mod apply_live;
 mod check;
 mod command;
 mod desired;
+mod discovered;
 mod error;
 mod event;
 mod fence;
@@ -29,6 +30,7 @@ use nonstop_contract::builtin::builtin_types;
 
 pub use check::FieldProblem;
 pub use command::{Command, DrillStep, Op, Origin, RestartCount};
+pub use discovered::{Discovered, MAX_DISCOVERED, Undeclared, difference};
 pub use error::{ApplyError, Result};
 pub use event::{Event, EventKind};
 pub use model::*;
@@ -72,6 +74,10 @@ pub struct ClusterDb {
     /// The drill running now, if any (`Op::Drill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<RunningDrill>,
+    /// The types each node's agent discovered (OCF agents, `exec` plug-ins: their meta-data),
+    /// by node, then by type (`Op::TypesDiscovered`, discovered.rs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub discovered: Discovered,
 }
 
 /// A drill that began and has not ended.
@@ -113,6 +119,7 @@ impl ClusterDb {
             audit: VecDeque::new(),
             tokens: BTreeMap::new(),
             drill: None,
+            discovered: Discovered::new(),
         }
     }
 
@@ -203,6 +210,7 @@ impl ClusterDb {
                 incarnation,
                 daemon,
             } => self.registered(&node, incarnation, daemon),
+            Op::TypesDiscovered { node, types } => self.types_discovered(&node, types),
             Op::Drill { .. } => Err(error::refused(
                 "drill".into(),
                 "a drill's mark is never part of a batch",

@@ -64,7 +64,7 @@ impl ClusterDb {
     pub fn stop_wait(&self, g: &Group) -> Millis {
         let budget = self.settings.timing.terminate;
         self.group_resources(&g.spec.name)
-            .filter_map(|r| self.types.get(&r.spec.type_name))
+            .filter_map(|r| self.type_for_running(&r.spec.type_name))
             .map(|t| t.stop.beyond(budget))
             .max()
             .unwrap_or_default()

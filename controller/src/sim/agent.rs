@@ -253,7 +253,7 @@ impl Simulator {
             .db
             .resources
             .get(resource)
-            .and_then(|r| self.db.types.get(&r.spec.type_name));
+            .and_then(|r| self.db.type_for_running(&r.spec.type_name));
         match t.map(|t| t.stop) {
             Some(StopBound::Within(d)) => d,
             _ => terminate,

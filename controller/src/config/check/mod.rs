@@ -25,7 +25,7 @@ use super::file::ClusterFile;
 use super::load::load_str;
 use super::ops;
 use super::positions::{self, Node};
-use crate::db::{ApplyError, ClusterDb, Command, Op};
+use crate::db::{ApplyError, ClusterDb, Command, Discovered, Op};
 use crate::time::Time;
 use locate::{Fault, first_quoted, locate, plain};
 
@@ -42,9 +42,32 @@ pub struct Checked {
 
 /// Reads and checks `text` (the contents of `file_name`), reporting every error found.
 pub fn check(file_name: &str, text: &str) -> Result<Checked, Vec<Diagnostic>> {
+    check_with(file_name, text, &Discovered::new())
+}
+
+/// [`check`], with the types the nodes discovered (the live database's, or those installed on
+/// this machine: [`discovered_here`]): resources of a type that `types:` does not declare are
+/// checked against them.
+pub fn check_with(
+    file_name: &str,
+    text: &str,
+    discovered: &Discovered,
+) -> Result<Checked, Vec<Diagnostic>> {
     let file = load_str(file_name, text)?;
     let root = positions::parse(text);
-    check_file(file_name, file, root.as_ref())
+    check_file_with(file_name, file, root.as_ref(), discovered)
+}
+
+/// The types of `defs` (read on this machine) as if every node of `file` had reported them.
+pub fn discovered_here(file: &ClusterFile, defs: &[nonstop_contract::TypeDef]) -> Discovered {
+    let types: BTreeMap<String, nonstop_contract::TypeDef> =
+        defs.iter().map(|d| (d.name.clone(), d.clone())).collect();
+    if types.is_empty() {
+        return Discovered::new();
+    }
+    (file.nodes.iter())
+        .map(|n| (n.name.clone(), types.clone()))
+        .collect()
 }
 
 /// Checks a file already read (the Tmax importer builds one in memory). Without `root`, every
@@ -54,7 +77,18 @@ pub fn check_file(
     file: ClusterFile,
     root: Option<&Node>,
 ) -> Result<Checked, Vec<Diagnostic>> {
+    check_file_with(file_name, file, root, &Discovered::new())
+}
+
+/// [`check_file`] with the types the nodes discovered (see [`check_with`]).
+pub fn check_file_with(
+    file_name: &str,
+    file: ClusterFile,
+    root: Option<&Node>,
+    discovered: &Discovered,
+) -> Result<Checked, Vec<Diagnostic>> {
     let mut c = Checker::new(file_name, root);
+    c.db.discovered = discovered.clone();
     c.settings(&file);
     c.nodes(&file);
     c.types(&file);
@@ -157,7 +191,7 @@ impl<'a> Checker<'a> {
 
     fn finish(mut self, file: ClusterFile) -> Result<Checked, Vec<Diagnostic>> {
         if self.diags.is_empty() {
-            match build(&file) {
+            match build(&file, &self.db.discovered) {
                 Ok((ops, db)) => return Ok(Checked { file, ops, db }),
                 // Not expected: the item-by-item pass accepted it. Say so rather than panic.
                 Err(message) => self.report(None, &plain("", message)),
@@ -168,10 +202,12 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The commands for `file` and a fresh database with them applied as one batch.
-fn build(file: &ClusterFile) -> Result<(Vec<Op>, ClusterDb), String> {
+/// The commands for `file` and a fresh database (knowing the types the nodes discovered) with
+/// them applied as one batch.
+fn build(file: &ClusterFile, discovered: &Discovered) -> Result<(Vec<Op>, ClusterDb), String> {
     let ops = ops::to_ops(file).map_err(|e| e.to_string())?;
     let mut db = ClusterDb::new();
+    db.discovered = discovered.clone();
     let cmd = Command::policy(Time(0), Op::Batch(ops.clone()));
     db.apply(cmd).map_err(|e| e.to_string())?;
     Ok((ops, db))

@@ -79,6 +79,13 @@ impl<'a> Checker<'a> {
         if let Some(t) = relaxed.types.get_mut(&spec.type_name) {
             t.schema = Schema::default();
         }
+        for t in relaxed
+            .discovered
+            .values_mut()
+            .filter_map(|d| d.get_mut(&spec.type_name))
+        {
+            t.schema = Schema::default();
+        }
         spec.properties.clear();
         // Keep the nodes, so that apply still checks that they exist and own the group.
         spec.node_properties.values_mut().for_each(|p| p.clear());
@@ -88,10 +95,10 @@ impl<'a> Checker<'a> {
     /// Checks every property against the type's schema, so that each bad one is reported at its
     /// own line (apply stops at the first).
     pub(super) fn properties_valid(&mut self, item: Option<&'a Node>, spec: &ResourceSpec) -> bool {
-        let Some(ty) = self.db.types.get(&spec.type_name) else {
+        let Some(ty) = self.db.type_named(&spec.type_name) else {
             return true; // apply names the unknown type
         };
-        let errors = match ty.schema.validate(&spec.properties) {
+        let errors = match self.db.validate_properties(ty, &spec.properties) {
             Ok(base) => node_errors(&ty.schema, &base, spec),
             Err(errors) => errors
                 .into_iter()
