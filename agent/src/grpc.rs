@@ -198,6 +198,24 @@ pub enum StopAnswer {
 }
 
 impl GrpcLink {
+    /// Reports the types this node discovered (its OCF agents' and plug-ins' meta-data) to the
+    /// leader, which records them for the node.
+    pub async fn report_types(&self, types: &[nonstop_contract::TypeDef]) -> Result<()> {
+        let req = pb::TypesReport {
+            node: self.node.clone(),
+            discovered: types
+                .iter()
+                .map(nonstop_contract::wire::type_to_wire)
+                .collect(),
+        };
+        self.to_leader(|mut c| {
+            let req = req.clone();
+            async move { c.report_types(req).await }
+        })
+        .await
+        .map(drop)
+    }
+
     /// Tells the members, one after the other until one answers, that member `id` (the one
     /// this node ran) died with its daemon: the first that followed it campaigns at once.
     /// Returns the address that answered and whether it campaigned; the leader it names (once

@@ -89,6 +89,13 @@ impl AgentService for FakeLeader {
         }))
     }
 
+    async fn report_types(
+        &self,
+        _: Request<pb::TypesReport>,
+    ) -> Result<Response<pb::TypesReply>, Status> {
+        Ok(Response::new(pb::TypesReply {}))
+    }
+
     async fn heartbeat(
         &self,
         r: Request<pb::HeartbeatRequest>,

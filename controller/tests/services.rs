@@ -675,3 +675,82 @@ async fn a_watchdogs_word_counts_only_for_its_nodes_current_run() {
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
     assert!(e.message().contains("grants it no lease"), "{e}");
 }
+
+/// Dummy's definition as an agent reads it from Debian's resource-agents (`state`, `fake`).
+fn dummy_def() -> nonstop_contract::TypeDef {
+    use nonstop_contract::{HandlerRef, PropertyKind, PropertySpec, Schema, Timings, TypeDef};
+    TypeDef {
+        name: "ocf:heartbeat:Dummy".into(),
+        handler: HandlerRef::Ocf {
+            provider: "heartbeat".into(),
+            agent: "Dummy".into(),
+        },
+        schema: Schema::new(vec![
+            PropertySpec::new("state", PropertyKind::String),
+            PropertySpec::new("fake", PropertyKind::String),
+        ]),
+        timings: Timings::default(),
+        description: String::new(),
+        stop: Default::default(),
+        reconfigures: false,
+    }
+    .stop_within(Duration::from_secs(21))
+}
+
+/// A node reports its OCF agents' meta-data even before it is in the cluster: the apply that
+/// adds the node may use the type without declaring it, and a parameter the meta-data does not
+/// list is refused, naming it. A report that is not sound is refused, naming its field.
+#[tokio::test]
+async fn reported_types_check_resources_of_undeclared_types() {
+    let mut f = start().await;
+    let report = |types: Vec<nonstop_contract::TypeDef>| apb::TypesReport {
+        node: "c".into(),
+        discovered: types
+            .iter()
+            .map(nonstop_contract::wire::type_to_wire)
+            .collect(),
+    };
+    let mut misnamed = dummy_def();
+    misnamed.name = "ocf:heartbeat:Other".into();
+    let e = f
+        .agent
+        .report_types(report(vec![misnamed]))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("types[0]"), "{e}");
+    f.agent
+        .report_types(report(vec![dummy_def()]))
+        .await
+        .unwrap();
+    let with = |props: &str| {
+        format!(
+            "{CLUSTER}  - name: O\n    owners: [c]\n    resources:\n      - name: d\n        \
+             type: ocf:heartbeat:Dummy\n        properties: {{{props}}}\n"
+        )
+        .replace(
+            "{name: w, witness: true}]",
+            "{name: w, witness: true}, {name: c}]",
+        )
+    };
+    let apply = |yaml: String| cpb::ApplyConfigRequest {
+        yaml,
+        file_name: "c.yaml".into(),
+        dry_run: false,
+    };
+    let e = f
+        .cluster
+        .apply_config(apply(with("state: /tmp/x, bogus: 1")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains(
+            "properties.bogus: ocf:heartbeat:Dummy takes no parameter \"bogus\" (its meta-data \
+             lists: state, fake)"
+        ),
+        "{e}"
+    );
+    f.cluster
+        .apply_config(apply(with("state: /tmp/x")))
+        .await
+        .unwrap();
+}

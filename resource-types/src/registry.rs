@@ -98,9 +98,57 @@ impl Registry {
                 .map_err(HandlerError::InvalidProperties)?;
         }
         self.handler_for(&def)?;
-        self.cached()
-            .insert(def.name.clone(), (def, Origin::Registered));
+        let mut cached = self.cached();
+        // The same definition this node discovered stays discovered (it is what it reports).
+        if cached.get(&def.name).is_none_or(|(d, _)| *d != def) {
+            cached.insert(def.name.clone(), (def, Origin::Registered));
+        }
         Ok(())
+    }
+
+    /// The definitions read from this node's OCF agents and `exec` plug-ins (their meta-data)
+    /// so far: what the agent reports at registration ([`Registry::load_plugins`],
+    /// [`Registry::load_ocf_agents`]).
+    pub fn discovered(&self) -> Vec<TypeDef> {
+        self.cached()
+            .values()
+            .filter(|(_, o)| matches!(o, Origin::Exec(_) | Origin::Ocf(_)))
+            .map(|(d, _)| d.clone())
+            .collect()
+    }
+
+    /// Reads the meta-data of every OCF agent under the OCF root, `parallel` at a time, so
+    /// that [`Registry::handler_now`] finds them and the agent reports them; returns the agents
+    /// whose meta-data could not be read (they stay usable when `types:` declares them).
+    pub async fn load_ocf_agents(&self, parallel: usize) -> Vec<HandlerError> {
+        use futures::StreamExt;
+        let root = self.config.ocf_root.clone();
+        let agents = ocf::find_agents(&root);
+        let reads = futures::stream::iter(agents.into_iter().map(|(name, path)| {
+            let root = root.clone();
+            async move {
+                let rest = name.strip_prefix("ocf:").unwrap_or_default();
+                let read = match parse_ocf_name(&name, rest) {
+                    Ok((provider, agent)) => ocf::read_type(&root, provider, agent).await,
+                    Err(e) => Err(e),
+                };
+                (path, read)
+            }
+        }))
+        .buffer_unordered(parallel.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        let mut errors = Vec::new();
+        for (path, read) in reads {
+            match read {
+                Ok(def) => {
+                    self.cached()
+                        .insert(def.name.clone(), (def, Origin::Ocf(path)));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
     }
 
     /// Every type it knows or can find: built-in and registered ones, then `exec` plug-ins,

@@ -150,3 +150,35 @@ async fn ocf_exit_codes_become_clear_errors() {
     let err = reg.type_def("ocf:nonsense").await.unwrap_err().to_string();
     assert!(err.contains("ocf:<provider>:<agent>"), "{err}");
 }
+
+/// The agents a daemon finds are read once (their meta-data) and reported as discovered: one
+/// that answers meta-data with something else than its XML is left out, named.
+#[tokio::test]
+async fn load_ocf_agents_discovers_what_answers_meta_data() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_root(dir.path());
+    let mute = dir.path().join("resource.d/test/mute");
+    std::fs::write(&mute, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&mute, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reg = Registry::new(RegistryConfig {
+        plugin_dirs: vec![],
+        ocf_root: dir.path().into(),
+    });
+    assert!(reg.discovered().is_empty(), "nothing is read before asked");
+    let errors = reg.load_ocf_agents(2).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].to_string().contains("ocf:test:mute"),
+        "{}",
+        errors[0]
+    );
+    let found = reg.discovered();
+    let names: Vec<&str> = found.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["ocf:test:broken"]);
+    assert!(found[0].schema.get("level").unwrap().required);
+    // The same definition coming back from the cluster (the desired state) stays discovered.
+    reg.register(found[0].clone()).unwrap();
+    assert_eq!(reg.discovered().len(), 1);
+    let h = reg.handler_now("ocf:test:broken", &found[0].handler);
+    assert!(h.is_ok(), "found without reading meta-data again");
+}

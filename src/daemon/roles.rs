@@ -23,7 +23,7 @@ use nonstop_proto::cluster::cluster_service_server::ClusterServiceServer;
 use nonstop_proto::drill::drill_service_server::DrillServiceServer;
 use nonstop_resource_types::{Registry, RegistryConfig};
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::config::{ControllerRole, NodeConfig};
 use crate::watchdog::supervisor::{self, Supervisor};
@@ -364,6 +364,35 @@ async fn apply_file(store: &RaftStore, path: &std::path::Path) {
     }
 }
 
+/// How many OCF agents' meta-data a starting daemon reads at once.
+const OCF_READS_AT_ONCE: usize = 2;
+
+/// Reads the meta-data of the OCF agents installed here (in the background: about 140 agents
+/// take seconds, and the agent starts meanwhile), then reports them with the plug-ins' to the
+/// leader, retrying until it takes them; `apply` checks resources of types `types:` does not
+/// declare against them (docs/resource-types.md).
+async fn report_types(registry: Arc<Registry>, link: GrpcLink) {
+    let started = std::time::Instant::now();
+    let unreadable = registry.load_ocf_agents(OCF_READS_AT_ONCE).await;
+    for e in &unreadable {
+        debug!("an OCF agent's meta-data cannot be read: {e}");
+    }
+    let types = registry.discovered();
+    info!(
+        discovered = types.len(),
+        unreadable = unreadable.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "read the meta-data of the OCF agents and plug-ins installed here"
+    );
+    loop {
+        match link.report_types(&types).await {
+            Ok(()) => return info!("reported the types discovered here to the leader"),
+            Err(e) => debug!("reporting the types discovered here, retrying: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Starts the node's watchdog, then its agent; refuses to run the agent without a watchdog.
 async fn start_agent(
     config: &NodeConfig,
@@ -378,12 +407,13 @@ async fn start_agent(
     for e in registry.load_plugins().await {
         warn!("a plug-in cannot be used: {e}");
     }
+    let registry = Arc::new(registry);
+    tokio::spawn(report_types(registry.clone(), agent_link(config, dial)));
     let link = agent_link(config, dial);
     let agent_config = agent_config(config);
     // The watchdog starts first: no lease can be granted before a watchdog guards it.
     let (watchdog, deadline_tx) = start_watchdog(config, &agent_config, &role)?;
-    let agent = Agent::start(agent_config, Arc::new(link), Arc::new(registry))
-        .map_err(|e| e.to_string())?;
+    let agent = Agent::start(agent_config, Arc::new(link), registry).map_err(|e| e.to_string())?;
     tokio::spawn(forward(agent.lease_deadline(), deadline_tx));
     Ok((agent, watchdog))
 }

@@ -99,6 +99,45 @@ impl<S: Store> AgentApi<S> {
         })
     }
 
+    /// Records the types the node discovered (its OCF agents' and plug-ins' meta-data), before
+    /// the node need exist, and only when they changed: a report sent again adds nothing to
+    /// the log.
+    async fn types_discovered(&self, node: &str, r: &pb::TypesReport) -> Result<(), Status> {
+        let types = (r.discovered.iter().cloned().enumerate())
+            .map(|(i, t)| wire::type_from_wire(t, &format!("discovered[{i}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad_field(&e.field, e.reason))?;
+        let key = node.to_string();
+        let known = self
+            .store
+            .read(move |db| db.discovered.get(&key).cloned().unwrap_or_default())
+            .await
+            .map_err(|e| from_store(&e))?;
+        let same =
+            known.len() == types.len() && types.iter().all(|t| known.get(&t.name) == Some(t));
+        if same {
+            return Ok(());
+        }
+        self.commit(
+            node,
+            Op::TypesDiscovered {
+                node: node.to_string(),
+                types,
+            },
+        )
+        .await
+    }
+
+    /// Commits `op` as a report of `node`'s agent.
+    async fn commit(&self, node: &str, op: Op) -> Result<(), Status> {
+        let c = self
+            .store
+            .propose(Command::agent(Time::now(), node, op))
+            .await
+            .map_err(|e| from_store(&e))?;
+        c.result.map(drop).map_err(|e| from_apply(&e))
+    }
+
     /// Whether `node` exists (a desired-state stream for an unknown node is refused).
     async fn known(&self, node: &str) -> Result<(), Status> {
         let key = node.to_string();
@@ -161,12 +200,7 @@ impl<S: Store> AgentService for AgentApi<S> {
                 incarnation,
                 daemon: r.get_ref().address.clone(),
             };
-            let c = self
-                .store
-                .propose(Command::agent(Time::now(), &node, op))
-                .await
-                .map_err(|e| from_store(&e))?;
-            c.result.map_err(|e| from_apply(&e))?;
+            self.commit(&node, op).await?;
         }
         let (roster, _) = self.liveness.registered(&node).await.map_err(refused)?;
         Ok(Response::new(pb::RegisterReply {
@@ -174,6 +208,16 @@ impl<S: Store> AgentService for AgentApi<S> {
             lease_ms: roster.lease_ms,
             terminate_ms: roster.terminate_ms,
         }))
+    }
+
+    async fn report_types(
+        &self,
+        r: Request<pb::TypesReport>,
+    ) -> Result<Response<pb::TypesReply>, Status> {
+        let node = for_own_node(&r, |r| &r.node)?;
+        self.ensure_leader()?;
+        self.types_discovered(&node, r.get_ref()).await?;
+        Ok(Response::new(pb::TypesReply {}))
     }
 
     async fn heartbeat(

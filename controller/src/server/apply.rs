@@ -23,11 +23,17 @@ pub(super) async fn apply_config<S: Store>(
     } else {
         &req.file_name
     };
-    let checked = config::check(name, &req.yaml).map_err(|errors| {
+    let store = api.store();
+    // Resources of types `types:` does not declare are checked against what the nodes
+    // discovered (their agents' meta-data, db/discovered.rs).
+    let discovered = store
+        .read(|db| db.discovered.clone())
+        .await
+        .map_err(|e| from_store(&e))?;
+    let checked = config::check_with(name, &req.yaml, &discovered).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         Status::invalid_argument(lines.join("\n"))
     })?;
-    let store = api.store();
     let file = checked.file;
     let d = store
         .read(move |db| config::diff(db, &file))
