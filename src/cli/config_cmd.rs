@@ -5,7 +5,9 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use nonstop_contract::TypeDef;
 use nonstop_controller::config;
+use nonstop_resource_types::{Registry, RegistryConfig};
 
 use super::output::{say, tell};
 
@@ -22,20 +24,75 @@ enum ConfigCmd {
     Check {
         /// The file to check.
         file: PathBuf,
+        /// Where exec plug-ins are looked for, for types `types:` does not declare (default
+        /// /usr/lib/nonstop/plugins).
+        #[arg(long = "plugin-dir", env = "NONSTOP_PLUGIN_DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// The OCF root, for `ocf:` types `types:` does not declare.
+        #[arg(long, env = "OCF_ROOT", default_value = nonstop_resource_types::ocf::DEFAULT_ROOT)]
+        ocf_root: PathBuf,
     },
 }
 
 /// Runs a `config` subcommand.
 pub fn run(args: ConfigArgs) -> ExitCode {
     match args.cmd {
-        ConfigCmd::Check { file } => check(&file),
+        ConfigCmd::Check {
+            file,
+            plugin_dirs,
+            ocf_root,
+        } => {
+            let mut registry = RegistryConfig {
+                ocf_root,
+                ..RegistryConfig::default()
+            };
+            if !plugin_dirs.is_empty() {
+                registry.plugin_dirs = plugin_dirs;
+            }
+            check(&file, registry)
+        }
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+/// The types the file's resources use that `types:` does not declare, as this machine's OCF
+/// agents and plug-ins describe them (their meta-data); those not installed here are left out
+/// (the check then names them as unknown).
+fn installed_here(file: &config::ClusterFile, registry: RegistryConfig) -> Vec<TypeDef> {
+    let builtin = nonstop_contract::builtin::builtin_types();
+    let mut names: Vec<&str> = (file.groups.iter())
+        .flat_map(|g| g.resources.iter().map(|r| r.type_name.as_str()))
+        .filter(|t| !file.types.iter().any(|d| d.name == *t))
+        .filter(|t| !builtin.iter().any(|b| b.name == *t))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    let registry = Registry::new(registry);
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for name in names {
+            if let Ok(def) = registry.type_def(name).await {
+                out.push(def);
+            }
+        }
+        out
+    })
+}
+
+fn check(path: &std::path::Path, registry: RegistryConfig) -> ExitCode {
     let name = path.display().to_string();
     let result = config::read(path).and_then(|text| {
-        let c = config::check(&name, &text)?;
+        let file = config::load_str(&name, &text)?;
+        let here = installed_here(&file, registry);
+        let c = config::check_with(&name, &text, &config::discovered_here(&file, &here))?;
         // Fence agents installed here are asked for their parameters.
         let agents = super::fence_agents::check(&name, &text, &c.file);
         if agents.is_empty() {
