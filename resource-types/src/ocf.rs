@@ -27,6 +27,7 @@ use crate::handler::{
     Footprint, HandlerError, Health, OpenContext, ResourceHandler, ResourceInstance, Result,
 };
 
+pub mod cache;
 mod meta;
 
 /// Debian's OCF root.
@@ -121,19 +122,42 @@ pub fn find_agents(root: &Path) -> Vec<(String, PathBuf)> {
 
 /// Reads an agent's type definition from its meta-data.
 pub async fn read_type(root: &Path, provider: &str, agent: &str) -> Result<TypeDef> {
+    read_type_cached(root, provider, agent, None).await
+}
+
+/// As [`read_type`], through `cache`: an agent whose output is cached (and still current) is
+/// not run; one that is run and succeeds is cached.
+pub async fn read_type_cached(
+    root: &Path,
+    provider: &str,
+    agent: &str,
+    cache: Option<&cache::MetaCache>,
+) -> Result<TypeDef> {
     let path = agent_path(root, provider, agent)?;
-    let mut cmd = Command::new(&path);
-    cmd.arg("meta-data").env("OCF_ROOT", root);
-    let out = action::run_for("meta-data", cmd, QUICK_LIMIT).await?;
     let name = format!("ocf:{provider}:{agent}");
     let bad = |reason: String| HandlerError::Failed {
         entry: "meta-data",
         reason: format!("{name}: {reason}"),
     };
-    if out.code != Some(rc::SUCCESS) {
-        return Err(bad(out.describe()));
-    }
-    let meta = meta::parse(&out.stdout).map_err(bad)?;
+    let cached = cache.and_then(|c| c.get(root, provider, agent, &path));
+    let xml = match cached {
+        Some(xml) => xml,
+        None => {
+            let mut cmd = Command::new(&path);
+            cmd.arg("meta-data").env("OCF_ROOT", root);
+            let out = action::run_for("meta-data", cmd, QUICK_LIMIT).await?;
+            if out.code != Some(rc::SUCCESS) {
+                return Err(bad(out.describe()));
+            }
+            if let Some(c) = cache
+                && let Err(e) = c.put(root, provider, agent, &path, &out.stdout)
+            {
+                tracing::debug!(agent = %name, error = %e, "meta-data not cached");
+            }
+            out.stdout
+        }
+    };
+    let meta = meta::parse(&xml).map_err(bad)?;
     Ok(TypeDef {
         name,
         handler: HandlerRef::Ocf {

@@ -23,6 +23,9 @@ pub struct RegistryConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// The OCF root (`OCF_ROOT`): agents live in `<root>/resource.d/<provider>/<agent>`.
     pub ocf_root: PathBuf,
+    /// Where [`Registry::load_ocf_agents`] keeps the agents' meta-data between runs, shared by
+    /// the daemons of the machine ([`ocf::cache`]); none: read every agent every time.
+    pub meta_data_cache: Option<PathBuf>,
 }
 
 impl Default for RegistryConfig {
@@ -31,6 +34,7 @@ impl Default for RegistryConfig {
         RegistryConfig {
             plugin_dirs: vec![PathBuf::from("/usr/lib/nonstop/plugins")],
             ocf_root: PathBuf::from(ocf::DEFAULT_ROOT),
+            meta_data_cache: None,
         }
     }
 }
@@ -124,12 +128,29 @@ impl Registry {
         use futures::StreamExt;
         let root = self.config.ocf_root.clone();
         let agents = ocf::find_agents(&root);
+        let cache = (self.config.meta_data_cache.clone()).map(ocf::cache::MetaCache::new);
+        // Another daemon of this machine filling the cache is waited for; without the lock
+        // (a directory that cannot be made, say) every agent is read here.
+        let lock = match &cache {
+            Some(c) => match c.lock().await {
+                Ok(guard) => Some(guard),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the meta-data cache cannot be used");
+                    None
+                }
+            },
+            None => None,
+        };
+        let cache = cache.filter(|_| lock.is_some());
         let reads = futures::stream::iter(agents.into_iter().map(|(name, path)| {
             let root = root.clone();
+            let cache = cache.clone();
             async move {
                 let rest = name.strip_prefix("ocf:").unwrap_or_default();
                 let read = match parse_ocf_name(&name, rest) {
-                    Ok((provider, agent)) => ocf::read_type(&root, provider, agent).await,
+                    Ok((provider, agent)) => {
+                        ocf::read_type_cached(&root, provider, agent, cache.as_ref()).await
+                    }
                     Err(e) => Err(e),
                 };
                 (path, read)
@@ -138,6 +159,7 @@ impl Registry {
         .buffer_unordered(parallel.max(1))
         .collect::<Vec<_>>()
         .await;
+        drop(lock);
         let mut errors = Vec::new();
         for (path, read) in reads {
             match read {

@@ -115,6 +115,7 @@ async fn ocf_exit_codes_become_clear_errors() {
     let reg = Registry::new(RegistryConfig {
         plugin_dirs: vec![],
         ocf_root: dir.path().into(),
+        meta_data_cache: None,
     });
     let def = reg.type_def("ocf:test:broken").await.unwrap();
     let h = reg.handler_for(&def).unwrap();
@@ -163,6 +164,7 @@ async fn load_ocf_agents_discovers_what_answers_meta_data() {
     let reg = Registry::new(RegistryConfig {
         plugin_dirs: vec![],
         ocf_root: dir.path().into(),
+        meta_data_cache: None,
     });
     assert!(reg.discovered().is_empty(), "nothing is read before asked");
     let errors = reg.load_ocf_agents(2).await;
@@ -181,4 +183,67 @@ async fn load_ocf_agents_discovers_what_answers_meta_data() {
     assert_eq!(reg.discovered().len(), 1);
     let h = reg.handler_now("ocf:test:broken", &found[0].handler);
     assert!(h.is_ok(), "found without reading meta-data again");
+}
+
+/// Two daemons of one machine sharing a meta-data cache: the first reads each agent, the
+/// second (and the first again) reads none; an upgraded agent is read again.
+#[tokio::test]
+async fn meta_data_is_read_once_per_machine_and_again_after_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("runs");
+    let agents = dir.path().join("resource.d/test");
+    std::fs::create_dir_all(&agents).unwrap();
+    let write_agent = |version: &str| {
+        let path = agents.join("counted");
+        let _ = std::fs::remove_file(&path);
+        let script = format!(
+            "#!/bin/sh\n[ \"$1\" = meta-data ] || exit 3\necho x >> {}\n\
+             echo '<resource-agent name=\"counted\" version=\"{version}\"><parameters>\
+             <parameter name=\"v{version}\"><content type=\"string\"/></parameter>\
+             </parameters></resource-agent>'\n",
+            count.display()
+        );
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let runs = || {
+        std::fs::read_to_string(&count)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let registry = || {
+        Registry::new(RegistryConfig {
+            plugin_dirs: vec![],
+            ocf_root: dir.path().into(),
+            meta_data_cache: Some(dir.path().join("cache")),
+        })
+    };
+    let params = |reg: &Registry| -> Vec<String> {
+        let found = reg.discovered();
+        assert_eq!(found.len(), 1, "{found:?}");
+        found[0]
+            .schema
+            .properties
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    write_agent("1");
+    let (a, b) = (registry(), registry());
+    let (ea, eb) = tokio::join!(a.load_ocf_agents(2), b.load_ocf_agents(2));
+    assert!(ea.is_empty() && eb.is_empty(), "{ea:?} {eb:?}");
+    assert_eq!(runs(), 1, "two daemons at once read the agent once");
+    assert_eq!(
+        (params(&a), params(&b)),
+        (vec!["v1".to_string()], vec!["v1".to_string()])
+    );
+    registry().load_ocf_agents(2).await;
+    assert_eq!(runs(), 1, "a restarted daemon reads nothing");
+    // The package is upgraded: a new file.
+    write_agent("2");
+    let c = registry();
+    c.load_ocf_agents(2).await;
+    assert_eq!(runs(), 2);
+    assert_eq!(params(&c), ["v2"]);
 }

@@ -1,5 +1,5 @@
-//! `ip-address` in network namespaces the test creates: two namespaces joined by a veth pair,
-//! addresses from 198.18.0.0/15 only. The handler works through netlink; the test setup uses
+//! `ip-address` (and OCF's IPaddr2, the same job by an unmodified agent) in network namespaces
+//! the test creates: two namespaces joined by a veth pair, addresses from 198.18.0.0/15 only. The handler works through netlink; the test setup uses
 //! `ip` (iproute2). Needs root: a loud skip without it, a failure under CI.
 
 mod common;
@@ -230,4 +230,95 @@ async fn a_missing_or_misspelt_namespace_is_an_error_naming_the_property() {
         err.contains("property \"netns\": \"../etc\" is not a network namespace name"),
         "{err}"
     );
+}
+
+const IPADDR2: &str = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2";
+
+/// The same job by an unmodified OCF agent, ocf:heartbeat:IPaddr2, with its meta-data as the
+/// schema (no declaration anywhere): inside namespace A (the agent's processes are started
+/// from a thread that entered it, so they run there, as they would on a node) it passes the
+/// conformance suite; seen from outside, the address is on A's interface while the resource
+/// is online, B learns it from the agent's gratuitous ARP, and it is gone after offline. A
+/// parameter the meta-data does not list is refused at open, naming it.
+#[test]
+fn ocf_ipaddr2_runs_in_a_namespace_with_its_meta_data_as_the_schema() {
+    use nonstop_resource_types::{Registry, RegistryConfig};
+    if !can_run() {
+        return;
+    }
+    if !std::path::Path::new(IPADDR2).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set: {IPADDR2} missing"
+        );
+        eprintln!("!!! SKIPPED: {IPADDR2} is absent (apt-get install resource-agents)");
+        return;
+    }
+    let net = Net::new(4);
+    let ns = net.a.clone();
+    let p = props(&[("ip", &net.vip()), ("cidr_netmask", "24"), ("nic", &net.va)]);
+    let on_a = |net: &Net| {
+        let out = Command::new("ip")
+            .args(["-n", &net.a, "-4", "-o", "addr", "show", "dev", &net.va])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{}/24", net.vip()))
+    };
+    // A thread in namespace A, with its own runtime: what it starts runs in A.
+    let (to_a, from_test) = std::sync::mpsc::channel::<&'static str>();
+    let (to_test, from_a) = std::sync::mpsc::channel::<Result<String, String>>();
+    let worker = std::thread::spawn(move || {
+        let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let reg = Registry::new(RegistryConfig::default());
+            let def = reg.type_def("ocf:heartbeat:IPaddr2").await.unwrap();
+            assert!(def.schema.get("ip").unwrap().required, "{def:?}");
+            let h = reg.handler_for(&def).unwrap();
+            let report = Suite::new(h.as_ref(), p.clone(), dir.path().into())
+                .step_limit(Duration::from_secs(20))
+                .test_all()
+                .await;
+            assert_passed(&report, 10);
+            let mut bogus = p.clone();
+            bogus.insert("bogus".into(), nonstop_contract::Value::Str("x".into()));
+            let err = h.open(context("vip", bogus, dir.path()).0).await;
+            let err = err.err().map(|e| e.to_string()).unwrap_or_default();
+            let mut r = h.open(context("vip", p, dir.path()).0).await.unwrap();
+            let online = r.online().await.map_err(|e| e.to_string());
+            to_test.send(online.map(|()| err)).unwrap();
+            // The test looks from outside, then asks for offline.
+            assert_eq!(from_test.recv().unwrap(), "offline");
+            let offline = r.offline().await.map(|()| String::new());
+            to_test.send(offline.map_err(|e| e.to_string())).unwrap();
+            r.terminate().await;
+        });
+    });
+    let refused = from_a.recv_timeout(Duration::from_secs(120));
+    let refused = refused.expect("the agent answered").expect("online");
+    assert!(
+        refused.contains("property \"bogus\": unknown property (known: ip, nic,"),
+        "{refused}"
+    );
+    assert!(on_a(&net), "the address is on A's {} while online", net.va);
+    let start = Instant::now();
+    while !net.b_learned_vip() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no gratuitous ARP reached B"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    to_a.send("offline").unwrap();
+    from_a
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap()
+        .expect("offline");
+    assert!(!on_a(&net), "the address is gone after offline");
+    worker.join().unwrap();
 }

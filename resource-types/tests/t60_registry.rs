@@ -24,6 +24,7 @@ fn registry() -> Registry {
     Registry::new(RegistryConfig {
         plugin_dirs: vec![],
         ocf_root: "/nonexistent".into(),
+        meta_data_cache: None,
     })
 }
 
@@ -99,6 +100,7 @@ async fn plugins_load_for_callers_that_cannot_wait() {
     let reg = Registry::new(RegistryConfig {
         plugin_dirs: vec![examples],
         ocf_root: "/nonexistent".into(),
+        meta_data_cache: None,
     });
     let exec = HandlerRef::Exec("sleeper".into());
     let err = reg.handler_now("sleeper", &exec).unwrap_err().to_string();

@@ -74,6 +74,7 @@ pub fn run(args: TypeArgs) -> ExitCode {
     let registry = Registry::new(RegistryConfig {
         plugin_dirs,
         ocf_root: args.ocf_root,
+        meta_data_cache: None,
     });
     let file = args.file.clone().or_else(|| {
         let local = PathBuf::from(LOCAL_CLUSTER);

@@ -114,6 +114,18 @@ pub struct AgentRole {
     /// stopped, the device resets the machine (docs/daemon.md). Absolute path; none by default.
     #[serde(default)]
     pub hardware_watchdog: Option<PathBuf>,
+    /// Where the OCF agents' meta-data is kept between daemon starts, shared by the daemons of
+    /// the machine (default /var/cache/nonstop/ocf-meta-data; `null`: read every agent at
+    /// every start).
+    #[serde(default = "default_meta_data_cache")]
+    pub meta_data_cache: Option<PathBuf>,
+}
+
+/// The default of [`AgentRole::meta_data_cache`].
+pub const DEFAULT_META_DATA_CACHE: &str = "/var/cache/nonstop/ocf-meta-data";
+
+fn default_meta_data_cache() -> Option<PathBuf> {
+    Some(PathBuf::from(DEFAULT_META_DATA_CACHE))
 }
 
 fn default_plugin_dirs() -> Vec<PathBuf> {
@@ -126,6 +138,7 @@ impl Default for AgentRole {
             controllers: Vec::new(),
             plugin_dirs: default_plugin_dirs(),
             hardware_watchdog: None,
+            meta_data_cache: default_meta_data_cache(),
         }
     }
 }
@@ -186,6 +199,7 @@ impl NodeConfig {
         }
         if let Some(a) = c.agent.as_mut() {
             a.plugin_dirs = a.plugin_dirs.iter().map(|p| base.join(p)).collect();
+            a.meta_data_cache = a.meta_data_cache.as_ref().map(|p| base.join(p));
         }
         if let Some(t) = c.tls.as_mut() {
             t.dir = base.join(&t.dir).components().collect();
@@ -608,5 +622,23 @@ mod tests {
         assert_eq!(dirs, vec![PathBuf::from("/usr/lib/nonstop/plugins")]);
         let c = parse(&GOOD.replace("agent: {}", "agent: {plugin_dirs: []}")).unwrap();
         assert!(c.agent.unwrap().plugin_dirs.is_empty());
+    }
+
+    #[test]
+    fn the_meta_data_cache_defaults_to_the_machine_s_and_can_be_turned_off() {
+        let cache = |yaml: &str| parse(yaml).unwrap().agent.unwrap().meta_data_cache;
+        assert_eq!(cache(GOOD), Some(PathBuf::from(DEFAULT_META_DATA_CACHE)));
+        let off = GOOD.replace("agent: {}", "agent: {meta_data_cache: null}");
+        assert_eq!(cache(&off), None);
+        // A relative folder is the node.yaml's neighbour.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.yaml");
+        let yaml = GOOD.replace("agent: {}", "agent: {meta_data_cache: cache}");
+        std::fs::write(&file, yaml).unwrap();
+        let c = NodeConfig::load(&file).unwrap();
+        assert_eq!(
+            c.agent.unwrap().meta_data_cache,
+            Some(dir.path().join("cache"))
+        );
     }
 }

@@ -368,7 +368,8 @@ async fn apply_file(store: &RaftStore, path: &std::path::Path) {
 const OCF_READS_AT_ONCE: usize = 2;
 
 /// Reads the meta-data of the OCF agents installed here (in the background: about 140 agents
-/// take seconds, and the agent starts meanwhile), then reports them with the plug-ins' to the
+/// take seconds unless the machine's cache has them, and the agent starts meanwhile), then
+/// reports them with the plug-ins' to the
 /// leader, retrying until it takes them; `apply` checks resources of types `types:` does not
 /// declare against them (docs/resource-types.md).
 async fn report_types(registry: Arc<Registry>, link: GrpcLink) {
@@ -401,6 +402,7 @@ async fn start_agent(
     let role = config.agent.clone().unwrap_or_default();
     let registry = Registry::new(RegistryConfig {
         plugin_dirs: role.plugin_dirs.clone(),
+        meta_data_cache: role.meta_data_cache.clone(),
         ..RegistryConfig::default()
     });
     // The plug-ins' own definitions (their meta-data: schema, defaults, timings), read once.
