@@ -2,7 +2,8 @@
 //! `ocf:heartbeat:Dummy` without declaring it in `types:`. The daemons read Dummy's meta-data
 //! and report it to the leader; `apply` checks the resource against it, the
 //! group comes Online, and a parameter the meta-data does not list is refused, naming it, by
-//! `apply` and by `config check` on this machine (where the agent is installed).
+//! `apply` and by `config check` on this machine (where the agent is installed); so is a
+//! second Dummy with the same `state` file (`unique="1"` in the meta-data).
 
 mod e2e;
 
@@ -104,6 +105,26 @@ fn an_undeclared_ocf_agent_runs_and_its_meta_data_refuses_unknown_parameters() {
     );
     c.wait_online("OCF_GROUP", "osdb-back", Duration::from_secs(30));
     assert!(state.exists(), "Dummy's start writes its state file");
+
+    // Dummy's meta-data marks `state` unique="1": a second Dummy on the same file is refused
+    // by apply, naming both; nothing changes.
+    let twice = dir.join("twice.yaml");
+    let second = format!(
+        "{}      - name: dummy2\n        type: ocf:heartbeat:Dummy\n        properties: {{{props}}}\n",
+        with_dummy(c.chat_port, &props)
+    );
+    std::fs::write(&twice, second).unwrap();
+    let out = c.cli(&["apply", twice.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "resource \"dummy2\": properties.state: resource \"dummy\" has the same value"
+        ) && err.contains("ocf:heartbeat:Dummy says no two of its resources may share \"state\""),
+        "{err}"
+    );
+    let shown = c.cli(&["resource", "show", "dummy2"]);
+    assert!(!shown.status.success(), "a refused apply adds nothing");
 
     // Taken offline through the agent's stop.
     let out = c.cli(&["group", "offline", "OCF_GROUP"]);

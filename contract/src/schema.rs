@@ -212,6 +212,10 @@ pub struct PropertySpec {
     /// Whether changing it on a running resource needs the resource restarted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart: bool,
+    /// Whether no two resources of the type may have the same value for it on one node (OCF
+    /// meta-data's `unique="1"`: two resources writing one state file, or holding one address).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
     /// One line for `nonstop type show`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
@@ -230,6 +234,7 @@ impl PropertySpec {
             required: false,
             default: None,
             restart: false,
+            unique: false,
             description: String::new(),
         }
     }

@@ -430,6 +430,7 @@ fn spec_to_wire(p: &PropertySpec) -> pb::PropertySpec {
         required: p.required,
         default: p.default.as_ref().map(value_to_wire),
         restart: p.restart,
+        unique: p.unique,
         description: p.description.clone(),
     }
 }
@@ -455,6 +456,7 @@ fn spec_from_wire(p: pb::PropertySpec, field: &str) -> Result<PropertySpec, Wire
         values: p.values,
         required: p.required,
         restart: p.restart,
+        unique: p.unique,
         description: p.description,
     })
 }
@@ -863,7 +865,7 @@ mod tests {
                 Just(Format::HostPort),
                 Just(Format::KeyValue),
             ];
-            let flags = (any::<bool>(), any::<bool>(), ".{0,12}");
+            let flags = (any::<bool>(), any::<bool>(), ".{0,12}", any::<bool>());
             (
                 (name(), kind, option::of(bound()), option::of(bound())),
                 (option::of(format), vec(name(), 0..3), option::of(value())),
@@ -881,6 +883,7 @@ mod tests {
                         default,
                         restart: flags.1,
                         description: flags.2,
+                        unique: flags.3,
                     },
                 )
         }

@@ -291,6 +291,7 @@ impl ClusterDb {
             node_properties,
             ..spec
         };
+        self.check_unique(&spec, ty)?;
         match self.resources.get_mut(&spec.name) {
             Some(r) if r.spec == spec => {}
             Some(r) => {

@@ -21,6 +21,7 @@ pub mod model;
 mod placement;
 mod state;
 mod tokens;
+mod unique;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};

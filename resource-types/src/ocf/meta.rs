@@ -73,6 +73,7 @@ fn parameter(p: Node<'_, '_>) -> Result<PropertySpec, String> {
         }
     }
     s.required = p.attribute("required") == Some("1");
+    s.unique = p.attribute("unique") == Some("1");
     s.description = text(child(p, "shortdesc"));
     if let Some(d) = content
         .and_then(|c| c.attribute("default"))
@@ -142,7 +143,9 @@ mod tests {
         assert_eq!(state.kind, PropertyKind::String);
         assert_eq!(state.default, None, "agent defaults must stay the agent's");
         assert!(state.description.contains("/run/Dummy-RESOURCE_ID.state"));
+        assert!(state.unique, "unique=\"1\"");
         assert!(m.schema.get("count").unwrap().required);
+        assert!(!m.schema.get("count").unwrap().unique);
         assert_eq!(m.schema.get("mode").unwrap().values, ["a", "b"]);
         assert_eq!(m.timings.pending_timeout, Millis::secs(25));
         assert_eq!(m.timings.looks_alive, Millis::secs(10));
