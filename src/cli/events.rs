@@ -8,6 +8,7 @@ use nonstop_proto::cluster as pb;
 use serde::Serialize;
 
 use super::client::{CliError, Client, ConnArgs, call, run_async};
+use super::follow::{Retry, follow_events, stream_error};
 use super::output::{Format, emit, print_line, tell, timestamp};
 
 /// The options of `nonstop events`.
@@ -83,58 +84,21 @@ pub fn run(args: EventsArgs) -> ExitCode {
 /// member applies the same commands at the same revisions, so nothing is skipped and nothing
 /// printed twice (events of a revision arrive together; a revision is "seen" once whole).
 async fn follow(c: &mut Client, from: u64, after_ms: Option<u64>) -> Result<(), CliError> {
-    let mut last = from;
-    // Events of the revision being printed, which a break could cut in the middle.
-    let mut printed_of_last = 0usize;
-    let mut pause = RETRY_FIRST;
-    loop {
-        let req = pb::WatchRequest {
-            from_revision: last.saturating_sub(u64::from(printed_of_last > 0)),
-            history_only: false,
-        };
-        let why = match call!(c, watch_events, req) {
-            Ok(mut stream) => {
-                pause = RETRY_FIRST;
-                let mut skip = printed_of_last;
-                loop {
-                    match stream.message().await {
-                        Ok(Some(e)) => {
-                            let e = EventView::from(e);
-                            // Watching again from the revision before a half-printed one:
-                            // its events come again, and those printed are skipped.
-                            if e.revision == last && skip > 0 {
-                                skip -= 1;
-                                continue;
-                            }
-                            if e.revision != last {
-                                last = e.revision;
-                                printed_of_last = 0;
-                            }
-                            printed_of_last += 1;
-                            if after_ms.is_none_or(|t| e.at_ms >= t) {
-                                print_one(c.format, &e)?;
-                            }
-                        }
-                        Ok(None) => break "the member ended the event stream".to_string(),
-                        Err(s) if s.code() == tonic::Code::DataLoss => {
-                            return Err(stream_error(&s));
-                        }
-                        Err(s) => break format!("the event stream broke: {}", s.message()),
-                    }
-                }
-            }
-            Err(CliError::Unreachable(why)) => why,
-            Err(e) => return Err(e),
-        };
-        tell!("warning: {why}; watching again from revision {last}");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(RETRY_MAX);
-    }
+    let format = c.format;
+    let retry = Retry {
+        first: std::time::Duration::from_millis(200),
+        max: std::time::Duration::from_secs(5),
+    };
+    let print = |e: pb::ClusterEvent| {
+        let e = EventView::from(e);
+        match after_ms.is_none_or(|t| e.at_ms >= t) {
+            true => print_one(format, &e),
+            false => Ok(()),
+        }
+    };
+    let told = |why: &str, last: u64| tell!("warning: {why}; watching again from revision {last}");
+    follow_events(c, from, retry, print, told).await
 }
-
-/// How long `--follow` waits before watching again, at first and at most.
-const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(200);
-const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One followed event: a line, a JSON line, or a YAML document.
 fn print_one(format: Format, e: &EventView) -> Result<(), CliError> {
@@ -160,12 +124,4 @@ fn line(e: &EventView) -> String {
         e.summary.clone()
     };
     format!("{:>6} {} {what}", e.revision, timestamp(e.at_ms))
-}
-
-/// A stream that broke: the member went away, or the watcher fell behind.
-fn stream_error(s: &tonic::Status) -> CliError {
-    match s.code() {
-        tonic::Code::DataLoss => CliError::Refused(s.message().to_string()),
-        _ => CliError::Unreachable(format!("the event stream broke: {}", s.message())),
-    }
 }

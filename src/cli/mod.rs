@@ -26,7 +26,7 @@ mod type_cmd;
 mod up;
 
 // The helpers every command uses, by their short names.
-pub(crate) use common::{client, fence_agents, load, local, output, views, wait, wire};
+pub(crate) use common::{client, fence_agents, follow, load, local, output, views, wait, wire};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;

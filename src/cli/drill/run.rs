@@ -27,6 +27,7 @@ use super::outside::{self, Look, Watcher};
 use super::render;
 use super::scenario::{self, Fault, Leader, Scenario};
 use crate::cli::client::{CliError, Client, ConnArgs, User, call, run_async, source_chain};
+use crate::cli::follow;
 use crate::cli::output::{Format, emit, rows, tell, timestamp};
 
 /// The options of `nonstop drill run`.
@@ -674,8 +675,8 @@ fn silenced(plan: &Plan) -> Option<&str> {
 }
 
 /// Follows the cluster's events after `from` into `into`, across the death of the member that
-/// serves them (the drill may have killed it): the stream is opened again on another member
-/// from the last revision it delivered whole. The member at `avoid` is asked last.
+/// serves them (the drill may have killed it): each event once (`follow::follow_events`). The
+/// member at `avoid` is asked last. Ends only when a member refuses the watch outright.
 async fn follow(conn: ConnArgs, avoid: Option<String>, from: u64, into: Arc<Mutex<Vec<Seen>>>) {
     let Ok(mut c) = Client::new(&conn) else {
         return;
@@ -683,36 +684,21 @@ async fn follow(conn: ConnArgs, avoid: Option<String>, from: u64, into: Arc<Mute
     if let Some(a) = &avoid {
         c.try_last(a);
     }
-    let mut after = from;
-    loop {
-        let req = pb::WatchRequest {
-            from_revision: after,
-            history_only: false,
+    let retry = follow::Retry {
+        first: Duration::from_millis(20),
+        max: Duration::from_millis(20),
+    };
+    let keep = |e: pb::ClusterEvent| {
+        let event = serde_json::from_str(&e.json).unwrap_or(Value::Null);
+        let seen = Seen {
+            revision: e.revision,
+            at_ms: e.at_ms,
+            event,
         };
-        if let Ok(mut stream) = call!(c, watch_events, req) {
-            while let Ok(Some(e)) = stream.message().await {
-                if e.revision <= after {
-                    continue;
-                }
-                let event = serde_json::from_str(&e.json).unwrap_or(Value::Null);
-                into.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
-                    revision: e.revision,
-                    at_ms: e.at_ms,
-                    event,
-                });
-            }
-        }
-        // Several events may share a revision: the last one seen may be incomplete, so it is
-        // dropped and asked for again.
-        {
-            let mut list = into.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(last) = list.last().map(|s| s.revision) {
-                list.retain(|s| s.revision != last);
-                after = after.max(last.saturating_sub(1));
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        into.lock().unwrap_or_else(|p| p.into_inner()).push(seen);
+        Ok(())
+    };
+    let _ = follow::follow_events(&mut c, from, retry, keep, |_, _| {}).await;
 }
 
 /// The node that runs the group after the fault, by the events: the last placement, else
