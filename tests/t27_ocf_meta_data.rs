@@ -3,7 +3,8 @@
 //! and report it to the leader; `apply` checks the resource against it, the
 //! group comes Online, and a parameter the meta-data does not list is refused, naming it, by
 //! `apply` and by `config check` on this machine (where the agent is installed); so is a
-//! second Dummy with the same `state` file (`unique="1"` in the meta-data).
+//! second Dummy with the same `state` file (`unique="1"` in the meta-data). The same holds
+//! for an `exec` plug-in that answers `meta-data`.
 
 mod e2e;
 
@@ -70,17 +71,7 @@ fn an_undeclared_ocf_agent_runs_and_its_meta_data_refuses_unknown_parameters() {
 
     // The daemons read their agents' meta-data in the background (seconds for Debian's 141)
     // and report them: until then apply does not know the type.
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = c.cli(&["apply", "--dry-run", good.to_str().unwrap()]);
-        if out.status.success() {
-            break;
-        }
-        let err = text(&out.stderr);
-        assert!(err.contains("no node of the cluster reported"), "{err}");
-        assert!(std::time::Instant::now() < until, "never reported: {err}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    until_reported(&c, &good, "no node of the cluster reported");
 
     // apply: refused whole, naming the parameter; nothing changes.
     let out = c.cli(&["apply", bad.to_str().unwrap()]);
@@ -134,4 +125,115 @@ fn an_undeclared_ocf_agent_runs_and_its_meta_data_refuses_unknown_parameters() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!state.exists(), "Dummy's stop removes its state file");
+}
+
+/// The same for an `exec` plug-in that answers `meta-data` (examples/plugins/sleeper, loaded
+/// through `up --plugin-dir`): undeclared, checked against its own schema (an unknown
+/// parameter and a value past its `max` are refused, naming them), run by the agent; the
+/// daemon it starts is seen in /proc, and gone once the group is taken offline.
+#[test]
+fn an_undeclared_exec_plug_in_runs_with_its_meta_data_as_the_schema() {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plugins");
+    let c = LocalCluster::start_full(
+        "fast",
+        |port, _| cluster_yaml("fast", port),
+        |rules, _, _| rules,
+        &["--plugin-dir", plugins.to_str().unwrap()],
+    );
+    let dir = c.tmp.path();
+    let file = |name: &str, props: &str| {
+        let path = dir.join(name);
+        let yaml = format!(
+            "{}  - name: SLEEP_GROUP
+    owners: [osdb-back, osdb-third]
+    resources:
+      - name: napper
+        type: sleeper
+        properties: {{{props}}}
+",
+            cluster_yaml("fast", c.chat_port)
+        );
+        std::fs::write(&path, yaml).unwrap();
+        path
+    };
+    let good = file("good.yaml", "message: hello from the test");
+    until_reported(&c, &good, "unknown type \"sleeper\"");
+    for (props, field, said) in [
+        (
+            "bogus: x",
+            "properties.bogus",
+            "sleeper takes no parameter \"bogus\"",
+        ),
+        ("start_delay: 4000", "properties.start_delay", "3600"),
+    ] {
+        let bad = file("bad.yaml", props);
+        let out = c.cli(&["apply", bad.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(field) && err.contains(said), "{err}");
+        assert!(
+            c.group("SLEEP_GROUP").is_none(),
+            "a refused apply adds nothing"
+        );
+    }
+    let out = c.cli(&["apply", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    c.wait_online("SLEEP_GROUP", "osdb-back", Duration::from_secs(30));
+    // The plug-in keeps its daemon's pid in the resource's folder on osdb-back.
+    let pid_file = find(&c.dir.join("osdb-back"), "sleeper-napper.pid").expect("a pid file");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert_eq!(
+        cmdline, b"sleep\x001000000\x00",
+        "pid {pid} is the plug-in's daemon"
+    );
+    let log = std::fs::read_to_string(pid_file.with_extension("pid.log")).unwrap();
+    assert!(log.starts_with("hello from the test"), "{log}");
+
+    let out = c.cli(&["group", "offline", "SLEEP_GROUP"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < until,
+            "pid {pid} outlived offline"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `apply --dry-run FILE` passes: the nodes have reported their types. Until
+/// then it must fail saying `unknown`.
+fn until_reported(c: &LocalCluster, file: &Path, unknown: &str) {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = c.cli(&["apply", "--dry-run", file.to_str().unwrap()]);
+        if out.status.success() {
+            return;
+        }
+        let err = text(&out.stderr);
+        assert!(err.contains(unknown), "{err}");
+        assert!(std::time::Instant::now() < until, "never reported: {err}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The first file named `name` under `dir`.
+fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+        if path.is_dir()
+            && let Some(found) = find(&path, name)
+        {
+            return Some(found);
+        }
+    }
+    None
 }

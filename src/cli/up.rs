@@ -53,6 +53,12 @@ pub struct UpArgs {
     /// How the daemons log into their daemon.log: text or JSON lines (node.yaml `log_format`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// A folder of `exec` plug-ins the nodes' agents load (node.yaml `agent.plugin_dirs`;
+    /// repeat for more) instead of /usr/lib/nonstop/plugins. Their types need no `types:`
+    /// entry once the nodes have reported their meta-data (docs/resource-types.md). Only for a
+    /// new cluster: a restart keeps the node.yaml files.
+    #[arg(long = "plugin-dir", env = "NONSTOP_PLUGIN_DIR")]
+    plugin_dirs: Vec<PathBuf>,
 }
 
 /// Runs `nonstop up`.
@@ -72,11 +78,27 @@ fn up(args: &UpArgs) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", args.dir.display()))
     };
     if args.dir.join("cluster.yaml").exists() {
+        if !args.plugin_dirs.is_empty() {
+            say!(
+                "note: --plugin-dir (or NONSTOP_PLUGIN_DIR) is for a new cluster: the node.yaml \
+                 files in {} keep their agent.plugin_dirs",
+                args.dir.display()
+            );
+        }
         return start_again(args, &exe, &canonical()?);
     }
     let timing = args.timing.as_deref().unwrap_or("default");
     if !["default", "fast"].contains(&timing) {
         return Err(format!("--timing {timing}: default or fast"));
+    }
+    let mut plugin_dirs = Vec::new();
+    for d in &args.plugin_dirs {
+        let abs =
+            std::fs::canonicalize(d).map_err(|e| format!("--plugin-dir: {}: {e}", d.display()))?;
+        if !abs.is_dir() {
+            return Err(format!("--plugin-dir: {} is not a folder", d.display()));
+        }
+        plugin_dirs.push(abs);
     }
     let mut file = cluster_file(args, &exe)?;
     std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
@@ -85,7 +107,8 @@ fn up(args: &UpArgs) -> Result<(), String> {
     let secure = !args.insecure;
     let is_witness = |n: &str| file.nodes.iter().any(|x| x.name == n && x.witness);
     let layout = local::Layout::new(&names, args.base_port.unwrap_or(7701), secure)
-        .with_witnesses(is_witness)?;
+        .with_witnesses(is_witness)?
+        .with_plugin_dirs(&plugin_dirs);
     // A witness's state is its controller member's: the leader finds the member at the
     // witness's address (docs/design.md).
     for (i, n) in file.nodes.iter_mut().enumerate() {
@@ -554,6 +577,7 @@ mod tests {
             wait_secs: 60,
             insecure: false,
             log_format: LogFormat::Text,
+            plugin_dirs: Vec::new(),
         };
         cluster_file(&args, Path::new("/bin/nonstop")).unwrap()
     }

@@ -102,6 +102,16 @@ impl LocalCluster {
         yaml: impl FnOnce(u16, &std::path::Path) -> String,
         watch: impl FnOnce(Rules, u16, &std::path::Path) -> Rules,
     ) -> LocalCluster {
+        Self::start_full(timing, yaml, watch, &[])
+    }
+
+    /// [`LocalCluster::start_watched`], with more arguments to `nonstop up`.
+    pub fn start_full(
+        timing: &str,
+        yaml: impl FnOnce(u16, &std::path::Path) -> String,
+        watch: impl FnOnce(Rules, u16, &std::path::Path) -> Rules,
+        up_args: &[&str],
+    ) -> LocalCluster {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         // NONSTOP_TEST_KEEP=1 keeps the cluster's folder (daemon logs, data) for a post-mortem.
         let tmp = tempfile::Builder::new()
@@ -133,6 +143,7 @@ impl LocalCluster {
                 "--wait-secs",
                 "60",
             ])
+            .args(up_args)
             .current_dir(tmp.path())
             .output()
             .unwrap();

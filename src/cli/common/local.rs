@@ -18,6 +18,8 @@ pub struct Layout {
     base_port: u16,
     /// Mutual TLS (each node's identity in `DIR/<node>/tls`), or plain (`--insecure`).
     secure: bool,
+    /// `agent.plugin_dirs` of every node (empty: the default).
+    plugin_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Layout {
@@ -28,7 +30,15 @@ impl Layout {
             witnesses: vec![false; names.len()],
             base_port,
             secure,
+            plugin_dirs: Vec::new(),
         }
+    }
+
+    /// The same, with the agents loading `exec` plug-ins from `dirs` (absolute) instead of
+    /// the default folder.
+    pub fn with_plugin_dirs(mut self, dirs: &[std::path::PathBuf]) -> Self {
+        self.plugin_dirs = dirs.to_vec();
+        self
     }
 
     /// The same, with the nodes `witness` names as witnesses (no agent); each must be a
@@ -78,7 +88,22 @@ impl Layout {
             "insecure: true"
         };
         // A witness runs no agent: it votes, and runs nothing.
-        let agent = if self.witnesses[i] { "" } else { "agent: {}\n" };
+        let mut fields = Vec::new();
+        if i >= self.members() {
+            let addrs: Vec<String> = (0..self.members()).map(|m| self.address(m)).collect();
+            fields.push(format!("controllers: [{}]", addrs.join(", ")));
+        }
+        if !self.plugin_dirs.is_empty() {
+            // Quoted as JSON strings, which YAML reads as they are.
+            let dirs: Vec<String> = (self.plugin_dirs.iter())
+                .map(|d| serde_json::to_string(&d.to_string_lossy()).unwrap_or_default())
+                .collect();
+            fields.push(format!("plugin_dirs: [{}]", dirs.join(", ")));
+        }
+        let agent = match self.witnesses[i] {
+            true => String::new(),
+            false => format!("agent: {{{}}}\n", fields.join(", ")),
+        };
         let mut y = format!(
             "node: {}\ndata_dir: .\n{security}\nlisten: {}\ntiming: {timing}\n{agent}\
              metrics_listen: 127.0.0.1:0\ndashboard_listen: 127.0.0.1:0\n",
@@ -95,12 +120,6 @@ impl Layout {
                 i + 1,
                 members.join(", "),
                 cluster.display()
-            );
-        } else {
-            let addrs: Vec<String> = (0..self.members()).map(|m| self.address(m)).collect();
-            y = y.replace(
-                "agent: {}",
-                &format!("agent: {{controllers: [{}]}}", addrs.join(", ")),
             );
         }
         y
@@ -448,6 +467,28 @@ mod tests {
         assert!(
             y.contains("agent: {controllers: [127.0.0.1:9000, 127.0.0.1:9001, 127.0.0.1:9002]}")
         );
+    }
+
+    #[test]
+    fn plug_in_folders_reach_every_agent() {
+        let names: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
+        let dirs = [std::path::PathBuf::from("/opt/my \"plugins\"")];
+        let l = Layout::new(&names, 9000, false).with_plugin_dirs(&dirs);
+        let want = r#"plugin_dirs: ["/opt/my \"plugins\""]"#;
+        assert!(
+            l.node_yaml(0, Path::new("c.yaml"), "default")
+                .contains(&format!("agent: {{{want}}}"))
+        );
+        let y = l.node_yaml(3, Path::new("c.yaml"), "default");
+        assert!(
+            y.contains(&format!(
+                "controllers: [127.0.0.1:9000, 127.0.0.1:9001, 127.0.0.1:9002], {want}}}"
+            )),
+            "{y}"
+        );
+        // And it reads back as the path.
+        let parsed: serde_json::Value = yaml_serde::from_str(&y).unwrap();
+        assert_eq!(parsed["agent"]["plugin_dirs"][0], "/opt/my \"plugins\"");
     }
 
     #[test]
