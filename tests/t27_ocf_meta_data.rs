@@ -4,13 +4,15 @@
 //! group comes Online, and a parameter the meta-data does not list is refused, naming it, by
 //! `apply` and by `config check` on this machine (where the agent is installed); so is a
 //! second Dummy with the same `state` file (`unique="1"` in the meta-data). The same holds
-//! for an `exec` plug-in that answers `meta-data`.
+//! for an `exec` plug-in that answers `meta-data`, and IPaddr2 holds an address in network
+//! namespaces, one at a time.
 
 mod e2e;
 
 use std::path::Path;
 use std::time::Duration;
 
+use e2e::netns::{DUMMY as VIP_NIC, Namespaces};
 use e2e::{LocalCluster, cluster_yaml, text};
 
 const DUMMY: &str = "/usr/lib/ocf/resource.d/heartbeat/Dummy";
@@ -204,6 +206,81 @@ fn an_undeclared_exec_plug_in_runs_with_its_meta_data_as_the_schema() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+const IPADDR2: &str = "/usr/lib/ocf/resource.d/heartbeat/IPaddr2";
+
+/// Inside each namespace alone, so runs side by side do not collide.
+const VIP: &str = "198.18.27.10";
+
+/// An address held by ocf:heartbeat:IPaddr2, undeclared, on real daemons: each node acts in a
+/// network namespace of its own (the agent's own `network_namespace` parameter, localized per
+/// node). The address is in the home node's namespace only; it follows an operator's move; when
+/// the owner's daemon is killed, its watchdog runs the agent's stop before the other node adds
+/// it; after offline it is nowhere. An outside watcher samples every namespace all along: never
+/// two at once.
+#[test]
+fn ipaddr2_undeclared_holds_the_address_in_one_namespace_at_a_time() {
+    if !Path::new(IPADDR2).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true: {IPADDR2} is missing"
+        );
+        eprintln!("!!! SKIPPED: needs {IPADDR2} (apt-get install resource-agents)");
+        return;
+    }
+    let Some(ns) = Namespaces::or_skip("t27", &["serv", "back"]) else {
+        return;
+    };
+    let (serv, back) = (ns.names[0].as_str(), ns.names[1].as_str());
+    let c = LocalCluster::start("fast");
+    let file = c.tmp.path().join("vip.yaml");
+    let yaml = format!(
+        "{}  - name: VIP_GROUP
+    owners: [osdb-serv, osdb-back]
+    resources:
+      - name: vip
+        type: ocf:heartbeat:IPaddr2
+        properties: {{ip: {VIP}, cidr_netmask: 24, nic: {VIP_NIC}, network_namespace: {serv}}}
+        node_properties:
+          osdb-back: {{network_namespace: {back}}}
+",
+        cluster_yaml("fast", c.chat_port)
+    );
+    std::fs::write(&file, yaml).unwrap();
+    until_reported(&c, &file, "no node of the cluster reported");
+    let watch = ns.watch(VIP.parse().unwrap(), 24);
+    let out = c.cli(&["apply", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    c.wait_online("VIP_GROUP", "osdb-serv", Duration::from_secs(30));
+    watch.wait_for(&[serv], Duration::from_secs(5));
+
+    let out = c.cli(&["group", "move", "VIP_GROUP", "--to", "osdb-back", "--wait"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    watch.wait_for(&[back], Duration::from_secs(5));
+
+    c.kill("osdb-back");
+    c.wait_online("VIP_GROUP", "osdb-serv", Duration::from_secs(15));
+    watch.wait_for(&[serv], Duration::from_secs(5));
+    c.restart("osdb-back");
+
+    let out = c.cli(&["group", "offline", "VIP_GROUP"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    watch.wait_for(&[], Duration::from_secs(10));
+    let seen = watch.stop();
+    assert!(
+        seen.errors.is_empty(),
+        "the watcher failed: {:?}",
+        seen.errors
+    );
+    assert_eq!(seen.ever, [serv.to_string(), back.to_string()].into());
+    assert_eq!(
+        seen.max_at_once,
+        1,
+        "the address was in two namespaces at once: {:?}\n{}",
+        seen.first_overlap,
+        c.logs()
+    );
 }
 
 /// Waits until `apply --dry-run FILE` passes: the nodes have reported their types. Until
