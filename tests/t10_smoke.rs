@@ -179,7 +179,7 @@ fn up_refuses_bad_flags_and_creates_nothing() {
     let dir = tmp.path().join("d");
     let d = dir.to_str().unwrap();
     let f = file.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["up", f, "--nodes", "4", "--dir", d],
             "--nodes 4: only with the built-in example",
@@ -196,6 +196,11 @@ fn up_refuses_bad_flags_and_creates_nothing() {
             &["up", "nothing.yaml", "--dir", d],
             "nothing.yaml: No such file",
         ),
+        (
+            &["up", "--plugin-dir", "no/such/folder", "--dir", d],
+            "--plugin-dir: no/such/folder: No such file",
+        ),
+        (&["up", "--plugin-dir", f, "--dir", d], "is not a folder"),
     ];
     for (args, message) in cases {
         let out = Command::new(BIN)
