@@ -247,3 +247,22 @@ async fn meta_data_is_read_once_per_machine_and_again_after_an_upgrade() {
     assert_eq!(runs(), 2);
     assert_eq!(params(&c), ["v2"]);
 }
+
+/// A cache folder that cannot be made (a daemon without the rights, a path through a file):
+/// every agent is read as if there were no cache, nothing fails.
+#[tokio::test]
+async fn an_unusable_meta_data_cache_only_costs_time() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_root(dir.path());
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let reg = Registry::new(RegistryConfig {
+        plugin_dirs: vec![],
+        ocf_root: dir.path().into(),
+        meta_data_cache: Some(blocker.join("cache")),
+    });
+    let errors = reg.load_ocf_agents(2).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let names: Vec<String> = reg.discovered().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["ocf:test:broken"]);
+}
