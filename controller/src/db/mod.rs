@@ -77,7 +77,11 @@ pub struct ClusterDb {
     pub drill: Option<RunningDrill>,
     /// The types each node's agent discovered (OCF agents, `exec` plug-ins: their meta-data),
     /// by node, then by type (`Op::TypesDiscovered`, discovered.rs).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "discovered::shared"
+    )]
     pub discovered: Discovered,
 }
 
