@@ -753,4 +753,32 @@ async fn reported_types_check_resources_of_undeclared_types() {
         .apply_config(apply(with("state: /tmp/x")))
         .await
         .unwrap();
+    // The cluster now knows the type, with the node that reported it: the dashboard's resource
+    // form is made from GetType.
+    let name = || cpb::NameRequest {
+        name: "ocf:heartbeat:Dummy".into(),
+    };
+    let t = f.cluster.get_type(name()).await.unwrap().into_inner();
+    assert_eq!(
+        (t.handler.as_str(), t.reported_by),
+        ("ocf:heartbeat:Dummy", vec!["c".to_string()])
+    );
+    let names: Vec<String> = (t.properties.iter()).map(|p| p.name.clone()).collect();
+    assert_eq!(names, ["state", "fake"]);
+    let list = f
+        .cluster
+        .list_types(cpb::ListRequest::default())
+        .await
+        .unwrap();
+    let listed = list.into_inner().types;
+    let dummy = listed
+        .iter()
+        .find(|t| t.name == "ocf:heartbeat:Dummy")
+        .expect("listed");
+    assert_eq!(dummy.reported_by, ["c"]);
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.name == "process" && t.reported_by.is_empty())
+    );
 }

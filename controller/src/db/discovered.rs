@@ -98,6 +98,30 @@ impl ClusterDb {
             .or_else(|| self.discovered_type(name).ok())
     }
 
+    /// The nodes of the cluster that reported type `name`.
+    pub fn reported_by(&self, name: &str) -> Vec<String> {
+        (self.discovered.iter())
+            .filter(|(node, types)| self.nodes.contains_key(*node) && types.contains_key(name))
+            .map(|(node, _)| node.clone())
+            .collect()
+    }
+
+    /// The types resources may use without declaring them: each name the cluster's nodes
+    /// reported and agree on (not declared in `types:`), with the nodes that reported it.
+    pub fn reported_types(&self) -> Vec<(&TypeDef, Vec<String>)> {
+        let names: std::collections::BTreeSet<&String> = (self.discovered.values())
+            .flat_map(|types| types.keys())
+            .collect();
+        (names.into_iter())
+            .filter(|n| !self.types.contains_key(*n))
+            .filter_map(|n| {
+                self.discovered_type(n)
+                    .ok()
+                    .map(|t| (t, self.reported_by(n)))
+            })
+            .collect()
+    }
+
     /// The type resources of `name` run with, for what a running cluster needs (desired
     /// state, stop bounds): as [`ClusterDb::type_named`], or, while nodes disagree, the first
     /// node's report (the resource was applied against one of them).

@@ -249,8 +249,17 @@ impl<S: Store> ClusterService for ClusterApi<S> {
         &self,
         _: Request<pb::ListRequest>,
     ) -> Result<Response<pb::TypeList>, Status> {
+        // The declared types, then those the nodes reported from meta-data.
         let types = self
-            .read(|db| db.types.values().map(convert::resource_type).collect())
+            .read(|db| {
+                let declared = db.types.values().map(convert::resource_type);
+                let reported = (db.reported_types().into_iter()).map(|(t, nodes)| {
+                    let mut t = convert::resource_type(t);
+                    t.reported_by = nodes;
+                    t
+                });
+                declared.chain(reported).collect()
+            })
             .await?;
         Ok(Response::new(pb::TypeList { types }))
     }
@@ -261,8 +270,16 @@ impl<S: Store> ClusterService for ClusterApi<S> {
     ) -> Result<Response<pb::ResourceType>, Status> {
         let name = r.into_inner().name;
         let key = name.clone();
+        // A type the nodes reported counts as one the cluster knows (the dashboard's resource
+        // form is made from it).
         let t = self
-            .read(move |db| db.types.get(&key).map(convert::resource_type))
+            .read(move |db| {
+                let mut t = convert::resource_type(db.type_named(&key)?);
+                if !db.types.contains_key(&key) {
+                    t.reported_by = db.reported_by(&key);
+                }
+                Some(t)
+            })
             .await?;
         t.map(Response::new).ok_or_else(|| missing("type", &name))
     }

@@ -219,6 +219,7 @@ pub(super) fn resource_type(t: &TypeDef) -> pb::ResourceType {
         description: t.description.clone(),
         properties,
         timings: yaml_serde::to_string(&t.timings).unwrap_or_default(),
+        reported_by: Vec::new(),
     }
 }
 
