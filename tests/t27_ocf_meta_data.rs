@@ -182,7 +182,9 @@ fn an_undeclared_exec_plug_in_runs_with_its_meta_data_as_the_schema() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     c.wait_online("SLEEP_GROUP", "osdb-back", Duration::from_secs(30));
     // The plug-in keeps its daemon's pid in the resource's folder on osdb-back.
-    let pid_file = find(&c.dir.join("osdb-back"), "sleeper-napper.pid").expect("a pid file");
+    let pid_file = c
+        .dir
+        .join("osdb-back/agent/resources/napper/sleeper-napper.pid");
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
@@ -300,20 +302,4 @@ fn until_reported(c: &LocalCluster, file: &Path, unknown: &str) {
         assert!(std::time::Instant::now() < until, "never reported: {err}");
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// The first file named `name` under `dir`.
-fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.file_name().is_some_and(|n| n == name) {
-            return Some(path);
-        }
-        if path.is_dir()
-            && let Some(found) = find(&path, name)
-        {
-            return Some(found);
-        }
-    }
-    None
 }

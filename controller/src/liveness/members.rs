@@ -1,16 +1,16 @@
 //! A witness node's liveness. A witness runs no agent, so it never heartbeats: what shows it
 //! alive is its controller member, the voter whose address is the witness's `address` in the
-//! configuration. The leader samples raft's progress on every tick of its sweep: a voter that
-//! answered the leader since raft's last quorum check (raft-rs's `recent_active`; the leader
-//! itself always) is seen then. A witness whose member was seen within the window (the timing
+//! configuration. The leader samples raft's progress on every tick of its sweep: a voter it
+//! heard from within the last election timeout (`Progress::recent_active`, raft/node.rs; the
+//! leader itself always) is seen then. A witness whose member was seen within the window (the timing
 //! profile's `node_timeout`, at least [`MIN_WINDOW`]) is brought Up; an Up witness whose member
 //! was not seen for a whole window, or that no voter stands for, is declared Down. A witness
 //! whose member was never seen stays Joining, as a node whose agent never spoke does.
 //!
-//! raft-rs clears `recent_active` at every quorum check (once per election timeout) and sets it
-//! again with the member's next answer (a raft heartbeat later), so one sample proves nothing:
-//! a member counts as gone only after a whole window of samples, none of which saw it, during
-//! this leader's term. A witness's state moves no group and fences nothing: a witness owns
+//! One sample proves nothing (a member may have answered a moment before the last election
+//! timeout began; raft-rs's own mark even drops at each quorum check, which raft/node.rs
+//! smooths over): a member counts as gone only after a whole window of samples, none of which
+//! saw it, during this leader's term. A witness's state moves no group and fences nothing: a witness owns
 //! nothing and has no fence (db/fence.rs), and no lease depends on it.
 
 use std::collections::HashMap;

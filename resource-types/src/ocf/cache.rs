@@ -21,19 +21,23 @@ pub struct MetaCache {
     dir: PathBuf,
 }
 
-/// What an entry's output depends on, as one line.
+/// A file's size and modification time (nanoseconds), which change when it is rewritten.
+fn stamp(m: &std::fs::Metadata) -> String {
+    let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+    format!("{} {mtime}", m.len())
+}
+
+/// What an entry's output depends on, as one line: the agent (its path, stamp and inode) and
+/// the OCF shell library it sources.
 fn key(root: &Path, agent: &Path) -> Option<String> {
     let m = std::fs::metadata(agent).ok()?;
     let lib = std::fs::metadata(root.join("lib/heartbeat/ocf-shellfuncs"))
-        .map(|l| format!("{}:{}", l.len(), l.mtime_nsec() + l.mtime() * 1_000_000_000))
-        .unwrap_or_else(|_| "-".into());
-    let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
+        .map_or_else(|_| "-".into(), |l| stamp(&l));
     Some(format!(
-        "v1 {} {} {} {} {} {lib}",
+        "v1 {} {} {} {} {lib}",
         root.display(),
         agent.display(),
-        m.len(),
-        mtime,
+        stamp(&m),
         m.ino()
     ))
 }
